@@ -1,0 +1,57 @@
+"""geoengage: how engaged a person is, from face images and videos, and why.
+
+Public API (the data flow, stage by stage):
+
+- media -> frames: :func:`iter_frames`, :func:`read_image`, :func:`list_media`, :func:`read_manifest`
+- frames -> faces -> landmarks: :func:`extract_frames`, :func:`extract_batch`, :class:`ExtractConfig`
+- storage: :func:`write_frames`, :func:`read_frames`
+- identity: :func:`enroll_people`, :func:`save_encodings`, :func:`load_encodings`
+- samples: :func:`sample_image`, :func:`sample_video`
+
+torch, xgboost and shap are imported lazily, by the stages that need them.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .config import ExtractConfig
+from .datasets import sample_image, sample_video
+from .detect.identity import enroll_people, load_encodings, save_encodings
+from .exceptions import (
+    GeoEngageError,
+    GeoEngageWarning,
+    InvalidParameterError,
+    MediaReadError,
+    MissingDependencyError,
+    SchemaError,
+)
+from .extract import BatchResult, extract_batch, extract_frames, read_frames, write_frames
+from .media import Frame, MediaItem, iter_frames, list_media, read_image, read_manifest
+
+__all__ = [
+    "BatchResult",
+    "ExtractConfig",
+    "Frame",
+    "GeoEngageError",
+    "GeoEngageWarning",
+    "InvalidParameterError",
+    "MediaItem",
+    "MediaReadError",
+    "MissingDependencyError",
+    "SchemaError",
+    "__version__",
+    "enroll_people",
+    "extract_batch",
+    "extract_frames",
+    "iter_frames",
+    "list_media",
+    "load_encodings",
+    "read_frames",
+    "read_image",
+    "read_manifest",
+    "sample_image",
+    "sample_video",
+    "save_encodings",
+    "write_frames",
+]

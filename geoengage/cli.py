@@ -1,0 +1,127 @@
+"""The ``geoengage`` command: a thin argparse front end, one subcommand per stage.
+
+Each subcommand calls one public function; user errors become one log line and
+exit status 2 (no traceback). ``main(argv)`` returns the exit status, so it is testable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import ExtractConfig, load_config
+from .exceptions import GeoEngageError
+
+__all__ = ["main"]
+
+logger = logging.getLogger("geoengage")
+
+
+def _add_extract_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("landmark stage")
+    group.add_argument("--config", type=Path, help="TOML file with an [extract] table (options below override it)")
+    group.add_argument("--sample-fps", type=float, help="keep at most this many video frames per second")
+    group.add_argument("--min-face-px", type=int, help="smallest face width to detect (default 80)")
+    group.add_argument("--face-policy", choices=["largest", "all"], help="faces kept per frame (default largest)")
+    group.add_argument("--crop-mode", choices=["off", "fallback", "always"],
+                       help="inputs are face crops: use the crop box when no face is detected (fallback) or always")
+    group.add_argument("--no-tracking", action="store_true", help="run the detector on every video frame")
+    group.add_argument("--identify", type=Path, metavar="ENCODINGS_JSON",
+                       help="name faces by the people enrolled in this file (from `geoengage enroll`)")
+
+
+def _extract_config(args: argparse.Namespace) -> ExtractConfig:
+    base = load_config(args.config, ExtractConfig, table="extract") if args.config else ExtractConfig()
+    overrides: dict[str, object] = {}
+    for option in ("sample_fps", "min_face_px", "face_policy", "crop_mode"):
+        if getattr(args, option) is not None:
+            overrides[option] = getattr(args, option)
+    if args.no_tracking:
+        overrides["tracking"] = False
+    if args.identify is not None:
+        overrides.update(identify=True, encodings_path=str(args.identify))
+    values = {**{k: getattr(base, k) for k in base.__dataclass_fields__}, **overrides}
+    return ExtractConfig(**values)  # type: ignore[arg-type]
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from .extract import extract_batch, write_frames
+    from .progress import TqdmHook
+
+    config = _extract_config(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    hook = None if args.quiet else TqdmHook(file=sys.stderr)
+    result = extract_batch(args.source, config=config, hook=hook)
+    write_frames(result.frames, out / "frames.parquet", config=config)
+    result.failures.to_csv(out / "failures.csv", index=False)
+    summary = result.to_dict()
+    logger.info("wrote %s (%d rows) and %s (%d failures)", out / "frames.parquet", summary["n_rows"],
+                out / "failures.csv", len(result.failures))
+    print(json.dumps({k: v for k, v in summary.items() if k != "failures"} | {"n_failures": len(result.failures),
+                                                                              "out": str(out)}))
+    return 1 if len(result.failures) and not len(result.frames) else 0
+
+
+def _cmd_enroll(args: argparse.Namespace) -> int:
+    from .detect.identity import enroll_people, save_encodings
+
+    people, skipped = enroll_people(args.folder, min_face_px=args.min_face_px)
+    save_encodings(people, args.out)
+    for path, reason in skipped:
+        logger.warning("skipped %s: %s", path, reason)
+    print(json.dumps({"people": list(people.names), "n_encodings": len(people.encodings),
+                      "n_skipped": len(skipped), "out": str(args.out)}))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    summary = run_demo(Path(args.out))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="geoengage", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log lines (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the pipeline on a bundled sample clip and write its outputs")
+    demo.add_argument("--out", default="geoengage-demo", help="output folder (default ./geoengage-demo)")
+    demo.set_defaults(handler=_cmd_demo)
+
+    extract = sub.add_parser("extract", help="media -> per-frame faces and landmarks (parquet)")
+    extract.add_argument("source", help="image, video, folder (recursive) or CSV manifest with a 'path' column")
+    extract.add_argument("--out", required=True, help="output folder: frames.parquet, frames.meta.json, failures.csv")
+    _add_extract_options(extract)
+    extract.set_defaults(handler=_cmd_extract)
+
+    enroll = sub.add_parser("enroll", help="encode known people from FOLDER/<person>/*.jpg into a JSON file")
+    enroll.add_argument("folder", type=Path)
+    enroll.add_argument("--out", type=Path, default=Path("encodings.json"))
+    enroll.add_argument("--min-face-px", type=int, default=40)
+    enroll.set_defaults(handler=_cmd_enroll)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``geoengage`` command; return the process exit status."""
+    args = _build_parser().parse_args(argv)
+    level = logging.WARNING if args.quiet else max(logging.DEBUG, logging.INFO - 10 * args.verbose)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args))
+    except GeoEngageError as err:
+        logger.error("%s", err)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

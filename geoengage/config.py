@@ -1,0 +1,116 @@
+"""Frozen stage configurations that round-trip through TOML.
+
+Each stage takes one ``@dataclass(frozen=True, kw_only=True)`` config, validated
+in ``__post_init__``: a bad value fails when the config is made, not deep inside
+a run. :func:`load_config` and :func:`dump_config` read and write the same TOML
+tables the ``features/`` and ``models/configs/`` files use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tomli_w
+
+from .exceptions import InvalidParameterError
+
+__all__ = ["ExtractConfig", "config_to_dict", "dump_config", "load_config"]
+
+C = TypeVar("C")
+
+
+def _check(ok: bool, name: str, constraint: str, value: object) -> None:
+    if not ok:
+        raise InvalidParameterError(f"`{name}` must be {constraint}. Got {value!r} instead.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtractConfig:
+    """How media become per-frame faces and landmarks.
+
+    Parameters
+    ----------
+    sample_fps : float or None
+        Keep at most this many frames per second of video (``None``: every frame).
+    sequence_fps : float
+        Frame rate assumed for an image-sequence folder and for videos that do not state one.
+    min_face_px : int
+        Smallest face width, in pixels, the detector must find. dlib's HOG detector sees
+        faces of about 80 px; frames are resized by ``80 / min_face_px`` before detection.
+    face_policy : {"largest", "all"}
+        Keep only the largest face of each frame, or every face.
+    crop_mode : {"off", "fallback", "always"}
+        For inputs that are already face crops: ``"fallback"`` uses the calibrated crop box
+        when the detector finds no face; ``"always"`` skips the detector.
+    tracking : bool
+        In videos, refit landmarks from the previous frame's face instead of detecting
+        in every frame.
+    detect_every : int
+        With tracking, run the full-frame detector every this many frames to find new faces.
+    verify_every : int
+        With tracking, check every this many frames that each tracked face is still a face
+        (a detector run on a small region around it); a failed check ends the track.
+    max_faces : int
+        Most faces tracked at once.
+    identify : bool
+        Match each face track against the enrolled people in ``encodings_path``.
+    encodings_path : str or None
+        JSON file written by ``geoengage enroll``.
+    identity_tolerance : float
+        Largest encoding distance accepted as the same person (0.6 is dlib's rule).
+    """
+
+    sample_fps: float | None = None
+    sequence_fps: float = 30.0
+    min_face_px: int = 80
+    face_policy: str = "largest"
+    crop_mode: str = "off"
+    tracking: bool = True
+    detect_every: int = 30
+    verify_every: int = 5
+    max_faces: int = 8
+    identify: bool = False
+    encodings_path: str | None = None
+    identity_tolerance: float = 0.6
+
+    def __post_init__(self) -> None:
+        _check(self.sample_fps is None or self.sample_fps > 0, "sample_fps", "None or > 0", self.sample_fps)
+        _check(self.sequence_fps > 0, "sequence_fps", "> 0", self.sequence_fps)
+        _check(20 <= self.min_face_px <= 2000, "min_face_px", "between 20 and 2000", self.min_face_px)
+        _check(self.face_policy in ("largest", "all"), "face_policy", "'largest' or 'all'", self.face_policy)
+        _check(self.crop_mode in ("off", "fallback", "always"), "crop_mode", "'off', 'fallback' or 'always'",
+               self.crop_mode)
+        _check(self.detect_every >= 1, "detect_every", ">= 1", self.detect_every)
+        _check(self.verify_every >= 1, "verify_every", ">= 1", self.verify_every)
+        _check(self.max_faces >= 1, "max_faces", ">= 1", self.max_faces)
+        _check(0 < self.identity_tolerance < 2, "identity_tolerance", "between 0 and 2", self.identity_tolerance)
+        _check(not self.identify or self.encodings_path is not None, "encodings_path",
+               "set when identify=True (write one with `geoengage enroll`)", self.encodings_path)
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A config as a plain dict, leaving out ``None`` values (TOML has no null)."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if v is not None}
+
+
+def dump_config(config: Any, path: str | Path, *, table: str) -> None:
+    """Write ``config`` to ``path`` as the TOML table ``[table]``."""
+    Path(path).write_text(tomli_w.dumps({table: config_to_dict(config)}))
+
+
+def load_config(path: str | Path, cls: type[C], *, table: str) -> C:
+    """Read the TOML table ``[table]`` of ``path`` into ``cls``; unknown keys are an error."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise InvalidParameterError(f"{path}: cannot read the config ({err}).") from err
+    values = data.get(table, {})
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InvalidParameterError(f"{path}: unknown keys {unknown} in [{table}]; known keys are {sorted(known)}.")
+    return cls(**values)

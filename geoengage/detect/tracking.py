@@ -1,0 +1,184 @@
+"""Faces across frames: detection, landmark refitting and stable track ids.
+
+:class:`FaceTracker` turns each grayscale frame into a list of :class:`TrackedFace`.
+With ``tracking=True`` the costly full-frame detector (about 20 ms on 640x480)
+runs only every ``detect_every`` frames, or when every track is lost; between
+detections each face's landmarks are refitted inside the box derived from the
+previous frame's landmarks (about 1 ms). Every ``verify_every`` frames, and at
+once when the face patch stops looking like the last confirmed one (normalised
+cross-correlation of a 24x24 patch below ``min_patch_ncc``), a detector run on a
+small region around the face (a few ms) confirms it is still a face and re-centres
+the box. Track ids are never reused within a recording.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..exceptions import InvalidParameterError
+from .faces import HogFaceDetector, crop_box
+from .landmarks import LandmarkBackend, box_from_landmarks
+
+__all__ = ["FaceTracker", "TrackedFace", "box_iou"]
+
+_PATCH_PX = 24
+
+
+def _patch(gray: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+    """The face box resampled to 24x24, zero-mean and unit-norm (None when off the frame)."""
+    left, top = int(max(0, box[0])), int(max(0, box[1]))
+    right, bottom = int(min(gray.shape[1], box[2])), int(min(gray.shape[0], box[3]))
+    if right - left < 4 or bottom - top < 4:
+        return None
+    patch = cv2.resize(gray[top:bottom, left:right], (_PATCH_PX, _PATCH_PX), interpolation=cv2.INTER_AREA)
+    patch = patch.astype(np.float32) - patch.mean()
+    norm = float(np.linalg.norm(patch))
+    return patch / norm if norm > 0 else None
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    """One face in one frame.
+
+    Attributes
+    ----------
+    track_id : int
+    box : ndarray of shape (4,), pixels, (left, top, right, bottom)
+    landmarks : ndarray of shape (68, 2), pixels
+    score : float
+        Detector score, NaN when the box came from the tracker or crop mode.
+    source : {"detector", "tracker", "crop"}
+    """
+
+    track_id: int
+    box: np.ndarray
+    landmarks: np.ndarray
+    score: float
+    source: str
+
+    @property
+    def area(self) -> float:
+        return float((self.box[2] - self.box[0]) * (self.box[3] - self.box[1]))
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two ``(left, top, right, bottom)`` boxes."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+class FaceTracker:
+    """Detect, track and fit landmarks to faces, frame after frame.
+
+    Parameters
+    ----------
+    detector : HogFaceDetector
+    landmarker : LandmarkBackend
+    tracking : bool
+        False runs the detector on every frame (ids still follow faces by overlap).
+    detect_every, verify_every, max_faces : int
+        See :class:`~geoengage.config.ExtractConfig`.
+    crop_mode : {"off", "fallback", "always"}
+        Use the calibrated crop box when the detector finds nothing ("fallback") or always.
+    min_patch_ncc : float
+        A tracked face whose patch correlates less than this with its last confirmed patch
+        is checked by the detector in that frame.
+    """
+
+    def __init__(
+        self,
+        detector: HogFaceDetector,
+        landmarker: LandmarkBackend,
+        *,
+        tracking: bool = True,
+        detect_every: int = 30,
+        verify_every: int = 5,
+        max_faces: int = 8,
+        crop_mode: str = "off",
+        min_patch_ncc: float = 0.6,
+    ) -> None:
+        if crop_mode not in ("off", "fallback", "always"):
+            raise InvalidParameterError(f"`crop_mode` must be 'off', 'fallback' or 'always'. Got {crop_mode!r} instead.")
+        self.detector = detector
+        self.landmarker = landmarker
+        self.tracking = tracking
+        self.detect_every = detect_every
+        self.verify_every = verify_every
+        self.max_faces = max_faces
+        self.crop_mode = crop_mode
+        self.min_patch_ncc = min_patch_ncc
+        self._patches: dict[int, np.ndarray | None] = {}
+        self._faces: list[TrackedFace] = []
+        self._next_id = 0
+        self._frames_seen = 0
+        self.n_detector_runs = 0
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
+
+    def _detect(self, gray: np.ndarray) -> list[TrackedFace]:
+        """Full-frame detection, matched to the current tracks by box overlap."""
+        self.n_detector_runs += 1
+        if self.crop_mode == "always":
+            detections = []
+        else:
+            detections = self.detector(gray)[: self.max_faces]
+        if not detections and self.crop_mode != "off":
+            box = crop_box(*gray.shape[:2])
+            old = self._faces[0].track_id if self._faces else self._new_id()
+            return [TrackedFace(old, box, self.landmarker(gray, box), float("nan"), "crop")]
+        previous = {face.track_id: box_from_landmarks(face.landmarks) for face in self._faces}
+        faces = []
+        for det in detections:
+            best = max(previous.items(), key=lambda kv: box_iou(kv[1], det.box), default=None)
+            if best is not None and box_iou(best[1], det.box) > 0.3:
+                track_id = best[0]
+                del previous[track_id]
+            else:
+                track_id = self._new_id()
+            faces.append(TrackedFace(track_id, det.box, self.landmarker(gray, det.box), det.score, "detector"))
+        return faces
+
+    def _follow(self, gray: np.ndarray, verify: bool) -> list[TrackedFace]:
+        """Refit each track from its previous landmarks; optionally confirm it in a small region."""
+        faces: list[TrackedFace] = []
+        for face in self._faces:
+            box = box_from_landmarks(face.landmarks)
+            score, source = float("nan"), "tracker"
+            reference = self._patches.get(face.track_id)
+            current = _patch(gray, box)
+            changed = reference is None or current is None or float(np.sum(reference * current)) < self.min_patch_ncc
+            if verify or changed:
+                found = self.detector.in_region(gray, box)
+                if found is None:
+                    continue  # the face left, turned away or was occluded: end the track
+                box, score, source = found.box, found.score, "detector"
+            landmarks = self.landmarker(gray, box)
+            if any(box_iou(box_from_landmarks(landmarks), box_from_landmarks(kept.landmarks)) > 0.5 for kept in faces):
+                continue  # two tracks converged on one face: keep the older
+            faces.append(TrackedFace(face.track_id, box, landmarks, score, source))
+        return faces
+
+    def update(self, gray: np.ndarray) -> list[TrackedFace]:
+        """Faces of the next frame (a 2-D uint8 array), largest first."""
+        if gray.ndim != 2 or gray.dtype != np.uint8:
+            raise InvalidParameterError(f"`gray` must be a 2-D uint8 image. Got {gray.dtype} of shape {gray.shape} instead.")
+        index = self._frames_seen
+        self._frames_seen += 1
+        due = not self.tracking or not self._faces or index % self.detect_every == 0
+        faces = [] if due else self._follow(gray, verify=index % self.verify_every == 0)
+        if due or not faces:
+            faces = self._detect(gray)
+        self._patches = {f.track_id: (_patch(gray, box_from_landmarks(f.landmarks)) if f.source != "tracker"
+                                      else self._patches.get(f.track_id)) for f in faces}
+        self._faces = sorted(faces, key=lambda f: -f.area)
+        return list(self._faces)

@@ -1,0 +1,45 @@
+"""Exceptions and warnings raised by geoengage.
+
+Every error derives from :class:`GeoEngageError` and also from the built-in
+exception a caller would expect, so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GeoEngageError",
+    "GeoEngageWarning",
+    "InvalidParameterError",
+    "MediaReadError",
+    "MissingDependencyError",
+    "SchemaError",
+]
+
+
+class GeoEngageError(Exception):
+    """Root of every error raised on purpose by geoengage."""
+
+
+class InvalidParameterError(GeoEngageError, ValueError):
+    """A parameter is outside its documented range or of the wrong kind."""
+
+
+class SchemaError(GeoEngageError, ValueError):
+    """A table lacks columns, or has values, that a stage requires."""
+
+
+class MediaReadError(GeoEngageError, OSError):
+    """A media file or stream cannot be read; the message names the file and the problem."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class MissingDependencyError(GeoEngageError, ImportError):
+    """An optional dependency is not installed; the message names the pip extra."""
+
+
+class GeoEngageWarning(UserWarning):
+    """Data is degraded but usable (low face coverage, a dropped frame, ...)."""

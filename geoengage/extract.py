@@ -1,0 +1,256 @@
+"""Frames -> faces -> 68 landmarks: the per-frame table (:data:`~geoengage.schema.FRAMES`).
+
+:func:`extract_frames` runs one source (image, video, image sequence, camera or
+stream) and raises on bad input; :func:`extract_batch` runs a folder or manifest,
+records each failure with the file and the problem, and goes on.
+:func:`write_frames` / :func:`read_frames` store the table as parquet with a JSON
+sidecar (config, versions, model hashes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from .config import ExtractConfig, config_to_dict
+from .detect.faces import HogFaceDetector
+from .detect.identity import EnrolledPeople, encode_face, load_encodings
+from .detect.landmarks import get_landmark_backend
+from .detect.models import model_sha256
+from .detect.tracking import FaceTracker, TrackedFace
+from .exceptions import GeoEngageError, InvalidParameterError, SchemaError
+from .media import Frame, MediaItem, iter_frames, list_media
+from .progress import Hook
+from .schema import FRAMES, LANDMARK_COLUMNS, validate
+
+__all__ = ["BatchResult", "FRAMES_SCHEMA_VERSION", "extract_batch", "extract_frames", "iter_face_rows",
+           "read_frames", "write_frames"]
+
+logger = logging.getLogger(__name__)
+
+FRAMES_SCHEMA_VERSION = "geoengage.frames/1"
+
+
+class _Identifier:
+    """Names each face track once (and retries an unknown track every ``retry_every`` frames)."""
+
+    def __init__(self, people: EnrolledPeople, tolerance: float, retry_every: int) -> None:
+        self.people, self.tolerance, self.retry_every = people, tolerance, retry_every
+        self._known: dict[int, tuple[str | None, float, int]] = {}
+
+    def __call__(self, image: np.ndarray, face: TrackedFace, frame_no: int) -> tuple[str | None, float]:
+        cached = self._known.get(face.track_id)
+        if cached is None or (cached[0] is None and frame_no - cached[2] >= self.retry_every):
+            name, distance = self.people.match(encode_face(image, face.box), tolerance=self.tolerance)
+            cached = (name, distance, frame_no)
+            self._known[face.track_id] = cached
+        return cached[0], cached[1]
+
+
+def _empty_row() -> dict[str, object]:
+    row: dict[str, object] = {name: np.nan for name in LANDMARK_COLUMNS}
+    row.update(face_found=False, n_faces=0, track_id=-1, person=None, identity_distance=np.nan,
+               face_left_px=np.nan, face_top_px=np.nan, face_width_px=np.nan, face_height_px=np.nan,
+               detect_score=np.nan, face_source=None)
+    return row
+
+
+def _face_row(face: TrackedFace, n_faces: int, identity: tuple[str | None, float]) -> dict[str, object]:
+    box = face.box
+    row: dict[str, object] = dict(zip(LANDMARK_COLUMNS, face.landmarks.ravel().tolist(), strict=True))
+    row.update(face_found=True, n_faces=n_faces, track_id=face.track_id, person=identity[0],
+               identity_distance=identity[1], face_left_px=box[0], face_top_px=box[1],
+               face_width_px=box[2] - box[0], face_height_px=box[3] - box[1], detect_score=face.score,
+               face_source=face.source)
+    return row
+
+
+def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterator[dict[str, object]]:
+    """Rows of the per-frame table (without the source columns) for a stream of frames.
+
+    One row per kept face per frame, or one ``face_found=False`` row for a frame with no face.
+    Used by :func:`extract_frames` and by live mode, which consumes rows as they come.
+    """
+    tracker = FaceTracker(
+        HogFaceDetector(min_face_px=config.min_face_px), get_landmark_backend("dlib"),
+        tracking=config.tracking, detect_every=config.detect_every, verify_every=config.verify_every,
+        max_faces=1 if config.face_policy == "largest" and config.crop_mode != "off" else config.max_faces,
+        crop_mode=config.crop_mode)
+    identify = None
+    if config.identify:
+        identify = _Identifier(load_encodings(config.encodings_path), config.identity_tolerance, config.detect_every)
+    for frame_no, frame in enumerate(frames):
+        height, width = frame.image.shape[:2]
+        gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
+        faces = tracker.update(gray)
+        kept = faces[:1] if config.face_policy == "largest" else faces
+        base = {"frame_idx": frame.frame_idx, "time_s": frame.time_s,
+                "frame_width_px": width, "frame_height_px": height}
+        if not kept:
+            yield {**base, **_empty_row()}
+        for face in kept:
+            identity = (None, np.nan) if identify is None else identify(frame.image, face, frame_no)
+            yield {**base, **_face_row(face, len(faces), identity)}
+
+
+def _to_frame_table(rows: list[dict[str, object]], *, video_id: str, source_path: str) -> pd.DataFrame:
+    columns = [c.name for c in FRAMES]
+    table = pd.DataFrame.from_records(rows, columns=[c for c in columns if c not in ("video_id", "source_path")])
+    table.insert(0, "video_id", pd.array([video_id] * len(table), dtype="string"))
+    table.insert(1, "source_path", pd.array([source_path] * len(table), dtype="string"))
+    table = table.astype({"frame_idx": "int64", "time_s": "float64", "frame_width_px": "int64",
+                          "frame_height_px": "int64", "face_found": "bool", "n_faces": "int64",
+                          "track_id": "int64", "person": "string", "face_source": "string"})
+    return table
+
+
+def extract_frames(
+    source: str | int | Path,
+    *,
+    config: ExtractConfig | None = None,
+    hook: Hook | None = None,
+    video_id: str | None = None,
+) -> pd.DataFrame:
+    """Faces and 68 landmarks for every (sampled) frame of one source.
+
+    Parameters
+    ----------
+    source : str, int or Path
+        Image, video, image-sequence folder, camera index or stream address.
+    config : ExtractConfig, optional
+        Defaults to ``ExtractConfig()``.
+    hook : Hook, optional
+        Called as ``hook("frames", n_done, None)``.
+    video_id : str, optional
+        Recording id written in every row (default: the file name).
+
+    Returns
+    -------
+    DataFrame
+        The per-frame table, columns :data:`~geoengage.schema.FRAMES`.
+
+    Raises
+    ------
+    MediaReadError
+        The source is missing, empty, unsupported, undecodable or truncated.
+    """
+    config = config or ExtractConfig()
+    if not isinstance(config, ExtractConfig):
+        raise InvalidParameterError(f"`config` must be an ExtractConfig. Got {type(config).__name__} instead.")
+    frames = iter_frames(source, sample_fps=config.sample_fps, sequence_fps=config.sequence_fps)
+    rows = []
+    for row in iter_face_rows(frames, config=config):
+        rows.append(row)
+        if hook is not None:
+            hook("frames", len(rows), None)
+    name = video_id if video_id is not None else (Path(str(source)).name if not isinstance(source, int) else str(source))
+    return _to_frame_table(rows, video_id=name, source_path=str(source))
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch produced: the per-frame table and one row per failed item.
+
+    ``failures`` has columns ``video_id``, ``source_path``, ``error`` (the exception class)
+    and ``message`` (which names the file and the problem).
+    """
+
+    frames: pd.DataFrame
+    failures: pd.DataFrame
+
+    def to_dict(self) -> dict[str, object]:
+        return {"n_rows": len(self.frames), "n_items": int(self.frames["video_id"].nunique()) if len(self.frames) else 0,
+                "failures": self.failures.to_dict(orient="records")}
+
+
+def extract_batch(
+    source: str | Path | Iterable[MediaItem],
+    *,
+    config: ExtractConfig | None = None,
+    hook: Hook | None = None,
+) -> BatchResult:
+    """Run :func:`extract_frames` over a folder (recursive), a CSV manifest or a list of items.
+
+    A failing item (missing, empty, corrupt, truncated) is recorded in ``failures`` and the
+    batch goes on; rows a truncated video yielded before it broke are not kept, so every
+    kept recording is whole. Manifest columns (``label``, ``subject_id``, ...) are carried into
+    every row of their item.
+    """
+    items = list(source) if not isinstance(source, (str, Path)) else list_media(source)
+    tables, failures = [], []
+    for done, item in enumerate(items, start=1):
+        try:
+            table = extract_frames(item.path, config=config, video_id=item.video_id)
+            for key, value in item.extra.items():
+                if key in table.columns:
+                    raise SchemaError(f"{item.path}: manifest column {key!r} clashes with a per-frame column.")
+                table[key] = value
+            tables.append(table)
+        except GeoEngageError as err:
+            logger.warning("%s", err)
+            failures.append({"video_id": item.video_id, "source_path": item.path,
+                             "error": type(err).__name__, "message": str(err)})
+        if hook is not None:
+            hook("files", done, len(items))
+    empty = _to_frame_table([], video_id="", source_path="")
+    frames = pd.concat(tables, ignore_index=True) if tables else empty
+    return BatchResult(frames, pd.DataFrame(failures, columns=["video_id", "source_path", "error", "message"]))
+
+
+def _versions() -> dict[str, str]:
+    import dlib
+    import pyarrow
+
+    from . import __version__
+
+    return {"geoengage": __version__, "dlib": dlib.__version__, "opencv": cv2.__version__, "numpy": np.__version__,
+            "pandas": pd.__version__, "pyarrow": pyarrow.__version__, "python": platform.python_version()}
+
+
+def write_frames(frames: pd.DataFrame, path: str | Path, *, config: ExtractConfig | None = None) -> Path:
+    """Write the per-frame table to ``path`` (parquet) and ``<stem>.meta.json`` beside it, atomically."""
+    validate(frames, FRAMES, where="write_frames")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    frames.to_parquet(tmp, index=False)
+    meta = {
+        "schema": FRAMES_SCHEMA_VERSION,
+        "config": config_to_dict(config or ExtractConfig()),
+        "versions": _versions(),
+        "models": {name: model_sha256(name) for name in ("landmarks68",)},
+        "n_rows": len(frames),
+        "n_recordings": int(frames["video_id"].nunique()),
+        "face_yield": float(frames.groupby(["video_id", "frame_idx"])["face_found"].any().mean()) if len(frames) else None,
+    }
+    meta_path = path.with_name(path.stem + ".meta.json")
+    meta_tmp = meta_path.with_name(meta_path.name + ".tmp")
+    meta_tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(meta_tmp, meta_path)
+    os.replace(tmp, path)
+    return path
+
+
+def read_frames(path: str | Path) -> pd.DataFrame:
+    """Read a per-frame table written by :func:`write_frames`, checking its schema version."""
+    path = Path(path)
+    meta_path = path.with_name(path.stem + ".meta.json")
+    if meta_path.is_file():
+        schema = json.loads(meta_path.read_text()).get("schema")
+        if schema != FRAMES_SCHEMA_VERSION:
+            raise SchemaError(f"{path}: written as {schema!r}; this geoengage reads {FRAMES_SCHEMA_VERSION!r}. "
+                              "Re-run `geoengage extract` with this version.")
+    frames = pd.read_parquet(path)
+    validate(frames, FRAMES, where=f"read_frames({path})")
+    return frames
+
+

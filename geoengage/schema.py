@@ -1,0 +1,103 @@
+"""Column specifications of the tables passed between stages.
+
+Each table is a plain :class:`pandas.DataFrame`; its columns are described once
+here, as tuples of :class:`Column`, and every public entry point checks its input
+with :func:`validate`. The docs render the column tables from these tuples
+(:func:`describe`).
+
+Sign conventions (used from the per-frame feature stage on), in degrees:
+``+pitch`` = chin up, ``+yaw`` = subject turns to *their* right,
+``+roll`` = head tilts towards their right shoulder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .exceptions import SchemaError
+
+__all__ = [
+    "Column",
+    "FRAMES",
+    "FRAME_KEYS",
+    "LANDMARK_COLUMNS",
+    "N_LANDMARKS",
+    "describe",
+    "landmark_columns",
+    "validate",
+]
+
+N_LANDMARKS = 68
+
+
+@dataclass(frozen=True)
+class Column:
+    """One documented column: name, pandas dtype kind, unit and meaning."""
+
+    name: str
+    dtype: str
+    unit: str
+    doc: str
+    nullable: bool = True
+
+
+def landmark_columns(n: int = N_LANDMARKS) -> list[str]:
+    """Names ``lm00_x_px, lm00_y_px, ..., lm67_y_px`` in iBUG-68 order, x before y."""
+    return [f"lm{i:02d}_{axis}_px" for i in range(n) for axis in ("x", "y")]
+
+
+LANDMARK_COLUMNS: tuple[str, ...] = tuple(landmark_columns())
+
+FRAME_KEYS: tuple[str, ...] = ("video_id", "frame_idx", "time_s")
+
+#: The per-frame table written by the landmark stage: one row per face per frame,
+#: and one row with ``face_found=False`` and NaN landmarks for a frame without a face.
+FRAMES: tuple[Column, ...] = (
+    Column("video_id", "string", "", "Identifier of the recording: the file path relative to the input root.", False),
+    Column("source_path", "string", "", "Path of the media file (or stream address) the frame came from.", False),
+    Column("frame_idx", "int", "frame", "Index of the frame in the decoded stream (0-based, before sampling).", False),
+    Column("time_s", "float", "s", "Presentation time of the frame from the start of the recording.", False),
+    Column("frame_width_px", "int", "px", "Width of the decoded frame.", False),
+    Column("frame_height_px", "int", "px", "Height of the decoded frame.", False),
+    Column("face_found", "bool", "", "True when this row holds a face; False for a frame with no face.", False),
+    Column("n_faces", "int", "count", "Number of faces found in the frame (before face_policy).", False),
+    Column("track_id", "int", "", "Face track within the recording (stable across frames); -1 without a face.", False),
+    Column("person", "string", "", "Enrolled person matched to the track, or missing when unknown/not enrolled."),
+    Column("identity_distance", "float", "euclidean", "Distance of the face encoding to the matched person (lower is closer)."),
+    Column("face_left_px", "float", "px", "Left edge of the face box."),
+    Column("face_top_px", "float", "px", "Top edge of the face box."),
+    Column("face_width_px", "float", "px", "Width of the face box."),
+    Column("face_height_px", "float", "px", "Height of the face box."),
+    Column("detect_score", "float", "score", "HOG detector score of the box (NaN when the box came from tracking or crop mode)."),
+    Column("face_source", "string", "", "How the face box was found: 'detector', 'tracker' or 'crop'."),
+) + tuple(
+    Column(name, "float", "px", f"Landmark {int(name[2:4])} (iBUG-68) {name[5]} coordinate in frame pixels.")
+    for name in LANDMARK_COLUMNS
+)
+
+
+def validate(df: pd.DataFrame, schema: Sequence[Column], *, where: str) -> None:
+    """Raise :class:`SchemaError`, naming the caller ``where``, if ``df`` does not match ``schema``."""
+    if not isinstance(df, pd.DataFrame):
+        raise SchemaError(f"{where}: expected a pandas DataFrame. Got {type(df).__name__} instead.")
+    missing = [c.name for c in schema if c.name not in df.columns]
+    if missing:
+        shown = missing[:8] + (["..."] if len(missing) > 8 else [])
+        raise SchemaError(
+            f"{where}: the table lacks required columns {shown}. "
+            "Pass the per-frame table returned by extract_frames()."
+        )
+    for col in schema:
+        if not col.nullable and df[col.name].isna().any():
+            raise SchemaError(f"{where}: column {col.name!r} must have no missing values.")
+
+
+def describe(schema: Sequence[Column]) -> pd.DataFrame:
+    """The schema as a table (name, dtype, unit, nullable, doc), for documentation."""
+    return pd.DataFrame(
+        [(c.name, c.dtype, c.unit, c.nullable, c.doc) for c in schema],
+        columns=["name", "dtype", "unit", "nullable", "doc"],
+    )
