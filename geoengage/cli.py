@@ -26,6 +26,8 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--config", type=Path, help="TOML file with an [extract] table (options below override it)")
     group.add_argument("--sample-fps", type=float, help="keep at most this many video frames per second")
     group.add_argument("--min-face-px", type=int, help="smallest face width to detect (default 80)")
+    group.add_argument("--detect-threshold", type=float,
+                       help="detector score for a new face (default 0.3; 0 suits face crops)")
     group.add_argument("--face-policy", choices=["largest", "all"], help="faces kept per frame (default largest)")
     group.add_argument("--crop-mode", choices=["off", "fallback", "always"],
                        help="inputs are face crops: use the crop box when no face is detected (fallback) or always")
@@ -37,7 +39,7 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
 def _extract_config(args: argparse.Namespace) -> ExtractConfig:
     base = load_config(args.config, ExtractConfig, table="extract") if args.config else ExtractConfig()
     overrides: dict[str, object] = {}
-    for option in ("sample_fps", "min_face_px", "face_policy", "crop_mode"):
+    for option in ("sample_fps", "min_face_px", "detect_threshold", "face_policy", "crop_mode"):
         if getattr(args, option) is not None:
             overrides[option] = getattr(args, option)
     if args.no_tracking:
@@ -87,23 +89,33 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="geoengage", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log lines (-vv for debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings and errors only")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _logging_options(*, defaults: bool) -> argparse.ArgumentParser:
+    """-v/-q, accepted before or after the subcommand (the subcommand's copy leaves unset values alone)."""
+    parser = argparse.ArgumentParser(add_help=False, argument_default=None if defaults else argparse.SUPPRESS)
+    parser.add_argument("-v", "--verbose", action="count", help="more log lines (-vv for debug)",
+                        **({"default": 0} if defaults else {}))
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings and errors only",
+                        **({} if defaults else {"default": argparse.SUPPRESS}))
+    return parser
 
-    demo = sub.add_parser("demo", help="run the pipeline on a bundled sample clip and write its outputs")
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="geoengage", description=__doc__.splitlines()[0],
+                                     parents=[_logging_options(defaults=True)])
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = [_logging_options(defaults=False)]
+
+    demo = sub.add_parser("demo", parents=common, help="run the pipeline on a bundled sample clip and write its outputs")
     demo.add_argument("--out", default="geoengage-demo", help="output folder (default ./geoengage-demo)")
     demo.set_defaults(handler=_cmd_demo)
 
-    extract = sub.add_parser("extract", help="media -> per-frame faces and landmarks (parquet)")
+    extract = sub.add_parser("extract", parents=common, help="media -> per-frame faces and landmarks (parquet)")
     extract.add_argument("source", help="image, video, folder (recursive) or CSV manifest with a 'path' column")
     extract.add_argument("--out", required=True, help="output folder: frames.parquet, frames.meta.json, failures.csv")
     _add_extract_options(extract)
     extract.set_defaults(handler=_cmd_extract)
 
-    enroll = sub.add_parser("enroll", help="encode known people from FOLDER/<person>/*.jpg into a JSON file")
+    enroll = sub.add_parser("enroll", parents=common, help="encode known people from FOLDER/<person>/*.jpg into a JSON file")
     enroll.add_argument("folder", type=Path)
     enroll.add_argument("--out", type=Path, default=Path("encodings.json"))
     enroll.add_argument("--min-face-px", type=int, default=40)

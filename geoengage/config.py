@@ -41,6 +41,12 @@ class ExtractConfig:
     min_face_px : int
         Smallest face width, in pixels, the detector must find. dlib's HOG detector sees
         faces of about 80 px; frames are resized by ``80 / min_face_px`` before detection.
+    detect_threshold : float
+        HOG detector score a new face must pass. Real faces in photos and webcam video
+        score 0.7 to 2.5; dlib's own default, 0, also admits weak false positives (the
+        astronaut photo's space suit scores 0.05, larger than the real face). For inputs
+        that are face crops (``crop_mode``), 0 is better: the image is known to hold one
+        face, and on the engagement_wacv crops 0.3 finds 69% of the faces where 0 finds 83%.
     face_policy : {"largest", "all"}
         Keep only the largest face of each frame, or every face.
     crop_mode : {"off", "fallback", "always"}
@@ -67,6 +73,7 @@ class ExtractConfig:
     sample_fps: float | None = None
     sequence_fps: float = 30.0
     min_face_px: int = 80
+    detect_threshold: float = 0.3
     face_policy: str = "largest"
     crop_mode: str = "off"
     tracking: bool = True
@@ -81,6 +88,7 @@ class ExtractConfig:
         _check(self.sample_fps is None or self.sample_fps > 0, "sample_fps", "None or > 0", self.sample_fps)
         _check(self.sequence_fps > 0, "sequence_fps", "> 0", self.sequence_fps)
         _check(20 <= self.min_face_px <= 2000, "min_face_px", "between 20 and 2000", self.min_face_px)
+        _check(-1.0 <= self.detect_threshold <= 3.0, "detect_threshold", "between -1 and 3", self.detect_threshold)
         _check(self.face_policy in ("largest", "all"), "face_policy", "'largest' or 'all'", self.face_policy)
         _check(self.crop_mode in ("off", "fallback", "always"), "crop_mode", "'off', 'fallback' or 'always'",
                self.crop_mode)

@@ -81,7 +81,7 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
     Used by :func:`extract_frames` and by live mode, which consumes rows as they come.
     """
     tracker = FaceTracker(
-        HogFaceDetector(min_face_px=config.min_face_px), get_landmark_backend("dlib"),
+        HogFaceDetector(min_face_px=config.min_face_px, threshold=config.detect_threshold), get_landmark_backend("dlib"),
         tracking=config.tracking, detect_every=config.detect_every, verify_every=config.verify_every,
         max_faces=1 if config.face_policy == "largest" and config.crop_mode != "off" else config.max_faces,
         crop_mode=config.crop_mode)
@@ -102,15 +102,20 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
             yield {**base, **_face_row(face, len(faces), identity)}
 
 
+_PANDAS_DTYPES = {"string": "string", "int": "int64", "float": "float64", "bool": "bool"}
+
+
 def _to_frame_table(rows: list[dict[str, object]], *, video_id: str, source_path: str) -> pd.DataFrame:
-    columns = [c.name for c in FRAMES]
-    table = pd.DataFrame.from_records(rows, columns=[c for c in columns if c not in ("video_id", "source_path")])
-    table.insert(0, "video_id", pd.array([video_id] * len(table), dtype="string"))
-    table.insert(1, "source_path", pd.array([source_path] * len(table), dtype="string"))
-    table = table.astype({"frame_idx": "int64", "time_s": "float64", "frame_width_px": "int64",
-                          "frame_height_px": "int64", "face_found": "bool", "n_faces": "int64",
-                          "track_id": "int64", "person": "string", "face_source": "string"})
-    return table
+    """Rows from :func:`iter_face_rows` as the typed per-frame table, built column by column."""
+    keys = {"video_id": video_id, "source_path": source_path}
+    columns = {}
+    for col in FRAMES:
+        values = [keys[col.name]] * len(rows) if col.name in keys else [row[col.name] for row in rows]
+        if col.dtype == "float":
+            columns[col.name] = np.asarray(values, dtype=np.float64)
+        else:
+            columns[col.name] = pd.array(values, dtype=_PANDAS_DTYPES[col.dtype])
+    return pd.DataFrame(columns)
 
 
 def extract_frames(
@@ -190,11 +195,11 @@ def extract_batch(
     for done, item in enumerate(items, start=1):
         try:
             table = extract_frames(item.path, config=config, video_id=item.video_id)
-            for key, value in item.extra.items():
-                if key in table.columns:
-                    raise SchemaError(f"{item.path}: manifest column {key!r} clashes with a per-frame column.")
-                table[key] = value
-            tables.append(table)
+            clashes = sorted(set(item.extra) & set(table.columns))
+            if clashes:
+                raise SchemaError(
+                    f"{item.path}: manifest columns {clashes} clash with per-frame columns; rename them.")
+            tables.append(table.assign(**item.extra))
         except GeoEngageError as err:
             logger.warning("%s", err)
             failures.append({"video_id": item.video_id, "source_path": item.path,

@@ -50,29 +50,33 @@ class HogFaceDetector:
     min_face_px : int
         Smallest face width to find; frames are resized by ``80 / min_face_px``.
     threshold : float
-        Detector score threshold (dlib's default is 0).
+        Detector score a new face must pass (dlib's own default is 0; see
+        :class:`~geoengage.config.ExtractConfig` for why geoengage uses 0.3).
     """
 
-    def __init__(self, *, min_face_px: int = DETECTOR_FACE_PX, threshold: float = 0.0) -> None:
+    def __init__(self, *, min_face_px: int = DETECTOR_FACE_PX, threshold: float = 0.3) -> None:
         self.min_face_px = min_face_px
         self.threshold = threshold
 
     def __call__(self, gray: np.ndarray) -> list[Detection]:
         """Faces in a grayscale uint8 frame, highest score first."""
         scale = DETECTOR_FACE_PX / self.min_face_px
-        return self._run(gray, scale, 0.0, 0.0)
+        return self._run(gray, scale, 0.0, 0.0, self.threshold)
 
-    def _run(self, gray: np.ndarray, scale: float, dx: float, dy: float) -> list[Detection]:
+    def _run(self, gray: np.ndarray, scale: float, dx: float, dy: float, threshold: float) -> list[Detection]:
         image = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-        rects, scores, _ = _hog().run(image, 0, self.threshold)
+        rects, scores, _ = _hog().run(image, 0, threshold)
         found = [Detection(_as_box(r, scale, dx, dy), float(s)) for r, s in zip(rects, scores, strict=True)]
         return sorted(found, key=lambda d: -d.score)
 
-    def in_region(self, gray: np.ndarray, box: np.ndarray, *, margin: float = 0.5) -> Detection | None:
-        """The best face inside ``box`` grown by ``margin`` of its size, or None.
+    def in_region(
+        self, gray: np.ndarray, box: np.ndarray, *, margin: float = 0.5, threshold: float = 0.0
+    ) -> Detection | None:
+        """The best face scoring above ``threshold`` inside ``box`` grown by ``margin`` of its size, or None.
 
         The region is resized so the face is about 100 px wide: a cheap check
-        (a few milliseconds) that a tracked face is still there.
+        (a few milliseconds) that a tracked face is still there. Its threshold is dlib's
+        default, 0, lower than that for new faces: the region is known to have held a face.
         """
         height, width = gray.shape[:2]
         size = max(box[2] - box[0], box[3] - box[1])
@@ -80,7 +84,7 @@ class HogFaceDetector:
         right, bottom = int(min(width, box[2] + margin * size)), int(min(height, box[3] + margin * size))
         if right - left < 8 or bottom - top < 8:
             return None
-        found = self._run(gray[top:bottom, left:right], 100.0 / max(size, 1.0), float(left), float(top))
+        found = self._run(gray[top:bottom, left:right], 100.0 / max(size, 1.0), float(left), float(top), threshold)
         return found[0] if found else None
 
 

@@ -71,8 +71,13 @@ class EnrolledPeople:
         return {"schema": ENCODINGS_SCHEMA, "model_sha256": model_sha256("face_encoder"), "people": people}
 
 
-def enroll_people(folder: str | Path, *, min_face_px: int = 40) -> tuple[EnrolledPeople, list[tuple[str, str]]]:
+def enroll_people(
+    folder: str | Path, *, min_face_px: int = 40, threshold: float = 0.3
+) -> tuple[EnrolledPeople, list[tuple[str, str]]]:
     """Encode the people in ``folder/<person>/*.jpg`` (one face per photo).
+
+    Enrolment photos are portraits, so the detector threshold is stricter than in
+    extraction (0.3 instead of 0): weak false positives would make a photo ambiguous.
 
     Returns
     -------
@@ -83,7 +88,7 @@ def enroll_people(folder: str | Path, *, min_face_px: int = 40) -> tuple[Enrolle
     folder = Path(folder)
     if not folder.is_dir():
         raise MediaReadError(folder, "enrolment needs a folder with one sub-folder of photos per person")
-    detector = HogFaceDetector(min_face_px=min_face_px)
+    detector = HogFaceDetector(min_face_px=min_face_px, threshold=threshold)
     names, encodings, owners, skipped = [], [], [], []
     for person_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
         photos = sorted(p for p in person_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)

@@ -1,0 +1,102 @@
+"""Landmark yield on ../shared/data/engagement_wacv (3,724 face crops, 18 students) and face matching
+on ../shared/data/face_samples. Skips cleanly when ../shared/data is absent.
+
+Prints:
+- the share of images with 68 landmarks: detector alone at geoengage's default threshold (0.3)
+  and at dlib's (0), and with ``crop_mode="fallback"`` (detector, else the calibrated crop box);
+- the crop box measured again (median detector box as fractions of the image) beside
+  ``geoengage.detect.faces.CROP_BOX_FRACTIONS``;
+- on images where the detector finds the face, how far crop-box landmarks lie from
+  detector-box landmarks (mean point error / inter-ocular distance: NME);
+- enrolment from knn_train/ and recognition of knn_test/ (expected names from the file names).
+
+    python benchmarks/landmark_yield.py
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from geoengage.config import ExtractConfig
+from geoengage.detect.faces import CROP_BOX_FRACTIONS, HogFaceDetector, crop_box
+from geoengage.detect.identity import enroll_people, save_encodings
+from geoengage.detect.landmarks import DlibLandmarker
+from geoengage.extract import extract_batch
+from geoengage.media import MediaItem, read_image
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def engagement_yield() -> None:
+    root = SHARED / "engagement_wacv"
+    labels = pd.read_csv(root / "labels.csv")
+    items = [MediaItem(str(root / p), p, {"subject_id": s}) for p, s in zip(labels.path, labels.subject_id)]
+    print(f"engagement_wacv: {len(items)} images, {labels.subject_id.nunique()} subjects")
+    start = time.perf_counter()
+    result = extract_batch(items, config=ExtractConfig(crop_mode="fallback", detect_threshold=0.0))
+    seconds = time.perf_counter() - start
+    frames = result.frames
+    by_source = frames.face_source.value_counts(normalize=True)
+    print(f"  crop_mode=fallback: landmarks for {frames.face_found.mean():.2%} of images "
+          f"(detector {by_source.get('detector', 0):.2%}, crop box {by_source.get('crop', 0):.2%}); "
+          f"{len(result.failures)} unreadable; {len(items) / seconds:.0f} images/s")
+    per_subject = frames.groupby("subject_id").face_source.apply(lambda s: (s == "detector").mean())
+    print(f"  detector share per subject: min {per_subject.min():.1%} ({per_subject.idxmin()}), "
+          f"median {per_subject.median():.1%}")
+
+    strict, loose, nme, boxes = 0, 0, [], []
+    detector0, detector3, landmarker = HogFaceDetector(threshold=0.0), HogFaceDetector(threshold=0.3), DlibLandmarker()
+    for item in items:
+        gray = cv2.cvtColor(read_image(item.path), cv2.COLOR_BGR2GRAY)
+        height, width = gray.shape
+        strict += bool(detector3(gray))
+        found = detector0(gray)
+        if not found:
+            continue
+        loose += 1
+        box = found[0].box
+        boxes.append([box[0] / width, box[1] / height, box[2] / width, box[3] / height])
+        reference, from_crop = landmarker(gray, box), landmarker(gray, crop_box(height, width))
+        inter_ocular = np.linalg.norm(reference[36:42].mean(axis=0) - reference[42:48].mean(axis=0))
+        nme.append(np.linalg.norm(reference - from_crop, axis=1).mean() / inter_ocular)
+    print(f"  detector alone: {strict / len(items):.2%} at threshold 0.3, {loose / len(items):.2%} at 0")
+    print(f"  crop box measured {np.round(np.median(boxes, axis=0), 3).tolist()} "
+          f"(shipped {list(CROP_BOX_FRACTIONS)})")
+    nme_arr = np.array(nme)
+    print(f"  crop-box vs detector-box landmarks on {len(nme)} images: NME median {np.median(nme_arr):.2%}, "
+          f"p90 {np.percentile(nme_arr, 90):.2%}, under 10% for {np.mean(nme_arr < 0.1):.1%}")
+
+
+def identity() -> None:
+    samples = SHARED / "face_samples"
+    people, skipped = enroll_people(samples / "knn_train")
+    with tempfile.TemporaryDirectory() as tmp:
+        enc = Path(tmp) / "enc.json"
+        save_encodings(people, enc)
+        config = ExtractConfig(identify=True, encodings_path=str(enc), face_policy="all", min_face_px=40)
+        frames = extract_batch(samples / "knn_test", config=config).frames
+    print(f"face_samples: enrolled {len(people.names)} people from {len(people.encodings)} photos "
+          f"({len(skipped)} skipped)")
+    for video_id, group in frames.groupby("video_id"):
+        names = [f"{p} ({d:.2f})" if isinstance(p, str) else f"unknown ({d:.2f})"
+                 for p, d in zip(group.person, group.identity_distance)]
+        print(f"  {video_id}: {', '.join(names)}")
+
+
+def main() -> None:
+    if not SHARED.is_dir():
+        print(f"skipped: {SHARED} is absent")
+        sys.exit(0)
+    engagement_yield()
+    identity()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Shared fixtures: media the tests make themselves from photos scikit-image ships."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from geoengage.datasets import sample_image, sample_video
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """The astronaut photo, BGR uint8 (one face near x=222, y=128)."""
+    return sample_image()
+
+
+@pytest.fixture(scope="session")
+def no_face_image() -> np.ndarray:
+    from skimage import data
+
+    return cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR)
+
+
+@pytest.fixture(scope="session")
+def two_face_image(astronaut: np.ndarray) -> np.ndarray:
+    """Two astronauts side by side, the right one at 80% size (so 'largest' is the left one)."""
+    small = cv2.resize(astronaut, None, fx=0.8, fy=0.8)
+    canvas = np.full((512, 512 + small.shape[1], 3), 128, np.uint8)
+    canvas[:, :512] = astronaut
+    canvas[: small.shape[0], 512:] = small
+    return canvas
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory, astronaut, no_face_image, two_face_image) -> Path:
+    """A folder with a one-face clip, a face-leaves-and-returns clip and 0/1/2-face images."""
+    root = tmp_path_factory.mktemp("media")
+    sample_video(root / "one_face.avi", n_frames=60)
+    sample_video(root / "leaves.avi", n_frames=90, absent=(1.05, 2.05))
+    cv2.imwrite(str(root / "one_face.jpg"), astronaut)
+    cv2.imwrite(str(root / "no_face.png"), no_face_image)
+    cv2.imwrite(str(root / "two_faces.png"), two_face_image)
+    return root
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is absent")
+    return SHARED_DATA

@@ -1,0 +1,76 @@
+"""detect/tracking.py: tracked landmarks match per-frame detection; ids survive and restart correctly."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from geoengage.datasets import sample_frames
+from geoengage.detect.faces import HogFaceDetector
+from geoengage.detect.landmarks import DlibLandmarker
+from geoengage.detect.tracking import FaceTracker, box_iou
+from geoengage.exceptions import InvalidParameterError
+
+
+def _run(frames: list[np.ndarray], threshold: float = 0.3, **kwargs: object) -> tuple[list[list], FaceTracker]:
+    tracker = FaceTracker(HogFaceDetector(threshold=threshold), DlibLandmarker(), **kwargs)  # type: ignore[arg-type]
+    return [tracker.update(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY)) for f in frames], tracker
+
+
+@pytest.fixture(scope="module")
+def moving() -> list[np.ndarray]:
+    return sample_frames(60)
+
+
+def test_tracking_agrees_with_detection_and_skips_the_detector(moving: list[np.ndarray]) -> None:
+    tracked, tracker = _run(moving, tracking=True, detect_every=30, verify_every=5)
+    detected, detector_only = _run(moving, tracking=False)
+    assert all(len(t) == 1 and len(d) == 1 for t, d in zip(tracked, detected))
+    errors = np.array([np.linalg.norm(t[0].landmarks - d[0].landmarks, axis=1).mean()
+                       for t, d in zip(tracked, detected)])
+    assert np.median(errors) < 1.0 and errors.max() < 4.0  # pixels, on a face ~150 px wide
+    assert {f[0].track_id for f in tracked} == {0} == {f[0].track_id for f in detected}
+    assert tracker.n_detector_runs == 2 and detector_only.n_detector_runs == 60
+    assert sum(f[0].source == "tracker" for f in tracked) >= 45
+
+
+@pytest.mark.parametrize("absent", [(1.0, 1.5), (1.05, 1.55), (0.6, 1.2)])
+def test_face_leaves_and_returns(absent: tuple[float, float]) -> None:
+    frames = sample_frames(60, absent=absent)
+    truth = ~((np.arange(60) / 30 >= absent[0]) & (np.arange(60) / 30 < absent[1]))
+    for tracking in (True, False):
+        faces, _ = _run(frames, tracking=tracking)
+        assert [len(f) == 1 for f in faces] == truth.tolist()
+        ids = [f[0].track_id for f in faces if f]
+        first_return = int(np.argmax(~truth)) + int(np.sum(~truth))
+        assert set(ids[:first_return - int(np.sum(~truth))]) == {0}
+        assert set(ids[first_return - int(np.sum(~truth)):]) == {1}  # a returning face gets a new track
+
+
+def test_two_faces_keep_their_ids(two_face_image: np.ndarray) -> None:
+    frames = []
+    for i in range(40):
+        matrix = np.float32([[1, 0, 3 * np.sin(i / 5)], [0, 1, 2 * np.cos(i / 7)]])
+        frames.append(cv2.warpAffine(two_face_image, matrix, two_face_image.shape[1::-1],
+                                     borderMode=cv2.BORDER_REFLECT))
+    faces, _ = _run(frames, detect_every=10, verify_every=3)
+    assert all(len(f) == 2 for f in faces)
+    first = {face.track_id: face.box for face in faces[0]}
+    for frame_faces in faces:
+        for face in frame_faces:
+            assert box_iou(face.box, first[face.track_id]) > 0.5  # same face keeps the same id
+    assert faces[0][0].area > faces[0][1].area  # largest first
+
+
+def test_crop_modes(no_face_image: np.ndarray, astronaut: np.ndarray) -> None:
+    crop = cv2.cvtColor(astronaut[60:200, 160:290], cv2.COLOR_BGR2GRAY)  # a tight face crop
+    ((face,),), _ = _run([cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)], crop_mode="always")
+    assert face.source == "crop" and np.isnan(face.score)
+    assert 0 < face.landmarks[:, 0].min() and face.landmarks[:, 0].max() < crop.shape[1]
+    faces, _ = _run([no_face_image], crop_mode="off")
+    assert faces == [[]]
+    faces, _ = _run([no_face_image], crop_mode="fallback")
+    assert faces[0][0].source == "crop"
+    with pytest.raises(InvalidParameterError, match="crop_mode"):
+        FaceTracker(HogFaceDetector(), DlibLandmarker(), crop_mode="sometimes")
