@@ -8,7 +8,9 @@ For each clip it prints the median over ``--repeats`` runs of:
 - decode: reading the file into frames (``iter_frames``), no face work;
 - landmarks with tracking / without tracking: the landmark stage on frames already decoded
   in memory (detection, landmarks, tracks), so decode time is not counted twice;
-and the ratio of each landmark rate to the decode rate measured in the same run.
+and the ratio of each landmark rate to the decode rate measured in the same run; then the
+per-frame feature stage (pose, blink, mouth/brow geometry, gaze direction: everything that
+works on the table after extraction) on the tracked rows.
 
     python benchmarks/landmark_speed.py [--frames 300] [--repeats 5]
 """
@@ -26,7 +28,8 @@ import cv2
 
 from geoengage.config import ExtractConfig
 from geoengage.datasets import sample_video
-from geoengage.extract import iter_face_rows
+from geoengage.extract import _to_frame_table, iter_face_rows
+from geoengage.geometry.registry import compute_frame_features
 from geoengage.media import iter_frames
 
 SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "face_samples" / "short_hamilton_clip.mp4"
@@ -39,7 +42,7 @@ def _fps(n: int, seconds: float) -> float:
 def measure(clip: Path, repeats: int) -> dict[str, float]:
     frames = list(iter_frames(clip))
     list(iter_face_rows(frames[:2], config=ExtractConfig()))  # load the models once, outside the timing
-    decode, tracked, detected, yields = [], [], [], {}
+    decode, tracked, detected, features, yields = [], [], [], [], {}
     for _ in range(repeats):
         start = time.perf_counter()
         n = sum(1 for _ in iter_frames(clip))
@@ -50,8 +53,14 @@ def measure(clip: Path, repeats: int) -> dict[str, float]:
             rows = list(iter_face_rows(frames, config=config))
             out.append(_fps(len(frames), time.perf_counter() - start))
             yields[label] = sum(bool(r["face_found"]) for r in rows) / len(frames)
+            if label == "tracking":
+                table = _to_frame_table(rows, video_id="clip", source_path=str(clip))
+                start = time.perf_counter()
+                compute_frame_features(table)
+                features.append(_fps(len(table), time.perf_counter() - start))
     result = {"frames": len(frames), "decode_fps": statistics.median(decode),
-              "tracking_fps": statistics.median(tracked), "detection_fps": statistics.median(detected)}
+              "tracking_fps": statistics.median(tracked), "detection_fps": statistics.median(detected),
+              "features_fps": statistics.median(features)}
     result["tracking_vs_decode"] = result["tracking_fps"] / result["decode_fps"]
     result["detection_vs_decode"] = result["detection_fps"] / result["decode_fps"]
     result["face_yield_tracking"] = yields["tracking"]
@@ -80,6 +89,7 @@ def main() -> None:
                   f"  face in {r['face_yield_tracking']:.1%} of frames")
             print(f"  landmarks, no tracking {r['detection_fps']:8.1f} fps  ({r['detection_vs_decode']:.2f} x decode)"
                   f"  face in {r['face_yield_detection']:.1%} of frames")
+            print(f"  feature stage          {r['features_fps']:8.1f} rows/s (after extraction)")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,17 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_features(args: argparse.Namespace) -> int:
+    from .geometry.registry import feature_specs, features_markdown
+
+    if args.markdown:
+        sys.stdout.write(features_markdown())
+    else:
+        for spec in feature_specs():
+            print(f"{spec.name:24s} {spec.unit:14s} {spec.low:g} to {spec.high:g}  {spec.doc}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -114,6 +125,10 @@ def _build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--out", required=True, help="output folder: frames.parquet, frames.meta.json, failures.csv")
     _add_extract_options(extract)
     extract.set_defaults(handler=_cmd_extract)
+
+    features = sub.add_parser("features", parents=common, help="list every per-frame feature: name, unit, range")
+    features.add_argument("--markdown", action="store_true", help="print features/FEATURES.md")
+    features.set_defaults(handler=_cmd_features)
 
     enroll = sub.add_parser("enroll", parents=common, help="encode known people from FOLDER/<person>/*.jpg into a JSON file")
     enroll.add_argument("folder", type=Path)

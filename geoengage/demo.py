@@ -39,6 +39,9 @@ def run_demo(out: Path) -> dict[str, object]:
         "n_frames": int(frames["frame_idx"].nunique()),
         "face_yield": round(float(frames["face_found"].mean()), 3),
         "tracks": sorted(int(t) for t in frames.loc[frames["face_found"], "track_id"].unique()),
+        "median_features": {name: round(float(frames[name].median()), 3) for name in
+                            ("yaw_deg", "pitch_deg", "roll_deg", "ear", "gaze_h_ratio", "on_screen",
+                             "mouth_aspect_ratio", "smile_width_iod")},
         "extract_s": round(seconds, 2),  # includes loading the 100 MB landmark model
         "outputs": sorted(p.name for p in out.iterdir()) + ["summary.json"],
     }

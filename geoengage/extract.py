@@ -30,12 +30,14 @@ from .detect.tracking import FaceTracker, TrackedFace
 from .exceptions import GeoEngageError, InvalidParameterError, SchemaError
 from .media import Frame, MediaItem, iter_frames, list_media
 from .progress import Hook
-from .schema import FRAMES, LANDMARK_COLUMNS, validate
+from .geometry.registry import compute_frame_features, feature_specs, image_features
+from .schema import FRAMES, LANDMARK_COLUMNS, Column, validate
 
 __all__ = ["BatchResult", "FRAMES_SCHEMA_VERSION", "extract_batch", "extract_frames", "iter_face_rows",
            "read_frames", "write_frames"]
 
 logger = logging.getLogger(__name__)
+_IMAGE_FEATURES = tuple(spec.name for spec in feature_specs("image"))
 
 FRAMES_SCHEMA_VERSION = "geoengage.frames/1"
 
@@ -57,7 +59,7 @@ class _Identifier:
 
 
 def _empty_row() -> dict[str, object]:
-    row: dict[str, object] = {name: np.nan for name in LANDMARK_COLUMNS}
+    row: dict[str, object] = {name: np.nan for name in (*LANDMARK_COLUMNS, *_IMAGE_FEATURES)}
     row.update(face_found=False, n_faces=0, track_id=-1, person=None, identity_distance=np.nan,
                face_left_px=np.nan, face_top_px=np.nan, face_width_px=np.nan, face_height_px=np.nan,
                detect_score=np.nan, face_source=None)
@@ -99,7 +101,7 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
             yield {**base, **_empty_row()}
         for face in kept:
             identity = (None, np.nan) if identify is None else identify(frame.image, face, frame_no)
-            yield {**base, **_face_row(face, len(faces), identity)}
+            yield {**base, **_face_row(face, len(faces), identity), **image_features(gray, face.landmarks)}
 
 
 _PANDAS_DTYPES = {"string": "string", "int": "int64", "float": "float64", "bool": "bool"}
@@ -109,7 +111,7 @@ def _to_frame_table(rows: list[dict[str, object]], *, video_id: str, source_path
     """Rows from :func:`iter_face_rows` as the typed per-frame table, built column by column."""
     keys = {"video_id": video_id, "source_path": source_path}
     columns = {}
-    for col in FRAMES:
+    for col in (*FRAMES, *(Column(name, "float", "", "") for name in _IMAGE_FEATURES)):
         values = [keys[col.name]] * len(rows) if col.name in keys else [row[col.name] for row in rows]
         if col.dtype == "float":
             columns[col.name] = np.asarray(values, dtype=np.float64)
@@ -141,7 +143,8 @@ def extract_frames(
     Returns
     -------
     DataFrame
-        The per-frame table, columns :data:`~geoengage.schema.FRAMES`.
+        The per-frame table: columns :data:`~geoengage.schema.FRAMES`, then every per-frame
+        feature of the registry (``geoengage features`` lists them).
 
     Raises
     ------
@@ -158,7 +161,7 @@ def extract_frames(
         if hook is not None:
             hook("frames", len(rows), None)
     name = video_id if video_id is not None else (Path(str(source)).name if not isinstance(source, int) else str(source))
-    return _to_frame_table(rows, video_id=name, source_path=str(source))
+    return compute_frame_features(_to_frame_table(rows, video_id=name, source_path=str(source)))
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ def extract_batch(
                              "error": type(err).__name__, "message": str(err)})
         if hook is not None:
             hook("files", done, len(items))
-    empty = _to_frame_table([], video_id="", source_path="")
+    empty = compute_frame_features(_to_frame_table([], video_id="", source_path=""))
     frames = pd.concat(tables, ignore_index=True) if tables else empty
     return BatchResult(frames, pd.DataFrame(failures, columns=["video_id", "source_path", "error", "message"]))
 

@@ -1,0 +1,1 @@
+"""Landmarks -> per-frame features (see :mod:`geoengage.geometry.registry`)."""

@@ -1,0 +1,145 @@
+"""Landmarks -> head pose: yaw, pitch, roll (degrees), position (mm) and fit residual.
+
+``cv2.solvePnP`` fits a 3D mean face (:data:`FACE_3D_MM`) to the rigid landmarks
+(:data:`RIGID_POINTS`: brows, eyes, nose, mouth corners; the jaw contour slides with yaw
+and opens with speech, so it is left out) with a pinhole camera whose focal
+length is the frame width and whose centre is the frame centre (no distortion).
+
+Sign convention (``geoengage.schema``), for a camera facing the subject (not a mirrored preview):
+
+- ``yaw_deg`` > 0: the subject turns to *their* right (the nose moves to the image left);
+- ``pitch_deg`` > 0: chin up;
+- ``roll_deg`` > 0: the head tilts towards their right shoulder (counter-clockwise in the image).
+
+Camera and model axes follow OpenCV: x to the image right, y down, z away from the camera;
+the model's origin is the nose tip and its face looks towards -z. With
+``R = Rz(-roll) @ Ry(yaw) @ Rx(-pitch)`` (:func:`rotation_from_angles`), model point ``X``
+lands at ``R @ X + t`` in camera coordinates.
+
+The 3D model: x/y are the dlib landmarks of scikit-image's frontal astronaut portrait made
+left-right symmetric, rotated so the eyes are level and scaled to 63 mm between the eye
+centres (an adult average); z are anthropometric depth estimates behind the nose tip.
+It is a mean face, not the subject's: expect a few degrees of bias on any one person.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .registry import frame_features, inter_ocular, nan_rows
+
+__all__ = ["FACE_3D_MM", "MIRROR", "RIGID_POINTS", "angles_from_rotation", "estimate_pose", "rotation_from_angles"]
+
+_XY = [
+    [-66.8, -30.5], [-65.4, -13.0], [-63.2, 2.9], [-60.3, 20.4], [-55.2, 36.4], [-45.7, 50.9], [-32.0, 62.6],
+    [-16.7, 72.0], [0.0, 74.2], [16.7, 72.0], [32.0, 62.6], [45.7, 50.9], [55.2, 36.4], [60.3, 20.4], [63.2, 2.9],
+    [65.4, -13.0], [66.8, -30.5], [-56.7, -45.7], [-49.4, -53.7], [-37.8, -55.9], [-26.1, -54.4], [-14.5, -50.1],
+    [14.5, -50.1], [26.1, -54.4], [37.8, -55.9], [49.4, -53.7], [56.7, -45.7], [0.0, -36.3], [0.0, -23.2],
+    [0.0, -11.6], [0.0, 0.0], [-14.5, 6.6], [-7.2, 8.8], [0.0, 10.2], [7.2, 8.8], [14.5, 6.6], [-43.6, -35.5],
+    [-36.4, -39.9], [-26.2, -39.9], [-18.9, -32.6], [-27.6, -31.9], [-36.3, -31.9], [18.9, -32.6], [26.2, -39.9],
+    [36.4, -39.9], [43.6, -35.5], [36.3, -31.9], [27.6, -31.9], [-32.0, 19.0], [-20.3, 18.3], [-8.7, 18.2],
+    [0.0, 20.4], [8.7, 18.2], [20.3, 18.3], [32.0, 19.0], [21.1, 34.3], [9.4, 40.8], [0.0, 42.3], [-9.4, 40.8],
+    [-21.1, 34.3], [-27.6, 21.2], [-8.0, 23.3], [0.0, 24.8], [8.0, 23.3], [27.6, 21.2], [8.7, 33.5], [0.0, 34.9],
+    [-8.7, 33.5],
+]
+_DEPTH = (
+    [95, 88, 80, 72, 62, 50, 38, 30, 27, 30, 38, 50, 62, 72, 80, 88, 95]  # jaw, ear to ear
+    + [42, 33, 27, 23, 21, 21, 23, 27, 33, 42]  # brows
+    + [21, 15, 8, 0, 13, 9, 7, 9, 13]  # nose bridge to tip, nostrils
+    + [38, 28, 26, 28, 26, 28, 28, 26, 28, 38, 28, 26]  # eyes (corners, lids)
+    + [30, 20, 15, 13, 15, 20, 30, 22, 17, 16, 17, 22]  # outer lips
+    + [28, 18, 16, 18, 28, 19, 17, 19]  # inner lips
+)
+#: The 3D mean face, shape (68, 3), millimetres, iBUG-68 order (see the module docstring).
+FACE_3D_MM = np.column_stack([np.array(_XY, dtype=np.float64), np.array(_DEPTH, dtype=np.float64)])
+
+#: Landmarks that move little with expression: brows (17-26), nose (27-35), eyes (36-47), mouth corners
+#: (48, 54). The brows steady the fit against landmark noise (95th-percentile pitch error with 2 px noise:
+#: 3.2 deg with them, 4.5 without) at the cost of a small pitch bias during a strong brow raise.
+RIGID_POINTS = np.array(list(range(17, 48)) + [48, 54])
+
+#: Index permutation that swaps left and right landmarks (for mirrored images).
+MIRROR = np.array(
+    list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30, 35, 34, 33, 32, 31]
+    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65]
+)
+
+
+def _rx(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+
+
+def _ry(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+
+
+def _rz(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+
+
+def rotation_from_angles(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
+    """The model-to-camera rotation for a head pose in geoengage's convention, shape (3, 3)."""
+    yaw, pitch, roll = np.radians([yaw_deg, pitch_deg, roll_deg])
+    return _rz(-roll) @ _ry(yaw) @ _rx(-pitch)
+
+
+def angles_from_rotation(rotation: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees from a model-to-camera rotation; inverse of :func:`rotation_from_angles`."""
+    yaw = np.arcsin(np.clip(-rotation[2, 0], -1.0, 1.0))
+    pitch = -np.arctan2(rotation[2, 1], rotation[2, 2])
+    roll = -np.arctan2(rotation[1, 0], rotation[0, 0])
+    return float(np.degrees(yaw)), float(np.degrees(pitch)), float(np.degrees(roll))
+
+
+def camera_matrix(width: float, height: float) -> np.ndarray:
+    """Pinhole camera with focal length = frame width and the principal point at the frame centre."""
+    return np.array([[width, 0.0, width / 2.0], [0.0, width, height / 2.0], [0.0, 0.0, 1.0]])
+
+
+def estimate_pose(landmarks: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Head pose of one face: ``[yaw_deg, pitch_deg, roll_deg, x_mm, y_mm, z_mm, residual_px]``.
+
+    Parameters
+    ----------
+    landmarks : ndarray of shape (68, 2), pixels
+    width, height : float
+        Frame size in pixels (sets the camera model).
+    """
+    if np.isnan(landmarks).any():
+        return np.full(7, np.nan)
+    object_points = FACE_3D_MM[RIGID_POINTS]
+    image_points = np.ascontiguousarray(landmarks[RIGID_POINTS], dtype=np.float64)
+    camera = camera_matrix(width, height)
+    ok, rvec, tvec = cv2.solvePnP(object_points, image_points, camera, None, flags=cv2.SOLVEPNP_SQPNP)
+    if not ok:
+        return np.full(7, np.nan)
+    rvec, tvec = cv2.solvePnPRefineLM(object_points, image_points, camera, None, rvec, tvec)
+    projected, _ = cv2.projectPoints(object_points, rvec, tvec, camera, None)
+    residual = float(np.sqrt(np.mean(np.sum((projected[:, 0] - image_points) ** 2, axis=1))))
+    yaw, pitch, roll = angles_from_rotation(cv2.Rodrigues(rvec)[0])
+    return np.array([yaw, pitch, roll, *tvec.ravel(), residual])
+
+
+@frame_features(
+    ("yaw_deg", "deg", -90, 90, "Head yaw; + = the subject turns to their right."),
+    ("pitch_deg", "deg", -90, 90, "Head pitch; + = chin up."),
+    ("roll_deg", "deg", -90, 90, "Head roll; + = head tilts towards the subject's right shoulder."),
+    ("head_x_mm", "mm", -1000, 1000, "Nose tip position right of the camera axis (camera model: focal = frame width)."),
+    ("head_y_mm", "mm", -1000, 1000, "Nose tip position below the camera axis."),
+    ("head_z_mm", "mm", 100, 5000, "Nose tip distance from the camera along its axis (approximate: mean face size)."),
+    ("pose_residual_iod", "ratio", 0, 0.3, "RMS reprojection error of the pose fit / inter-ocular distance (fit quality)."),
+)
+def head_pose(landmarks: np.ndarray, frame_size: np.ndarray) -> dict[str, np.ndarray]:
+    """Head pose for every row (NaN where there is no face)."""
+    out = np.full((len(landmarks), 7), np.nan)
+    for i in np.flatnonzero(~nan_rows(landmarks)):
+        out[i] = estimate_pose(landmarks[i], frame_size[i, 0], frame_size[i, 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        residual = out[:, 6] / inter_ocular(landmarks)
+    return {"yaw_deg": out[:, 0], "pitch_deg": out[:, 1], "roll_deg": out[:, 2], "head_x_mm": out[:, 3],
+            "head_y_mm": out[:, 4], "head_z_mm": out[:, 5], "pose_residual_iod": residual}

@@ -1,0 +1,162 @@
+"""The per-frame feature registry: every feature's name, unit, range and meaning, defined once.
+
+Feature functions register themselves with :func:`frame_features`, in one of four kinds,
+computed in this order:
+
+``image``      per face, during extraction, from the grayscale frame and its 68 landmarks
+               (gaze ratios from the pupils, image quality): ``f(gray, landmarks) -> {name: float}``
+``landmarks``  vectorised over the table, from landmarks and frame size (pose, blink, mouth, brows):
+               ``f(landmarks (n, 68, 2), frame_size (n, 2)) -> {name: ndarray (n,)}``
+``derived``    from other features' columns (gaze direction, on-screen):
+               ``f(table) -> {name: ndarray (n,)}``
+``track``      over time within each face track (blink events): ``f(table) -> {name: ndarray (n,)}``
+
+Every function returns NaN for a row without a face, never 0. ``geoengage features`` lists
+the registry and ``features/FEATURES.md`` is generated from it (:func:`features_markdown`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import InvalidParameterError
+from ..schema import LANDMARK_COLUMNS, Column
+
+__all__ = ["FeatureSpec", "compute_frame_features", "feature_columns", "feature_specs", "features_markdown",
+           "frame_features", "image_features"]
+
+KINDS = ("image", "landmarks", "derived", "track")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One per-frame feature: name (with unit suffix), unit, expected range, meaning, module."""
+
+    name: str
+    unit: str
+    low: float
+    high: float
+    doc: str
+    kind: str = "landmarks"
+    module: str = ""
+
+
+_SPECS: dict[str, FeatureSpec] = {}
+_FUNCTIONS: list[tuple[str, Callable[..., dict[str, Any]], tuple[str, ...]]] = []
+
+
+def frame_features(*specs: tuple[str, str, float, float, str], kind: str = "landmarks") -> Callable[[Callable], Callable]:
+    """Register a function computing the features ``specs`` = ``(name, unit, low, high, doc)``, ..."""
+    if kind not in KINDS:
+        raise InvalidParameterError(f"`kind` must be one of {KINDS}. Got {kind!r} instead.")
+
+    def register(func: Callable) -> Callable:
+        names = []
+        for name, unit, low, high, doc in specs:
+            if "__" in name or name in _SPECS:
+                raise InvalidParameterError(f"feature {name!r} is registered twice or contains '__'.")
+            _SPECS[name] = FeatureSpec(name, unit, low, high, doc, kind, func.__module__.rsplit(".", 1)[-1])
+            names.append(name)
+        _FUNCTIONS.append((kind, func, tuple(names)))
+        return func
+
+    return register
+
+
+def _load() -> None:
+    # Importing the feature modules registers their features (in this order).
+    from . import blink, expression, gaze, pose, quality  # noqa: F401
+
+
+def feature_specs(kind: str | None = None) -> list[FeatureSpec]:
+    """Every registered feature (of one ``kind``), in computation order."""
+    _load()
+    order = {k: i for i, k in enumerate(KINDS)}
+    specs = sorted(_SPECS.values(), key=lambda s: order[s.kind])
+    return [s for s in specs if kind is None or s.kind == kind]
+
+
+def feature_columns() -> tuple[Column, ...]:
+    """The feature columns of the per-frame table, as schema :class:`~geoengage.schema.Column` s."""
+    return tuple(Column(s.name, "float", s.unit, s.doc) for s in feature_specs())
+
+
+def image_features(gray: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
+    """All ``image`` features of one face (used during extraction, while the frame is in memory)."""
+    _load()
+    out: dict[str, float] = {}
+    for kind, func, names in _FUNCTIONS:
+        if kind == "image":
+            values = func(gray, landmarks)
+            out.update({name: float(values[name]) for name in names})
+    return out
+
+
+def compute_frame_features(frames: pd.DataFrame) -> pd.DataFrame:
+    """A copy of the per-frame table with every ``landmarks``, ``derived`` and ``track`` feature added.
+
+    ``image`` features must already be columns (extraction adds them); where they are absent
+    (a table imported from another tool) they are added as NaN.
+    """
+    _load()
+    landmarks = frames[list(LANDMARK_COLUMNS)].to_numpy(dtype=np.float64).reshape(len(frames), 68, 2)
+    frame_size = frames[["frame_width_px", "frame_height_px"]].to_numpy(dtype=np.float64)
+    new: dict[str, np.ndarray] = {}
+    for spec in feature_specs("image"):
+        if spec.name not in frames.columns:
+            new[spec.name] = np.full(len(frames), np.nan)
+    table = frames.assign(**new) if new else frames.copy()
+    for kind in ("landmarks", "derived", "track"):
+        computed: dict[str, np.ndarray] = {}
+        for fkind, func, names in _FUNCTIONS:
+            if fkind != kind:
+                continue
+            values = func(landmarks, frame_size) if kind == "landmarks" else func(table)
+            for name in names:
+                column = np.asarray(values[name], dtype=np.float64)
+                if column.shape != (len(frames),):
+                    raise RuntimeError(f"feature {name!r} returned shape {column.shape}, expected ({len(frames)},)")
+                computed[name] = column
+        table = table.assign(**computed)
+    return table
+
+
+def features_markdown() -> str:
+    """The feature reference (features/FEATURES.md), generated from the registry."""
+    lines = [
+        "# Per-frame features",
+        "",
+        "Generated from the registry in `geoengage/geometry/` by `geoengage features --markdown`; do not edit.",
+        "Every feature is NaN in a row without a face. Ranges are those expected on real faces; values outside",
+        "them are possible on bad fits and are what the cleaning stage's outlier rules look for.",
+        "",
+        "| name | unit | range | kind | module | meaning |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for s in feature_specs():
+        lines.append(f"| `{s.name}` | {s.unit} | {_fmt(s.low)} to {_fmt(s.high)} | {s.kind} | {s.module} | {s.doc} |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def nan_rows(landmarks: np.ndarray) -> np.ndarray:
+    """Rows (frames) whose landmarks hold any NaN: no face."""
+    return np.isnan(landmarks).any(axis=(1, 2))
+
+
+def inter_ocular(landmarks: np.ndarray) -> np.ndarray:
+    """Distance between the two eye centres (mean of each eye's 6 points), shape (n,), pixels."""
+    return np.linalg.norm(landmarks[:, 42:48].mean(axis=1) - landmarks[:, 36:42].mean(axis=1), axis=-1)
+
+
+def distance(landmarks: np.ndarray, a: Sequence[int] | int, b: Sequence[int] | int) -> np.ndarray:
+    """Distances between landmark(s) ``a`` and ``b`` per frame, shape (n,) or (n, k)."""
+    return np.linalg.norm(landmarks[:, a] - landmarks[:, b], axis=-1)

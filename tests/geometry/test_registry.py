@@ -1,0 +1,83 @@
+"""Contract tests over the whole feature registry (loops over it, no hand-copied lists)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from geoengage.geometry.registry import (
+    compute_frame_features,
+    feature_specs,
+    features_markdown,
+    image_features,
+)
+from geoengage.schema import LANDMARK_COLUMNS
+
+FEATURES_MD = Path(__file__).resolve().parents[2] / "features" / "FEATURES.md"
+
+
+def _table(landmarks: np.ndarray, times: np.ndarray) -> pd.DataFrame:
+    table = pd.DataFrame(landmarks.reshape(len(landmarks), -1), columns=list(LANDMARK_COLUMNS))
+    return table.assign(video_id="v", track_id=0, time_s=times, frame_width_px=512, frame_height_px=512,
+                        face_found=~np.isnan(landmarks).any(axis=(1, 2)))
+
+
+def test_every_feature_is_documented() -> None:
+    specs = feature_specs()
+    assert len({s.name for s in specs}) == len(specs) >= 30
+    for spec in specs:
+        assert spec.unit and spec.doc and spec.low < spec.high and "__" not in spec.name, spec
+
+
+def test_every_feature_has_one_value_per_frame_and_nan_without_a_face(
+    astronaut: np.ndarray, astronaut_landmarks: np.ndarray
+) -> None:
+    n = 12
+    rng = np.random.default_rng(0)
+    landmarks = np.stack([astronaut_landmarks + rng.normal(0, 0.5, (68, 2)) for _ in range(n)])
+    landmarks[[3, 7]] = np.nan
+    gray = cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY)
+    images = [image_features(gray, lm) if not np.isnan(lm).any() else {} for lm in landmarks]
+    table = _table(landmarks, np.arange(n) / 30).assign(
+        **{s.name: [row.get(s.name, np.nan) for row in images] for s in feature_specs("image")})
+    out = compute_frame_features(table)
+    for spec in feature_specs():
+        column = out[spec.name].to_numpy(dtype=float)
+        assert column.shape == (n,), spec.name
+        assert np.isnan(column[[3, 7]]).all(), f"{spec.name} must be NaN without a face"
+        assert not np.isnan(np.delete(column, [3, 7])).any(), f"{spec.name} is NaN on a good face"
+    assert table.shape[1] < out.shape[1]  # the input is not modified
+
+
+def test_imported_tables_without_images_get_nan_image_features(astronaut_landmarks: np.ndarray) -> None:
+    out = compute_frame_features(_table(astronaut_landmarks[None], np.array([0.0])))
+    for spec in feature_specs("image"):
+        assert np.isnan(out[spec.name].iloc[0])
+    assert np.isfinite(out["yaw_deg"].iloc[0])
+
+
+def test_features_md_is_generated_from_the_registry() -> None:
+    assert FEATURES_MD.read_text() == features_markdown(), "run: geoengage features --markdown > features/FEATURES.md"
+
+
+def test_extracted_features_lie_in_their_ranges(media_dir: Path) -> None:
+    from geoengage.extract import extract_frames
+
+    table = extract_frames(media_dir / "one_face.avi")
+    for spec in feature_specs():
+        values = table[spec.name].dropna()
+        assert len(values) == len(table), spec.name
+        assert values.between(spec.low, spec.high).all(), (spec.name, values.min(), values.max())
+
+
+def test_quality_follows_blur_and_light(astronaut: np.ndarray, astronaut_landmarks: np.ndarray) -> None:
+    gray = cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY)
+    sharp = image_features(gray, astronaut_landmarks)
+    blurred = image_features(cv2.GaussianBlur(gray, (0, 0), 2.0), astronaut_landmarks)
+    brighter = image_features(cv2.convertScaleAbs(gray, alpha=1.0, beta=40), astronaut_landmarks)
+    assert blurred["face_sharpness"] < 0.3 * sharp["face_sharpness"]
+    assert brighter["face_brightness"] == pytest.approx(sharp["face_brightness"] + 40, abs=3)
