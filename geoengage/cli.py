@@ -50,23 +50,56 @@ def _extract_config(args: argparse.Namespace) -> ExtractConfig:
     return ExtractConfig(**values)  # type: ignore[arg-type]
 
 
+def _window_config(args: argparse.Namespace):
+    from .dataset import WindowConfig
+
+    return WindowConfig(window_s=args.window_s, step_s=args.step_s, feature_set=args.feature_set,
+                        min_coverage=args.min_coverage)
+
+
 def _cmd_extract(args: argparse.Namespace) -> int:
-    from .extract import extract_batch, write_frames
+    from .clean import CleanConfig
+    from .dataset import build_dataset
     from .progress import TqdmHook
 
-    config = _extract_config(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     hook = None if args.quiet else TqdmHook(file=sys.stderr)
-    result = extract_batch(args.source, config=config, hook=hook)
-    write_frames(result.frames, out / "frames.parquet", config=config)
-    result.failures.to_csv(out / "failures.csv", index=False)
-    summary = result.to_dict()
-    logger.info("wrote %s (%d rows) and %s (%d failures)", out / "frames.parquet", summary["n_rows"],
-                out / "failures.csv", len(result.failures))
-    print(json.dumps({k: v for k, v in summary.items() if k != "failures"} | {"n_failures": len(result.failures),
-                                                                              "out": str(out)}))
-    return 1 if len(result.failures) and not len(result.frames) else 0
+    result = build_dataset(args.source, args.out, extract=_extract_config(args),
+                           clean=CleanConfig(z_max=args.z_max, max_gap_s=args.max_gap_s),
+                           windows=_window_config(args), n_jobs=args.jobs, scheduler=args.scheduler, hook=hook)
+    print(json.dumps(result.to_dict()))
+    return 1 if result.n_items and len(result.failures) == result.n_items else 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .clean import CleanConfig, clean_frames
+    from .extract import write_frames
+    from .importers import read_openface_csv, read_pyfeat_csv
+    from .windows import make_windows
+
+    reader = {"openface": read_openface_csv, "pyfeat": read_pyfeat_csv}[args.tool]
+    frames = pd.concat([reader(path) for path in args.csv], ignore_index=True)
+    out = Path(args.out)
+    write_frames(frames, out / "frames.parquet")
+    cleaned = clean_frames(frames, config=CleanConfig(z_max=args.z_max, max_gap_s=args.max_gap_s)).frames
+    config = _window_config(args)
+    windows = make_windows(cleaned, window_s=config.window_s, step_s=config.step_s,
+                           feature_set=config.feature_set, min_coverage=config.min_coverage)
+    windows.to_parquet(out / "windows.parquet", index=False)
+    print(json.dumps({"n_rows": len(frames), "n_windows": len(windows), "face_yield": float(frames.face_found.mean()),
+                      "out": str(out)}))
+    return 0
+
+
+def _add_window_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("cleaning and windows")
+    group.add_argument("--z-max", type=float, default=3.5, help="robust z-score beyond which a value is an outlier")
+    group.add_argument("--max-gap-s", type=float, default=0.25, help="longest gap to interpolate (seconds)")
+    group.add_argument("--window-s", type=float, default=10.0, help="window length (seconds)")
+    group.add_argument("--step-s", type=float, default=5.0, help="window step (seconds)")
+    group.add_argument("--feature-set", default="default", help="default, minimal, or a TOML file")
+    group.add_argument("--min-coverage", type=float, default=0.6, help="face coverage for window_ok")
 
 
 def _cmd_enroll(args: argparse.Namespace) -> int:
@@ -122,9 +155,20 @@ def _build_parser() -> argparse.ArgumentParser:
 
     extract = sub.add_parser("extract", parents=common, help="media -> per-frame faces and landmarks (parquet)")
     extract.add_argument("source", help="image, video, folder (recursive) or CSV manifest with a 'path' column")
-    extract.add_argument("--out", required=True, help="output folder: frames.parquet, frames.meta.json, failures.csv")
+    extract.add_argument("--out", required=True,
+                         help="output folder: parts/, failures.csv, frames.parquet, windows.parquet (+ .meta.json)")
+    extract.add_argument("--jobs", type=int, default=-1, help="local worker processes (default -1: every core)")
+    extract.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): run on that cluster")
     _add_extract_options(extract)
+    _add_window_options(extract)
     extract.set_defaults(handler=_cmd_extract)
+
+    importer = sub.add_parser("import", parents=common, help="another tool's per-frame CSV -> frames and windows")
+    importer.add_argument("tool", choices=["openface", "pyfeat"])
+    importer.add_argument("csv", nargs="+", type=Path)
+    importer.add_argument("--out", required=True, type=Path)
+    _add_window_options(importer)
+    importer.set_defaults(handler=_cmd_import)
 
     features = sub.add_parser("features", parents=common, help="list every per-frame feature: name, unit, range")
     features.add_argument("--markdown", action="store_true", help="print features/FEATURES.md")

@@ -104,7 +104,7 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
             yield {**base, **_face_row(face, len(faces), identity), **image_features(gray, face.landmarks)}
 
 
-_PANDAS_DTYPES = {"string": "string", "int": "int64", "float": "float64", "bool": "bool"}
+_PANDAS_DTYPES = {"string": "string", "int": "Int64", "float": "float64", "bool": "bool"}
 
 
 def _to_frame_table(rows: list[dict[str, object]], *, video_id: str, source_path: str) -> pd.DataFrame:

@@ -205,7 +205,7 @@ def _keep(time_s: float, sample_fps: float | None, last_slot: list[int]) -> bool
 
 
 def _iter_video(path: Path, *, sample_fps: float | None, default_fps: float, max_frames: int | None) -> Iterator[Frame]:
-    cap = cv2.VideoCapture(str(path))
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)  # not the image-sequence backend: it misreads bad files
     try:
         if not cap.isOpened():
             raise MediaReadError(path, "cannot be opened as a video (corrupt container, truncated file or unsupported codec)")

@@ -54,6 +54,14 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory, astronaut, no_face_image
 
 
 @pytest.fixture(scope="session")
+def astronaut_landmarks(astronaut: np.ndarray) -> np.ndarray:
+    """dlib's 68 landmarks of the astronaut photo, (68, 2) pixels, in its detector box."""
+    from geoengage.detect.landmarks import DlibLandmarker
+
+    return DlibLandmarker()(cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY), np.array([179.0, 83.0, 267.0, 171.0]))
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is absent")

@@ -108,17 +108,20 @@ def estimate_pose(landmarks: np.ndarray, width: float, height: float) -> np.ndar
     ----------
     landmarks : ndarray of shape (68, 2), pixels
     width, height : float
-        Frame size in pixels (sets the camera model).
+        Frame size in pixels (sets the camera model); NaN (unknown) gives a NaN pose.
     """
-    if np.isnan(landmarks).any():
+    if np.isnan(landmarks).any() or not (np.isfinite(width) and np.isfinite(height) and width > 0 and height > 0):
         return np.full(7, np.nan)
     object_points = FACE_3D_MM[RIGID_POINTS]
     image_points = np.ascontiguousarray(landmarks[RIGID_POINTS], dtype=np.float64)
     camera = camera_matrix(width, height)
-    ok, rvec, tvec = cv2.solvePnP(object_points, image_points, camera, None, flags=cv2.SOLVEPNP_SQPNP)
-    if not ok:
+    try:
+        ok, rvec, tvec = cv2.solvePnP(object_points, image_points, camera, None, flags=cv2.SOLVEPNP_SQPNP)
+        if not ok:
+            return np.full(7, np.nan)
+        rvec, tvec = cv2.solvePnPRefineLM(object_points, image_points, camera, None, rvec, tvec)
+    except cv2.error:  # degenerate landmarks (all points on top of each other, ...): no pose
         return np.full(7, np.nan)
-    rvec, tvec = cv2.solvePnPRefineLM(object_points, image_points, camera, None, rvec, tvec)
     projected, _ = cv2.projectPoints(object_points, rvec, tvec, camera, None)
     residual = float(np.sqrt(np.mean(np.sum((projected[:, 0] - image_points) ** 2, axis=1))))
     yaw, pitch, roll = angles_from_rotation(cv2.Rodrigues(rvec)[0])

@@ -97,15 +97,17 @@ def image_features(gray: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
     return out
 
 
-def compute_frame_features(frames: pd.DataFrame) -> pd.DataFrame:
+def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True) -> pd.DataFrame:
     """A copy of the per-frame table with every ``landmarks``, ``derived`` and ``track`` feature added.
 
     ``image`` features must already be columns (extraction adds them); where they are absent
-    (a table imported from another tool) they are added as NaN.
+    (a table imported from another tool) they are added as NaN. With ``overwrite=False``,
+    feature columns the table already has (e.g. OpenFace's head pose) are kept as they are
+    and used by the features derived from them.
     """
     _load()
     landmarks = frames[list(LANDMARK_COLUMNS)].to_numpy(dtype=np.float64).reshape(len(frames), 68, 2)
-    frame_size = frames[["frame_width_px", "frame_height_px"]].to_numpy(dtype=np.float64)
+    frame_size = frames[["frame_width_px", "frame_height_px"]].astype("float64").to_numpy(na_value=np.nan)
     new: dict[str, np.ndarray] = {}
     for spec in feature_specs("image"):
         if spec.name not in frames.columns:
@@ -121,7 +123,8 @@ def compute_frame_features(frames: pd.DataFrame) -> pd.DataFrame:
                 column = np.asarray(values[name], dtype=np.float64)
                 if column.shape != (len(frames),):
                     raise RuntimeError(f"feature {name!r} returned shape {column.shape}, expected ({len(frames)},)")
-                computed[name] = column
+                if overwrite or name not in frames.columns:
+                    computed[name] = column
         table = table.assign(**computed)
     return table
 

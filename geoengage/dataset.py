@@ -1,0 +1,218 @@
+"""Folder or manifest -> frames.parquet and windows.parquet, for one video or ten thousand.
+
+:func:`build_dataset` is what ``geoengage extract`` runs:
+
+1. every item (file) is extracted on its own and written to ``parts/<id>.parquet``, atomically
+   (a temporary file renamed into place), so a crash, a kill or Ctrl-C loses no finished item;
+2. a second run skips the items whose part exists (resume); failed items are retried;
+3. failures (missing, corrupt, truncated files, and any other error) are appended to
+   ``failures.csv`` as they happen, with the file and the problem, and the batch goes on;
+4. when every item is done, the parts are joined in item order into ``frames.parquet``
+   (+ ``frames.meta.json``), cleaned (:mod:`geoengage.clean`) and windowed
+   (:mod:`geoengage.windows`) into ``windows.parquet`` (+ ``windows.meta.json``).
+
+Items run serially (``n_jobs=1``), on local processes (``n_jobs=N`` or ``-1`` for every core),
+or on a Dask distributed cluster (``scheduler="tcp://host:8786"``). On a real cluster the
+workers need geoengage installed and ``out_dir`` on storage they all see (NFS, a shared disk):
+each worker writes its parts there itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import traceback
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .clean import CleanConfig, clean_frames
+from .config import ExtractConfig, config_to_dict
+from .exceptions import GeoEngageError, InvalidParameterError, MissingDependencyError
+from .extract import extract_frames, write_frames
+from .media import MediaItem, list_media
+from .progress import Hook
+from .windows import load_feature_set, make_windows
+
+__all__ = ["DatasetResult", "WindowConfig", "build_dataset", "part_path"]
+
+logger = logging.getLogger(__name__)
+WINDOWS_SCHEMA_VERSION = "geoengage.windows/1"
+_FAILURE_FIELDS = ["video_id", "source_path", "error", "message"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WindowConfig:
+    """How cleaned frames become windows (see :func:`geoengage.windows.make_windows`)."""
+
+    window_s: float = 10.0
+    step_s: float = 5.0
+    feature_set: str = "default"
+    min_coverage: float = 0.6
+
+    def __post_init__(self) -> None:
+        if not (self.window_s > 0 and self.step_s > 0):
+            raise InvalidParameterError(
+                f"`window_s` and `step_s` must be > 0. Got {self.window_s!r} and {self.step_s!r} instead.")
+        load_feature_set(self.feature_set)
+
+
+@dataclass(frozen=True)
+class DatasetResult:
+    """Paths and counts of a finished :func:`build_dataset` run."""
+
+    out_dir: Path
+    n_items: int
+    n_extracted: int
+    n_skipped: int
+    failures: pd.DataFrame
+
+    @property
+    def frames_path(self) -> Path:
+        return self.out_dir / "frames.parquet"
+
+    @property
+    def windows_path(self) -> Path:
+        return self.out_dir / "windows.parquet"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"out": str(self.out_dir), "n_items": self.n_items, "n_extracted": self.n_extracted,
+                "n_skipped": self.n_skipped, "n_failures": len(self.failures)}
+
+
+def part_path(parts_dir: Path, item: MediaItem) -> Path:
+    """Where an item's per-frame rows are stored (named by a hash of its ``video_id``)."""
+    return parts_dir / f"{hashlib.sha1(item.video_id.encode()).hexdigest()[:20]}.parquet"
+
+
+def _extract_item(item: MediaItem, config: ExtractConfig, parts_dir: Path) -> dict[str, str] | None:
+    """Extract one item into its part file; return a failure record instead of raising."""
+    try:
+        table = extract_frames(item.path, config=config, video_id=item.video_id)
+        clashes = sorted(set(item.extra) & set(table.columns))
+        if clashes:
+            raise InvalidParameterError(f"{item.path}: manifest columns {clashes} clash with per-frame columns.")
+        target = part_path(parts_dir, item)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        table.assign(**item.extra).to_parquet(tmp, index=False)
+        os.replace(tmp, target)
+        return None
+    except GeoEngageError as err:
+        return {"video_id": item.video_id, "source_path": item.path, "error": type(err).__name__, "message": str(err)}
+    except Exception as err:  # a bug or an unexpected library error: record it, keep the batch going
+        logger.error("%s: unexpected error\n%s", item.path, traceback.format_exc())
+        return {"video_id": item.video_id, "source_path": item.path, "error": type(err).__name__,
+                "message": f"{item.path}: unexpected {type(err).__name__}: {err}"}
+
+
+def _run(todo: list[MediaItem], config: ExtractConfig, parts_dir: Path, *, n_jobs: int, scheduler: str | None):
+    """Yield the failure record (or None) of each item as it finishes."""
+    if scheduler is not None:
+        try:
+            from distributed import Client
+            from distributed import as_completed as dask_completed
+        except ImportError as err:
+            raise MissingDependencyError("`scheduler` needs Dask: pip install 'geoengage[dask]'.") from err
+        with Client(scheduler) as client:
+            futures = client.map(_extract_item, todo, config=config, parts_dir=parts_dir, pure=False)
+            for future in dask_completed(futures):
+                yield future.result()
+        return
+    if n_jobs == 1 or len(todo) <= 1:
+        for item in todo:
+            yield _extract_item(item, config, parts_dir)
+        return
+    workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+    executor = ProcessPoolExecutor(max_workers=min(workers, len(todo)))
+    try:
+        futures = [executor.submit(_extract_item, item, config, parts_dir) for item in todo]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def build_dataset(
+    source: str | Path | Iterable[MediaItem],
+    out_dir: str | Path,
+    *,
+    extract: ExtractConfig | None = None,
+    clean: CleanConfig | None = None,
+    windows: WindowConfig | None = None,
+    n_jobs: int = 1,
+    scheduler: str | None = None,
+    hook: Hook | None = None,
+) -> DatasetResult:
+    """Extract, clean and window every item of a folder or manifest into ``out_dir`` (resumable).
+
+    Parameters
+    ----------
+    source : str, Path or iterable of MediaItem
+        Folder (recursive), CSV manifest, single file, or items.
+    out_dir : str or Path
+        Output folder: ``parts/``, ``failures.csv``, ``frames.parquet``, ``windows.parquet`` and sidecars.
+    extract, clean, windows : configs, optional
+    n_jobs : int
+        1 (serial, the default), N local processes, or -1 for every core.
+    scheduler : str, optional
+        Address of a Dask distributed scheduler; items then run on its workers.
+    hook : Hook, optional
+        Called as ``hook("files", n_done, n_items)``.
+    """
+    if n_jobs == 0 or n_jobs < -1:
+        raise InvalidParameterError(f"`n_jobs` must be -1 or >= 1. Got {n_jobs!r} instead.")
+    extract, clean, windows = extract or ExtractConfig(), clean or CleanConfig(), windows or WindowConfig()
+    out = Path(out_dir)
+    parts_dir = out / "parts"
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    items = list(source) if not isinstance(source, (str, Path)) else list_media(source)
+    ids = [item.video_id for item in items]
+    if len(set(ids)) != len(ids):
+        raise InvalidParameterError("every item needs its own video_id; the manifest repeats some.")
+    todo = [item for item in items if not part_path(parts_dir, item).is_file()]
+    skipped = len(items) - len(todo)
+    if skipped:
+        logger.info("resuming: %d of %d items are already extracted", skipped, len(items))
+
+    failures = []
+    with (out / "failures.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=_FAILURE_FIELDS)
+        writer.writeheader()
+        for done, failure in enumerate(_run(todo, extract, parts_dir, n_jobs=n_jobs, scheduler=scheduler), 1):
+            if failure is not None:
+                logger.warning("%s", failure["message"])
+                writer.writerow(failure)
+                handle.flush()
+                failures.append(failure)
+            if hook is not None:
+                hook("files", skipped + done, len(items))
+
+    parts = [part_path(parts_dir, item) for item in items]
+    tables = [pd.read_parquet(p) for p in parts if p.is_file()]
+    if tables:
+        frames = pd.concat(tables, ignore_index=True)
+        write_frames(frames, out / "frames.parquet", config=extract)
+        cleaned = clean_frames(frames, config=clean)
+        table = make_windows(cleaned.frames, window_s=windows.window_s, step_s=windows.step_s,
+                             feature_set=windows.feature_set, min_coverage=windows.min_coverage)
+        _write_windows(table, out, meta={
+            "schema": WINDOWS_SCHEMA_VERSION, "windows": dataclasses.asdict(windows),
+            "clean": dataclasses.asdict(clean), "cleaning": cleaned.to_dict(),
+            "extract": config_to_dict(extract), "n_items": len(items), "n_failures": len(failures)})
+    return DatasetResult(out, len(items), len(todo) - len(failures), skipped,
+                         pd.DataFrame(failures, columns=_FAILURE_FIELDS))
+
+
+def _write_windows(table: pd.DataFrame, out: Path, *, meta: dict[str, object]) -> None:
+    tmp = out / "windows.parquet.tmp"
+    table.to_parquet(tmp, index=False)
+    os.replace(tmp, out / "windows.parquet")
+    (out / "windows.meta.json.tmp").write_text(json.dumps({**meta, "n_windows": len(table)}, indent=2, default=str))
+    os.replace(out / "windows.meta.json.tmp", out / "windows.meta.json")

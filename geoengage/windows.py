@@ -1,0 +1,270 @@
+"""Per-frame table -> one row per (recording, time window): the modelling table.
+
+Windows start at the recording's first frame and advance by ``step_s``; each spans
+``window_s``. A recording spanning ``D = t_last - t_first + frame period`` seconds has
+
+    n = floor((D - window_s) / step_s) + 1   windows when D >= window_s, else 1
+
+(the single window of a short recording, e.g. a still image, is marked ``window_complete=False``).
+
+Each window row has the keys (``video_id``, ``window_idx``, ``start_s``, ``end_s``; ``track_id``
+when a recording has several faces per frame), every column that is constant within the
+recording (``subject_id``, ``label``, ...), ``n_frames``, ``coverage`` (fraction of frames with
+a face), ``window_ok`` (``coverage >= min_coverage``), and one column per
+(signal, aggregation) of the feature set, named ``<signal>__<agg>[__<param>]``
+(``yaw_deg__median``, ``eye_closure__above__0.5``); :func:`parse_feature_name` inverts a name.
+
+Aggregations (:data:`AGGREGATIONS`): ``mean``, ``std``, ``median``, ``p10``, ``p90``, ``slope``
+(units per second, least squares), ``frac`` (share of face frames where a 0/1 flag is 1),
+``above`` (share of face frames with value >= param; PERCLOS is ``eye_closure__above__0.5``),
+``rate`` (rising edges of a 0/1 flag per minute of face time; the blink rate is ``blink__rate``).
+Missing values are ignored; a window whose frames all lack a signal gets NaN.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import GeoEngageWarning, InvalidParameterError, SchemaError
+from .schema import FRAMES, validate
+
+__all__ = ["AGGREGATIONS", "FeatureName", "FeatureSet", "join_labels", "load_feature_set", "make_windows",
+           "n_windows", "parse_feature_name"]
+
+FEATURE_SETS_DIR = Path(__file__).resolve().parent / "feature_sets"
+
+
+def _slope(t: np.ndarray, v: np.ndarray, _: float | None) -> float:
+    ok = np.isfinite(v)
+    if ok.sum() < 2 or np.ptp(t[ok]) == 0:
+        return float("nan")
+    return float(np.polyfit(t[ok], v[ok], 1)[0])
+
+
+def _finite(v: np.ndarray) -> np.ndarray:
+    return v[np.isfinite(v)]
+
+
+def _rate(t: np.ndarray, v: np.ndarray, _: float | None) -> float:
+    ok = np.isfinite(v)
+    if ok.sum() < 2:
+        return float("nan")
+    flags = v[ok] >= 0.5
+    onsets = int(flags[0]) + int(np.sum(flags[1:] & ~flags[:-1]))
+    period = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    minutes = ok.sum() * period / 60.0
+    return onsets / minutes if minutes > 0 else float("nan")
+
+
+def _on_finite(func: Callable[[np.ndarray], float]) -> Callable[[np.ndarray, np.ndarray, float | None], float]:
+    def aggregate(t: np.ndarray, v: np.ndarray, param: float | None) -> float:
+        values = _finite(v)
+        return float(func(values)) if len(values) else float("nan")
+
+    return aggregate
+
+
+#: name -> (function(times, values, param), needs a param, doc)
+AGGREGATIONS: dict[str, tuple[Callable[[np.ndarray, np.ndarray, float | None], float], bool, str]] = {
+    "mean": (_on_finite(np.mean), False, "mean"),
+    "std": (_on_finite(lambda v: np.std(v, ddof=1) if len(v) > 1 else np.nan), False, "sample standard deviation"),
+    "median": (_on_finite(np.median), False, "median"),
+    "p10": (_on_finite(lambda v: np.percentile(v, 10)), False, "10th percentile"),
+    "p90": (_on_finite(lambda v: np.percentile(v, 90)), False, "90th percentile"),
+    "slope": (_slope, False, "least-squares slope, units per second"),
+    "frac": (_on_finite(lambda v: np.mean(v >= 0.5)), False, "share of face frames where a 0/1 flag is 1"),
+    "above": (lambda t, v, p: _on_finite(lambda x: np.mean(x >= p))(t, v, p), True,
+              "share of face frames with value >= param"),
+    "rate": (_rate, False, "rising edges of a 0/1 flag per minute of face time"),
+}
+
+
+@dataclass(frozen=True)
+class FeatureName:
+    """A window feature name split into its parts."""
+
+    signal: str
+    agg: str
+    param: float | None = None
+
+    def __str__(self) -> str:
+        return f"{self.signal}__{self.agg}" + ("" if self.param is None else f"__{self.param:g}")
+
+
+def parse_feature_name(name: str) -> FeatureName:
+    """``"yaw_deg__median"`` -> ``FeatureName("yaw_deg", "median")``; the inverse of ``str()``."""
+    parts = name.split("__")
+    if len(parts) not in (2, 3) or not parts[0] or parts[1] not in AGGREGATIONS:
+        raise InvalidParameterError(
+            f"`name` must be '<signal>__<agg>[__<param>]' with agg in {sorted(AGGREGATIONS)}. Got {name!r} instead.")
+    needs_param = AGGREGATIONS[parts[1]][1]
+    if needs_param != (len(parts) == 3):
+        raise InvalidParameterError(f"aggregation {parts[1]!r} {'needs' if needs_param else 'takes no'} parameter "
+                                    f"in {name!r}.")
+    return FeatureName(parts[0], parts[1], float(parts[2]) if len(parts) == 3 else None)
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Which aggregations of which signals make the window features."""
+
+    name: str
+    features: tuple[FeatureName, ...]
+
+    @property
+    def columns(self) -> list[str]:
+        return [str(f) for f in self.features]
+
+
+def load_feature_set(spec: str | Path | FeatureSet = "default") -> FeatureSet:
+    """A feature set by name (``"default"``, ``"minimal"``: shipped TOML files) or from a TOML path.
+
+    The TOML has a ``[signals]`` table mapping each signal to a list of aggregation names,
+    with parameters as ``"above__0.5"``.
+    """
+    if isinstance(spec, FeatureSet):
+        return spec
+    path = Path(spec)
+    if not path.suffix:
+        path = FEATURE_SETS_DIR / f"{spec}.toml"
+    if not path.is_file():
+        known = sorted(p.stem for p in FEATURE_SETS_DIR.glob("*.toml"))
+        raise InvalidParameterError(f"`feature_set` must be one of {known} or a TOML file. Got {str(spec)!r} instead.")
+    data = tomllib.loads(path.read_text())
+    features = tuple(parse_feature_name(f"{signal}__{agg}")
+                     for signal, aggs in data.get("signals", {}).items() for agg in aggs)
+    return FeatureSet(data.get("name", path.stem), features)
+
+
+def n_windows(span_s: float, *, window_s: float, step_s: float) -> int:
+    """How many windows a recording spanning ``span_s`` seconds gives (the formula in the module docstring)."""
+    if span_s < window_s:
+        return 1
+    return int(np.floor((span_s - window_s) / step_s + 1e-9)) + 1
+
+
+def _constant_columns(frames: pd.DataFrame, keys: list[str]) -> list[str]:
+    skip = {c.name for c in FRAMES} | set(keys) | {"interpolated"}
+    candidates = [c for c in frames.columns if c not in skip and not pd.api.types.is_float_dtype(frames[c])]
+    if not candidates:
+        return []
+    constant = frames.groupby(keys, sort=False)[candidates].nunique(dropna=False).max() <= 1
+    return [c for c in candidates if constant[c]]
+
+
+def make_windows(
+    frames: pd.DataFrame,
+    *,
+    window_s: float = 10.0,
+    step_s: float = 5.0,
+    feature_set: str | Path | FeatureSet = "default",
+    min_coverage: float = 0.6,
+) -> pd.DataFrame:
+    """Aggregate a (cleaned) per-frame table into one row per recording and time window.
+
+    Parameters
+    ----------
+    frames : DataFrame
+        Per-frame table with features (not modified).
+    window_s, step_s : float
+        Window length and step, seconds.
+    feature_set : str, Path or FeatureSet
+        ``"default"``, ``"minimal"``, or a TOML file (see :func:`load_feature_set`).
+    min_coverage : float
+        Windows with a smaller share of face frames get ``window_ok=False`` (and a warning).
+
+    Returns
+    -------
+    DataFrame
+        One row per window (see the module docstring for its columns).
+    """
+    if not (window_s > 0 and step_s > 0):
+        raise InvalidParameterError(f"`window_s` and `step_s` must be > 0. Got {window_s!r} and {step_s!r} instead.")
+    if not 0 <= min_coverage <= 1:
+        raise InvalidParameterError(f"`min_coverage` must be between 0 and 1. Got {min_coverage!r} instead.")
+    validate(frames, FRAMES, where="make_windows")
+    fset = load_feature_set(feature_set)
+    missing = sorted({f.signal for f in fset.features} - set(frames.columns))
+    if missing:
+        raise SchemaError(f"make_windows: feature set {fset.name!r} needs signals {missing} that the table lacks.")
+    several = frames.duplicated(["video_id", "frame_idx"]).any()
+    keys = ["video_id", "track_id"] if several else ["video_id"]
+    table = frames[frames["track_id"] >= 0] if several else frames
+    constants = _constant_columns(table, keys)
+    signals = sorted({f.signal for f in fset.features})
+    rows = []
+    for key, group in table.sort_values("time_s", kind="stable").groupby(keys, sort=True):
+        times = group["time_s"].to_numpy(dtype=np.float64)
+        values = {s: group[s].to_numpy(dtype=np.float64) for s in signals}
+        found = group["face_found"].to_numpy(dtype=bool)
+        period = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+        span = times[-1] - times[0] + period
+        first = group.iloc[0]
+        for k in range(n_windows(span, window_s=window_s, step_s=step_s)):
+            start = times[0] + k * step_s
+            end = start + window_s if span >= window_s else times[0] + span
+            lo, hi = np.searchsorted(times, start - 1e-9), np.searchsorted(times, end - 1e-9)
+            hi = max(hi, lo + 1) if span < window_s else hi
+            t, face = times[lo:hi], found[lo:hi]
+            row = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+            row.update({c: first[c] for c in constants})
+            row.update(window_idx=k, start_s=start, end_s=end, window_complete=span >= window_s,
+                       n_frames=hi - lo, coverage=float(face.mean()) if hi > lo else 0.0)
+            for feature in fset.features:
+                func = AGGREGATIONS[feature.agg][0]
+                row[str(feature)] = func(t, values[feature.signal][lo:hi], feature.param)
+            rows.append(row)
+    windows = pd.DataFrame(rows, columns=[*keys, *constants, "window_idx", "start_s", "end_s", "window_complete",
+                                          "n_frames", "coverage", *fset.columns])
+    windows.insert(windows.columns.get_loc("coverage") + 1, "window_ok", windows["coverage"] >= min_coverage)
+    low = int((~windows["window_ok"]).sum())
+    if low:
+        warnings.warn(f"{low} of {len(windows)} windows have face coverage below {min_coverage:.0%}; "
+                      "they are kept with window_ok=False.", GeoEngageWarning, stacklevel=2)
+    return windows
+
+
+def join_labels(windows: pd.DataFrame, labels: pd.DataFrame, *, label: str = "label",
+                straddle: str = "drop") -> pd.DataFrame:
+    """Give each window the label of the time interval it lies in.
+
+    Parameters
+    ----------
+    windows : DataFrame
+        From :func:`make_windows`.
+    labels : DataFrame
+        Columns ``video_id``, ``start_s``, ``end_s`` and ``label`` (intervals of one label).
+    straddle : {"drop", "mark"}
+        A window overlapping two different labels is dropped, or kept with the label that
+        covers most of it and ``label_straddles=True``.
+    """
+    if straddle not in ("drop", "mark"):
+        raise InvalidParameterError(f"`straddle` must be 'drop' or 'mark'. Got {straddle!r} instead.")
+    needed = {"video_id", "start_s", "end_s", label}
+    if not needed <= set(labels.columns):
+        raise SchemaError(f"join_labels: labels need columns {sorted(needed)}; they have {list(labels.columns)}.")
+    out = windows.copy()
+    values, straddles = [], []
+    by_video = {v: g for v, g in labels.groupby("video_id")}
+    for video, start, end in zip(out["video_id"], out["start_s"], out["end_s"], strict=True):
+        intervals = by_video.get(video)
+        overlap: dict[object, float] = {}
+        if intervals is not None:
+            for lab, s, e in zip(intervals[label], intervals["start_s"], intervals["end_s"], strict=True):
+                amount = min(end, e) - max(start, s)
+                if amount > 0 or (start == end and s <= start < e):
+                    overlap[lab] = overlap.get(lab, 0.0) + max(amount, 1e-12)
+        values.append(max(overlap, key=overlap.get) if overlap else np.nan)
+        straddles.append(len(overlap) > 1)
+    out[label] = values
+    out["label_straddles"] = straddles
+    if straddle == "drop":
+        out = out[~out["label_straddles"]].drop(columns="label_straddles").reset_index(drop=True)
+    return out

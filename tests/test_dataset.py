@@ -1,0 +1,107 @@
+"""dataset.py: the resumable, parallel dataset builder behind `geoengage extract`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from geoengage.config import ExtractConfig
+from geoengage.dataset import WindowConfig, build_dataset
+from geoengage.datasets import sample_video
+
+WINDOWS = WindowConfig(window_s=1.0, step_s=0.5)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory, media_dir: Path) -> Path:
+    """Eight short one-face clips, one with a face that leaves, one image, and one corrupt file."""
+    root = tmp_path_factory.mktemp("clips")
+    for i in range(8):
+        sample_video(root / f"clip{i}.avi", n_frames=40 + 5 * i, absent=(0.5, 1.0) if i == 3 else None)
+    (root / "photo.jpg").write_bytes((media_dir / "one_face.jpg").read_bytes())
+    (root / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
+    return root
+
+
+def _frames(out: Path) -> pd.DataFrame:
+    return pd.read_parquet(out / "frames.parquet")
+
+
+@pytest.fixture(scope="module")
+def reference(clips: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reference")
+    result = build_dataset(clips, out, windows=WINDOWS)
+    assert result.to_dict() == {"out": str(out), "n_items": 10, "n_extracted": 9, "n_skipped": 0, "n_failures": 1}
+    return out
+
+
+def test_outputs_failures_and_windows(reference: Path) -> None:
+    frames = _frames(reference)
+    assert frames.video_id.nunique() == 9 and len(frames) == sum(40 + 5 * i for i in range(8)) + 1
+    failures = pd.read_csv(reference / "failures.csv")
+    assert failures.video_id.tolist() == ["broken.mp4"] and "broken.mp4" in failures.message[0]
+    windows = pd.read_parquet(reference / "windows.parquet")
+    assert set(windows.video_id) == set(frames.video_id)
+    assert windows.loc[windows.video_id == "clip3.avi", "coverage"].min() < 0.6  # the face left for 0.5 s
+    assert (reference / "frames.meta.json").is_file() and (reference / "windows.meta.json").is_file()
+    assert not list(reference.rglob("*.tmp"))
+
+
+def test_second_run_skips_finished_items(clips: Path, reference: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = build_dataset(clips, out, windows=WINDOWS)
+    again = build_dataset(clips, out, windows=WINDOWS)
+    assert (first.n_extracted, again.n_skipped, again.n_extracted) == (9, 9, 0)
+    assert len(again.failures) == 1  # failed items are retried, and fail again
+    pd.testing.assert_frame_equal(_frames(out), _frames(reference))
+
+
+def test_parallel_workers_give_the_same_rows(clips: Path, reference: Path, tmp_path: Path) -> None:
+    build_dataset(clips, tmp_path, windows=WINDOWS, n_jobs=2)
+    pd.testing.assert_frame_equal(_frames(tmp_path), _frames(reference))
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "windows.parquet"),
+                                  pd.read_parquet(reference / "windows.parquet"))
+
+
+def test_kill_and_resume_gives_the_rows_of_an_uninterrupted_run(clips: Path, reference: Path, tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "geoengage", "-q", "extract", str(clips), "--out", str(out), "--jobs", "1",
+               "--window-s", "1", "--step-s", "0.5"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((out / "parts").glob("*.parquet"))) < 3:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done = len(list((out / "parts").glob("*.parquet")))
+    assert 3 <= done < 9, "the kill must land half way"
+    assert not (out / "frames.parquet").exists()
+    assert subprocess.run(command, check=False).returncode == 0
+    resumed = _frames(out)
+    pd.testing.assert_frame_equal(resumed, _frames(reference))
+    assert len(resumed) == len(_frames(reference))
+
+
+def test_dask_cluster(clips: Path, reference: Path, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        result = build_dataset(clips, tmp_path, windows=WINDOWS, scheduler=cluster.scheduler_address)
+    assert result.n_extracted == 9 and len(result.failures) == 1
+    pd.testing.assert_frame_equal(_frames(tmp_path), _frames(reference))
+
+
+def test_manifest_columns_ride_along(clips: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,subject_id,label\n" + "".join(f"{clips / f'clip{i}.avi'},s{i % 2},{i % 3}\n"
+                                                            for i in range(3)))
+    build_dataset(manifest, tmp_path / "out", windows=WINDOWS, extract=ExtractConfig(sample_fps=10))
+    windows = pd.read_parquet(tmp_path / "out" / "windows.parquet")
+    assert {"subject_id", "label"} <= set(windows.columns)
+    assert windows.groupby("video_id")["subject_id"].nunique().eq(1).all()

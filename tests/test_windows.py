@@ -1,0 +1,117 @@
+"""windows.py: window counts follow their formula, names parse back, aggregations are right, labels join."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geoengage.exceptions import GeoEngageWarning, InvalidParameterError, SchemaError
+from geoengage.windows import (
+    AGGREGATIONS,
+    FeatureName,
+    FeatureSet,
+    join_labels,
+    load_feature_set,
+    make_windows,
+    n_windows,
+    parse_feature_name,
+)
+
+from .test_clean import _frames
+
+SMALL = FeatureSet("small", (FeatureName("yaw_deg", "median"), FeatureName("blink", "rate"),
+                             FeatureName("on_screen", "frac")))
+
+
+def _clip(seconds: float, fps: float = 10.0, **signals) -> pd.DataFrame:
+    n = int(round(seconds * fps))
+    t = np.arange(n) / fps
+    values = {"yaw_deg": np.sin(t), "blink": np.zeros(n), "on_screen": np.ones(n)}
+    values.update({k: v(t) if callable(v) else v for k, v in signals.items()})
+    return _frames(values, fps=fps)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seconds=st.floats(0.2, 60), window_s=st.floats(0.5, 20), step_s=st.floats(0.25, 10))
+def test_window_counts_follow_the_formula(seconds: float, window_s: float, step_s: float) -> None:
+    frames = _clip(seconds)
+    span = len(frames) / 10.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GeoEngageWarning)
+        windows = make_windows(frames, window_s=window_s, step_s=step_s, feature_set=SMALL)
+    expected = 1 if span < window_s else int(np.floor((span - window_s) / step_s + 1e-9)) + 1
+    assert len(windows) == expected == n_windows(span, window_s=window_s, step_s=step_s)
+    assert windows["window_idx"].tolist() == list(range(expected))
+    if span >= window_s:
+        assert (windows["end_s"] - windows["start_s"]).round(9).eq(round(window_s, 9)).all()
+        assert windows["end_s"].max() <= span + 1e-9
+
+
+def test_aggregations_are_exact() -> None:
+    blink = np.zeros(600)
+    blink[[30, 31, 200, 400, 401, 402]] = 1  # 3 blinks in 60 s
+    frames = _clip(60.0, yaw_deg=lambda t: 2.0 * t + 1.0, blink=blink,
+                   eye_closure=lambda t: (t % 10 < 2).astype(float), on_screen=lambda t: (t < 45).astype(float))
+    fset = [FeatureName("yaw_deg", a) for a in ("mean", "median", "slope", "p10", "p90")] + [
+        FeatureName("blink", "rate"), FeatureName("on_screen", "frac"), FeatureName("eye_closure", "above", 0.5)]
+    (row,) = make_windows(frames, window_s=60, step_s=60, feature_set=FeatureSet("t", tuple(fset))).to_dict("records")
+    t = np.arange(600) / 10.0
+    assert row["yaw_deg__mean"] == pytest.approx(np.mean(2 * t + 1))
+    assert row["yaw_deg__slope"] == pytest.approx(2.0)
+    assert row["yaw_deg__p10"] == pytest.approx(np.percentile(2 * t + 1, 10))
+    assert row["blink__rate"] == pytest.approx(3.0)  # per minute
+    assert row["on_screen__frac"] == pytest.approx(0.75)
+    assert row["eye_closure__above__0.5"] == pytest.approx(0.2)
+    assert row["coverage"] == 1.0 and row["n_frames"] == 600 and row["window_ok"]
+
+
+def test_missing_faces_lower_coverage_and_give_nan(rng) -> None:
+    yaw = rng.normal(0, 1, 100)
+    yaw[50:100] = np.nan
+    frames = _frames({"yaw_deg": yaw, "blink": np.where(np.isnan(yaw), np.nan, 0.0), "on_screen": np.ones(100)},
+                     fps=50.0)
+    with pytest.warns(GeoEngageWarning, match="coverage below 60%"):
+        windows = make_windows(frames, window_s=1.0, step_s=1.0, feature_set=SMALL)
+    assert windows["coverage"].tolist() == [1.0, 0.0]
+    assert windows["window_ok"].tolist() == [True, False]
+    assert np.isnan(windows.loc[1, "yaw_deg__median"]) and np.isnan(windows.loc[1, "blink__rate"])
+
+
+def test_still_image_is_a_window_of_one_frame() -> None:
+    frames = _clip(0.1)
+    (row,) = make_windows(frames, feature_set=SMALL).to_dict("records")
+    assert row["n_frames"] == 1 and not row["window_complete"] and row["subject_id"] == "s1"
+
+
+@pytest.mark.parametrize("name", ["yaw_deg__median", "eye_closure__above__0.5", "blink__rate", "a_b__p90"])
+def test_names_parse_back(name: str) -> None:
+    assert str(parse_feature_name(name)) == name
+
+
+def test_every_shipped_feature_set_parses_and_names_round_trip() -> None:
+    for name in ("default", "minimal"):
+        fset = load_feature_set(name)
+        assert fset.columns and all(str(parse_feature_name(c)) == c for c in fset.columns)
+        assert all(f.agg in AGGREGATIONS for f in fset.features)
+    with pytest.raises(InvalidParameterError, match="`name` must be"):
+        parse_feature_name("yaw_deg__bogus")
+    with pytest.raises(InvalidParameterError, match="needs parameter"):
+        parse_feature_name("ear__above")
+    with pytest.raises(SchemaError, match="needs signals"):
+        make_windows(_clip(1.0).drop(columns="yaw_deg"), feature_set="minimal")
+
+
+def test_labels_join_and_straddling_windows() -> None:
+    frames = _clip(20.0)
+    windows = make_windows(frames, window_s=4, step_s=2, feature_set=SMALL)
+    labels = pd.DataFrame({"video_id": ["v", "v"], "start_s": [0.0, 9.0], "end_s": [9.0, 20.0], "label": [0, 1]})
+    dropped = join_labels(windows, labels)
+    assert dropped["label"].tolist() == [0, 0, 0, 1, 1, 1, 1]  # windows [6,10) and [8,12) straddle 9 s
+    marked = join_labels(windows, labels, straddle="mark")
+    assert marked["label_straddles"].sum() == 2 and len(marked) == len(windows)
+    assert marked.loc[marked["start_s"] == 6.0, "label"].item() == 0  # 3 s of label 0, 1 s of label 1
