@@ -54,7 +54,7 @@ def measure(clip: Path, repeats: int) -> dict[str, float]:
             out.append(_fps(len(frames), time.perf_counter() - start))
             yields[label] = sum(bool(r["face_found"]) for r in rows) / len(frames)
             if label == "tracking":
-                table = _to_frame_table(rows, video_id="clip", source_path=str(clip))
+                table = _to_frame_table([{"video_id": "clip", "source_path": str(clip), **r} for r in rows])
                 start = time.perf_counter()
                 compute_frame_features(table)
                 features.append(_fps(len(table), time.perf_counter() - start))

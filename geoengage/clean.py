@@ -143,27 +143,32 @@ def clean_frames(frames: pd.DataFrame, *, config: CleanConfig | None = None) -> 
     table = frames.sort_values(["video_id", "time_s", "track_id"], kind="stable").copy()
     scope = "subject_id" if config.scope == "subject" else "video_id"
 
-    outliers = pd.Series(0, index=columns, dtype=np.int64)
-    for column in columns:
-        z = table.groupby(scope, sort=False)[column].transform(robust_z)
-        flagged = z.abs() > config.z_max
-        outliers[column] = int(flagged.sum())
-        if config.action == "mask":
-            table.loc[flagged, column] = np.nan
-        elif flagged.any():
-            median = table.groupby(scope, sort=False)[column].transform("median")
-            mad = table.groupby(scope, sort=False)[column].transform(lambda v: (v - v.median()).abs().median())
-            bound = config.z_max * mad / 0.6745
-            table.loc[flagged, column] = np.clip(table.loc[flagged, column], (median - bound)[flagged],
-                                                 (median + bound)[flagged])
+    values = table[columns].astype(np.float64)
+    groups = table[scope]
+    median = values.groupby(groups, sort=False).transform("median")
+    deviation = values - median
+    mad = deviation.abs().groupby(groups, sort=False).transform("median")
+    z = 0.6745 * deviation / mad.where(mad > 0)  # MAD 0 (constant signal): z is NaN, never flagged
+    flagged = z.abs() > config.z_max
+    outliers = flagged.sum().astype(np.int64)
+    if config.action == "mask":
+        values = values.mask(flagged)
+    else:
+        bound = config.z_max * mad / 0.6745
+        values = values.mask(flagged, values.clip(median - bound, median + bound))
+    table[columns] = values
 
     before = table[columns].isna()
     positions = [table.columns.get_loc(c) for c in columns]
+    missing = before.to_numpy()
     for rows in _track_groups(table).indices.values():  # rows are in time order: the table is sorted
+        if len(rows) < 3:
+            continue
+        gaps = missing[rows]
         times = table["time_s"].iloc[rows]
-        for position in positions:
-            values = table.iloc[rows, position]
-            table.iloc[rows, position] = fill_short_gaps(values, times, max_gap_s=config.max_gap_s).to_numpy()
+        for k in np.flatnonzero(gaps.any(axis=0) & ~gaps.all(axis=0)):
+            values_k = table.iloc[rows, positions[k]]
+            table.iloc[rows, positions[k]] = fill_short_gaps(values_k, times, max_gap_s=config.max_gap_s).to_numpy()
     filled_mask = before & table[columns].notna()
     table["interpolated"] = filled_mask.any(axis=1).to_numpy()
 

@@ -2,9 +2,11 @@
 
 :func:`build_dataset` is what ``geoengage extract`` runs:
 
-1. every item (file) is extracted on its own and written to ``parts/<id>.parquet``, atomically
-   (a temporary file renamed into place), so a crash, a kill or Ctrl-C loses no finished item;
-2. a second run skips the items whose part exists (resume); failed items are retried;
+1. items are extracted in chunks (each video alone; up to ``chunk_size`` images together, so a
+   dataset of small face crops does not pay a file per image) and each chunk is written to
+   ``parts/<hash>.parquet`` atomically (a temporary file renamed into place), so a crash, a
+   kill or Ctrl-C loses no finished chunk;
+2. a second run skips every item already in a part (resume); failed items are retried;
 3. failures (missing, corrupt, truncated files, and any other error) are appended to
    ``failures.csv`` as they happen, with the file and the problem, and the batch goes on;
 4. when every item is done, the parts are joined in item order into ``frames.parquet``
@@ -25,19 +27,19 @@ import hashlib
 import json
 import logging
 import os
-import traceback
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .clean import CleanConfig, clean_frames
 from .config import ExtractConfig, config_to_dict
-from .exceptions import GeoEngageError, InvalidParameterError, MissingDependencyError
-from .extract import extract_frames, write_frames
-from .media import MediaItem, list_media
+from .exceptions import InvalidParameterError, MissingDependencyError
+from .extract import extract_items, write_frames
+from .media import IMAGE_EXTENSIONS, MediaItem, list_media
 from .progress import Hook
 from .windows import load_feature_set, make_windows
 
@@ -87,33 +89,47 @@ class DatasetResult:
                 "n_skipped": self.n_skipped, "n_failures": len(self.failures)}
 
 
-def part_path(parts_dir: Path, item: MediaItem) -> Path:
-    """Where an item's per-frame rows are stored (named by a hash of its ``video_id``)."""
-    return parts_dir / f"{hashlib.sha1(item.video_id.encode()).hexdigest()[:20]}.parquet"
+def _chunks(items: list[MediaItem], chunk_size: int) -> list[list[MediaItem]]:
+    """Consecutive images up to ``chunk_size`` per chunk; every video (or sequence, stream) alone."""
+    chunks: list[list[MediaItem]] = []
+    images: list[MediaItem] = []
+    for item in items:
+        if Path(item.path).suffix.lower() in IMAGE_EXTENSIONS:
+            images.append(item)
+            if len(images) == chunk_size:
+                chunks.append(images)
+                images = []
+        else:
+            chunks.append([item])
+    return chunks + ([images] if images else [])
 
 
-def _extract_item(item: MediaItem, config: ExtractConfig, parts_dir: Path) -> dict[str, str] | None:
-    """Extract one item into its part file; return a failure record instead of raising."""
-    try:
-        table = extract_frames(item.path, config=config, video_id=item.video_id)
-        clashes = sorted(set(item.extra) & set(table.columns))
-        if clashes:
-            raise InvalidParameterError(f"{item.path}: manifest columns {clashes} clash with per-frame columns.")
-        target = part_path(parts_dir, item)
+def part_path(parts_dir: Path, chunk: list[MediaItem]) -> Path:
+    """Where a chunk's per-frame rows are stored (named by a hash of its items' ``video_id``)."""
+    key = "\n".join(item.video_id for item in chunk).encode()
+    return parts_dir / f"{hashlib.sha1(key).hexdigest()[:20]}.parquet"
+
+
+def _extract_chunk(chunk: list[MediaItem], config: ExtractConfig, parts_dir: Path) -> list[dict[str, str]]:
+    """Extract a chunk into its part file; return the failure records of its items."""
+    table, failures = extract_items(chunk, config=config, catch=(Exception,))
+    if len(table):
+        target = part_path(parts_dir, chunk)
         tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        table.assign(**item.extra).to_parquet(tmp, index=False)
+        table.to_parquet(tmp, index=False)
         os.replace(tmp, target)
-        return None
-    except GeoEngageError as err:
-        return {"video_id": item.video_id, "source_path": item.path, "error": type(err).__name__, "message": str(err)}
-    except Exception as err:  # a bug or an unexpected library error: record it, keep the batch going
-        logger.error("%s: unexpected error\n%s", item.path, traceback.format_exc())
-        return {"video_id": item.video_id, "source_path": item.path, "error": type(err).__name__,
-                "message": f"{item.path}: unexpected {type(err).__name__}: {err}"}
+    return failures
 
 
-def _run(todo: list[MediaItem], config: ExtractConfig, parts_dir: Path, *, n_jobs: int, scheduler: str | None):
-    """Yield the failure record (or None) of each item as it finishes."""
+def _done_ids(parts_dir: Path) -> set[str]:
+    done: set[str] = set()
+    for part in parts_dir.glob("*.parquet"):
+        done.update(pd.read_parquet(part, columns=["video_id"])["video_id"].unique())
+    return done
+
+
+def _run(todo: list[list[MediaItem]], config: ExtractConfig, parts_dir: Path, *, n_jobs: int, scheduler: str | None):
+    """Yield (number of items, failure records) of each chunk as it finishes."""
     if scheduler is not None:
         try:
             from distributed import Client
@@ -121,20 +137,21 @@ def _run(todo: list[MediaItem], config: ExtractConfig, parts_dir: Path, *, n_job
         except ImportError as err:
             raise MissingDependencyError("`scheduler` needs Dask: pip install 'geoengage[dask]'.") from err
         with Client(scheduler) as client:
-            futures = client.map(_extract_item, todo, config=config, parts_dir=parts_dir, pure=False)
-            for future in dask_completed(futures):
-                yield future.result()
+            futures = {client.submit(_extract_chunk, chunk, config, parts_dir, pure=False): len(chunk)
+                       for chunk in todo}
+            for future in dask_completed(list(futures)):
+                yield futures[future], future.result()
         return
     if n_jobs == 1 or len(todo) <= 1:
-        for item in todo:
-            yield _extract_item(item, config, parts_dir)
+        for chunk in todo:
+            yield len(chunk), _extract_chunk(chunk, config, parts_dir)
         return
     workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
     executor = ProcessPoolExecutor(max_workers=min(workers, len(todo)))
     try:
-        futures = [executor.submit(_extract_item, item, config, parts_dir) for item in todo]
+        futures = {executor.submit(_extract_chunk, chunk, config, parts_dir): len(chunk) for chunk in todo}
         for future in as_completed(futures):
-            yield future.result()
+            yield futures[future], future.result()
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 
@@ -148,6 +165,7 @@ def build_dataset(
     windows: WindowConfig | None = None,
     n_jobs: int = 1,
     scheduler: str | None = None,
+    chunk_size: int = 64,
     hook: Hook | None = None,
 ) -> DatasetResult:
     """Extract, clean and window every item of a folder or manifest into ``out_dir`` (resumable).
@@ -162,12 +180,16 @@ def build_dataset(
     n_jobs : int
         1 (serial, the default), N local processes, or -1 for every core.
     scheduler : str, optional
-        Address of a Dask distributed scheduler; items then run on its workers.
+        Address of a Dask distributed scheduler; chunks then run on its workers.
+    chunk_size : int
+        Most images per part file (videos always get their own).
     hook : Hook, optional
         Called as ``hook("files", n_done, n_items)``.
     """
     if n_jobs == 0 or n_jobs < -1:
         raise InvalidParameterError(f"`n_jobs` must be -1 or >= 1. Got {n_jobs!r} instead.")
+    if chunk_size < 1:
+        raise InvalidParameterError(f"`chunk_size` must be >= 1. Got {chunk_size!r} instead.")
     extract, clean, windows = extract or ExtractConfig(), clean or CleanConfig(), windows or WindowConfig()
     out = Path(out_dir)
     parts_dir = out / "parts"
@@ -176,7 +198,8 @@ def build_dataset(
     ids = [item.video_id for item in items]
     if len(set(ids)) != len(ids):
         raise InvalidParameterError("every item needs its own video_id; the manifest repeats some.")
-    todo = [item for item in items if not part_path(parts_dir, item).is_file()]
+    done_ids = _done_ids(parts_dir)
+    todo = [item for item in items if item.video_id not in done_ids]
     skipped = len(items) - len(todo)
     if skipped:
         logger.info("resuming: %d of %d items are already extracted", skipped, len(items))
@@ -185,19 +208,24 @@ def build_dataset(
     with (out / "failures.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=_FAILURE_FIELDS)
         writer.writeheader()
-        for done, failure in enumerate(_run(todo, extract, parts_dir, n_jobs=n_jobs, scheduler=scheduler), 1):
-            if failure is not None:
-                logger.warning("%s", failure["message"])
+        done = skipped
+        for n_items, chunk_failures in _run(_chunks(todo, chunk_size), extract, parts_dir, n_jobs=n_jobs,
+                                            scheduler=scheduler):
+            for failure in chunk_failures:
                 writer.writerow(failure)
-                handle.flush()
                 failures.append(failure)
+            handle.flush()
+            done += n_items
             if hook is not None:
-                hook("files", skipped + done, len(items))
+                hook("files", done, len(items))
 
-    parts = [part_path(parts_dir, item) for item in items]
-    tables = [pd.read_parquet(p) for p in parts if p.is_file()]
-    if tables:
+    order = {item.video_id: i for i, item in enumerate(items)}
+    tables = [pd.read_parquet(p) for p in sorted(parts_dir.glob("*.parquet"))]
+    tables = [t[t["video_id"].isin(order)] for t in tables]
+    if any(len(t) for t in tables):
         frames = pd.concat(tables, ignore_index=True)
+        position = frames["video_id"].map(order).to_numpy()
+        frames = frames.iloc[np.argsort(position, kind="stable")].reset_index(drop=True)
         write_frames(frames, out / "frames.parquet", config=extract)
         cleaned = clean_frames(frames, config=clean)
         table = make_windows(cleaned.frames, window_s=windows.window_s, step_s=windows.step_s,

@@ -33,7 +33,7 @@ from .progress import Hook
 from .geometry.registry import compute_frame_features, feature_specs, image_features
 from .schema import FRAMES, LANDMARK_COLUMNS, Column, validate
 
-__all__ = ["BatchResult", "FRAMES_SCHEMA_VERSION", "extract_batch", "extract_frames", "iter_face_rows",
+__all__ = ["BatchResult", "FRAMES_SCHEMA_VERSION", "extract_batch", "extract_frames", "extract_items", "iter_face_rows",
            "read_frames", "write_frames"]
 
 logger = logging.getLogger(__name__)
@@ -107,17 +107,28 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
 _PANDAS_DTYPES = {"string": "string", "int": "Int64", "float": "float64", "bool": "bool"}
 
 
-def _to_frame_table(rows: list[dict[str, object]], *, video_id: str, source_path: str) -> pd.DataFrame:
-    """Rows from :func:`iter_face_rows` as the typed per-frame table, built column by column."""
-    keys = {"video_id": video_id, "source_path": source_path}
+def _to_frame_table(rows: list[dict[str, object]]) -> pd.DataFrame:
+    """Rows (with ``video_id`` and ``source_path``) as the typed per-frame table, built column by column."""
     columns = {}
     for col in (*FRAMES, *(Column(name, "float", "", "") for name in _IMAGE_FEATURES)):
-        values = [keys[col.name]] * len(rows) if col.name in keys else [row[col.name] for row in rows]
+        values = [row[col.name] for row in rows]
         if col.dtype == "float":
             columns[col.name] = np.asarray(values, dtype=np.float64)
         else:
             columns[col.name] = pd.array(values, dtype=_PANDAS_DTYPES[col.dtype])
     return pd.DataFrame(columns)
+
+
+def _source_rows(source: str | int | Path, config: ExtractConfig, *, video_id: str,
+                 hook: Hook | None = None) -> list[dict[str, object]]:
+    keys = {"video_id": video_id, "source_path": str(source)}
+    rows = []
+    frames = iter_frames(source, sample_fps=config.sample_fps, sequence_fps=config.sequence_fps)
+    for row in iter_face_rows(frames, config=config):
+        rows.append({**keys, **row})
+        if hook is not None:
+            hook("frames", len(rows), None)
+    return rows
 
 
 def extract_frames(
@@ -154,14 +165,8 @@ def extract_frames(
     config = config or ExtractConfig()
     if not isinstance(config, ExtractConfig):
         raise InvalidParameterError(f"`config` must be an ExtractConfig. Got {type(config).__name__} instead.")
-    frames = iter_frames(source, sample_fps=config.sample_fps, sequence_fps=config.sequence_fps)
-    rows = []
-    for row in iter_face_rows(frames, config=config):
-        rows.append(row)
-        if hook is not None:
-            hook("frames", len(rows), None)
     name = video_id if video_id is not None else (Path(str(source)).name if not isinstance(source, int) else str(source))
-    return compute_frame_features(_to_frame_table(rows, video_id=name, source_path=str(source)))
+    return compute_frame_features(_to_frame_table(_source_rows(source, config, video_id=name, hook=hook)))
 
 
 @dataclass(frozen=True)
@@ -180,37 +185,68 @@ class BatchResult:
                 "failures": self.failures.to_dict(orient="records")}
 
 
+def _failure(item: MediaItem, err: Exception) -> dict[str, str]:
+    message = str(err) if isinstance(err, GeoEngageError) else f"{item.path}: unexpected {type(err).__name__}: {err}"
+    return {"video_id": item.video_id, "source_path": item.path, "error": type(err).__name__, "message": message}
+
+
+def extract_items(
+    items: Iterable[MediaItem],
+    *,
+    config: ExtractConfig | None = None,
+    hook: Hook | None = None,
+    catch: tuple[type[Exception], ...] = (GeoEngageError,),
+) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """The per-frame table of several items (features computed once for all) and their failure records.
+
+    Exceptions of the ``catch`` types become failure records (``video_id``, ``source_path``,
+    ``error``, ``message``) and the loop goes on; manifest columns are carried into each row.
+    """
+    config = config or ExtractConfig()
+    items = list(items)
+    reserved = {c.name for c in FRAMES} | {s.name for s in feature_specs()} | {"interpolated"}
+    rows: list[dict[str, object]] = []
+    extras: list[dict[str, object]] = []
+    failures = []
+    for done, item in enumerate(items, start=1):
+        try:
+            clashes = sorted(set(item.extra) & reserved)
+            if clashes:
+                raise SchemaError(
+                    f"{item.path}: manifest columns {clashes} clash with per-frame columns; rename them.")
+            item_rows = _source_rows(item.path, config, video_id=item.video_id)
+        except catch as err:
+            if not isinstance(err, GeoEngageError):
+                logger.error("%s: unexpected error", item.path, exc_info=True)
+            logger.warning("%s", err)
+            failures.append(_failure(item, err))
+        else:
+            rows += item_rows
+            extras += [item.extra] * len(item_rows)
+        if hook is not None:
+            hook("files", done, len(items))
+    table = compute_frame_features(_to_frame_table(rows))
+    if any(extras):
+        table = pd.concat([table, pd.DataFrame.from_records(extras, index=table.index)], axis=1)
+    return table, failures
+
+
 def extract_batch(
     source: str | Path | Iterable[MediaItem],
     *,
     config: ExtractConfig | None = None,
     hook: Hook | None = None,
 ) -> BatchResult:
-    """Run :func:`extract_frames` over a folder (recursive), a CSV manifest or a list of items.
+    """Run the landmark and feature stages over a folder (recursive), a CSV manifest or a list of items.
 
     A failing item (missing, empty, corrupt, truncated) is recorded in ``failures`` and the
     batch goes on; rows a truncated video yielded before it broke are not kept, so every
     kept recording is whole. Manifest columns (``label``, ``subject_id``, ...) are carried into
-    every row of their item.
+    every row of their item. Everything stays in memory: for large jobs use
+    :func:`geoengage.dataset.build_dataset` (what ``geoengage extract`` runs), which is resumable.
     """
     items = list(source) if not isinstance(source, (str, Path)) else list_media(source)
-    tables, failures = [], []
-    for done, item in enumerate(items, start=1):
-        try:
-            table = extract_frames(item.path, config=config, video_id=item.video_id)
-            clashes = sorted(set(item.extra) & set(table.columns))
-            if clashes:
-                raise SchemaError(
-                    f"{item.path}: manifest columns {clashes} clash with per-frame columns; rename them.")
-            tables.append(table.assign(**item.extra))
-        except GeoEngageError as err:
-            logger.warning("%s", err)
-            failures.append({"video_id": item.video_id, "source_path": item.path,
-                             "error": type(err).__name__, "message": str(err)})
-        if hook is not None:
-            hook("files", done, len(items))
-    empty = compute_frame_features(_to_frame_table([], video_id="", source_path=""))
-    frames = pd.concat(tables, ignore_index=True) if tables else empty
+    frames, failures = extract_items(items, config=config, hook=hook)
     return BatchResult(frames, pd.DataFrame(failures, columns=["video_id", "source_path", "error", "message"]))
 
 
