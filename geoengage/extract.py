@@ -90,13 +90,18 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
     identify = None
     if config.identify:
         identify = _Identifier(load_encodings(config.encodings_path), config.identity_tolerance, config.detect_every)
+    width = height = None
     for frame_no, frame in enumerate(frames):
+        if frame.image is None:
+            yield {"frame_idx": frame.frame_idx, "time_s": frame.time_s, "frame_width_px": width,
+                   "frame_height_px": height, "frame_readable": False, **_empty_row()}
+            continue
         height, width = frame.image.shape[:2]
         gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
         faces = tracker.update(gray)
         kept = faces[:1] if config.face_policy == "largest" else faces
         base = {"frame_idx": frame.frame_idx, "time_s": frame.time_s,
-                "frame_width_px": width, "frame_height_px": height}
+                "frame_width_px": width, "frame_height_px": height, "frame_readable": True}
         if not kept:
             yield {**base, **_empty_row()}
         for face in kept:
@@ -274,6 +279,7 @@ def write_frames(frames: pd.DataFrame, path: str | Path, *, config: ExtractConfi
         "models": {name: model_sha256(name) for name in ("landmarks68",)},
         "n_rows": len(frames),
         "n_recordings": int(frames["video_id"].nunique()),
+        "n_unreadable_frames": int((~frames["frame_readable"]).sum()),
         "face_yield": float(frames.groupby(["video_id", "frame_idx"])["face_found"].any().mean()) if len(frames) else None,
     }
     meta_path = path.with_name(path.stem + ".meta.json")

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
+_VIDEO_RETRIES = 3
 STREAM_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 _EXIF_ORIENTATION = 0x0112
 
@@ -55,12 +56,19 @@ class Frame:
     time_s : float
         Presentation time in seconds (``frame_idx / fps`` for files; wall-clock time since
         the first frame for live sources).
-    image : ndarray of shape (height, width, 3), uint8, BGR
+    image : ndarray of shape (height, width, 3), uint8, BGR; or None
+        None for a frame that could not be decoded (a corrupt file in an image sequence, a
+        broken frame inside a video that decodes again after it): it stays in the stream,
+        explicitly, so it is counted instead of silently dropped.
     """
 
     frame_idx: int
     time_s: float
-    image: np.ndarray = field(repr=False)
+    image: np.ndarray | None = field(repr=False)
+
+    @property
+    def readable(self) -> bool:
+        return self.image is not None
 
 
 @dataclass(frozen=True)
@@ -219,10 +227,18 @@ def _iter_video(path: Path, *, sample_fps: float | None, default_fps: float, max
             time_s = idx / fps
             if _keep(time_s, sample_fps, last_slot):
                 ok, image = cap.read()
+                broken = 0
+                while (not ok or image is None) and broken < _VIDEO_RETRIES and (expected == 0 or idx < expected - 1):
+                    broken += 1  # a frame that does not decode: try the next ones before calling it the end
+                    ok, image = cap.read()
                 if not ok or image is None:
                     break
+                for lost in range(broken):
+                    logger.warning("%s: frame %d (t = %.2f s) cannot be decoded", path, idx + lost, (idx + lost) / fps)
+                    yield Frame(idx + lost, (idx + lost) / fps, None)
+                idx += broken
                 kept += 1
-                yield Frame(idx, time_s, to_bgr8(image))
+                yield Frame(idx, idx / fps, to_bgr8(image))
             elif not cap.grab():
                 break
             idx += 1
@@ -305,7 +321,12 @@ def iter_frames(
             time_s = idx / sequence_fps
             if _keep(time_s, sample_fps, last_slot):
                 kept += 1
-                yield Frame(idx, time_s, read_image(file))
+                try:
+                    image = read_image(file)
+                except MediaReadError as err:
+                    logger.warning("%s (frame %d of the sequence %s)", err, idx, source)
+                    image = None
+                yield Frame(idx, time_s, image)
     else:
         yield from _iter_stream(source if isinstance(source, int) else str(source),
                                 sample_fps=sample_fps, max_frames=max_frames)

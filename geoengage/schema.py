@@ -62,6 +62,7 @@ FRAMES: tuple[Column, ...] = (
     Column("time_s", "float", "s", "Presentation time of the frame from the start of the recording.", False),
     Column("frame_width_px", "int", "px", "Width of the decoded frame (missing in tables imported without it)."),
     Column("frame_height_px", "int", "px", "Height of the decoded frame (missing in tables imported without it)."),
+    Column("frame_readable", "bool", "", "False for a frame that could not be decoded (no face, NaN features).", False),
     Column("face_found", "bool", "", "True when this row holds a face; False for a frame with no face.", False),
     Column("n_faces", "int", "count", "Number of faces found in the frame (before face_policy).", False),
     Column("track_id", "int", "", "Face track within the recording (stable across frames); -1 without a face.", False),

@@ -18,7 +18,7 @@ def _frames(values: dict[str, np.ndarray], *, fps: float = 30.0, video: str = "v
     table = pd.DataFrame({c.name: np.nan for c in FRAMES}, index=range(n))
     found = ~np.isnan(values.get("yaw_deg", np.zeros(n)))
     table = table.assign(video_id=video, source_path=video, frame_idx=np.arange(n), time_s=np.arange(n) / fps,
-                         frame_width_px=640, frame_height_px=480, face_found=found, n_faces=found.astype(int),
+                         frame_width_px=640, frame_height_px=480, frame_readable=True, face_found=found, n_faces=found.astype(int),
                          track_id=np.where(found, 0, -1), subject_id=subject, **values)
     return table
 

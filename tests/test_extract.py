@@ -83,6 +83,20 @@ def test_batch_records_failures_and_goes_on(media_dir: Path, tmp_path: Path) -> 
     assert set(frames.loc[frames.subject_id == "s03", "label"]) == {"2"}  # manifest columns ride along
 
 
+def test_unreadable_frames_are_rows_and_counted(media_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"f{i}.jpg").write_bytes((media_dir / "one_face.jpg").read_bytes())
+    (folder / "f1.jpg").write_bytes(b"\xff\xd8 broken")
+    table = extract_frames(folder)
+    assert table.frame_readable.tolist() == [True, False, True, True, True]
+    assert table.face_found.tolist() == [True, False, True, True, True]
+    assert np.isnan(table.loc[1, ["yaw_deg", "ear", "lm00_x_px"]].astype(float)).all()
+    write_frames(table, tmp_path / "frames.parquet")
+    assert json.loads((tmp_path / "frames.meta.json").read_text())["n_unreadable_frames"] == 1
+
+
 def test_single_source_errors_raise(tmp_path: Path) -> None:
     (tmp_path / "bad.avi").write_bytes(b"RIFF....AVI junk" * 10)
     with pytest.raises(MediaReadError, match="bad.avi"):

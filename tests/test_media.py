@@ -146,6 +146,15 @@ def test_image_sequence_folder_is_a_video(tmp_path: Path, astronaut: np.ndarray)
     assert frames[2].time_s == pytest.approx(0.2)
 
 
+def test_unreadable_frame_in_a_sequence_stays_in_the_stream(tmp_path: Path, astronaut: np.ndarray) -> None:
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / f"f{i}.png"), astronaut)
+    (tmp_path / "f2.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    frames = list(iter_frames(tmp_path))
+    assert [f.frame_idx for f in frames] == [0, 1, 2, 3]
+    assert [f.readable for f in frames] == [True, True, False, True] and frames[2].image is None
+
+
 def test_list_media_and_manifest(tmp_path: Path, astronaut: np.ndarray) -> None:
     (tmp_path / "s1").mkdir()
     cv2.imwrite(str(tmp_path / "s1" / "a.jpg"), astronaut)
