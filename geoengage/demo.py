@@ -2,7 +2,8 @@
 
 It writes a 3-second 640x480 clip made from scikit-image's astronaut photo (the face
 moves, zooms, turns, leaves for half a second and returns), runs every stage that
-exists on it, and leaves the outputs in one folder.
+exists on it (landmarks, per-frame features, cleaning, 1-second windows), and leaves the
+outputs in one folder: ``frames.parquet``, ``windows.parquet``, ``preview.png``, ``summary.json``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from pathlib import Path
 import cv2
 
 from .annotate import draw_face
+from .clean import clean_frames
 from .config import ExtractConfig
 from .datasets import sample_video
 from .extract import extract_frames, write_frames
 from .media import iter_frames
+from .windows import make_windows
 
 __all__ = ["run_demo"]
 
@@ -31,6 +34,9 @@ def run_demo(out: Path) -> dict[str, object]:
     frames = extract_frames(clip, config=config, video_id="sample.avi")
     seconds = time.perf_counter() - start
     write_frames(frames, out / "frames.parquet", config=config)
+    cleaned = clean_frames(frames)
+    windows = make_windows(cleaned.frames, window_s=1.0, step_s=0.5, min_coverage=0.6)
+    windows.to_parquet(out / "windows.parquet", index=False)
     first = frames.iloc[0].to_dict()
     image = next(iter_frames(clip, max_frames=1)).image
     cv2.imwrite(str(out / "preview.png"), draw_face(image, first))
@@ -42,6 +48,10 @@ def run_demo(out: Path) -> dict[str, object]:
         "median_features": {name: round(float(frames[name].median()), 3) for name in
                             ("yaw_deg", "pitch_deg", "roll_deg", "ear", "gaze_h_ratio", "on_screen",
                              "mouth_aspect_ratio", "smile_width_iod")},
+        "cleaning": cleaned.to_dict(),
+        "windows": {"n": len(windows), "window_s": 1.0, "step_s": 0.5,
+                    "ok": int(windows["window_ok"].sum()),
+                    "coverage": [round(float(c), 2) for c in windows["coverage"]]},
         "extract_s": round(seconds, 2),  # includes loading the 100 MB landmark model
         "outputs": sorted(p.name for p in out.iterdir()) + ["summary.json"],
     }

@@ -15,7 +15,8 @@ def test_demo_writes_outputs(tmp_path: Path, capsys) -> None:
     summary = json.loads(capsys.readouterr().out)
     assert summary["n_frames"] == 90 and 0.8 < summary["face_yield"] < 0.86  # the face leaves for 0.5 s of 3
     assert summary["tracks"] == [0, 1]
-    for name in ("frames.parquet", "frames.meta.json", "preview.png", "sample.avi", "summary.json"):
+    assert summary["windows"]["n"] == 5 and summary["windows"]["ok"] == 3  # two windows half without the face
+    for name in ("frames.parquet", "frames.meta.json", "windows.parquet", "preview.png", "sample.avi", "summary.json"):
         assert (tmp_path / "demo" / name).is_file()
 
 
