@@ -1,0 +1,1 @@
+"""Windows -> models: sklearn-compatible estimators and subject-grouped cross-validation."""

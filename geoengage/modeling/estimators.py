@@ -1,0 +1,39 @@
+"""Estimators for window features: XGBoost and the baselines every run reports beside it.
+
+Each is a scikit-learn :class:`~sklearn.pipeline.Pipeline` whose fitted steps (the median
+imputer, the scaler) live inside it, so cross-validation refits them on each training fold
+and nothing learnt from test subjects leaks into the model. xgboost is imported lazily.
+"""
+
+from __future__ import annotations
+
+from sklearn.dummy import DummyClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ..exceptions import InvalidParameterError, MissingDependencyError
+
+__all__ = ["ESTIMATORS", "make_estimator"]
+
+ESTIMATORS = ("xgboost", "logistic", "majority")
+
+
+def make_estimator(kind: str = "xgboost", *, random_state: int = 0) -> Pipeline:
+    """A classifier pipeline: ``"xgboost"``, ``"logistic"`` (baseline) or ``"majority"`` (baseline)."""
+    impute = ("impute", SimpleImputer(strategy="median", keep_empty_features=True))
+    if kind == "majority":
+        return Pipeline([impute, ("model", DummyClassifier(strategy="most_frequent"))])
+    if kind == "logistic":
+        return Pipeline([impute, ("scale", StandardScaler()),
+                         ("model", LogisticRegression(max_iter=5000, class_weight="balanced", C=0.1))])
+    if kind == "xgboost":
+        try:
+            from xgboost import XGBClassifier
+        except ImportError as err:
+            raise MissingDependencyError("the XGBoost model needs xgboost: pip install xgboost.") from err
+        return Pipeline([impute, ("model", XGBClassifier(
+            n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8, colsample_bytree=0.8,
+            min_child_weight=2, reg_lambda=1.0, n_jobs=1, random_state=random_state, tree_method="hist"))])
+    raise InvalidParameterError(f"`kind` must be one of {ESTIMATORS}. Got {kind!r} instead.")

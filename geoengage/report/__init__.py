@@ -1,0 +1,1 @@
+"""Model -> report: metrics with subject-bootstrap confidence intervals."""

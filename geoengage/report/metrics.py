@@ -1,0 +1,93 @@
+"""Out-of-fold predictions -> metrics, with 95% confidence intervals from bootstrapping subjects.
+
+Windows of one person are correlated, so intervals resample *subjects* (with replacement)
+and recompute the metric on all their windows, ``n_boot`` times; the interval is the 2.5th
+and 97.5th percentile (percentile bootstrap). AUC-ROC is binary, or one-vs-rest macro for
+several classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+
+from ..modeling.cv import CVResult
+
+__all__ = ["HEADLINE_METRICS", "bootstrap_ci", "classification_metrics", "summarize"]
+
+
+def _auc(y_true: np.ndarray, proba: np.ndarray, classes: tuple[object, ...]) -> float:
+    present = np.unique(y_true)
+    if len(present) < 2:
+        return float("nan")
+    if len(classes) == 2:
+        return float(roc_auc_score(y_true == classes[1], proba[:, 1]))
+    if len(present) < len(classes):
+        return float("nan")
+    return float(roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=list(classes)))
+
+
+#: name -> function(y_true, y_pred, proba, classes)
+HEADLINE_METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, tuple[object, ...]], float]] = {
+    "accuracy": lambda t, p, q, c: float(accuracy_score(t, p)),
+    "balanced_accuracy": lambda t, p, q, c: float(balanced_accuracy_score(t, p)),
+    "f1_macro": lambda t, p, q, c: float(f1_score(t, p, average="macro", labels=list(c), zero_division=0)),
+    "f1_weighted": lambda t, p, q, c: float(f1_score(t, p, average="weighted", labels=list(c), zero_division=0)),
+    "auc_roc": lambda t, p, q, c: _auc(t, q, c),
+}
+
+
+def _arrays(result: CVResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    p = result.predictions
+    proba = p[[f"proba_{c}" for c in result.classes]].to_numpy()
+    return p["y_true"].to_numpy(), p["y_pred"].to_numpy(), proba
+
+
+def classification_metrics(result: CVResult) -> dict[str, object]:
+    """Headline metrics, per-class precision/recall/F1 and the confusion matrix (rows: true class)."""
+    y_true, y_pred, proba = _arrays(result)
+    out: dict[str, object] = {name: f(y_true, y_pred, proba, result.classes) for name, f in HEADLINE_METRICS.items()}
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=list(result.classes), zero_division=0)
+    out["per_class"] = {str(c): {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                                 "support": int(support[i])} for i, c in enumerate(result.classes)}
+    out["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=list(result.classes)).tolist()
+    return out
+
+
+def bootstrap_ci(result: CVResult, metric: str, *, n_boot: int = 1000, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of ``metric`` over bootstrap resamples of subjects (``predictions.group``)."""
+    y_true, y_pred, proba = _arrays(result)
+    groups = result.predictions["group"].to_numpy()
+    members = {g: np.flatnonzero(groups == g) for g in pd.unique(groups)}
+    keys = list(members)
+    rng = np.random.default_rng(seed)
+    func = HEADLINE_METRICS[metric]
+    values = []
+    for _ in range(n_boot):
+        rows = np.concatenate([members[keys[i]] for i in rng.integers(0, len(keys), len(keys))])
+        value = func(y_true[rows], y_pred[rows], proba[rows], result.classes)
+        if np.isfinite(value):
+            values.append(value)
+    if not values:
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
+
+
+def summarize(result: CVResult, *, n_boot: int = 1000, seed: int = 0) -> dict[str, object]:
+    """Every headline metric with its subject-bootstrap 95% interval, plus the full metrics."""
+    metrics = classification_metrics(result)
+    metrics["ci95"] = {m: bootstrap_ci(result, m, n_boot=n_boot, seed=seed) for m in HEADLINE_METRICS}
+    return {**result.to_dict(), "metrics": metrics}

@@ -1,0 +1,89 @@
+"""modeling/cv.py and report/metrics.py: grouped folds, a leakage audit that catches leaks, right metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+from geoengage.exceptions import InvalidParameterError
+from geoengage.modeling.cv import audit_leakage, cross_validate, make_folds
+from geoengage.report.metrics import bootstrap_ci, classification_metrics, summarize
+
+
+def _windows(rng: np.random.Generator, n_subjects: int = 12, per_subject: int = 30, classes: int = 2) -> pd.DataFrame:
+    """Windows where `signal__mean` carries the label and `person__mean` identifies the subject."""
+    rows = []
+    for s in range(n_subjects):
+        offset = rng.normal(0, 1)
+        for _ in range(per_subject):
+            label = int(rng.integers(0, classes))
+            rows.append({"subject_id": f"s{s}", "label": label, "signal__mean": label + rng.normal(0, 0.6),
+                         "noise__std": rng.normal(0, 1), "person__mean": offset + rng.normal(0, 0.01)})
+    return pd.DataFrame(rows)
+
+
+def test_grouped_folds_never_share_a_subject(rng) -> None:
+    windows = _windows(rng)
+    folds = make_folds(windows, target="label", n_splits=4)
+    for fold in range(4):
+        assert not set(windows.subject_id[folds == fold]) & set(windows.subject_id[folds != fold])
+    assert audit_leakage(windows, folds)["leak_free"]
+
+
+def test_audit_catches_a_planted_leak(rng) -> None:
+    windows = _windows(rng)
+    folds = make_folds(windows, target="label", n_splits=4)
+    leaked = folds.copy()
+    leaked[np.flatnonzero(windows.subject_id == "s3")[:5]] = (folds[windows.subject_id == "s3"][0] + 1) % 4
+    audit = audit_leakage(windows, leaked)
+    assert not audit["leak_free"] and audit["subjects_in_train_and_test"] == ["s3"]
+    duplicated = pd.concat([windows, windows.iloc[:10]], ignore_index=True)
+    dup_folds = np.r_[folds, (folds[:10] + 1) % 4]  # exact copies of 10 windows in other folds
+    assert audit_leakage(duplicated, dup_folds)["n_near_duplicate_test_windows"] >= 10
+
+
+def test_random_split_leaks_and_grouped_does_not(rng) -> None:
+    windows = _windows(rng)
+    grouped = cross_validate(windows, target="label", estimator="logistic", n_splits=4)
+    random = cross_validate(windows, target="label", estimator="logistic", n_splits=4, split="random")
+    assert grouped.audit["leak_free"] and not random.audit["leak_free"]
+    assert random.split == "random"
+
+
+@pytest.mark.parametrize("estimator", ["xgboost", "logistic", "majority"])
+def test_estimators_learn_the_signal_beside_the_majority_baseline(rng, estimator: str) -> None:
+    windows = _windows(rng, classes=3)
+    result = cross_validate(windows, target="label", estimator=estimator, n_splits=4)
+    metrics = classification_metrics(result)
+    if estimator == "majority":
+        assert metrics["balanced_accuracy"] == pytest.approx(1 / 3)
+    else:
+        assert metrics["balanced_accuracy"] > 0.6 and metrics["auc_roc"] > 0.8
+    assert len(result.predictions) == len(windows)
+    assert np.allclose(result.predictions.filter(like="proba_").sum(axis=1), 1.0)
+
+
+def test_metrics_match_sklearn_and_intervals_cover_them(rng) -> None:
+    windows = _windows(rng)
+    result = cross_validate(windows, target="label", estimator="logistic", n_splits=4)
+    p = result.predictions
+    summary = summarize(result, n_boot=200)
+    metrics = summary["metrics"]
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(p.y_true, p.y_pred))
+    assert metrics["f1_macro"] == pytest.approx(f1_score(p.y_true, p.y_pred, average="macro"))
+    assert metrics["auc_roc"] == pytest.approx(roc_auc_score(p.y_true, p.proba_1))
+    assert np.array(metrics["confusion_matrix"]).sum() == len(windows)
+    for name in ("accuracy", "auc_roc", "f1_macro"):
+        low, high = metrics["ci95"][name]
+        assert low <= metrics[name] <= high and high - low < 0.3
+    assert bootstrap_ci(result, "accuracy", n_boot=50, seed=1) == bootstrap_ci(result, "accuracy", n_boot=50, seed=1)
+
+
+def test_bad_parameters(rng) -> None:
+    windows = _windows(rng, n_subjects=3)
+    with pytest.raises(InvalidParameterError, match="`n_splits` must be between 2 and the number of distinct"):
+        cross_validate(windows, target="label", n_splits=5)
+    with pytest.raises(InvalidParameterError, match="`kind` must be one of"):
+        cross_validate(windows, target="label", estimator="forest", n_splits=3)
