@@ -92,6 +92,49 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_windows(path: Path):
+    import pandas as pd
+
+    from .exceptions import MediaReadError
+
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as err:
+        raise MediaReadError(path, f"cannot be read as a windows parquet table ({err})") from err
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .modeling.cv import cross_validate, make_folds
+    from .report.metrics import summarize
+    from .report.render import write_report
+
+    windows = _read_windows(args.windows)
+    windows = windows[windows[args.target].notna()].reset_index(drop=True) if args.target in windows else windows
+    folds = make_folds(windows, target=args.target, groups=args.groups, n_splits=args.n_splits, split=args.split,
+                       random_state=args.seed)
+    results = {name: summarize(cross_validate(windows, target=args.target, groups=args.groups, estimator=name,
+                                              folds=folds, split=args.split, random_state=args.seed),
+                               n_boot=args.n_boot, seed=args.seed)
+               for name in ("xgboost", "logistic", "majority")}
+    protocol = {"target": args.target, "split": f"{args.split} ({args.n_splits} folds, grouped by {args.groups})"
+                if args.split == "subject" else f"random ({args.n_splits} folds)", "windows": len(windows),
+                "subjects": int(windows[args.groups].nunique()) if args.groups in windows else None}
+    path = write_report(results, args.out, title=f"geoengage evaluation: {args.target}", protocol=protocol)
+    print(json.dumps({name: {k: round(r["metrics"][k], 4) for k in ("balanced_accuracy", "f1_macro", "auc_roc")}
+                      for name, r in results.items()} | {"report": str(path)}))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .modeling.train import fit_model
+
+    model = fit_model(_read_windows(args.windows), target=args.target, random_state=args.seed)
+    folder = model.save(args.out)
+    print(json.dumps({"model": str(folder), "features": len(model.features), "classes": model.classes,
+                      "training": model.training}, default=str))
+    return 0
+
+
 def _add_window_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cleaning and windows")
     group.add_argument("--z-max", type=float, default=3.5, help="robust z-score beyond which a value is an outlier")
@@ -169,6 +212,26 @@ def _build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--out", required=True, type=Path)
     _add_window_options(importer)
     importer.set_defaults(handler=_cmd_import)
+
+    evaluate = sub.add_parser("evaluate", parents=common,
+                              help="subject-grouped cross-validation of XGBoost and baselines -> report")
+    evaluate.add_argument("windows", type=Path, help="windows.parquet from `geoengage extract`")
+    evaluate.add_argument("--target", required=True, help="label column, e.g. engagement")
+    evaluate.add_argument("--groups", default="subject_id", help="column that folds never split (default subject_id)")
+    evaluate.add_argument("--n-splits", type=int, default=5)
+    evaluate.add_argument("--split", choices=["subject", "random"], default="subject",
+                          help="random only for comparison: the report flags it in red")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--n-boot", type=int, default=1000, help="subject bootstrap resamples for the 95%% CIs")
+    evaluate.add_argument("--out", type=Path, required=True, help="report folder (report.html, .md, .json)")
+    evaluate.set_defaults(handler=_cmd_evaluate)
+
+    train = sub.add_parser("train", parents=common, help="fit XGBoost on every window and save it (JSON, no pickle)")
+    train.add_argument("windows", type=Path)
+    train.add_argument("--target", required=True)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", type=Path, required=True, help="model folder (model.json, model.meta.json)")
+    train.set_defaults(handler=_cmd_train)
 
     features = sub.add_parser("features", parents=common, help="list every per-frame feature: name, unit, range")
     features.add_argument("--markdown", action="store_true", help="print features/FEATURES.md")

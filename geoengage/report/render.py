@@ -1,0 +1,113 @@
+"""Evaluation results -> ``report.json``, ``report.md`` and a self-contained ``report.html``.
+
+The HTML has no external assets (inline CSS, no scripts), so it opens offline. Sections: the
+protocol (split, folds, leakage audit; a random split is flagged in red), the metrics of every
+estimator beside the majority baseline with 95% subject-bootstrap intervals, per-class
+results and confusion matrices, data quality (when given) and the configuration and versions.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import platform
+from pathlib import Path
+
+from .. import __version__
+
+__all__ = ["write_report"]
+
+_HEADLINE = ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "auc_roc")
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f3f3f3}.warn{background:#c62828;color:#fff;padding:.8em;font-weight:bold}
+.ok{background:#e8f5e9;padding:.6em}code{background:#f5f5f5;padding:0 3px}"""
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _metric_rows(results: dict[str, dict]) -> list[list[str]]:
+    rows = []
+    for name, summary in results.items():
+        m = summary["metrics"]
+        rows.append([name] + [f"{m[k]:.3f} [{m['ci95'][k][0]:.3f}, {m['ci95'][k][1]:.3f}]" for k in _HEADLINE])
+    return rows
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = "geoengage evaluation",
+                 protocol: dict[str, object] | None = None, data_quality: dict[str, object] | None = None,
+                 config: dict[str, object] | None = None) -> Path:
+    """Write the report files into ``out_dir``; return the HTML path.
+
+    Parameters
+    ----------
+    results : dict
+        Estimator name -> :func:`geoengage.report.metrics.summarize` output (include ``"majority"``).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    protocol = protocol or {}
+    document = {"title": title, "protocol": protocol, "results": results, "data_quality": data_quality or {},
+                "config": config or {}, "versions": {"geoengage": __version__, "python": platform.python_version()}}
+    (out / "report.json").write_text(json.dumps(document, indent=2, default=str))
+
+    header = ["estimator", *(f"{k} [95% CI]" for k in _HEADLINE)]
+    rows = _metric_rows(results)
+    first = next(iter(results.values()))
+    random_split = first.get("split") == "random"
+    audit = first.get("audit", {})
+    warning = ("RANDOM SPLIT: windows of the same person are in training and test folds, so these figures "
+               "overstate how the model does on new people." if random_split else "")
+    leak_line = (f"Leakage audit: {audit.get('n_subjects_in_train_and_test', 0)} subjects in both train and test; "
+                 f"{audit.get('n_near_duplicate_test_windows', 0)} test windows with a near-duplicate in training.")
+
+    md = [f"# {title}", ""]
+    if warning:
+        md += [f"**{warning}**", ""]
+    md += ["## Protocol", "", *(f"- {k}: {v}" for k, v in protocol.items()), f"- {leak_line}", "",
+           "## Metrics (95% intervals from bootstrapping subjects)", "", _markdown_table(header, rows), ""]
+    html_parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                  f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    if warning:
+        html_parts.append(f"<p class='warn'>{html.escape(warning)}</p>")
+    html_parts.append("<h2>Protocol</h2><ul>" + "".join(
+        f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in protocol.items()) + "</ul>")
+    html_parts.append(f"<p class='{'warn' if audit.get('n_subjects_in_train_and_test') else 'ok'}'>"
+                      f"{html.escape(leak_line)}</p>")
+    html_parts.append("<h2>Metrics (95% intervals from bootstrapping subjects)</h2>" + _html_table(header, rows))
+    for name, summary in results.items():
+        m = summary["metrics"]
+        classes = [str(c) for c in summary["classes"]]
+        per_class = [[c, _fmt(v["precision"]), _fmt(v["recall"]), _fmt(v["f1"]), str(v["support"])]
+                     for c, v in m["per_class"].items()]
+        confusion = [[f"true {c}", *map(str, row)] for c, row in zip(classes, m["confusion_matrix"])]
+        md += [f"### {name}", "", _markdown_table(["class", "precision", "recall", "F1", "support"], per_class), "",
+               _markdown_table(["", *(f"pred {c}" for c in classes)], confusion), ""]
+        html_parts.append(f"<h3>{html.escape(name)}</h3>"
+                          + _html_table(["class", "precision", "recall", "F1", "support"], per_class)
+                          + _html_table(["", *(f"pred {c}" for c in classes)], confusion))
+    if data_quality:
+        md += ["## Data quality", "", *(f"- {k}: {v}" for k, v in data_quality.items()), ""]
+        html_parts.append("<h2>Data quality</h2><ul>" + "".join(
+            f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in data_quality.items()) + "</ul>")
+    versions = document["versions"]
+    md += ["## Configuration and versions", "", "```json", json.dumps({"config": config or {}, "versions": versions},
+                                                                      indent=2, default=str), "```", ""]
+    html_parts.append("<h2>Configuration and versions</h2><pre>" + html.escape(
+        json.dumps({"config": config or {}, "versions": versions}, indent=2, default=str)) + "</pre></body></html>")
+    (out / "report.md").write_text("\n".join(md))
+    (out / "report.html").write_text("".join(html_parts))
+    return out / "report.html"

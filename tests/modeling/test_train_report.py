@@ -1,0 +1,60 @@
+"""modeling/train.py and report/render.py: a saved model predicts the same after loading; reports are written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geoengage.cli import main
+from geoengage.exceptions import SchemaError
+from geoengage.modeling.cv import cross_validate
+from geoengage.modeling.train import fit_model, load_model
+from geoengage.report.metrics import summarize
+from geoengage.report.render import write_report
+
+from .test_cv import _windows
+
+
+def test_model_round_trips_through_json(rng, tmp_path: Path) -> None:
+    windows = _windows(rng, classes=3)
+    windows.loc[::7, "signal__mean"] = np.nan
+    model = fit_model(windows, target="label")
+    model.save(tmp_path / "m")
+    assert not list((tmp_path / "m").glob("*.pkl"))
+    meta = json.loads((tmp_path / "m" / "model.meta.json").read_text())
+    assert meta["schema"] == "geoengage.model/1" and meta["classes"] == [0, 1, 2]
+    assert {f["name"] for f in meta["features"]} == {"signal__mean", "noise__std", "person__mean"}
+    again = load_model(tmp_path / "m")
+    np.testing.assert_allclose(again.predict_proba(windows).to_numpy(), model.predict_proba(windows).to_numpy(),
+                               rtol=1e-6)
+    assert (again.predict(windows) == model.predict(windows)).all()
+    with pytest.raises(SchemaError, match="lack 1 features this model was trained on"):
+        again.predict(windows.drop(columns="noise__std"))
+
+
+def test_report_files_and_random_split_warning(rng, tmp_path: Path) -> None:
+    windows = _windows(rng)
+    results = {name: summarize(cross_validate(windows, target="label", estimator=name, n_splits=3,
+                                              split="random"), n_boot=50) for name in ("logistic", "majority")}
+    page = write_report(results, tmp_path, protocol={"split": "random"}).read_text()
+    assert "RANDOM SPLIT" in page and "class='warn'" in page and "<script" not in page and "http" not in page
+    assert (tmp_path / "report.md").read_text().startswith("# geoengage evaluation")
+    assert json.loads((tmp_path / "report.json").read_text())["results"]["majority"]["metrics"]["auc_roc"] == 0.5
+
+
+def test_cli_evaluate_and_train(rng, tmp_path: Path, capsys) -> None:
+    path = tmp_path / "windows.parquet"
+    _windows(rng).to_parquet(path)
+    assert main(["-q", "evaluate", str(path), "--target", "label", "--n-splits", "3", "--n-boot", "50",
+                 "--out", str(tmp_path / "r")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["xgboost"]["auc_roc"] > printed["majority"]["auc_roc"] == 0.5
+    assert "RANDOM SPLIT" not in (tmp_path / "r" / "report.html").read_text()
+    assert main(["-q", "train", str(path), "--target", "label", "--out", str(tmp_path / "m")]) == 0
+    assert (tmp_path / "m" / "model.json").is_file()
+    assert main(["-q", "evaluate", str(tmp_path / "nope.parquet"), "--target", "label", "--out", str(tmp_path)]) == 2
+    assert pd.read_parquet(path).shape[0] == 360
