@@ -105,6 +105,9 @@ def _read_windows(path: Path):
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .modeling.cv import cross_validate, make_folds
+    from .modeling.train import fit_model
+    from .report.explain import explain_model, explain_windows, global_importance
+    from .report.figures import confusion_figure, importance_figure, roc_figure, shap_beeswarm_figure
     from .report.metrics import summarize
     from .report.render import write_report
 
@@ -112,14 +115,27 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     windows = windows[windows[args.target].notna()].reset_index(drop=True) if args.target in windows else windows
     folds = make_folds(windows, target=args.target, groups=args.groups, n_splits=args.n_splits, split=args.split,
                        random_state=args.seed)
-    results = {name: summarize(cross_validate(windows, target=args.target, groups=args.groups, estimator=name,
-                                              folds=folds, split=args.split, random_state=args.seed),
-                               n_boot=args.n_boot, seed=args.seed)
-               for name in ("xgboost", "logistic", "majority")}
+    cv = {name: cross_validate(windows, target=args.target, groups=args.groups, estimator=name, folds=folds,
+                               split=args.split, random_state=args.seed) for name in ("xgboost", "logistic", "majority")}
+    results = {name: summarize(result, n_boot=args.n_boot, seed=args.seed) for name, result in cv.items()}
+    model = fit_model(windows, target=args.target, random_state=args.seed)
+    explanation = explain_model(model, windows)
+    importance = global_importance(explanation).mean(axis=1)
+    figures = {"ROC curves, out-of-fold": roc_figure({k: cv[k] for k in ("xgboost", "logistic")}),
+               "XGBoost confusion matrix, out-of-fold": confusion_figure(cv["xgboost"]),
+               "Global SHAP importance (model fitted on all windows)": importance_figure(explanation)}
+    for k, cls in enumerate(model.classes):
+        figures[f"SHAP beeswarm, class {cls}"] = shap_beeswarm_figure(explanation, k)
+    examples = windows.groupby(args.target, group_keys=False).head(2).index.to_numpy()
+    texts = explain_windows(explanation)
+    keys = [c for c in ("video_id", "window_idx", "start_s") if c in windows]
+    explanations = [f"{', '.join(f'{k}={windows.at[i, k]}' for k in keys)} (true {windows.at[i, args.target]}): "
+                    f"{texts[i]}" for i in examples]
     protocol = {"target": args.target, "split": f"{args.split} ({args.n_splits} folds, grouped by {args.groups})"
                 if args.split == "subject" else f"random ({args.n_splits} folds)", "windows": len(windows),
                 "subjects": int(windows[args.groups].nunique()) if args.groups in windows else None}
-    path = write_report(results, args.out, title=f"geoengage evaluation: {args.target}", protocol=protocol)
+    path = write_report(results, args.out, title=f"geoengage evaluation: {args.target}", protocol=protocol,
+                        figures=figures, importance=importance.round(5).to_dict(), explanations=explanations)
     print(json.dumps({name: {k: round(r["metrics"][k], 4) for k in ("balanced_accuracy", "f1_macro", "auc_roc")}
                       for name, r in results.items()} | {"report": str(path)}))
     return 0

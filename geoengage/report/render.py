@@ -8,6 +8,7 @@ results and confusion matrices, data quality (when given) and the configuration 
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import platform
@@ -49,18 +50,26 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
 
 def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = "geoengage evaluation",
                  protocol: dict[str, object] | None = None, data_quality: dict[str, object] | None = None,
-                 config: dict[str, object] | None = None) -> Path:
+                 config: dict[str, object] | None = None, figures: dict[str, bytes] | None = None,
+                 importance: dict[str, float] | None = None, explanations: list[str] | None = None) -> Path:
     """Write the report files into ``out_dir``; return the HTML path.
 
     Parameters
     ----------
     results : dict
         Estimator name -> :func:`geoengage.report.metrics.summarize` output (include ``"majority"``).
+    figures : dict, optional
+        Caption -> PNG bytes: embedded in the HTML (base64), saved under ``figures/`` for the Markdown.
+    importance : dict, optional
+        Feature -> mean |SHAP|, most important first.
+    explanations : list of str, optional
+        Per-window reasons in words (:func:`geoengage.report.explain.explain_windows`).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     protocol = protocol or {}
     document = {"title": title, "protocol": protocol, "results": results, "data_quality": data_quality or {},
+                "importance": importance or {}, "explanations": explanations or [],
                 "config": config or {}, "versions": {"geoengage": __version__, "python": platform.python_version()}}
     (out / "report.json").write_text(json.dumps(document, indent=2, default=str))
 
@@ -99,6 +108,24 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
         html_parts.append(f"<h3>{html.escape(name)}</h3>"
                           + _html_table(["class", "precision", "recall", "F1", "support"], per_class)
                           + _html_table(["", *(f"pred {c}" for c in classes)], confusion))
+    if figures:
+        (out / "figures").mkdir(exist_ok=True)
+        md += ["## Figures", ""]
+        html_parts.append("<h2>Figures</h2>")
+        for number, (caption, png) in enumerate(figures.items()):
+            (out / "figures" / f"figure{number}.png").write_bytes(png)
+            md += [f"![{caption}](figures/figure{number}.png)", ""]
+            html_parts.append(f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,"
+                              f"{base64.b64encode(png).decode()}'><figcaption>{html.escape(caption)}</figcaption>"
+                              "</figure>")
+    if importance:
+        rows_imp = [[name, f"{value:.4f}"] for name, value in list(importance.items())[:20]]
+        md += ["## Explanations (SHAP)", "", _markdown_table(["feature", "mean |SHAP|"], rows_imp), ""]
+        html_parts.append("<h2>Explanations (SHAP)</h2>" + _html_table(["feature", "mean |SHAP|"], rows_imp))
+    if explanations:
+        md += ["### Example windows", "", *(f"- {text}" for text in explanations), ""]
+        html_parts.append("<h3>Example windows</h3><ul>" + "".join(
+            f"<li>{html.escape(text)}</li>" for text in explanations) + "</ul>")
     if data_quality:
         md += ["## Data quality", "", *(f"- {k}: {v}" for k, v in data_quality.items()), ""]
         html_parts.append("<h2>Data quality</h2><ul>" + "".join(

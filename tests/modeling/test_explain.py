@@ -1,0 +1,37 @@
+"""report/explain.py: SHAP values add up to the model's output and name the feature that carries the label."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from geoengage.modeling.train import fit_model
+from geoengage.report.explain import describe_feature, explain_model, explain_windows, global_importance
+
+from .test_cv import _windows
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_shap_values_add_up_and_rank_the_signal_first(rng, classes: int) -> None:
+    windows = _windows(rng, classes=classes)
+    model = fit_model(windows, target="label")
+    explanation = explain_model(model, windows)
+    assert explanation.values.shape == (len(windows), 3, classes)
+    margin = model.booster.predict(model._matrix(windows), output_margin=True)
+    total = explanation.values.sum(axis=1) + explanation.base
+    if classes == 2:
+        np.testing.assert_allclose(total[:, 1], margin, atol=1e-4)
+    else:
+        np.testing.assert_allclose(total, margin, atol=1e-4)
+    assert global_importance(explanation).index[0] == "signal__mean"
+    texts = explain_windows(explanation)
+    assert len(texts) == len(windows) and all(t.startswith("predicted ") for t in texts)
+    assert np.mean(["signal__mean" in t or "signal" in t for t in texts]) > 0.8
+
+
+def test_feature_descriptions() -> None:
+    assert describe_feature("on_screen__frac", 0.6) == "gaze on screen in 60% of the window"
+    assert describe_feature("blink__rate", 3.0) == "3.0 blinks per minute"
+    assert describe_feature("eye_closure__above__0.5", 0.1) == "eye closure >= 0.5 in 10% of the window"
+    assert describe_feature("yaw_deg__median", -12.34) == "median head yaw (deg) -12.3"
+    assert describe_feature("ear__mean", float("nan")) == "eye aspect ratio: missing"
