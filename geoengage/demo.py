@@ -2,7 +2,8 @@
 
 It writes a 3-second 640x480 clip made from scikit-image's astronaut photo (the face
 moves, zooms, turns, leaves for half a second and returns), runs every stage that
-exists on it (landmarks, per-frame features, cleaning, 1-second windows), and leaves the
+exists on it (landmarks, per-frame features, cleaning, 1-second windows, engagement scored by the
+shipped default model), and leaves the
 outputs in one folder: ``frames.parquet``, ``windows.parquet``, ``preview.png``, ``summary.json``.
 """
 
@@ -20,6 +21,7 @@ from .config import ExtractConfig
 from .datasets import sample_video
 from .extract import extract_frames, write_frames
 from .media import iter_frames
+from .modeling.train import load_default_model
 from .windows import make_windows
 
 __all__ = ["run_demo"]
@@ -36,6 +38,10 @@ def run_demo(out: Path) -> dict[str, object]:
     write_frames(frames, out / "frames.parquet", config=config)
     cleaned = clean_frames(frames)
     windows = make_windows(cleaned.frames, window_s=1.0, step_s=0.5, min_coverage=0.6)
+    model = load_default_model()
+    proba = model.predict_proba(windows)
+    windows = windows.assign(**{f"engagement_{c}": proba[f"proba_{c}"] for c in model.classes},
+                             engagement_pred=model.predict(windows))
     windows.to_parquet(out / "windows.parquet", index=False)
     first = frames.iloc[0].to_dict()
     image = next(iter_frames(clip, max_frames=1)).image
@@ -51,7 +57,9 @@ def run_demo(out: Path) -> dict[str, object]:
         "cleaning": cleaned.to_dict(),
         "windows": {"n": len(windows), "window_s": 1.0, "step_s": 0.5,
                     "ok": int(windows["window_ok"].sum()),
-                    "coverage": [round(float(c), 2) for c in windows["coverage"]]},
+                    "coverage": [round(float(c), 2) for c in windows["coverage"]],
+                    "engagement_pred": [str(c) for c in windows["engagement_pred"]],
+                    "p_very_engaged": [round(float(p), 2) for p in windows["engagement_2"]]},
         "extract_s": round(seconds, 2),  # includes loading the 100 MB landmark model
         "outputs": sorted(p.name for p in out.iterdir()) + ["summary.json"],
     }

@@ -39,3 +39,15 @@ def test_user_errors_exit_2_without_traceback(tmp_path: Path, caplog) -> None:
     (tmp_path / "c.toml").write_text("[extract]\nface_policy = 'biggest'\n")
     assert main(["-q", "extract", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(tmp_path / "c.toml")]) == 2
     assert "`face_policy` must be 'largest' or 'all'" in caplog.text
+
+
+def test_default_model_scores_the_demo_windows(tmp_path: Path) -> None:
+    from geoengage.modeling.train import load_default_model
+    from geoengage.windows import load_feature_set
+
+    model = load_default_model()
+    assert model.classes == ["0", "1", "2"] and set(model.features) <= set(load_feature_set("default").columns)
+    assert main(["-q", "demo", "--out", str(tmp_path)]) == 0
+    windows = pd.read_parquet(tmp_path / "windows.parquet")
+    total = windows[["engagement_0", "engagement_1", "engagement_2"]].sum(axis=1)
+    assert ((total - 1.0).abs() < 1e-5).all() and windows.engagement_pred.isin(["0", "1", "2"]).all()

@@ -24,9 +24,12 @@ from ..windows import parse_feature_name
 from .cv import feature_columns
 from .estimators import make_estimator
 
-__all__ = ["EngagementModel", "MODEL_SCHEMA_VERSION", "fit_model", "load_model"]
+__all__ = ["DEFAULT_MODEL_DIR", "EngagementModel", "MODEL_SCHEMA_VERSION", "fit_model", "load_default_model",
+           "load_model"]
 
 MODEL_SCHEMA_VERSION = "geoengage.model/1"
+#: The engagement model shipped inside the package (models/train.py --ship; card: models/MODEL_CARD_engagement.md).
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "engagement_default"
 
 
 @dataclass
@@ -116,3 +119,8 @@ def load_model(folder: str | Path) -> EngagementModel:
     booster.load_model(folder / "model.json")
     return EngagementModel(booster, [f["name"] for f in meta["features"]], meta["imputer_medians"],
                            meta["classes"], meta["target"], meta.get("training", {}))
+
+
+def load_default_model() -> EngagementModel:
+    """The engagement model shipped with geoengage (3 classes: 0 not, 1 nominally, 2 very engaged)."""
+    return load_model(DEFAULT_MODEL_DIR)
