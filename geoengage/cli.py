@@ -134,8 +134,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     protocol = {"target": args.target, "split": f"{args.split} ({args.n_splits} folds, grouped by {args.groups})"
                 if args.split == "subject" else f"random ({args.n_splits} folds)", "windows": len(windows),
                 "subjects": int(windows[args.groups].nunique()) if args.groups in windows else None}
+    quality = {"windows": len(windows), "windows with window_ok": int(windows["window_ok"].sum())
+               if "window_ok" in windows else None,
+               "median face coverage": round(float(windows["coverage"].median()), 3) if "coverage" in windows else None,
+               "missing feature values": f"{windows[model.features].isna().to_numpy().mean():.1%}"}
+    meta_path = args.windows.with_name("windows.meta.json")
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        cleaning = meta.get("cleaning", {})
+        quality.update({"items": meta.get("n_items"), "failed items": meta.get("n_failures"),
+                        "outliers masked per feature": cleaning.get("outliers"),
+                        "values interpolated per feature": cleaning.get("filled")})
+    frames_meta = args.windows.with_name("frames.meta.json")
+    if frames_meta.is_file():
+        meta = json.loads(frames_meta.read_text())
+        quality.update({"face yield (frames with a face)": meta.get("face_yield"),
+                        "unreadable frames": meta.get("n_unreadable_frames")})
     path = write_report(results, args.out, title=f"geoengage evaluation: {args.target}", protocol=protocol,
-                        figures=figures, importance=importance.round(5).to_dict(), explanations=explanations)
+                        figures=figures, importance=importance.round(5).to_dict(), explanations=explanations,
+                        data_quality=quality)
     print(json.dumps({name: {k: round(r["metrics"][k], 4) for k in ("balanced_accuracy", "f1_macro", "auc_roc")}
                       for name, r in results.items()} | {"report": str(path)}))
     return 0

@@ -23,7 +23,7 @@ from sklearn.metrics import (
 
 from ..modeling.cv import CVResult
 
-__all__ = ["HEADLINE_METRICS", "bootstrap_ci", "classification_metrics", "summarize"]
+__all__ = ["HEADLINE_METRICS", "bootstrap_ci", "calibration", "classification_metrics", "summarize"]
 
 
 def _auc(y_true: np.ndarray, proba: np.ndarray, classes: tuple[object, ...]) -> float:
@@ -65,6 +65,29 @@ def classification_metrics(result: CVResult) -> dict[str, object]:
     return out
 
 
+def calibration(result: CVResult, *, n_bins: int = 10) -> dict[str, object]:
+    """Brier score and expected calibration error of the predicted class's probability, with the bins.
+
+    ECE = sum over confidence bins of (share of windows) x |accuracy - mean confidence|.
+    """
+    y_true, y_pred, proba = _arrays(result)
+    onehot = (y_true[:, None] == np.asarray(result.classes, dtype=object)[None, :]).astype(float)
+    brier = float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+    confidence = proba.max(axis=1)
+    correct = (y_pred == y_true).astype(float)
+    edges = np.linspace(0, 1, n_bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, n_bins - 1)
+    bins, ece = [], 0.0
+    for b in range(n_bins):
+        inside = which == b
+        if inside.any():
+            gap = abs(correct[inside].mean() - confidence[inside].mean())
+            ece += inside.mean() * gap
+            bins.append({"low": float(edges[b]), "high": float(edges[b + 1]), "n": int(inside.sum()),
+                         "confidence": float(confidence[inside].mean()), "accuracy": float(correct[inside].mean())})
+    return {"brier": brier, "ece": float(ece), "bins": bins}
+
+
 def bootstrap_ci(result: CVResult, metric: str, *, n_boot: int = 1000, seed: int = 0,
                  level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of ``metric`` over bootstrap resamples of subjects (``predictions.group``)."""
@@ -90,4 +113,5 @@ def summarize(result: CVResult, *, n_boot: int = 1000, seed: int = 0) -> dict[st
     """Every headline metric with its subject-bootstrap 95% interval, plus the full metrics."""
     metrics = classification_metrics(result)
     metrics["ci95"] = {m: bootstrap_ci(result, m, n_boot=n_boot, seed=seed) for m in HEADLINE_METRICS}
+    metrics["calibration"] = calibration(result)
     return {**result.to_dict(), "metrics": metrics}

@@ -33,7 +33,9 @@ def _metric_rows(results: dict[str, dict]) -> list[list[str]]:
     rows = []
     for name, summary in results.items():
         m = summary["metrics"]
-        rows.append([name] + [f"{m[k]:.3f} [{m['ci95'][k][0]:.3f}, {m['ci95'][k][1]:.3f}]" for k in _HEADLINE])
+        calibration = m.get("calibration", {})
+        rows.append([name] + [f"{m[k]:.3f} [{m['ci95'][k][0]:.3f}, {m['ci95'][k][1]:.3f}]" for k in _HEADLINE]
+                    + [f"{calibration.get('brier', float('nan')):.3f} / {calibration.get('ece', float('nan')):.3f}"])
     return rows
 
 
@@ -73,7 +75,7 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
                 "config": config or {}, "versions": {"geoengage": __version__, "python": platform.python_version()}}
     (out / "report.json").write_text(json.dumps(document, indent=2, default=str))
 
-    header = ["estimator", *(f"{k} [95% CI]" for k in _HEADLINE)]
+    header = ["estimator", *(f"{k} [95% CI]" for k in _HEADLINE), "Brier / ECE"]
     rows = _metric_rows(results)
     first = next(iter(results.values()))
     random_split = first.get("split") == "random"

@@ -87,3 +87,15 @@ def test_bad_parameters(rng) -> None:
         cross_validate(windows, target="label", n_splits=5)
     with pytest.raises(InvalidParameterError, match="`kind` must be one of"):
         cross_validate(windows, target="label", estimator="forest", n_splits=3)
+
+
+def test_calibration_of_a_perfectly_confident_and_a_hedging_model(rng) -> None:
+    from geoengage.report.metrics import calibration
+
+    windows = _windows(rng)
+    result = cross_validate(windows, target="label", estimator="majority", n_splits=4)
+    cal = calibration(result)
+    share = (result.predictions.y_true == result.predictions.y_pred).mean()
+    confidence = result.predictions.filter(like="proba_").max(axis=1).mean()
+    assert cal["ece"] == pytest.approx(abs(share - confidence), abs=0.02)  # one bin: |accuracy - confidence|
+    assert 0 <= cal["brier"] <= 2 and sum(b["n"] for b in cal["bins"]) == len(windows)
