@@ -22,7 +22,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline
 
 from ..exceptions import InvalidParameterError, SchemaError
-from .estimators import make_estimator
+from .estimators import REGRESSORS, make_estimator
 
 __all__ = ["CVResult", "audit_leakage", "cross_validate", "feature_columns"]
 
@@ -124,6 +124,10 @@ def cross_validate(
         raise SchemaError(f"cross_validate: the windows lack the target column {target!r}.")
     data = windows[windows[target].notna()].reset_index(drop=True)
     features = list(features or feature_columns(data))
+    if isinstance(estimator, str) and estimator in REGRESSORS:
+        return _cross_validate_regression(data, target=target, groups=groups, estimator=estimator,
+                                          features=features, n_splits=n_splits, split=split, folds=folds,
+                                          random_state=random_state)
     if folds is None:
         folds = make_folds(data, target=target, groups=groups, n_splits=n_splits, split=split,
                            random_state=random_state)
@@ -148,3 +152,33 @@ def cross_validate(
         predictions[f"proba_{cls}"] = proba[:, k]
     audit = audit_leakage(data, folds, groups=groups, features=features)
     return CVResult(predictions, tuple(classes.tolist()), tuple(features), name, split, audit)
+
+
+def _cross_validate_regression(data: pd.DataFrame, *, target: str, groups: str, estimator: str, features: list[str],
+                               n_splits: int, split: str, folds: np.ndarray | None, random_state: int) -> CVResult:
+    """Out-of-fold predictions of a regressor (a numeric engagement score); folds as for classifiers."""
+    y = data[target].astype(np.float64).to_numpy()
+    if folds is None:
+        if split == "subject":
+            _check_groups(data, groups=groups, n_splits=n_splits)
+            from sklearn.model_selection import GroupKFold
+
+            parts = GroupKFold(n_splits=n_splits).split(np.zeros(len(y)), y, data[groups].to_numpy())
+        else:
+            from sklearn.model_selection import KFold
+
+            parts = KFold(n_splits=n_splits, shuffle=True, random_state=random_state).split(np.zeros(len(y)))
+        folds = np.full(len(y), -1)
+        for fold, (_, test) in enumerate(parts):
+            folds[test] = fold
+    X = data[features].astype(np.float64)
+    model = make_estimator(estimator, random_state=random_state)
+    predicted = np.full(len(y), np.nan)
+    for fold in np.unique(folds):
+        test = folds == fold
+        predicted[test] = clone(model).fit(X[~test], y[~test]).predict(X[test])
+    predictions = pd.DataFrame({"row": np.arange(len(y)), "fold": folds,
+                                "group": data[groups].to_numpy() if groups in data else np.nan,
+                                "y_true": y, "y_pred": predicted})
+    audit = audit_leakage(data, folds, groups=groups, features=features)
+    return CVResult(predictions, (), tuple(features), estimator, split, audit)

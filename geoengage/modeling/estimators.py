@@ -7,22 +7,37 @@ and nothing learnt from test subjects leaks into the model. xgboost is imported 
 
 from __future__ import annotations
 
-from sklearn.dummy import DummyClassifier
+from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..exceptions import InvalidParameterError, MissingDependencyError
 
-__all__ = ["ESTIMATORS", "make_estimator"]
+__all__ = ["ESTIMATORS", "REGRESSORS", "make_estimator"]
 
-ESTIMATORS = ("xgboost", "logistic", "majority")
+ESTIMATORS = ("xgboost", "logistic", "majority", "xgboost_regressor", "ridge", "mean")
+#: Estimators that predict a number (engagement scores) rather than a class.
+REGRESSORS = ("xgboost_regressor", "ridge", "mean")
 
 
 def make_estimator(kind: str = "xgboost", *, random_state: int = 0) -> Pipeline:
-    """A classifier pipeline: ``"xgboost"``, ``"logistic"`` (baseline) or ``"majority"`` (baseline)."""
+    """A pipeline: classifiers ``"xgboost"``, ``"logistic"``, ``"majority"``; regressors ``"xgboost_regressor"``,
+    ``"ridge"``, ``"mean"`` (the last of each group is the baseline that always answers the same)."""
     impute = ("impute", SimpleImputer(strategy="median", keep_empty_features=True))
+    if kind == "mean":
+        return Pipeline([impute, ("model", DummyRegressor(strategy="mean"))])
+    if kind == "ridge":
+        return Pipeline([impute, ("scale", StandardScaler()), ("model", Ridge(alpha=10.0))])
+    if kind == "xgboost_regressor":
+        try:
+            from xgboost import XGBRegressor
+        except ImportError as err:
+            raise MissingDependencyError("the XGBoost model needs xgboost: pip install xgboost.") from err
+        return Pipeline([impute, ("model", XGBRegressor(
+            n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8, colsample_bytree=0.8,
+            min_child_weight=2, n_jobs=1, random_state=random_state, tree_method="hist"))])
     if kind == "majority":
         return Pipeline([impute, ("model", DummyClassifier(strategy="most_frequent"))])
     if kind == "logistic":

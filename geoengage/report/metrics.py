@@ -23,7 +23,8 @@ from sklearn.metrics import (
 
 from ..modeling.cv import CVResult
 
-__all__ = ["HEADLINE_METRICS", "bootstrap_ci", "calibration", "classification_metrics", "summarize"]
+__all__ = ["HEADLINE_METRICS", "REGRESSION_METRICS", "bootstrap_ci", "calibration", "classification_metrics",
+           "regression_metrics", "summarize"]
 
 
 def _auc(y_true: np.ndarray, proba: np.ndarray, classes: tuple[object, ...]) -> float:
@@ -45,6 +46,29 @@ HEADLINE_METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, tuple[
     "f1_weighted": lambda t, p, q, c: float(f1_score(t, p, average="weighted", labels=list(c), zero_division=0)),
     "auc_roc": lambda t, p, q, c: _auc(t, q, c),
 }
+
+
+def _spearman(t: np.ndarray, p: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if np.ptp(t) == 0 or np.ptp(p) == 0:
+        return float("nan")
+    return float(spearmanr(t, p).statistic)
+
+
+#: name -> function(y_true, y_pred) for regressors
+REGRESSION_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "mae": lambda t, p: float(np.mean(np.abs(t - p))),
+    "rmse": lambda t, p: float(np.sqrt(np.mean((t - p) ** 2))),
+    "r2": lambda t, p: float(1 - np.sum((t - p) ** 2) / np.sum((t - t.mean()) ** 2)) if np.ptp(t) else float("nan"),
+    "spearman": _spearman,
+}
+
+
+def regression_metrics(result: CVResult) -> dict[str, float]:
+    """MAE, RMSE, R² and Spearman correlation of out-of-fold numeric predictions."""
+    t, p = result.predictions["y_true"].to_numpy(float), result.predictions["y_pred"].to_numpy(float)
+    return {name: f(t, p) for name, f in REGRESSION_METRICS.items()}
 
 
 def _arrays(result: CVResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,16 +115,20 @@ def calibration(result: CVResult, *, n_bins: int = 10) -> dict[str, object]:
 def bootstrap_ci(result: CVResult, metric: str, *, n_boot: int = 1000, seed: int = 0,
                  level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of ``metric`` over bootstrap resamples of subjects (``predictions.group``)."""
-    y_true, y_pred, proba = _arrays(result)
+    regression = not result.classes
+    y_true, y_pred = result.predictions["y_true"].to_numpy(), result.predictions["y_pred"].to_numpy()
+    proba = None if regression else _arrays(result)[2]
     groups = result.predictions["group"].to_numpy()
     members = {g: np.flatnonzero(groups == g) for g in pd.unique(groups)}
     keys = list(members)
     rng = np.random.default_rng(seed)
-    func = HEADLINE_METRICS[metric]
     values = []
     for _ in range(n_boot):
         rows = np.concatenate([members[keys[i]] for i in rng.integers(0, len(keys), len(keys))])
-        value = func(y_true[rows], y_pred[rows], proba[rows], result.classes)
+        if regression:
+            value = REGRESSION_METRICS[metric](y_true[rows].astype(float), y_pred[rows].astype(float))
+        else:
+            value = HEADLINE_METRICS[metric](y_true[rows], y_pred[rows], proba[rows], result.classes)
         if np.isfinite(value):
             values.append(value)
     if not values:
@@ -111,6 +139,10 @@ def bootstrap_ci(result: CVResult, metric: str, *, n_boot: int = 1000, seed: int
 
 def summarize(result: CVResult, *, n_boot: int = 1000, seed: int = 0) -> dict[str, object]:
     """Every headline metric with its subject-bootstrap 95% interval, plus the full metrics."""
+    if not result.classes:
+        regression: dict[str, object] = dict(regression_metrics(result))
+        regression["ci95"] = {m: bootstrap_ci(result, m, n_boot=n_boot, seed=seed) for m in REGRESSION_METRICS}
+        return {**result.to_dict(), "metrics": regression}
     metrics = classification_metrics(result)
     metrics["ci95"] = {m: bootstrap_ci(result, m, n_boot=n_boot, seed=seed) for m in HEADLINE_METRICS}
     metrics["calibration"] = calibration(result)

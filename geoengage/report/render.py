@@ -29,13 +29,14 @@ def _fmt(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _metric_rows(results: dict[str, dict]) -> list[list[str]]:
+def _metric_rows(results: dict[str, dict], headline: list[str]) -> list[list[str]]:
     rows = []
     for name, summary in results.items():
         m = summary["metrics"]
-        calibration = m.get("calibration", {})
-        rows.append([name] + [f"{m[k]:.3f} [{m['ci95'][k][0]:.3f}, {m['ci95'][k][1]:.3f}]" for k in _HEADLINE]
-                    + [f"{calibration.get('brier', float('nan')):.3f} / {calibration.get('ece', float('nan')):.3f}"])
+        row = [name] + [f"{m[k]:.3f} [{m['ci95'][k][0]:.3f}, {m['ci95'][k][1]:.3f}]" for k in headline]
+        if "calibration" in m:
+            row.append(f"{m['calibration']['brier']:.3f} / {m['calibration']['ece']:.3f}")
+        rows.append(row)
     return rows
 
 
@@ -75,9 +76,11 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
                 "config": config or {}, "versions": {"geoengage": __version__, "python": platform.python_version()}}
     (out / "report.json").write_text(json.dumps(document, indent=2, default=str))
 
-    header = ["estimator", *(f"{k} [95% CI]" for k in _HEADLINE), "Brier / ECE"]
-    rows = _metric_rows(results)
     first = next(iter(results.values()))
+    headline = [k for k in _HEADLINE if k in first["metrics"]] or list(first["metrics"]["ci95"])
+    header = ["estimator", *(f"{k} [95% CI]" for k in headline)]
+    header += ["Brier / ECE"] if "calibration" in first["metrics"] else []
+    rows = _metric_rows(results, headline)
     random_split = first.get("split") == "random"
     audit = first.get("audit", {})
     warning = ("RANDOM SPLIT: windows of the same person are in training and test folds, so these figures "
@@ -101,6 +104,8 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
     html_parts.append("<h2>Metrics (95% intervals from bootstrapping subjects)</h2>" + _html_table(header, rows))
     for name, summary in results.items():
         m = summary["metrics"]
+        if "per_class" not in m:
+            continue  # a regressor: no classes
         classes = [str(c) for c in summary["classes"]]
         per_class = [[c, _fmt(v["precision"]), _fmt(v["recall"]), _fmt(v["f1"]), str(v["support"])]
                      for c, v in m["per_class"].items()]

@@ -99,3 +99,17 @@ def test_calibration_of_a_perfectly_confident_and_a_hedging_model(rng) -> None:
     confidence = result.predictions.filter(like="proba_").max(axis=1).mean()
     assert cal["ece"] == pytest.approx(abs(share - confidence), abs=0.02)  # one bin: |accuracy - confidence|
     assert 0 <= cal["brier"] <= 2 and sum(b["n"] for b in cal["bins"]) == len(windows)
+
+
+def test_regression_beats_the_mean_baseline(rng) -> None:
+    windows = _windows(rng, classes=3)
+    windows["score"] = windows["label"] * 0.5 + rng.normal(0, 0.1, len(windows))
+    results = {name: summarize(cross_validate(windows, target="score", estimator=name, n_splits=4), n_boot=100)
+               for name in ("xgboost_regressor", "ridge", "mean")}
+    assert results["mean"]["metrics"]["r2"] <= 0.0
+    for name in ("xgboost_regressor", "ridge"):
+        metrics = results[name]["metrics"]
+        assert metrics["r2"] > 0.5 and metrics["spearman"] > 0.7
+        low, high = metrics["ci95"]["mae"]
+        assert low <= metrics["mae"] <= high
+    assert results["ridge"]["audit"]["leak_free"]

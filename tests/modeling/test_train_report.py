@@ -60,3 +60,12 @@ def test_cli_evaluate_and_train(rng, tmp_path: Path, capsys) -> None:
     assert (tmp_path / "m" / "model.json").is_file()
     assert main(["-q", "evaluate", str(tmp_path / "nope.parquet"), "--target", "label", "--out", str(tmp_path)]) == 2
     assert pd.read_parquet(path).shape[0] == 360
+
+
+def test_report_for_regressors(rng, tmp_path: Path) -> None:
+    windows = _windows(rng)
+    windows["score"] = windows["label"] + rng.normal(0, 0.1, len(windows))
+    results = {name: summarize(cross_validate(windows, target="score", estimator=name, n_splits=3), n_boot=30)
+               for name in ("ridge", "mean")}
+    page = write_report(results, tmp_path).read_text()
+    assert "r2 [95% CI]" in page and "Brier" not in page and "pred " not in page
