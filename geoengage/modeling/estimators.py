@@ -22,33 +22,30 @@ ESTIMATORS = ("xgboost", "logistic", "majority", "xgboost_regressor", "ridge", "
 REGRESSORS = ("xgboost_regressor", "ridge", "mean")
 
 
+def _xgboost(name: str, random_state: int):  # type: ignore[no-untyped-def]
+    """XGBClassifier or XGBRegressor with geoengage's settings (shallow trees, slow learning, one thread)."""
+    try:
+        import xgboost
+    except ImportError as err:
+        raise MissingDependencyError("the XGBoost model needs xgboost: pip install xgboost.") from err
+    return getattr(xgboost, name)(n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8,
+                                  colsample_bytree=0.8, min_child_weight=2, reg_lambda=1.0, n_jobs=1,
+                                  random_state=random_state, tree_method="hist")
+
+
 def make_estimator(kind: str = "xgboost", *, random_state: int = 0) -> Pipeline:
     """A pipeline: classifiers ``"xgboost"``, ``"logistic"``, ``"majority"``; regressors ``"xgboost_regressor"``,
     ``"ridge"``, ``"mean"`` (the last of each group is the baseline that always answers the same)."""
     impute = ("impute", SimpleImputer(strategy="median", keep_empty_features=True))
-    if kind == "mean":
-        return Pipeline([impute, ("model", DummyRegressor(strategy="mean"))])
-    if kind == "ridge":
-        return Pipeline([impute, ("scale", StandardScaler()), ("model", Ridge(alpha=10.0))])
-    if kind == "xgboost_regressor":
-        try:
-            from xgboost import XGBRegressor
-        except ImportError as err:
-            raise MissingDependencyError("the XGBoost model needs xgboost: pip install xgboost.") from err
-        return Pipeline([impute, ("model", XGBRegressor(
-            n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8, colsample_bytree=0.8,
-            min_child_weight=2, n_jobs=1, random_state=random_state, tree_method="hist"))])
-    if kind == "majority":
-        return Pipeline([impute, ("model", DummyClassifier(strategy="most_frequent"))])
-    if kind == "logistic":
-        return Pipeline([impute, ("scale", StandardScaler()),
-                         ("model", LogisticRegression(max_iter=5000, class_weight="balanced", C=0.1))])
-    if kind == "xgboost":
-        try:
-            from xgboost import XGBClassifier
-        except ImportError as err:
-            raise MissingDependencyError("the XGBoost model needs xgboost: pip install xgboost.") from err
-        return Pipeline([impute, ("model", XGBClassifier(
-            n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8, colsample_bytree=0.8,
-            min_child_weight=2, reg_lambda=1.0, n_jobs=1, random_state=random_state, tree_method="hist"))])
-    raise InvalidParameterError(f"`kind` must be one of {ESTIMATORS}. Got {kind!r} instead.")
+    models = {
+        "xgboost": lambda: [("model", _xgboost("XGBClassifier", random_state))],
+        "logistic": lambda: [("scale", StandardScaler()),
+                             ("model", LogisticRegression(max_iter=5000, class_weight="balanced", C=0.1))],
+        "majority": lambda: [("model", DummyClassifier(strategy="most_frequent"))],
+        "xgboost_regressor": lambda: [("model", _xgboost("XGBRegressor", random_state))],
+        "ridge": lambda: [("scale", StandardScaler()), ("model", Ridge(alpha=10.0))],
+        "mean": lambda: [("model", DummyRegressor(strategy="mean"))],
+    }
+    if kind not in models:
+        raise InvalidParameterError(f"`kind` must be one of {ESTIMATORS}. Got {kind!r} instead.")
+    return Pipeline([impute, *models[kind]()])
