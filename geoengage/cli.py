@@ -158,6 +158,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report.render import render_report
+
+    print(json.dumps({"report": str(render_report(args.report, args.out))}))
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from .modeling.train import fit_model
 
@@ -258,6 +265,11 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n-boot", type=int, default=1000, help="subject bootstrap resamples for the 95%% CIs")
     evaluate.add_argument("--out", type=Path, required=True, help="report folder (report.html, .md, .json)")
     evaluate.set_defaults(handler=_cmd_evaluate)
+
+    report = sub.add_parser("report", parents=common, help="render report.html/.md again from a report.json")
+    report.add_argument("report", type=Path, help="report folder or report.json written by `geoengage evaluate`")
+    report.add_argument("--out", type=Path, required=True)
+    report.set_defaults(handler=_cmd_report)
 
     train = sub.add_parser("train", parents=common, help="fit XGBoost on every window and save it (JSON, no pickle)")
     train.add_argument("windows", type=Path)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import __version__
 
-__all__ = ["write_report"]
+__all__ = ["render_report", "write_report"]
 
 _HEADLINE = ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "auc_roc")
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
@@ -73,6 +73,7 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
     protocol = protocol or {}
     document = {"title": title, "protocol": protocol, "results": results, "data_quality": data_quality or {},
                 "importance": importance or {}, "explanations": explanations or [],
+                "figures": [{"caption": c, "file": f"figures/figure{i}.png"} for i, c in enumerate(figures or {})],
                 "config": config or {}, "versions": {"geoengage": __version__, "python": platform.python_version()}}
     (out / "report.json").write_text(json.dumps(document, indent=2, default=str))
 
@@ -145,3 +146,22 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
     (out / "report.md").write_text("\n".join(md))
     (out / "report.html").write_text("".join(html_parts))
     return out / "report.html"
+
+
+def render_report(report_json: str | Path, out_dir: str | Path) -> Path:
+    """Render ``report.html``/``.md``/``.json`` again from a ``report.json`` (and its ``figures/``) into ``out_dir``."""
+    source = Path(report_json)
+    if source.is_dir():
+        source = source / "report.json"
+    try:
+        document = json.loads(source.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        from ..exceptions import InvalidParameterError
+
+        raise InvalidParameterError(f"{source}: not a geoengage report.json ({err}).") from err
+    figures = {f["caption"]: (source.parent / f["file"]).read_bytes() for f in document.get("figures", [])
+               if (source.parent / f["file"]).is_file()}
+    return write_report(document["results"], out_dir, title=document.get("title", "geoengage evaluation"),
+                        protocol=document.get("protocol"), data_quality=document.get("data_quality"),
+                        config=document.get("config"), figures=figures, importance=document.get("importance"),
+                        explanations=document.get("explanations"))

@@ -56,6 +56,9 @@ def test_cli_evaluate_and_train(rng, tmp_path: Path, capsys) -> None:
     assert "RANDOM SPLIT" not in (tmp_path / "r" / "report.html").read_text()
     markdown = (tmp_path / "r" / "report.md").read_text()
     assert "## Data quality" in markdown and "missing feature values: 0.0%" in markdown and "Brier / ECE" in markdown
+    assert main(["-q", "report", str(tmp_path / "r"), "--out", str(tmp_path / "again")]) == 0
+    again = (tmp_path / "again" / "report.html").read_text()
+    assert again == (tmp_path / "r" / "report.html").read_text() and again.count("data:image/png;base64") >= 4
     assert main(["-q", "train", str(path), "--target", "label", "--out", str(tmp_path / "m")]) == 0
     assert (tmp_path / "m" / "model.json").is_file()
     assert main(["-q", "evaluate", str(tmp_path / "nope.parquet"), "--target", "label", "--out", str(tmp_path)]) == 2
