@@ -139,8 +139,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                "median face coverage": round(float(windows["coverage"].median()), 3) if "coverage" in windows else None,
                "missing feature values": f"{windows[model.features].isna().to_numpy().mean():.1%}"}
     meta_path = args.windows.with_name("windows.meta.json")
+    config: dict[str, object] = {"evaluate": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                                              if k not in ("handler",)}}
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
+        config.update({k: meta.get(k) for k in ("extract", "clean", "windows")})
         cleaning = meta.get("cleaning", {})
         quality.update({"items": meta.get("n_items"), "failed items": meta.get("n_failures"),
                         "outliers masked per feature": cleaning.get("outliers"),
@@ -152,7 +155,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                         "unreadable frames": meta.get("n_unreadable_frames")})
     path = write_report(results, args.out, title=f"geoengage evaluation: {args.target}", protocol=protocol,
                         figures=figures, importance=importance.round(5).to_dict(), explanations=explanations,
-                        data_quality=quality)
+                        data_quality=quality, config=config)
     print(json.dumps({name: {k: round(r["metrics"][k], 4) for k in ("balanced_accuracy", "f1_macro", "auc_roc")}
                       for name, r in results.items()} | {"report": str(path)}))
     return 0

@@ -83,6 +83,10 @@ def classification_metrics(result: CVResult) -> dict[str, object]:
     out: dict[str, object] = {name: f(y_true, y_pred, proba, result.classes) for name, f in HEADLINE_METRICS.items()}
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=list(result.classes), zero_division=0)
+    for average in ("macro", "weighted"):
+        p, r, _, _ = precision_recall_fscore_support(y_true, y_pred, labels=list(result.classes), average=average,
+                                                     zero_division=0)
+        out[f"precision_{average}"], out[f"recall_{average}"] = float(p), float(r)
     out["per_class"] = {str(c): {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
                                  "support": int(support[i])} for i, c in enumerate(result.classes)}
     out["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=list(result.classes)).tolist()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from geoengage.exceptions import InvalidParameterError
 from geoengage.modeling.cv import audit_leakage, cross_validate, make_folds
@@ -74,6 +74,8 @@ def test_metrics_match_sklearn_and_intervals_cover_them(rng) -> None:
     assert metrics["accuracy"] == pytest.approx(accuracy_score(p.y_true, p.y_pred))
     assert metrics["f1_macro"] == pytest.approx(f1_score(p.y_true, p.y_pred, average="macro"))
     assert metrics["auc_roc"] == pytest.approx(roc_auc_score(p.y_true, p.proba_1))
+    assert metrics["precision_macro"] == pytest.approx(precision_score(p.y_true, p.y_pred, average="macro"))
+    assert metrics["recall_weighted"] == pytest.approx(recall_score(p.y_true, p.y_pred, average="weighted"))
     assert np.array(metrics["confusion_matrix"]).sum() == len(windows)
     for name in ("accuracy", "auc_roc", "f1_macro"):
         low, high = metrics["ci95"][name]
