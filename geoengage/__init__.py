@@ -8,6 +8,12 @@ Public API (the data flow, stage by stage):
 - identity: :func:`enroll_people`, :func:`save_encodings`, :func:`load_encodings`
 - samples: :func:`sample_image`, :func:`sample_video`
 
+Later stages live in their modules (imported on use, so ``import geoengage`` stays light):
+``geoengage.geometry`` (per-frame features), ``geoengage.importers`` (OpenFace, Py-Feat),
+``geoengage.clean``, ``geoengage.windows``, ``geoengage.dataset`` (``build_dataset``),
+``geoengage.normalize``, ``geoengage.modeling`` (estimators, grouped CV, ``fit_model``),
+``geoengage.report`` (metrics, SHAP explanations, figures, HTML) and ``geoengage.detect.expression``.
+
 torch, xgboost and shap are imported lazily, by the stages that need them.
 """
 
