@@ -38,7 +38,7 @@ import pandas as pd
 from .clean import CleanConfig, clean_frames
 from .config import ExtractConfig, config_to_dict
 from .exceptions import InvalidParameterError, MissingDependencyError
-from .extract import extract_items, write_frames
+from .extract import FAILURE_COLUMNS, extract_items, write_frames
 from .media import IMAGE_EXTENSIONS, MediaItem, list_media
 from .progress import Hook
 from .windows import load_feature_set, make_windows
@@ -47,7 +47,6 @@ __all__ = ["DatasetResult", "WindowConfig", "build_dataset", "part_path"]
 
 logger = logging.getLogger(__name__)
 WINDOWS_SCHEMA_VERSION = "geoengage.windows/1"
-_FAILURE_FIELDS = ["video_id", "source_path", "error", "message"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,7 +205,7 @@ def build_dataset(
 
     failures = []
     with (out / "failures.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=_FAILURE_FIELDS)
+        writer = csv.DictWriter(handle, fieldnames=FAILURE_COLUMNS)
         writer.writeheader()
         done = skipped
         for n_items, chunk_failures in _run(_chunks(todo, chunk_size), extract, parts_dir, n_jobs=n_jobs,
@@ -235,7 +234,7 @@ def build_dataset(
             "clean": dataclasses.asdict(clean), "cleaning": cleaned.to_dict(),
             "extract": config_to_dict(extract), "n_items": len(items), "n_failures": len(failures)})
     return DatasetResult(out, len(items), len(todo) - len(failures), skipped,
-                         pd.DataFrame(failures, columns=_FAILURE_FIELDS))
+                         pd.DataFrame(failures, columns=FAILURE_COLUMNS))
 
 
 def _write_windows(table: pd.DataFrame, out: Path, *, meta: dict[str, object]) -> None:

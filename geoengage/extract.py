@@ -33,7 +33,7 @@ from .progress import Hook
 from .geometry.registry import compute_frame_features, feature_specs, image_features
 from .schema import FRAMES, LANDMARK_COLUMNS, Column, validate
 
-__all__ = ["BatchResult", "FRAMES_SCHEMA_VERSION", "extract_batch", "extract_frames", "extract_items", "iter_face_rows",
+__all__ = ["BatchResult", "FAILURE_COLUMNS", "FRAMES_SCHEMA_VERSION", "extract_batch", "extract_frames", "extract_items", "iter_face_rows",
            "read_frames", "write_frames"]
 
 logger = logging.getLogger(__name__)
@@ -190,6 +190,10 @@ class BatchResult:
                 "failures": self.failures.to_dict(orient="records")}
 
 
+#: Columns of a failure record (``failures`` of a batch, ``failures.csv`` of a dataset).
+FAILURE_COLUMNS = ["video_id", "source_path", "error", "message"]
+
+
 def _failure(item: MediaItem, err: Exception) -> dict[str, str]:
     message = str(err) if isinstance(err, GeoEngageError) else f"{item.path}: unexpected {type(err).__name__}: {err}"
     return {"video_id": item.video_id, "source_path": item.path, "error": type(err).__name__, "message": message}
@@ -252,7 +256,7 @@ def extract_batch(
     """
     items = list(source) if not isinstance(source, (str, Path)) else list_media(source)
     frames, failures = extract_items(items, config=config, hook=hook)
-    return BatchResult(frames, pd.DataFrame(failures, columns=["video_id", "source_path", "error", "message"]))
+    return BatchResult(frames, pd.DataFrame(failures, columns=FAILURE_COLUMNS))
 
 
 def _versions() -> dict[str, str]:

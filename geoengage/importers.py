@@ -29,7 +29,7 @@ import pandas as pd
 
 from .exceptions import MediaReadError, SchemaError
 from .geometry.registry import compute_frame_features
-from .schema import FRAMES, LANDMARK_COLUMNS, validate
+from .schema import FRAMES, validate
 
 __all__ = ["read_openface_csv", "read_pyfeat_csv"]
 

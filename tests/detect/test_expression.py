@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from geoengage.detect.expression import EXPRESSION_CLASSES, ExpressionNet, augment, evaluate, predict_proba, train_epoch
