@@ -27,7 +27,7 @@ import pandas as pd
 
 from .exceptions import InvalidParameterError
 from .geometry.registry import feature_specs
-from .schema import FRAMES, validate
+from .schema import FRAMES, track_keys, validate
 
 __all__ = ["CleanConfig", "CleanResult", "clean_frames", "feature_columns_in", "fill_short_gaps", "robust_z"]
 
@@ -113,12 +113,6 @@ def feature_columns_in(frames: pd.DataFrame) -> list[str]:
     return registry + [c for c in imported if c not in registry]
 
 
-def _track_groups(frames: pd.DataFrame) -> pd.api.typing.DataFrameGroupBy:
-    several = frames.duplicated(["video_id", "frame_idx"]).any()
-    keys = ["video_id", "track_id"] if several else ["video_id"]
-    return frames.groupby(keys, sort=False, group_keys=False)
-
-
 def clean_frames(frames: pd.DataFrame, *, config: CleanConfig | None = None) -> CleanResult:
     """Mask or clip outliers, fill short gaps and optionally subtract subject baselines.
 
@@ -161,7 +155,7 @@ def clean_frames(frames: pd.DataFrame, *, config: CleanConfig | None = None) -> 
     before = table[columns].isna()
     positions = [table.columns.get_loc(c) for c in columns]
     missing = before.to_numpy()
-    for rows in _track_groups(table).indices.values():  # rows are in time order: the table is sorted
+    for rows in table.groupby(track_keys(table), sort=False).indices.values():  # rows are in time order: the table is sorted
         if len(rows) < 3:
             continue
         gaps = missing[rows]

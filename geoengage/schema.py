@@ -27,6 +27,7 @@ __all__ = [
     "N_LANDMARKS",
     "describe",
     "landmark_columns",
+    "track_keys",
     "validate",
 ]
 
@@ -94,6 +95,13 @@ def validate(df: pd.DataFrame, schema: Sequence[Column], *, where: str) -> None:
     for col in schema:
         if not col.nullable and df[col.name].isna().any():
             raise SchemaError(f"{where}: column {col.name!r} must have no missing values.")
+
+
+def track_keys(frames: pd.DataFrame) -> list[str]:
+    """Columns that identify one face's time series: ``video_id``, plus ``track_id`` when a recording
+    has several faces in one frame (``face_policy="all"``)."""
+    several = frames.duplicated(["video_id", "frame_idx"]).any()
+    return ["video_id", "track_id"] if several else ["video_id"]
 
 
 def describe(schema: Sequence[Column]) -> pd.DataFrame:

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import GeoEngageWarning, InvalidParameterError, SchemaError
-from .schema import FRAMES, validate
+from .schema import FRAMES, track_keys, validate
 
 __all__ = ["AGGREGATIONS", "FeatureName", "FeatureSet", "join_labels", "load_feature_set", "make_windows",
            "n_windows", "parse_feature_name"]
@@ -194,9 +194,8 @@ def make_windows(
     missing = sorted({f.signal for f in fset.features} - set(frames.columns))
     if missing:
         raise SchemaError(f"make_windows: feature set {fset.name!r} needs signals {missing} that the table lacks.")
-    several = frames.duplicated(["video_id", "frame_idx"]).any()
-    keys = ["video_id", "track_id"] if several else ["video_id"]
-    table = frames[frames["track_id"] >= 0] if several else frames
+    keys = track_keys(frames)
+    table = frames[frames["track_id"] >= 0] if "track_id" in keys else frames
     constants = _constant_columns(table, keys)
     signals = sorted({f.signal for f in fset.features})
     rows = []
