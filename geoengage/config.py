@@ -68,6 +68,11 @@ class ExtractConfig:
         JSON file written by ``geoengage enroll``.
     identity_tolerance : float
         Largest encoding distance accepted as the same person (0.6 is dlib's rule).
+    expression : bool
+        Run the shipped expression CNN on every face (columns ``expr_<class>`` and ``expr_class``).
+    expression_batch : int
+        Faces per CNN call. Rows are held back until a batch is full (32 suits files); live mode
+        uses 1 so each frame's row comes out at once.
     """
 
     sample_fps: float | None = None
@@ -83,6 +88,8 @@ class ExtractConfig:
     identify: bool = False
     encodings_path: str | None = None
     identity_tolerance: float = 0.6
+    expression: bool = True
+    expression_batch: int = 32
 
     def __post_init__(self) -> None:
         _check(self.sample_fps is None or self.sample_fps > 0, "sample_fps", "None or > 0", self.sample_fps)
@@ -96,6 +103,7 @@ class ExtractConfig:
         _check(self.verify_every >= 1, "verify_every", ">= 1", self.verify_every)
         _check(self.max_faces >= 1, "max_faces", ">= 1", self.max_faces)
         _check(0 < self.identity_tolerance < 2, "identity_tolerance", "between 0 and 2", self.identity_tolerance)
+        _check(1 <= self.expression_batch <= 4096, "expression_batch", "between 1 and 4096", self.expression_batch)
         _check(not self.identify or self.encodings_path is not None, "encodings_path",
                "set when identify=True (write one with `geoengage enroll`)", self.encodings_path)
 

@@ -26,12 +26,14 @@ import dataclasses
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -120,6 +122,15 @@ def _extract_chunk(chunk: list[MediaItem], config: ExtractConfig, parts_dir: Pat
     return failures
 
 
+def _one_thread_each() -> None:
+    """Worker processes are the one level of parallelism: OpenCV and torch (the expression CNN) use one thread
+    each, so N workers on N cores do not fight over them (torch's spinning threads slow down several-fold)."""
+    cv2.setNumThreads(1)
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def _done_ids(parts_dir: Path) -> set[str]:
     done: set[str] = set()
     for part in parts_dir.glob("*.parquet"):
@@ -146,7 +157,9 @@ def _run(todo: list[list[MediaItem]], config: ExtractConfig, parts_dir: Path, *,
             yield len(chunk), _extract_chunk(chunk, config, parts_dir)
         return
     workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
-    executor = ProcessPoolExecutor(max_workers=min(workers, len(todo)))
+    # forkserver, not fork: a child forked from a process whose torch/OpenMP threads have run can hang
+    executor = ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_one_thread_each,
+                                   mp_context=multiprocessing.get_context("forkserver"))
     try:
         futures = {executor.submit(_extract_chunk, chunk, config, parts_dir): len(chunk) for chunk in todo}
         for future in as_completed(futures):

@@ -30,14 +30,17 @@ from .detect.tracking import FaceTracker, TrackedFace
 from .exceptions import GeoEngageError, InvalidParameterError, SchemaError
 from .media import Frame, MediaItem, iter_frames, list_media
 from .progress import Hook
-from .geometry.registry import compute_frame_features, feature_specs, image_features
+from .geometry.expression_cnn import EXPRESSION_CLASSES
+from .geometry.registry import compute_frame_features, face_crop_features, feature_specs, image_features
+from .normalize import normalize_face
 from .schema import FRAMES, LANDMARK_COLUMNS, Column, validate
 
-__all__ = ["BatchResult", "FAILURE_COLUMNS", "FRAMES_SCHEMA_VERSION", "extract_batch", "extract_frames", "extract_items", "iter_face_rows",
-           "read_frames", "write_frames"]
+__all__ = ["BatchResult", "FAILURE_COLUMNS", "FRAMES_SCHEMA_VERSION", "extract_batch", "extract_frames", "extract_items",
+           "frames_from_rows", "iter_face_rows", "read_frames", "write_frames"]
 
 logger = logging.getLogger(__name__)
 _IMAGE_FEATURES = tuple(spec.name for spec in feature_specs("image"))
+_FACE_FEATURES = tuple(spec.name for spec in feature_specs("faces"))
 
 FRAMES_SCHEMA_VERSION = "geoengage.frames/1"
 
@@ -59,10 +62,10 @@ class _Identifier:
 
 
 def _empty_row() -> dict[str, object]:
-    row: dict[str, object] = {name: np.nan for name in (*LANDMARK_COLUMNS, *_IMAGE_FEATURES)}
+    row: dict[str, object] = {name: np.nan for name in (*LANDMARK_COLUMNS, *_IMAGE_FEATURES, *_FACE_FEATURES)}
     row.update(face_found=False, n_faces=0, track_id=-1, person=None, identity_distance=np.nan,
                face_left_px=np.nan, face_top_px=np.nan, face_width_px=np.nan, face_height_px=np.nan,
-               detect_score=np.nan, face_source=None)
+               detect_score=np.nan, face_source=None, expr_class=None)
     return row
 
 
@@ -72,7 +75,7 @@ def _face_row(face: TrackedFace, n_faces: int, identity: tuple[str | None, float
     row.update(face_found=True, n_faces=n_faces, track_id=face.track_id, person=identity[0],
                identity_distance=identity[1], face_left_px=box[0], face_top_px=box[1],
                face_width_px=box[2] - box[0], face_height_px=box[3] - box[1], detect_score=face.score,
-               face_source=face.source)
+               face_source=face.source, expr_class=None, **dict.fromkeys(_FACE_FEATURES, np.nan))
     return row
 
 
@@ -80,7 +83,9 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
     """Rows of the per-frame table (without the source columns) for a stream of frames.
 
     One row per kept face per frame, or one ``face_found=False`` row for a frame with no face.
-    Used by :func:`extract_frames` and by live mode, which consumes rows as they come.
+    Used by :func:`extract_frames` and by live mode, which consumes rows as they come. With
+    ``config.expression``, rows are held until ``config.expression_batch`` faces (or rows) are
+    pending, so the expression CNN scores them in one call; the rows keep their order.
     """
     tracker = FaceTracker(
         HogFaceDetector(min_face_px=config.min_face_px, threshold=config.detect_threshold), get_landmark_backend("dlib"),
@@ -90,32 +95,52 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
     identify = None
     if config.identify:
         identify = _Identifier(load_encodings(config.encodings_path), config.identity_tolerance, config.detect_every)
+    pending: list[dict[str, object]] = []
+    crops: list[tuple[int, np.ndarray]] = []  # (index in pending, aligned face)
     width = height = None
     for frame_no, frame in enumerate(frames):
         if frame.image is None:
-            yield {"frame_idx": frame.frame_idx, "time_s": frame.time_s, "frame_width_px": width,
-                   "frame_height_px": height, "frame_readable": False, **_empty_row()}
-            continue
-        height, width = frame.image.shape[:2]
-        gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
-        faces = tracker.update(gray)
-        kept = faces[:1] if config.face_policy == "largest" else faces
-        base = {"frame_idx": frame.frame_idx, "time_s": frame.time_s,
-                "frame_width_px": width, "frame_height_px": height, "frame_readable": True}
-        if not kept:
-            yield {**base, **_empty_row()}
-        for face in kept:
-            identity = (None, np.nan) if identify is None else identify(frame.image, face, frame_no)
-            yield {**base, **_face_row(face, len(faces), identity), **image_features(gray, face.landmarks)}
+            pending.append({"frame_idx": frame.frame_idx, "time_s": frame.time_s, "frame_width_px": width,
+                            "frame_height_px": height, "frame_readable": False, **_empty_row()})
+        else:
+            height, width = frame.image.shape[:2]
+            gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
+            faces = tracker.update(gray)
+            kept = faces[:1] if config.face_policy == "largest" else faces
+            base = {"frame_idx": frame.frame_idx, "time_s": frame.time_s,
+                    "frame_width_px": width, "frame_height_px": height, "frame_readable": True}
+            if not kept:
+                pending.append({**base, **_empty_row()})
+            for face in kept:
+                identity = (None, np.nan) if identify is None else identify(frame.image, face, frame_no)
+                if config.expression:
+                    crops.append((len(pending), normalize_face(gray, face.landmarks)))
+                pending.append({**base, **_face_row(face, len(faces), identity), **image_features(gray, face.landmarks)})
+        if len(pending) >= config.expression_batch:
+            yield from _score_expressions(pending, crops)
+            pending, crops = [], []
+    yield from _score_expressions(pending, crops)
+
+
+def _score_expressions(rows: list[dict[str, object]], crops: list[tuple[int, np.ndarray]]) -> list[dict[str, object]]:
+    """``rows`` with the expression CNN's columns filled in for the faces in ``crops`` (one batch)."""
+    if crops:
+        scores = face_crop_features(np.stack([crop for _, crop in crops]))
+        proba = np.column_stack([scores[f"expr_{c}"] for c in EXPRESSION_CLASSES])
+        for j, (i, _) in enumerate(crops):
+            rows[i].update({name: float(values[j]) for name, values in scores.items()},
+                           expr_class=EXPRESSION_CLASSES[int(proba[j].argmax())])
+    return rows
 
 
 _PANDAS_DTYPES = {"string": "string", "int": "Int64", "float": "float64", "bool": "bool"}
 
 
-def _to_frame_table(rows: list[dict[str, object]]) -> pd.DataFrame:
-    """Rows (with ``video_id`` and ``source_path``) as the typed per-frame table, built column by column."""
+def frames_from_rows(rows: list[dict[str, object]]) -> pd.DataFrame:
+    """Rows of :func:`iter_face_rows` (plus ``video_id`` and ``source_path``) as the typed per-frame
+    table, built column by column, before :func:`~geoengage.geometry.registry.compute_frame_features`."""
     columns = {}
-    for col in (*FRAMES, *(Column(name, "float", "", "") for name in _IMAGE_FEATURES)):
+    for col in (*FRAMES, *(Column(name, "float", "", "") for name in (*_IMAGE_FEATURES, *_FACE_FEATURES))):
         values = [row[col.name] for row in rows]
         if col.dtype == "float":
             columns[col.name] = np.asarray(values, dtype=np.float64)
@@ -171,7 +196,7 @@ def extract_frames(
     if not isinstance(config, ExtractConfig):
         raise InvalidParameterError(f"`config` must be an ExtractConfig. Got {type(config).__name__} instead.")
     name = video_id if video_id is not None else (Path(str(source)).name if not isinstance(source, int) else str(source))
-    return compute_frame_features(_to_frame_table(_source_rows(source, config, video_id=name, hook=hook)))
+    return compute_frame_features(frames_from_rows(_source_rows(source, config, video_id=name, hook=hook)))
 
 
 @dataclass(frozen=True)
@@ -234,7 +259,7 @@ def extract_items(
             extras += [item.extra] * len(item_rows)
         if hook is not None:
             hook("files", done, len(items))
-    table = compute_frame_features(_to_frame_table(rows))
+    table = compute_frame_features(frames_from_rows(rows))
     if any(extras):
         table = pd.concat([table, pd.DataFrame.from_records(extras, index=table.index)], axis=1)
     return table, failures

@@ -81,7 +81,7 @@ def _frame_table(table: pd.DataFrame, *, found: np.ndarray, video_id: pd.Series,
         "track_id": np.where(found, _face_ids(table), -1).astype(np.int64),
         "person": pd.array([pd.NA] * n, dtype="string"), "identity_distance": nan,
         "face_left_px": nan, "face_top_px": nan, "face_width_px": nan, "face_height_px": nan, "detect_score": nan,
-        "face_source": pd.array([pd.NA] * n, dtype="string"),
+        "face_source": pd.array([pd.NA] * n, dtype="string"), "expr_class": pd.array([pd.NA] * n, dtype="string"),
     }
     columns.update(_landmarks(table, found))
     columns.update({k: np.where(found, v, np.nan) for k, v in extra.items()})  # the tool's values, NaN without a face

@@ -18,7 +18,7 @@ import numpy as np
 
 from .exceptions import InvalidParameterError
 
-__all__ = ["align_face", "alignment_matrix", "equalize_illumination", "normalize_face"]
+__all__ = ["align_face", "alignment_matrix", "equalize_illumination", "normalize_crops", "normalize_face"]
 
 
 def alignment_matrix(landmarks: np.ndarray, *, size: int = 48, eye_y: float = 0.36, iod: float = 0.40) -> np.ndarray:
@@ -58,3 +58,26 @@ def normalize_face(gray: np.ndarray, landmarks: np.ndarray, *, size: int = 48) -
     """Aligned, equalised, standardised face: float32 array of shape (size, size)."""
     face = equalize_illumination(align_face(gray, landmarks, size=size)).astype(np.float32)
     return (face - face.mean()) / max(float(face.std()), 1e-6)
+
+
+def normalize_crops(images: np.ndarray, *, upscale: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Small face-crop images (n, h, w) uint8 (e.g. FER-2013's 48x48) -> aligned faces (n, 48, 48) float32.
+
+    Each crop is upscaled ``upscale`` times (dlib's detector needs faces of about 80 px), framed by
+    the detector's box or, when it finds none, by the calibrated crop box
+    (:func:`geoengage.detect.faces.crop_box`), fitted with the 68 landmarks and normalised by
+    :func:`normalize_face`, as in inference. Also returns whether the detector framed each crop.
+    """
+    from .detect.faces import HogFaceDetector, crop_box
+    from .detect.landmarks import DlibLandmarker
+
+    detector, landmarker = HogFaceDetector(threshold=0.0), DlibLandmarker()
+    faces = np.empty((len(images), 48, 48), np.float32)
+    detected = np.zeros(len(images), bool)
+    for i, image in enumerate(images):
+        big = cv2.resize(image, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC)
+        found = detector(big)
+        box = found[0].box if found else crop_box(*big.shape)
+        detected[i] = bool(found)
+        faces[i] = normalize_face(big, landmarker(big, box))
+    return faces, detected

@@ -75,6 +75,8 @@ FRAMES: tuple[Column, ...] = (
     Column("face_height_px", "float", "px", "Height of the face box."),
     Column("detect_score", "float", "score", "HOG detector score of the box (NaN when the box came from tracking or crop mode)."),
     Column("face_source", "string", "", "How the face box was found: 'detector', 'tracker' or 'crop'."),
+    Column("expr_class", "string", "", "Most probable expression of the CNN (the largest expr_<class> column); "
+           "missing without a face, without the CNN (ExtractConfig.expression=False) and in imported tables."),
 ) + tuple(
     Column(name, "float", "px", f"Landmark {int(name[2:4])} (iBUG-68) {name[5]} coordinate in frame pixels.")
     for name in LANDMARK_COLUMNS

@@ -23,31 +23,13 @@ import time
 import tomllib
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from geoengage.detect.expression import EXPRESSION_CLASSES, ExpressionNet, evaluate, predict_proba, train_epoch
-from geoengage.detect.faces import HogFaceDetector, crop_box
-from geoengage.detect.landmarks import DlibLandmarker
-from geoengage.normalize import normalize_face
+from geoengage.normalize import normalize_crops
 
 ROOT = Path(__file__).resolve().parents[1]
-UPSCALE = 3
-
-
-def align_fer(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Aligned faces (n, 48, 48) float32 and whether the detector (True) or the crop box (False) framed each."""
-    detector, landmarker = HogFaceDetector(threshold=0.0), DlibLandmarker()
-    faces = np.empty((len(images), 48, 48), np.float32)
-    detected = np.zeros(len(images), bool)
-    for i, image in enumerate(images):
-        big = cv2.resize(image, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
-        found = detector(big)
-        box = found[0].box if found else crop_box(*big.shape)
-        detected[i] = bool(found)
-        faces[i] = normalize_face(big, landmarker(big, box))
-    return faces, detected
 
 
 def main() -> int:
@@ -74,7 +56,7 @@ def main() -> int:
         faces, detected = aligned["faces"], aligned["detected"]
     else:
         start = time.perf_counter()
-        faces, detected = align_fer(data["images"])
+        faces, detected = normalize_crops(data["images"])
         np.savez_compressed(cache, faces=faces, detected=detected)
         print(f"aligned {len(faces)} faces in {time.perf_counter() - start:.0f} s "
               f"(detector {detected.mean():.1%}, crop box {1 - detected.mean():.1%})")
@@ -83,7 +65,9 @@ def main() -> int:
     counts = np.bincount(labels[split["Training"]], minlength=len(EXPRESSION_CLASSES))
     weights = (np.median(counts) / counts) ** config["class_weight_power"]
 
-    model = ExpressionNet(width=config["width"]).to(memory_format=torch.channels_last)
+    shape = ({"channels": tuple(config["channels"]), "convs": tuple(config["convs"])} if "channels" in config
+             else {"width": config["width"]})
+    model = ExpressionNet(**shape).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config["learning_rate"], weight_decay=config["weight_decay"])
     steps = epochs * int(np.ceil(split["Training"].sum() / config["batch_size"]))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config["learning_rate"], total_steps=steps)
@@ -99,6 +83,7 @@ def main() -> int:
         print(json.dumps(history[-1]))
         if public["accuracy"] > best[0]:
             best = (public["accuracy"], {k: v.clone() for k, v in model.state_dict().items()}, epoch + 1)
+            torch.save(best[1], out / "expression_cnn.pt")  # an interrupted run keeps its best epoch
     model.load_state_dict(best[1])
     torch.save(best[1], out / "expression_cnn.pt")
     private = evaluate(model, faces[split["PrivateTest"]], labels[split["PrivateTest"]])

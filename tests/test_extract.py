@@ -12,6 +12,7 @@ import pytest
 from geoengage.config import ExtractConfig
 from geoengage.exceptions import MediaReadError, SchemaError
 from geoengage.extract import extract_batch, extract_frames, read_frames, write_frames
+from geoengage.geometry.expression_cnn import EXPRESSION_CLASSES
 from geoengage.schema import FRAMES, LANDMARK_COLUMNS, validate
 
 
@@ -134,3 +135,19 @@ def test_engagement_crops_landmark_yield(shared_data: Path) -> None:
     assert result.failures.empty
     assert result.frames.face_found.mean() >= 0.97
     assert 0.75 < (result.frames.face_source == "detector").mean() < 0.9
+
+
+def test_expression_columns(media_dir) -> None:
+    frames = extract_frames(media_dir / "leaves.avi")
+    proba = frames[[f"expr_{c}" for c in EXPRESSION_CLASSES]].to_numpy()
+    found = frames["face_found"].to_numpy(bool)
+    assert found.any() and (~found).any()
+    assert np.allclose(proba[found].sum(axis=1), 1.0, atol=1e-5) and np.isnan(proba[~found]).all()
+    assert (frames.loc[found, "expr_class"] == np.asarray(EXPRESSION_CLASSES)[proba[found].argmax(axis=1)]).all()
+    assert frames.loc[~found, "expr_class"].isna().all()
+    # batching changes nothing but speed; expression=False leaves the columns empty
+    one = extract_frames(media_dir / "leaves.avi", config=ExtractConfig(expression_batch=1))
+    assert np.allclose(one[[f"expr_{c}" for c in EXPRESSION_CLASSES]].to_numpy(), proba, atol=1e-5, equal_nan=True)
+    off = extract_frames(media_dir / "leaves.avi", config=ExtractConfig(expression=False))
+    assert off["expr_happy"].isna().all() and off["expr_class"].isna().all()
+    assert np.allclose(off["yaw_deg"], frames["yaw_deg"], equal_nan=True)

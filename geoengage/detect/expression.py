@@ -2,8 +2,8 @@
 
 Faces are prepared by :func:`geoengage.normalize.normalize_face` (eyes level, 48x48, CLAHE,
 standardised) for training and inference alike. The network is VGG-like: four convolution
-stages (``width`` x 1, 2, 4, 8 channels, batch norm, ReLU), global average pooling, dropout and one
-linear layer. Measured here on two CPU cores (batch 128, channels-last): width 32 (0.58 M parameters)
+stages (batch norm, ReLU; widths and depths set by ``channels`` and ``convs``), global average
+pooling, dropout and one linear layer. Measured here on two CPU cores (batch 128, channels-last): width 32 (0.58 M parameters)
 takes about 245 s per FER-2013 training epoch, width 16 (0.15 M parameters) about 63 s.
 
 :func:`train_epoch` and :func:`evaluate` are the training loop's pieces (``models/train_expression.py``
@@ -12,15 +12,24 @@ uses them); torch is imported only by this module, so the rest of geoengage neve
 
 from __future__ import annotations
 
+import pickle
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["EXPRESSION_CLASSES", "ExpressionNet", "augment", "evaluate", "predict_proba", "train_epoch"]
+__all__ = ["EXPRESSION_CLASSES", "EXPRESSION_WEIGHTS", "ExpressionNet", "augment", "evaluate", "load_expression_model",
+           "predict_proba", "train_epoch"]
 
 #: FER-2013 label order.
 EXPRESSION_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+#: The trained weights shipped in the package (``models/train_expression.py --ship``; card:
+#: ``models/MODEL_CARD_expression.md``): a state dict of tensors, read with ``weights_only=True``.
+EXPRESSION_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "expression_cnn.pt"
 
 
 def _block(inputs: int, outputs: int, convs: int) -> list[nn.Module]:
@@ -32,22 +41,82 @@ def _block(inputs: int, outputs: int, convs: int) -> list[nn.Module]:
 
 
 class ExpressionNet(nn.Module):
-    """Input (n, 1, 48, 48) standardised faces; output (n, 7) logits. ``width`` is the first stage's channels."""
+    """Input (n, 1, 48, 48) standardised faces; output (n, 7) logits.
 
-    def __init__(self, n_classes: int = len(EXPRESSION_CLASSES), dropout: float = 0.3, width: int = 32) -> None:
+    Four stages of 3x3 convolutions (batch norm, ReLU), 2x2 max pooling between stages, global
+    average pooling, dropout and one linear layer. ``channels`` and ``convs`` give each stage's
+    width and number of convolutions; by default ``channels = (width, 2 width, 4 width, 8 width)`` and
+    ``convs = (2, 2, 2, 1)``.
+    """
+
+    def __init__(self, n_classes: int = len(EXPRESSION_CLASSES), dropout: float = 0.3, width: int = 32,
+                 channels: tuple[int, ...] | None = None, convs: tuple[int, ...] = (2, 2, 2, 1)) -> None:
         super().__init__()
-        w = width
-        self.features = nn.Sequential(
-            *_block(1, w, 2), nn.MaxPool2d(2),
-            *_block(w, 2 * w, 2), nn.MaxPool2d(2),
-            *_block(2 * w, 4 * w, 2), nn.MaxPool2d(2),
-            *_block(4 * w, 8 * w, 1),
-        )
+        channels = tuple(channels) if channels is not None else (width, 2 * width, 4 * width, 8 * width)
+        if len(channels) != len(convs) or min(convs) < 1:
+            raise ValueError(f"`channels` and `convs` must have one entry per stage. Got {channels} and {convs}.")
+        layers: list[nn.Module] = []
+        previous = 1
+        for stage, (outputs, n) in enumerate(zip(channels, convs, strict=True)):
+            layers += _block(previous, outputs, n)
+            previous = outputs
+            if stage < len(channels) - 1:
+                layers.append(nn.MaxPool2d(2))
+        self.channels, self.convs = channels, tuple(convs)
+        self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(8 * w, n_classes))
+                                  nn.Linear(previous, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> ExpressionNet:
+        """The network whose layers match ``state`` (read from the convolutions' positions and shapes), loaded."""
+        positions = sorted(int(key.split(".")[1]) for key, value in state.items()
+                           if key.startswith("features.") and key.endswith(".weight") and value.ndim == 4)
+        channels, convs = [], []
+        for k, position in enumerate(positions):
+            out = int(state[f"features.{position}.weight"].shape[0])
+            if k and position - positions[k - 1] == 3:  # the next convolution of the same stage
+                channels[-1], convs[-1] = out, convs[-1] + 1
+            else:  # 4 apart: a pooling layer began a new stage
+                channels.append(out)
+                convs.append(1)
+        model = cls(n_classes=int(state["head.3.weight"].shape[0]), channels=tuple(channels), convs=tuple(convs))
+        model.load_state_dict(state)
+        return model
+
+
+@lru_cache(maxsize=4)
+def load_expression_model(path: str | Path | None = None) -> ExpressionNet:
+    """The expression CNN with trained weights (the shipped ones by default), in eval mode.
+
+    Loaded once per process (cached) and never unpickled: ``torch.load(..., weights_only=True)``
+    accepts only tensors. The layers are read from the weights (:meth:`ExpressionNet.from_state_dict`).
+    """
+    from ..exceptions import MissingDependencyError, SchemaError
+
+    path = Path(path) if path is not None else EXPRESSION_WEIGHTS
+    if not path.is_file():
+        raise MissingDependencyError(f"{path}: the expression CNN's weights are missing; reinstall geoengage or "
+                                     "train them with models/train_expression.py --ship.")
+    try:
+        model = ExpressionNet.from_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except (pickle.UnpicklingError, RuntimeError, KeyError, ValueError, OSError) as err:  # e.g. a pickled object
+        raise SchemaError(f"{path}: not ExpressionNet weights ({str(err).splitlines()[0]}).") from err
+    return _for_inference(model)
+
+
+def _for_inference(model: ExpressionNet) -> ExpressionNet:
+    """Eval mode, batch norm folded into the convolutions, channels-last: the same outputs, about 2x faster."""
+    from torch.ao.quantization import fuse_modules
+
+    model.eval()
+    layers = list(model.features)
+    groups = [[str(i), str(i + 1), str(i + 2)] for i, layer in enumerate(layers) if isinstance(layer, nn.Conv2d)]
+    fuse_modules(model.features, groups, inplace=True)
+    return model.to(memory_format=torch.channels_last)
 
 
 def augment(batch: torch.Tensor, generator: torch.Generator, *, max_shift: float = 0.08,
@@ -100,8 +169,9 @@ def predict_proba(model: ExpressionNet, faces: np.ndarray, *, batch_size: int = 
     out = []
     for start in range(0, len(faces), batch_size):
         x = torch.from_numpy(np.ascontiguousarray(faces[start:start + batch_size])).unsqueeze(1)
-        logits = model(x).softmax(dim=1) + model(torch.flip(x, dims=[3])).softmax(dim=1)
-        out.append((logits / 2).numpy())
+        both = torch.cat([x, torch.flip(x, dims=[3])]).contiguous(memory_format=torch.channels_last)
+        proba = model(both).softmax(dim=1)
+        out.append(((proba[:len(x)] + proba[len(x):]) / 2).numpy())
     return np.concatenate(out) if out else np.empty((0, len(EXPRESSION_CLASSES)), dtype=np.float32)
 
 

@@ -1,10 +1,13 @@
 """The per-frame feature registry: every feature's name, unit, range and meaning, defined once.
 
-Feature functions register themselves with :func:`frame_features`, in one of four kinds,
+Feature functions register themselves with :func:`frame_features`, in one of five kinds,
 computed in this order:
 
 ``image``      per face, during extraction, from the grayscale frame and its 68 landmarks
                (gaze ratios from the pupils, image quality): ``f(gray, landmarks) -> {name: float}``
+``faces``      during extraction, batched over aligned face crops from
+               :func:`geoengage.normalize.normalize_face` (expression probabilities from the CNN):
+               ``f(faces (n, 48, 48) float32) -> {name: ndarray (n,)}``
 ``landmarks``  vectorised over the table, from landmarks and frame size (pose, blink, mouth, brows):
                ``f(landmarks (n, 68, 2), frame_size (n, 2)) -> {name: ndarray (n,)}``
 ``derived``    from other features' columns (gaze direction, on-screen):
@@ -28,9 +31,9 @@ from ..exceptions import InvalidParameterError
 from ..schema import LANDMARK_COLUMNS, Column
 
 __all__ = ["FeatureSpec", "compute_frame_features", "feature_columns", "feature_specs", "features_markdown",
-           "frame_features", "image_features"]
+           "face_crop_features", "frame_features", "image_features"]
 
-KINDS = ("image", "landmarks", "derived", "track")
+KINDS = ("image", "faces", "landmarks", "derived", "track")
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def frame_features(*specs: tuple[str, str, float, float, str], kind: str = "land
 
 def _load() -> None:
     # Importing the feature modules registers their features (in this order).
-    from . import blink, expression, gaze, pose, quality  # noqa: F401
+    from . import blink, expression, expression_cnn, gaze, pose, quality  # noqa: F401
 
 
 def feature_specs(kind: str | None = None) -> list[FeatureSpec]:
@@ -97,11 +100,22 @@ def image_features(gray: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
     return out
 
 
+def face_crop_features(faces: np.ndarray) -> dict[str, np.ndarray]:
+    """All ``faces`` features of a batch of aligned crops (n, 48, 48): ``{name: ndarray (n,)}``."""
+    _load()
+    out: dict[str, np.ndarray] = {}
+    for kind, func, names in _FUNCTIONS:
+        if kind == "faces":
+            values = func(faces)
+            out.update({name: np.asarray(values[name], dtype=np.float64) for name in names})
+    return out
+
+
 def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True) -> pd.DataFrame:
     """A copy of the per-frame table with every ``landmarks``, ``derived`` and ``track`` feature added.
 
-    ``image`` features must already be columns (extraction adds them); where they are absent
-    (a table imported from another tool) they are added as NaN. With ``overwrite=False``,
+    ``image`` and ``faces`` features must already be columns (extraction adds them); where they are
+    absent (a table imported from another tool) they are added as NaN. With ``overwrite=False``,
     feature columns the table already has (e.g. OpenFace's head pose) are kept as they are
     and used by the features derived from them.
     """
@@ -109,7 +123,7 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True) -> p
     landmarks = frames[list(LANDMARK_COLUMNS)].to_numpy(dtype=np.float64).reshape(len(frames), 68, 2)
     frame_size = frames[["frame_width_px", "frame_height_px"]].astype("float64").to_numpy(na_value=np.nan)
     new: dict[str, np.ndarray] = {}
-    for spec in feature_specs("image"):
+    for spec in (*feature_specs("image"), *feature_specs("faces")):
         if spec.name not in frames.columns:
             new[spec.name] = np.full(len(frames), np.nan)
     table = frames.assign(**new) if new else frames.copy()

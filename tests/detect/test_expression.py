@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from geoengage.detect.expression import EXPRESSION_CLASSES, ExpressionNet, augment, evaluate, predict_proba, train_epoch
@@ -61,3 +62,58 @@ def test_one_epoch_on_a_fer_slice(shared_data) -> None:
                        optimizer=torch.optim.AdamW(model.parameters(), lr=1e-3), batch_size=64)
     assert np.isfinite(loss) and 0.5 < loss < 3.0
     assert 0.0 <= evaluate(model, faces[:64], data["labels"][train][:64])["accuracy"] <= 1.0
+
+
+def test_class_tuples_agree() -> None:
+    from geoengage.geometry import expression_cnn
+
+    assert expression_cnn.EXPRESSION_CLASSES == EXPRESSION_CLASSES
+
+
+def test_shipped_weights_load_safely_and_fast_path_matches(tmp_path) -> None:
+    from geoengage.detect.expression import EXPRESSION_WEIGHTS, load_expression_model
+
+    assert EXPRESSION_WEIGHTS.is_file() and EXPRESSION_WEIGHTS.stat().st_size < 10 * 2**20
+    fused = load_expression_model()
+    plain = ExpressionNet.from_state_dict(torch.load(EXPRESSION_WEIGHTS, weights_only=True))
+    faces = np.random.default_rng(0).standard_normal((6, 48, 48)).astype(np.float32)
+    assert np.allclose(predict_proba(fused, faces), predict_proba(plain.eval(), faces), atol=1e-5)  # BN folded
+
+
+def test_weights_that_need_unpickling_are_refused(tmp_path) -> None:
+    from geoengage.detect.expression import load_expression_model
+    from geoengage.exceptions import MissingDependencyError, SchemaError
+
+    hostile = tmp_path / "hostile.pt"
+    torch.save({"features.0.weight": torch.zeros(16, 1, 3, 3), "payload": _Payload()}, hostile)
+    with pytest.raises(SchemaError, match="not ExpressionNet weights"):
+        load_expression_model(hostile)
+    with pytest.raises(MissingDependencyError, match="missing"):
+        load_expression_model(tmp_path / "absent.pt")
+
+
+class _Payload:
+    """An arbitrary object: torch.load(weights_only=True) must refuse to rebuild it."""
+
+
+def test_layers_are_read_back_from_the_weights() -> None:
+    for shape in ({"width": 16}, {"channels": (16, 32, 96, 256), "convs": (1, 2, 2, 2)}):
+        model = ExpressionNet(**shape)
+        again = ExpressionNet.from_state_dict(model.state_dict())
+        assert (again.channels, again.convs) == (model.channels, model.convs)
+
+
+#: Accuracy of the shipped weights on the first 500 PrivateTest images of FER-2013, aligned by
+#: normalize_crops (models/MODEL_CARD_expression.md documents it; the whole PrivateTest is there too).
+SHIPPED_SAMPLE_ACCURACY = 0.708
+
+
+def test_shipped_weights_give_the_documented_accuracy(shared_data) -> None:
+    from geoengage.detect.expression import load_expression_model
+    from geoengage.normalize import normalize_crops
+
+    data = np.load(shared_data / "fer2013" / "fer2013.npz", allow_pickle=False)
+    rows = np.flatnonzero(data["usage"] == "PrivateTest")[:500]
+    faces, _ = normalize_crops(data["images"][rows])
+    result = evaluate(load_expression_model(), faces, data["labels"][rows].astype(np.int64))
+    assert result["accuracy"] == pytest.approx(SHIPPED_SAMPLE_ACCURACY, abs=0.005)

@@ -11,10 +11,12 @@ import pytest
 
 from geoengage.geometry.registry import (
     compute_frame_features,
+    face_crop_features,
     feature_specs,
     features_markdown,
     image_features,
 )
+from geoengage.normalize import normalize_face
 from geoengage.schema import LANDMARK_COLUMNS
 
 FEATURES_MD = Path(__file__).resolve().parents[2] / "features" / "FEATURES.md"
@@ -42,8 +44,13 @@ def test_every_feature_has_one_value_per_frame_and_nan_without_a_face(
     landmarks[[3, 7]] = np.nan
     gray = cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY)
     images = [image_features(gray, lm) if not np.isnan(lm).any() else {} for lm in landmarks]
+    good = [i for i in range(n) if not np.isnan(landmarks[i]).any()]
+    crops = face_crop_features(np.stack([normalize_face(gray, landmarks[i]) for i in good]))
+    faces = {name: np.full(n, np.nan) for name in crops}
+    for name, values in crops.items():
+        faces[name][good] = values
     table = _table(landmarks, np.arange(n) / 30).assign(
-        **{s.name: [row.get(s.name, np.nan) for row in images] for s in feature_specs("image")})
+        **{s.name: [row.get(s.name, np.nan) for row in images] for s in feature_specs("image")}, **faces)
     out = compute_frame_features(table)
     for spec in feature_specs():
         column = out[spec.name].to_numpy(dtype=float)
@@ -55,7 +62,7 @@ def test_every_feature_has_one_value_per_frame_and_nan_without_a_face(
 
 def test_imported_tables_without_images_get_nan_image_features(astronaut_landmarks: np.ndarray) -> None:
     out = compute_frame_features(_table(astronaut_landmarks[None], np.array([0.0])))
-    for spec in feature_specs("image"):
+    for spec in (*feature_specs("image"), *feature_specs("faces")):
         assert np.isnan(out[spec.name].iloc[0])
     assert np.isfinite(out["yaw_deg"].iloc[0])
 
