@@ -1,9 +1,9 @@
 """``geoengage demo``: the whole pipeline on a bundled clip, with no user data.
 
 It writes a 3-second 640x480 clip made from scikit-image's astronaut photo (the face
-moves, zooms, turns, leaves for half a second and returns), runs every stage that
-exists on it (landmarks, per-frame features, cleaning, 1-second windows, engagement scored by the
-shipped default model), and leaves the
+moves, zooms, turns, leaves for half a second and returns), runs every stage on it
+(landmarks, per-frame features and expressions, cleaning, 1-second windows, engagement scored by the
+shipped default model with the reasons for each window), and leaves the
 outputs in one folder: ``frames.parquet``, ``windows.parquet``, ``preview.png``, ``summary.json``.
 """
 
@@ -16,13 +16,11 @@ from pathlib import Path
 import cv2
 
 from .annotate import draw_face
-from .clean import clean_frames
 from .config import ExtractConfig
 from .datasets import sample_video
 from .extract import extract_frames, write_frames
 from .media import iter_frames
-from .modeling.train import load_default_model
-from .windows import make_windows
+from .predict import PredictConfig, predict_frames
 
 __all__ = ["run_demo"]
 
@@ -36,13 +34,9 @@ def run_demo(out: Path) -> dict[str, object]:
     frames = extract_frames(clip, config=config, video_id="sample.avi")
     seconds = time.perf_counter() - start
     write_frames(frames, out / "frames.parquet", config=config)
-    cleaned = clean_frames(frames)
-    windows = make_windows(cleaned.frames, window_s=1.0, step_s=0.5, min_coverage=0.6)
-    model = load_default_model()
-    proba = model.predict_proba(windows)
-    windows = windows.assign(**{f"engagement_{c}": proba[f"proba_{c}"] for c in model.classes},
-                             engagement_pred=model.predict(windows))
-    windows.to_parquet(out / "windows.parquet", index=False)
+    prediction = predict_frames(frames, config=PredictConfig(window_s=1.0, step_s=0.5, min_coverage=0.6))
+    windows = prediction.windows
+    windows.drop(columns=["reasons"]).to_parquet(out / "windows.parquet", index=False)
     first = frames.iloc[0].to_dict()
     image = next(iter_frames(clip, max_frames=1)).image
     cv2.imwrite(str(out / "preview.png"), draw_face(image, first))
@@ -54,12 +48,15 @@ def run_demo(out: Path) -> dict[str, object]:
         "median_features": {name: round(float(frames[name].median()), 3) for name in
                             ("yaw_deg", "pitch_deg", "roll_deg", "ear", "gaze_h_ratio", "on_screen",
                              "mouth_aspect_ratio", "smile_width_iod")},
-        "cleaning": cleaned.to_dict(),
+        "expression_share": {str(k): round(float(v), 3) for k, v in
+                             frames["expr_class"].value_counts(normalize=True).items()},
+        "cleaning": prediction.cleaning.to_dict(),
         "windows": {"n": len(windows), "window_s": 1.0, "step_s": 0.5,
                     "ok": int(windows["window_ok"].sum()),
                     "coverage": [round(float(c), 2) for c in windows["coverage"]],
                     "engagement_pred": [str(c) for c in windows["engagement_pred"]],
-                    "p_very_engaged": [round(float(p), 2) for p in windows["engagement_2"]]},
+                    "p_very_engaged": [round(float(p), 2) for p in windows["engagement_2"]],
+                    "reasons": list(windows["reason_text"])},
         "extract_s": round(seconds, 2),  # includes loading the 100 MB landmark model
         "outputs": sorted(p.name for p in out.iterdir()) + ["summary.json"],
     }

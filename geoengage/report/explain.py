@@ -9,6 +9,7 @@ towards its predicted class, e.g. ``predicted 0: gaze on screen in 40% of the wi
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,7 @@ from ..exceptions import MissingDependencyError
 from ..modeling.train import EngagementModel
 from ..windows import parse_feature_name
 
-__all__ = ["Explanation", "describe_feature", "explain_model", "explain_windows", "global_importance"]
+__all__ = ["Explanation", "describe_feature", "explain_model", "explain_windows", "global_importance", "top_reasons"]
 
 #: Short human names of common signals (others are shown by their column name).
 SIGNAL_LABELS = {
@@ -30,6 +31,9 @@ SIGNAL_LABELS = {
     "eye_openness_iod": "eye openness", "head_z_mm": "distance to camera (mm)", "iod_px": "face size (px)",
     "face_sharpness": "image sharpness", "face_brightness": "face brightness",
 }
+
+
+_EXPLAINERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,9 @@ def explain_model(model: EngagementModel, windows: pd.DataFrame) -> Explanation:
     except ImportError as err:
         raise MissingDependencyError("explanations need shap: pip install 'geoengage[shap]'.") from err
     data = model._matrix(windows)
-    explainer = shap.TreeExplainer(model.booster)
+    explainer = _EXPLAINERS.get(model.booster)
+    if explainer is None:  # building one converts the whole forest: keep it while the model lives
+        explainer = _EXPLAINERS[model.booster] = shap.TreeExplainer(model.booster)
     values = np.asarray(explainer.shap_values(data))
     base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=np.float64))
     if values.ndim == 2:  # binary: contributions to the log-odds of the second class
@@ -85,15 +91,29 @@ def describe_feature(name: str, value: float) -> str:
     return f"{words} {label} {value:.3g}"
 
 
-def explain_windows(explanation: Explanation, *, top: int = 3) -> list[str]:
-    """For each window: the predicted class and the ``top`` features pushing towards it, in words."""
+def top_reasons(explanation: Explanation, *, top: int = 3) -> list[tuple[object, list[dict[str, object]]]]:
+    """For each window: the predicted class and up to ``top`` features pushing towards it.
+
+    Each reason is ``{"feature", "value", "text", "contribution"}``; ``contribution`` is the SHAP
+    value (log-odds) towards the predicted class, positive and largest first.
+    """
     logits = explanation.values.sum(axis=1) + explanation.base
     predicted = logits.argmax(axis=1)
-    texts = []
+    out = []
     for i, k in enumerate(predicted):
         contributions = explanation.values[i, :, k]
-        order = np.argsort(-contributions)[:top]
-        reasons = [f"{describe_feature(explanation.features[j], explanation.data[i, j])} ({contributions[j]:+.2f})"
-                   for j in order if contributions[j] > 0]
-        texts.append(f"predicted {explanation.classes[k]}: " + (", ".join(reasons) or "no single feature stands out"))
+        order = [j for j in np.argsort(-contributions)[:top] if contributions[j] > 0]
+        out.append((explanation.classes[k], [
+            {"feature": explanation.features[j], "value": float(explanation.data[i, j]),
+             "text": describe_feature(explanation.features[j], explanation.data[i, j]),
+             "contribution": float(contributions[j])} for j in order]))
+    return out
+
+
+def explain_windows(explanation: Explanation, *, top: int = 3) -> list[str]:
+    """For each window: the predicted class and the ``top`` features pushing towards it, in words."""
+    texts = []
+    for label, reasons in top_reasons(explanation, top=top):
+        words = ", ".join(f"{r['text']} ({r['contribution']:+.2f})" for r in reasons)
+        texts.append(f"predicted {label}: " + (words or "no single feature stands out"))
     return texts

@@ -1,0 +1,106 @@
+"""Per-frame table -> scored windows: engagement probability and the reasons behind it.
+
+This is the stage the demo, the ``predict`` service and live mode share. It runs the
+stages after extraction on one recording (or image): cleaning, windows, the engagement
+model (the shipped default unless another is given) and SHAP reasons per window.
+
+Scored windows are the window table (:func:`geoengage.windows.make_windows`) plus:
+
+=========================  ===========  ===============================================================
+column                     unit         meaning
+=========================  ===========  ===============================================================
+``engagement_<class>``     probability  model probability of each class (default model: 0, 1, 2)
+``engagement_pred``        class        most probable class
+``engagement_probability`` probability  probability of being engaged at all: 1 - P(first class)
+``reasons``                list         up to ``top_reasons`` dicts ``{feature, value, text,
+                                        contribution}`` pushing towards the predicted class (SHAP)
+``reason_text``            text         the same in words (``"predicted 0: gaze on screen in 40% ..."``)
+=========================  ===========  ===============================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .clean import CleanConfig, CleanResult, clean_frames
+from .config import ExtractConfig, _check
+from .extract import extract_frames
+from .modeling.train import EngagementModel, load_default_model
+from .windows import make_windows
+
+__all__ = ["PredictConfig", "Prediction", "predict_frames", "predict_media", "score_windows"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictConfig:
+    """How a recording's frames become scored windows.
+
+    Parameters
+    ----------
+    window_s, step_s : float
+        Window length and step in seconds (a still image is one window whatever these are).
+    min_coverage : float
+        Windows with a smaller share of face frames are scored but flagged ``window_ok=False``.
+    top_reasons : int
+        Reasons (features pushing towards the predicted class) kept per window; 0 skips SHAP.
+    """
+
+    window_s: float = 1.0
+    step_s: float = 0.5
+    min_coverage: float = 0.6
+    top_reasons: int = 3
+
+    def __post_init__(self) -> None:
+        _check(self.window_s > 0, "window_s", "> 0", self.window_s)
+        _check(self.step_s > 0, "step_s", "> 0", self.step_s)
+        _check(0 <= self.min_coverage <= 1, "min_coverage", "between 0 and 1", self.min_coverage)
+        _check(0 <= self.top_reasons <= 20, "top_reasons", "between 0 and 20", self.top_reasons)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What :func:`predict_frames` produced: the per-frame table, cleaning counts, scored windows."""
+
+    frames: pd.DataFrame
+    cleaning: CleanResult
+    windows: pd.DataFrame
+
+
+def score_windows(windows: pd.DataFrame, *, model: EngagementModel | None = None, top_reasons: int = 3) -> pd.DataFrame:
+    """A copy of ``windows`` with the engagement columns described in the module docstring."""
+    model = model or load_default_model()
+    proba = model.predict_proba(windows)
+    scored = windows.assign(**{f"engagement_{c}": proba[f"proba_{c}"] for c in model.classes},
+                            engagement_pred=model.predict(windows),
+                            engagement_probability=1.0 - proba[f"proba_{model.classes[0]}"])
+    if top_reasons and len(scored):
+        from .report.explain import explain_model, top_reasons as reasons_of
+
+        explained = reasons_of(explain_model(model, scored), top=top_reasons)
+        texts = [f"predicted {label}: " + (", ".join(r["text"] for r in reasons) or "no single feature stands out")
+                 for label, reasons in explained]
+        scored = scored.assign(reasons=[reasons for _, reasons in explained], reason_text=texts)
+    else:
+        scored = scored.assign(reasons=[[] for _ in range(len(scored))], reason_text="")
+    return scored
+
+
+def predict_frames(frames: pd.DataFrame, *, config: PredictConfig | None = None,
+                   model: EngagementModel | None = None) -> Prediction:
+    """Clean one recording's per-frame table, window it and score every window."""
+    config = config or PredictConfig()
+    cleaned = clean_frames(frames, config=CleanConfig())
+    windows = make_windows(cleaned.frames, window_s=config.window_s, step_s=config.step_s,
+                           min_coverage=config.min_coverage)
+    return Prediction(frames, cleaned, score_windows(windows, model=model, top_reasons=config.top_reasons))
+
+
+def predict_media(source: str | int | Path, *, extract: ExtractConfig | None = None,
+                  config: PredictConfig | None = None, model: EngagementModel | None = None,
+                  video_id: str | None = None) -> Prediction:
+    """Extract one image, video or stream and score it (:func:`extract_frames`, then :func:`predict_frames`)."""
+    frames = extract_frames(source, config=extract, video_id=video_id)
+    return predict_frames(frames, config=config, model=model)
