@@ -1,4 +1,8 @@
-"""Draw faces, boxes and landmarks from per-frame rows onto images (for previews and live video)."""
+"""Draw faces, boxes and landmarks from per-frame rows onto images (for previews and live video).
+
+:func:`draw_face` draws the box, 68 landmarks and track label; :func:`draw_live` adds the head-pose
+axes, the expression and an engagement gauge (the annotated video of ``geoengage live``).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,14 @@ from collections.abc import Mapping
 import cv2
 import numpy as np
 
+from .geometry.pose import rotation_from_angles
 from .schema import LANDMARK_COLUMNS
 
-__all__ = ["draw_face"]
+__all__ = ["draw_face", "draw_live"]
+
+_AXES = ((np.array([1.0, 0.0, 0.0]), (0, 0, 255)),    # the face's right-to-left axis, red
+         (np.array([0.0, -1.0, 0.0]), (0, 200, 0)),   # up, green
+         (np.array([0.0, 0.0, -1.0]), (255, 80, 0)))  # where the face points, blue
 
 
 def draw_face(image: np.ndarray, row: Mapping[str, object]) -> np.ndarray:
@@ -30,4 +39,50 @@ def draw_face(image: np.ndarray, row: Mapping[str, object]) -> np.ndarray:
         label += f": {person}"
     cv2.putText(out, label, (int(left), max(15, int(top) - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 200, 0), 1,
                 cv2.LINE_AA)
+    return out
+
+
+def _finite(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def draw_live(image: np.ndarray, row: Mapping[str, object], *, engagement: float | None = None,
+              dropped: int = 0) -> np.ndarray:
+    """:func:`draw_face` plus head-pose axes, the expression class, an engagement gauge and a drop count.
+
+    ``row`` is a per-frame row with features (``yaw_deg``, ``pitch_deg``, ``roll_deg``, ``expr_class``);
+    ``engagement`` is the latest window's engagement probability (0-1), drawn as a bar on the left.
+    """
+    out = draw_face(image, row)
+    yaw, pitch, roll = (_finite(row.get(k)) for k in ("yaw_deg", "pitch_deg", "roll_deg"))
+    if bool(row.get("face_found", False)) and None not in (yaw, pitch, roll):
+        points = np.array([row[c] for c in LANDMARK_COLUMNS], dtype=np.float64).reshape(-1, 2)
+        nose = points[30]
+        length = 1.5 * float(np.linalg.norm(points[42:48].mean(axis=0) - points[36:42].mean(axis=0)))
+        rotation = rotation_from_angles(yaw, pitch, roll)  # type: ignore[arg-type]
+        for axis, color in _AXES:
+            tip = nose + length * (rotation @ axis)[:2]
+            cv2.arrowedLine(out, tuple(int(v) for v in nose), tuple(int(v) for v in tip), color, 2, cv2.LINE_AA,
+                            tipLength=0.2)
+        label = row.get("expr_class")
+        if isinstance(label, str):
+            bottom = int(float(row["face_top_px"]) + float(row["face_height_px"])) + 18  # type: ignore[arg-type]
+            cv2.putText(out, label, (int(float(row["face_left_px"])), bottom),  # type: ignore[arg-type]
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+    height = out.shape[0]
+    top, bottom = 40, height - 40
+    cv2.rectangle(out, (10, top), (26, bottom), (80, 80, 80), 1)
+    if engagement is not None and np.isfinite(engagement):
+        level = int(bottom - (bottom - top) * float(np.clip(engagement, 0, 1)))
+        color = (0, int(80 + 175 * engagement), int(255 * (1 - engagement)))
+        cv2.rectangle(out, (11, level), (25, bottom - 1), color, -1)
+        cv2.putText(out, f"{engagement:.2f}", (4, top - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+    if dropped:
+        cv2.putText(out, f"dropped {dropped}", (out.shape[1] - 130, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (0, 0, 255), 1, cv2.LINE_AA)
     return out

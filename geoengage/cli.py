@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import ExtractConfig, load_config
-from .exceptions import GeoEngageError
+from .exceptions import GeoEngageError, InvalidParameterError
 
 __all__ = ["main"]
 
@@ -34,6 +34,7 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-tracking", action="store_true", help="run the detector on every video frame")
     group.add_argument("--identify", type=Path, metavar="ENCODINGS_JSON",
                        help="name faces by the people enrolled in this file (from `geoengage enroll`)")
+    group.add_argument("--no-expression", action="store_true", help="skip the expression CNN (no expr_* columns)")
 
 
 def _extract_config(args: argparse.Namespace) -> ExtractConfig:
@@ -44,6 +45,8 @@ def _extract_config(args: argparse.Namespace) -> ExtractConfig:
             overrides[option] = getattr(args, option)
     if args.no_tracking:
         overrides["tracking"] = False
+    if args.no_expression:
+        overrides["expression"] = False
     if args.identify is not None:
         overrides.update(identify=True, encodings_path=str(args.identify))
     values = {**{k: getattr(base, k) for k in base.__dataclass_fields__}, **overrides}
@@ -219,6 +222,47 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .serve import ServeConfig, create_app
+
+    app = create_app(ServeConfig(max_upload_mb=args.max_upload_mb, max_video_s=args.max_video_s,
+                                 video_fps=args.video_fps))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    return 0
+
+
+def _cmd_live(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from .live import CsvSink, JsonLinesSink, LiveConfig, run_live
+
+    source = int(args.source) if args.source.isdigit() else args.source
+    config = LiveConfig(window_s=args.window_s, step_s=args.step_s, realtime=not args.every_frame,
+                        max_seconds=args.max_seconds)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C ends the run cleanly, outputs closed
+    if args.format == "csv":
+        if args.output is None:
+            raise InvalidParameterError("`--output` must be set for --format csv (a .csv path).")
+        sink = CsvSink(args.output)
+    else:
+        stream = sys.stdout if args.output is None else open(args.output, "w")  # noqa: SIM115 (closed below)
+        sink = JsonLinesSink(stream)
+    try:
+        stats = run_live(source, sink, config=config, extract=_extract_config(args), annotate_path=args.annotate,
+                         stop=stop)
+    finally:
+        if isinstance(sink, CsvSink):
+            sink.close()
+        elif args.output is not None:
+            sink.stream.close()
+    print(json.dumps({"type": "summary", **stats.to_dict()}), file=sys.stderr)
+    return 0
+
+
 def _logging_options(*, defaults: bool) -> argparse.ArgumentParser:
     """-v/-q, accepted before or after the subcommand (the subcommand's copy leaves unset values alone)."""
     parser = argparse.ArgumentParser(add_help=False, argument_default=None if defaults else argparse.SUPPRESS)
@@ -284,6 +328,28 @@ def _build_parser() -> argparse.ArgumentParser:
     features = sub.add_parser("features", parents=common, help="list every per-frame feature: name, unit, range")
     features.add_argument("--markdown", action="store_true", help="print features/FEATURES.md")
     features.set_defaults(handler=_cmd_features)
+
+    serve = sub.add_parser("serve", parents=common, help="HTTP service: POST /predict, GET /health, a web page at /")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--max-upload-mb", type=float, default=50.0)
+    serve.add_argument("--max-video-s", type=float, default=120.0)
+    serve.add_argument("--video-fps", type=float, default=10.0, help="video frames analysed per second")
+    serve.set_defaults(handler=_cmd_serve)
+
+    live = sub.add_parser("live", parents=common,
+                          help="analyse a camera, stream or file in real time: JSON lines or CSV, annotated video")
+    live.add_argument("--source", required=True, help="camera index (0), stream address or video file")
+    live.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    live.add_argument("--output", type=Path, help="file to write (default: JSON lines on stdout)")
+    live.add_argument("--annotate", type=Path, help="also write an annotated video (.avi or .mp4)")
+    live.add_argument("--window-s", type=float, default=2.0)
+    live.add_argument("--step-s", type=float, default=1.0)
+    live.add_argument("--max-seconds", type=float, help="stop after this much source time")
+    live.add_argument("--every-frame", action="store_true",
+                      help="analyse every frame instead of dropping frames to keep up (offline use)")
+    _add_extract_options(live)
+    live.set_defaults(handler=_cmd_live)
 
     enroll = sub.add_parser("enroll", parents=common, help="encode known people from FOLDER/<person>/*.jpg into a JSON file")
     enroll.add_argument("folder", type=Path)

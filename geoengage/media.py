@@ -29,11 +29,14 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "Frame",
     "MediaItem",
+    "VideoInfo",
     "iter_frames",
     "list_media",
     "media_kind",
+    "probe_video",
     "read_image",
     "read_manifest",
+    "sniff_media",
 ]
 
 logger = logging.getLogger(__name__)
@@ -272,6 +275,67 @@ def _iter_stream(source: str | int, *, sample_fps: float | None, max_frames: int
             idx += 1
     finally:
         cap.release()
+
+
+#: Leading bytes of each container geoengage reads, and the extension a sniffed file is saved under.
+_SIGNATURES: tuple[tuple[int, bytes, str, str], ...] = (
+    (0, b"\xff\xd8\xff", "image", ".jpg"),
+    (0, b"\x89PNG\r\n\x1a\n", "image", ".png"),
+    (0, b"BM", "image", ".bmp"),
+    (0, b"II*\x00", "image", ".tif"),
+    (0, b"MM\x00*", "image", ".tif"),
+    (8, b"WEBP", "image", ".webp"),
+    (8, b"AVI ", "video", ".avi"),
+    (4, b"ftyp", "video", ".mp4"),
+    (0, b"\x1a\x45\xdf\xa3", "video", ".mkv"),
+)
+
+
+def sniff_media(head: bytes) -> tuple[str, str] | None:
+    """``(kind, extension)`` of a file from its first bytes (at least 12), or ``None`` when unknown.
+
+    Decides by content, not by name: JPEG, PNG, BMP, TIFF, WebP images; AVI, MP4/MOV (ISO base
+    media), Matroska/WebM videos. A RIFF file must also carry its form type (``WEBP``/``AVI ``).
+    """
+    for offset, magic, kind, extension in _SIGNATURES:
+        if head[offset:offset + len(magic)] == magic and (offset != 8 or head[:4] == b"RIFF"):
+            return kind, extension
+    return None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video's container states: frame rate, frame count, duration (s) and frame size (px)."""
+
+    fps: float
+    n_frames: int
+    duration_s: float
+    width: int
+    height: int
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Open a video and read its stated frame rate, length and size, without decoding it.
+
+    Raises
+    ------
+    MediaReadError
+        The file cannot be opened as a video, or states no frames.
+    """
+    path = Path(path)
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        if not cap.isOpened():
+            raise MediaReadError(path, "cannot be opened as a video (corrupt container, truncated file or unsupported codec)")
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+    finally:
+        cap.release()
+    if n <= 0 or width <= 0 or height <= 0:
+        raise MediaReadError(path, "the video states no frames or no frame size (corrupt or truncated)")
+    fps = fps if np.isfinite(fps) and fps > 0 else 30.0
+    return VideoInfo(fps, n, n / fps, width, height)
 
 
 def iter_frames(

@@ -66,3 +66,50 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is absent")
     return SHARED_DATA
+
+
+class RunningApp:
+    """A geoengage service listening on 127.0.0.1 (uvicorn in a thread), for tests with a real HTTP client."""
+
+    def __init__(self, config=None) -> None:
+        import socket
+        import threading
+        import time
+
+        import uvicorn
+
+        from geoengage.serve import create_app
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def running_app(tmp_path_factory: pytest.TempPathFactory):
+    """The service with small limits (8 MB uploads, 10 s videos), its temp files kept in one folder."""
+    import tempfile
+
+    from geoengage.serve import ServeConfig
+
+    temp = tmp_path_factory.mktemp("server_tmp")
+    before, tempfile.tempdir = tempfile.tempdir, str(temp)
+    app = RunningApp(ServeConfig(max_upload_mb=8.0, max_video_s=10.0))
+    app.temp = temp
+    yield app
+    app.close()
+    tempfile.tempdir = before

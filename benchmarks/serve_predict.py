@@ -1,0 +1,109 @@
+"""Requests per second and latency of ``POST /predict`` on a single image, over real HTTP.
+
+Starts ``geoengage serve`` in a child process on 127.0.0.1, waits for ``/health``, sends
+scikit-image's astronaut photo (one face, JPEG, 512x512) ``--requests`` times from one client
+and then from ``--clients`` concurrent clients, and prints requests per second and latency
+percentiles (median, 95th). The baseline, measured in the same run and in this process, is
+the same work without HTTP (:func:`geoengage.predict.predict_media` on the file), so the ratio
+shows what the service adds.
+
+    python benchmarks/serve_predict.py [--requests 40] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+
+from geoengage.config import ExtractConfig
+from geoengage.datasets import sample_image
+from geoengage.predict import PredictConfig, predict_media
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _post(client: httpx.Client, jpeg: bytes) -> float:
+    start = time.perf_counter()
+    answer = client.post("/predict", files={"file": ("astronaut.jpg", jpeg)})
+    answer.raise_for_status()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--clients", type=int, default=4)
+    args = parser.parse_args()
+    jpeg = cv2.imencode(".jpg", sample_image())[1].tobytes()
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "geoengage.cli", "-q", "serve", "--port", str(port)])
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(url + "/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the server did not start")
+            time.sleep(0.2)
+        with httpx.Client(base_url=url, timeout=120) as client:
+            for _ in range(3):
+                _post(client, jpeg)  # load the models, build the SHAP explainer
+            start = time.perf_counter()
+            serial = [_post(client, jpeg) for _ in range(args.requests)]
+            serial_rps = args.requests / (time.perf_counter() - start)
+        clients = [httpx.Client(base_url=url, timeout=300) for _ in range(args.clients)]
+        with ThreadPoolExecutor(args.clients) as pool:
+            start = time.perf_counter()
+            parallel = list(pool.map(lambda i: _post(clients[i % args.clients], jpeg), range(args.requests)))
+            parallel_rps = args.requests / (time.perf_counter() - start)
+        for c in clients:
+            c.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "astronaut.jpg"
+        path.write_bytes(jpeg)
+        config, extract = PredictConfig(window_s=2.0, step_s=1.0), ExtractConfig(face_policy="all")
+        for _ in range(3):
+            predict_media(path, extract=extract, config=config)
+        direct = []
+        for _ in range(args.requests):
+            start = time.perf_counter()
+            predict_media(path, extract=extract, config=config)
+            direct.append(time.perf_counter() - start)
+
+    def ms(values: list[float], q: float) -> float:
+        return 1000 * float(np.quantile(values, q))
+
+    print(f"POST /predict, one 512x512 JPEG with one face, {args.requests} requests per row")
+    print(f"  1 client : {serial_rps:6.2f} req/s, latency median {ms(serial, 0.5):6.1f} ms, p95 {ms(serial, 0.95):6.1f} ms")
+    print(f"  {args.clients} clients: {parallel_rps:6.2f} req/s, latency median {ms(parallel, 0.5):6.1f} ms, "
+          f"p95 {ms(parallel, 0.95):6.1f} ms (one request processed at a time per worker)")
+    print(f"  baseline, same work without HTTP (predict_media): median {ms(direct, 0.5):6.1f} ms "
+          f"-> the service adds {statistics.median(serial) / statistics.median(direct):.2f} x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,346 @@
+"""Camera or stream -> per-frame records and scored windows as they happen: ``geoengage live``.
+
+:func:`run_live` reads a camera index, a stream address or a file and sends two kinds of
+records to a sink (:class:`JsonLinesSink` or :class:`CsvSink`):
+
+``{"type": "frame", ...}``   every processed frame: time, face, head pose, gaze, eye aspect ratio,
+                             expression probabilities and class, frames dropped so far, latency;
+``{"type": "window", ...}``  every ``step_s`` seconds: the last ``window_s`` seconds scored by the
+                             engagement model (probability, class, top reasons, blink rate).
+
+Keeping up with real time: with ``realtime=True`` a reader thread decodes frames into a
+one-frame slot and the analysis takes the newest one; a frame replaced before it was analysed
+is *dropped*, counted in every record and in :class:`LiveStats`, and logged. A file is read at
+its own frame rate, as if it were a camera. With ``realtime=False`` every frame is analysed
+(offline use, no drops). Optionally an annotated video is written (:func:`geoengage.annotate.draw_live`),
+with the last annotated frame repeated for dropped frames so it keeps the source's timing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from .annotate import draw_live
+from .clean import clean_frames
+from .config import ExtractConfig, _check
+from .exceptions import InvalidParameterError, MediaReadError
+from .extract import frames_from_rows, iter_face_rows
+from .geometry.expression_cnn import EXPRESSION_CLASSES
+from .geometry.registry import compute_frame_features
+from .media import Frame, iter_frames, media_kind, probe_video
+from .modeling.train import EngagementModel, load_default_model
+from .predict import score_windows
+from .windows import make_windows
+
+__all__ = ["CsvSink", "JsonLinesSink", "LiveConfig", "LiveStats", "run_live"]
+
+logger = logging.getLogger(__name__)
+
+#: Columns of a frame record (besides ``type``), in CSV order.
+FRAME_FIELDS = ("frame_idx", "time_s", "face_found", "yaw_deg", "pitch_deg", "roll_deg", "gaze_yaw_deg", "on_screen",
+                "ear", "expr_class", *(f"expr_{c}" for c in EXPRESSION_CLASSES), "dropped_total", "latency_ms")
+#: Columns of a window record (besides ``type``), in CSV order.
+WINDOW_FIELDS = ("start_s", "end_s", "coverage", "engagement_probability", "engagement_pred", "blink_per_min",
+                 "reason_text")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveConfig:
+    """How live mode paces and scores a source.
+
+    Parameters
+    ----------
+    window_s, step_s : float
+        A window record every ``step_s`` seconds of source time, over the last ``window_s`` seconds.
+    realtime : bool
+        Drop frames to keep up (True), or analyse every frame (False).
+    max_seconds : float or None
+        Stop after this much source time.
+    max_frames : int or None
+        Stop after this many analysed frames.
+    """
+
+    window_s: float = 2.0
+    step_s: float = 1.0
+    realtime: bool = True
+    max_seconds: float | None = None
+    max_frames: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.window_s > 0 and self.step_s > 0, "window_s and step_s", "> 0", (self.window_s, self.step_s))
+        _check(self.max_seconds is None or self.max_seconds > 0, "max_seconds", "None or > 0", self.max_seconds)
+        _check(self.max_frames is None or self.max_frames > 0, "max_frames", "None or > 0", self.max_frames)
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    """What a live run did: frames read from the source, analysed and dropped; windows; speed."""
+
+    n_read: int
+    n_processed: int
+    n_dropped: int
+    n_windows: int
+    seconds: float
+    processed_fps: float
+    source_fps: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class Sink(Protocol):
+    def __call__(self, record: dict[str, Any]) -> None: ...
+
+
+def _json_value(value: Any) -> Any:
+    if value is pd.NA:
+        return None
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+class JsonLinesSink:
+    """Writes each record as one JSON line (NaN as null) to a text stream, flushing each line."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        self.stream.write(json.dumps({k: _json_value(v) for k, v in record.items()}) + "\n")
+        self.stream.flush()
+
+
+class CsvSink:
+    """Frame records to ``path``, window records to ``<stem>_windows.csv`` beside it."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        self._files = [path.open("w", newline=""), path.with_name(f"{path.stem}_windows.csv").open("w", newline="")]
+        self._writers = {kind: csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+                         for kind, f, fields in zip(("frame", "window"), self._files, (FRAME_FIELDS, WINDOW_FIELDS))}
+        for writer in self._writers.values():
+            writer.writeheader()
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        self._writers[record["type"]].writerow({k: _json_value(v) for k, v in record.items()})
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
+
+
+class _NewestFrame:
+    """A reader thread that keeps only the newest decoded frame; frames overwritten unread are dropped."""
+
+    def __init__(self, frames: Iterator[Frame], *, pace: bool) -> None:
+        self._frames, self._pace = frames, pace
+        self._slot: Frame | None = None
+        self._done, self._error = False, None
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self.n_read = self.n_dropped = 0
+        self.start = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="geoengage-live-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        start = self.start
+        try:
+            for frame in self._frames:
+                if self._stop.is_set():
+                    break
+                if self._pace:  # a file plays at its own rate, like a camera
+                    delay = start + frame.time_s - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                with self._cond:
+                    self.n_read += 1
+                    if self._slot is not None:
+                        self.n_dropped += 1
+                    self._slot = frame
+                    self._cond.notify()
+        except Exception as err:  # handed to the consumer, which raises it
+            self._error = err
+        finally:
+            with self._cond:
+                self._done = True
+                self._cond.notify()
+
+    def __iter__(self) -> Iterator[Frame]:
+        while True:
+            with self._cond:
+                while self._slot is None and not self._done:
+                    self._cond.wait()
+                frame, self._slot = self._slot, None
+                if frame is None:
+                    break
+            yield frame
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+class _Counted:
+    """Pass frames through, remembering the last one and counting them (no drops)."""
+
+    def __init__(self, frames: Iterator[Frame]) -> None:
+        self._frames, self.n_read, self.n_dropped = frames, 0, 0
+
+    def __iter__(self) -> Iterator[Frame]:
+        for frame in self._frames:
+            self.n_read += 1
+            yield frame
+
+    def close(self) -> None:
+        pass
+
+
+class _Remember:
+    def __init__(self, frames: Any) -> None:
+        self.frames, self.last = frames, None
+
+    def __iter__(self) -> Iterator[Frame]:
+        for frame in self.frames:
+            self.last = frame
+            yield frame
+
+
+def _window_record(rows: list[dict[str, Any]], config: LiveConfig, model: EngagementModel) -> dict[str, Any] | None:
+    table = compute_frame_features(frames_from_rows(rows))
+    cleaned = clean_frames(table).frames
+    windows = make_windows(cleaned, window_s=config.window_s, step_s=config.window_s, min_coverage=0.0)
+    if windows.empty:
+        return None
+    scored = score_windows(windows.iloc[[-1]], model=model, top_reasons=3).iloc[0]
+    return {"type": "window", "start_s": float(scored["start_s"]), "end_s": float(rows[-1]["time_s"]),
+            "coverage": float(scored["coverage"]), "engagement_probability": float(scored["engagement_probability"]),
+            "engagement_pred": str(scored["engagement_pred"]),
+            "blink_per_min": float(scored["blink__rate"]) if "blink__rate" in scored else None,
+            "reasons": scored["reasons"], "reason_text": scored["reason_text"]}
+
+
+def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None = None,
+             extract: ExtractConfig | None = None, annotate_path: str | Path | None = None,
+             model: EngagementModel | None = None, stop: threading.Event | None = None) -> LiveStats:
+    """Analyse a camera, stream or file as it plays, sending frame and window records to ``sink``.
+
+    Parameters
+    ----------
+    source : str, int or Path
+        Camera index (``0``), stream address (``rtsp://``, ``http://``) or a video file.
+    sink : callable
+        Called with each record (a dict); see the module docstring.
+    config : LiveConfig, optional
+    extract : ExtractConfig, optional
+        Landmark-stage settings; ``expression_batch`` is forced to 1 so every frame's record is immediate.
+    annotate_path : str or Path, optional
+        Write an annotated video here (``.avi``: MJPG, ``.mp4``: mp4v).
+    stop : threading.Event, optional
+        Set it to end the run (e.g. from a signal handler).
+    """
+    config = config or LiveConfig()
+    extract = replace(extract or ExtractConfig(), expression_batch=1)
+    model = model or load_default_model()
+    kind = media_kind(source)
+    if kind not in ("video", "stream"):
+        raise InvalidParameterError(f"`source` must be a camera index, stream address or video file. Got a {kind}: "
+                                    f"{source!r}.")
+    source_fps = probe_video(source).fps if kind == "video" else None
+    _warm_up(extract, model)  # load every model now, so that the first seconds of the source are not dropped
+    frames = iter_frames(source, sample_fps=extract.sample_fps, max_frames=None)
+    reader: _NewestFrame | _Counted = _NewestFrame(frames, pace=kind == "video") if config.realtime else _Counted(frames)
+    remembered = _Remember(reader)
+    writer = None
+    history: deque[dict[str, Any]] = deque()
+    n_processed = n_windows = 0
+    last_idx, next_window, engagement = -1, None, None
+    annotated = None
+    started = time.monotonic()
+    try:
+        for row in iter_face_rows(remembered, config=extract):
+            frame = remembered.last
+            row = {"video_id": str(source), "source_path": str(source), **row}
+            n_processed += 1
+            features = compute_frame_features(frames_from_rows([row])).iloc[0]
+            latency_ms = (1000 * (time.monotonic() - reader.start - row["time_s"])
+                          if isinstance(reader, _NewestFrame) and kind == "video" else None)
+            sink({"type": "frame", **{k: features.get(k) for k in FRAME_FIELDS if k in features},
+                  "face_found": bool(row["face_found"]), "dropped_total": reader.n_dropped,
+                  "latency_ms": latency_ms})
+            history.append(row)
+            while history and history[0]["time_s"] < row["time_s"] - config.window_s:
+                history.popleft()
+            next_window = row["time_s"] + config.step_s if next_window is None else next_window
+            if row["time_s"] >= next_window and len(history) > 1:
+                record = _window_record(list(history), config, model)
+                next_window += config.step_s * max(1, math.floor((row["time_s"] - next_window) / config.step_s) + 1)
+                if record is not None:
+                    n_windows += 1
+                    engagement = record["engagement_probability"]
+                    sink({**record, "dropped_total": reader.n_dropped})
+            if annotate_path is not None and frame is not None and frame.image is not None:
+                if writer is None:
+                    writer = _open_writer(annotate_path, frame.image.shape, source_fps or 30.0)
+                for _ in range(max(0, frame.frame_idx - last_idx - 1) if annotated is not None else 0):
+                    writer.write(annotated)  # keep the source's timing across dropped frames
+                annotated = draw_live(frame.image, features.to_dict(), engagement=engagement,
+                                      dropped=reader.n_dropped)
+                writer.write(annotated)
+            last_idx = frame.frame_idx if frame is not None else last_idx
+            if (config.max_frames is not None and n_processed >= config.max_frames) or \
+               (config.max_seconds is not None and row["time_s"] >= config.max_seconds) or \
+               (stop is not None and stop.is_set()):
+                break
+    finally:
+        reader.close()
+        if writer is not None:
+            writer.release()
+    seconds = time.monotonic() - started
+    if reader.n_dropped:
+        logger.warning("live: analysed %d of %d frames (%d dropped to keep up with real time)", n_processed,
+                       reader.n_read, reader.n_dropped)
+    return LiveStats(reader.n_read, n_processed, reader.n_dropped, n_windows, round(seconds, 3),
+                     round(n_processed / seconds, 2) if seconds > 0 else 0.0, source_fps)
+
+
+def _warm_up(extract: ExtractConfig, model: EngagementModel) -> None:
+    from .detect.expression import load_expression_model
+    from .report.explain import explain_model
+
+    blank = np.zeros((120, 160, 3), np.uint8)
+    list(iter_face_rows([Frame(0, 0.0, blank)], config=extract))  # dlib's detector and landmark model
+    if extract.expression:
+        load_expression_model()
+    explain_model(model, pd.DataFrame({name: [np.nan] for name in model.features}))  # shap and its explainer
+
+
+def _open_writer(path: str | Path, shape: tuple[int, ...], fps: float) -> cv2.VideoWriter:
+    path = Path(path)
+    fourcc = {".avi": "MJPG", ".mp4": "mp4v", ".mov": "mp4v", ".mkv": "MJPG"}.get(path.suffix.lower())
+    if fourcc is None:
+        raise InvalidParameterError(f"`annotate_path` must end in .avi, .mp4, .mov or .mkv. Got {path.name!r} instead.")
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (shape[1], shape[0]))
+    if not writer.isOpened():
+        raise MediaReadError(path, "cannot be opened for writing an annotated video")
+    return writer

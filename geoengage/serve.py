@@ -1,0 +1,262 @@
+"""Uploads -> scored faces and windows over HTTP: the ``geoengage serve`` FastAPI app.
+
+Endpoints (the OpenAPI spec is at ``/openapi.json``, interactive docs at ``/docs``):
+
+``POST /predict``  one image or short video as the multipart field ``file``. The type is
+                   sniffed from the content (:func:`geoengage.media.sniff_media`), never from
+                   the name. Returns per face its features, expression probabilities, engagement
+                   probability and top reasons, and for a video every window's scores
+                   (``?timeline=true`` adds the per-frame series the web page plots).
+``GET /health``    liveness, version and the loaded models.
+``GET /``          the web page: upload a clip, see the timeline (``geoengage/web/index.html``).
+
+Bad input is a 4xx with ``{"detail": "..."}``: 400 empty or unreadable upload, 413 over the size
+or duration limit, 415 not an image or video geoengage reads, 422 a file of a known type that
+does not decode (truncated, corrupt). The upload is written only inside a temporary directory
+that is removed when the request ends. One request is processed at a time per worker
+(``ServeConfig.max_concurrent``); others wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, File, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel
+
+from . import __version__
+from .config import ExtractConfig, _check
+from .exceptions import GeoEngageError, MediaReadError
+from .extract import extract_frames
+from .geometry.expression_cnn import EXPRESSION_CLASSES
+from .media import probe_video, read_image, sniff_media
+from .predict import PredictConfig, predict_frames
+
+__all__ = ["ServeConfig", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+#: Per-frame features reported per face (medians over a video's frames) and in the timeline.
+REPORTED_FEATURES = ("yaw_deg", "pitch_deg", "roll_deg", "gaze_yaw_deg", "gaze_h_ratio", "on_screen", "ear",
+                     "eye_closure", "blink", "mouth_aspect_ratio", "smile_width_iod", "brow_raise_iod",
+                     "iod_px", "face_sharpness", "face_brightness")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServeConfig:
+    """Limits and processing settings of the service.
+
+    Parameters
+    ----------
+    max_upload_mb : float
+        Largest upload accepted (413 above it; checked from ``Content-Length`` and while reading).
+    max_video_s : float
+        Longest video accepted, by the duration its container states (413 above it).
+    video_fps : float
+        Video frames analysed per second (the rest are skipped).
+    window_s, step_s : float
+        Windows scored in videos.
+    max_concurrent : int
+        Requests processed at the same time; the others wait their turn.
+    """
+
+    max_upload_mb: float = 50.0
+    max_video_s: float = 120.0
+    video_fps: float = 10.0
+    window_s: float = 2.0
+    step_s: float = 1.0
+    max_concurrent: int = 1
+
+    def __post_init__(self) -> None:
+        _check(0 < self.max_upload_mb <= 4096, "max_upload_mb", "between 0 and 4096", self.max_upload_mb)
+        _check(0 < self.max_video_s <= 3600, "max_video_s", "between 0 and 3600", self.max_video_s)
+        _check(0 < self.video_fps <= 120, "video_fps", "between 0 and 120", self.video_fps)
+        _check(self.window_s > 0 and self.step_s > 0, "window_s and step_s", "> 0", (self.window_s, self.step_s))
+        _check(1 <= self.max_concurrent <= 64, "max_concurrent", "between 1 and 64", self.max_concurrent)
+
+
+class UploadError(GeoEngageError):
+    """A bad upload: ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None (JSON has no NaN)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _engagement(row: pd.Series, classes: list[str]) -> dict[str, Any]:
+    return {"engagement_probability": _number(row["engagement_probability"]),
+            "engagement": {c: _number(row[f"engagement_{c}"]) for c in classes},
+            "engagement_pred": None if pd.isna(row["engagement_pred"]) else str(row["engagement_pred"]),
+            "reasons": [{**r, "value": _number(r["value"]), "contribution": _number(r["contribution"])}
+                        for r in row["reasons"]],
+            "reason_text": str(row["reason_text"])}
+
+
+def summarize_prediction(frames: pd.DataFrame, windows: pd.DataFrame, *, kind: str,
+                         timeline: bool = False) -> dict[str, Any]:
+    """The ``/predict`` answer for one upload's frames and scored windows (JSON-ready)."""
+    classes = [c[len("engagement_"):] for c in windows.columns
+               if c.startswith("engagement_") and c not in ("engagement_pred", "engagement_probability")]
+    faces = []
+    found = frames[frames["face_found"].astype(bool)]
+    for track, group in found.groupby("track_id", sort=True):
+        track_windows = windows[windows["track_id"] == track] if "track_id" in windows.columns else windows
+        ok = track_windows[track_windows["window_ok"]] if track_windows["window_ok"].any() else track_windows
+        face: dict[str, Any] = {
+            "track_id": int(track), "n_frames": len(group),
+            "box_px": [_number(group[c].median()) for c in ("face_left_px", "face_top_px", "face_width_px",
+                                                            "face_height_px")],
+            "features": {f: _number(group[f].median()) for f in REPORTED_FEATURES if f in group},
+            "expression": {c: _number(group[f"expr_{c}"].mean()) for c in EXPRESSION_CLASSES},
+        }
+        expression = [face["expression"][c] for c in EXPRESSION_CLASSES]
+        face["expression_class"] = (EXPRESSION_CLASSES[int(np.nanargmax(np.array(expression, dtype=float)))]
+                                    if all(v is not None for v in expression) else None)
+        if len(ok):  # the face's engagement: the mean over its (good) windows; reasons of its most typical one
+            mean = ok["engagement_probability"].mean()
+            typical = ok.iloc[int(np.argmin(np.abs(ok["engagement_probability"].to_numpy() - mean)))]
+            face.update(_engagement(typical, classes), engagement_probability=_number(mean))
+        faces.append(face)
+    answer: dict[str, Any] = {
+        "kind": kind, "n_frames": int(frames["frame_idx"].nunique()),
+        "face_yield": _number(frames.groupby("frame_idx")["face_found"].any().mean()),
+        "faces": faces, "windows": [], "timeline": None}
+    if kind == "video":
+        answer["windows"] = [{"track_id": int(row.get("track_id", faces[0]["track_id"] if faces else -1)),
+                              "window_idx": int(row["window_idx"]), "start_s": _number(row["start_s"]),
+                              "end_s": _number(row["end_s"]), "coverage": _number(row["coverage"]),
+                              "window_ok": bool(row["window_ok"]), **_engagement(row, classes)}
+                             for _, row in windows.iterrows()]
+    if timeline:
+        columns = ["time_s", "track_id", "face_found", *REPORTED_FEATURES, *(f"expr_{c}" for c in EXPRESSION_CLASSES)]
+        table = frames[[c for c in columns if c in frames.columns]]
+        answer["timeline"] = [{k: (_number(v) if k not in ("face_found", "track_id") else
+                                   (bool(v) if k == "face_found" else int(v))) for k, v in row.items()}
+                              for row in table.to_dict(orient="records")]
+    return answer
+
+
+class Problem(BaseModel):
+    """A 4xx answer."""
+
+    detail: str
+
+
+class Health(BaseModel):
+    """The ``/health`` answer."""
+
+    status: str
+    version: str
+    expression_classes: list[str]
+    limits: dict[str, float]
+
+
+def _read_upload(upload: UploadFile, limit: int, folder: Path) -> tuple[Path, str]:
+    """Copy the upload into ``folder`` (at most ``limit`` bytes) under the extension its content shows."""
+    head = upload.file.read(64)
+    if not head:
+        raise UploadError(400, "the upload is empty (0 bytes)")
+    sniffed = sniff_media(head)
+    if sniffed is None:
+        raise UploadError(415, "the upload is not an image or video geoengage reads (JPEG, PNG, BMP, TIFF, WebP; "
+                               "MP4/MOV, AVI, MKV/WebM), judging by its content")
+    kind, extension = sniffed
+    path = folder / f"upload{extension}"
+    size = len(head)
+    with path.open("wb") as out:
+        out.write(head)
+        while chunk := upload.file.read(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise UploadError(413, f"the upload is larger than the {limit / 2**20:g} MB limit")
+            out.write(chunk)
+    return path, kind
+
+
+def _analyse(path: Path, kind: str, config: ServeConfig, timeline: bool) -> dict[str, Any]:
+    name = "upload"
+    try:
+        if kind == "image":
+            read_image(path)  # decode once up front: a broken image is the client's fault (422), not ours
+            extract = ExtractConfig(face_policy="all")
+        else:
+            info = probe_video(path)
+            if info.duration_s > config.max_video_s:
+                raise UploadError(413, f"the video lasts {info.duration_s:.1f} s; the limit is {config.max_video_s:g} s")
+            extract = ExtractConfig(face_policy="all", sample_fps=config.video_fps)
+        frames = extract_frames(path, config=extract, video_id=name)
+    except MediaReadError as err:
+        raise UploadError(422, f"the {kind} cannot be decoded: {err.problem}") from err
+    prediction = predict_frames(frames, config=PredictConfig(window_s=config.window_s, step_s=config.step_s))
+    return summarize_prediction(frames, prediction.windows, kind=kind, timeline=timeline)
+
+
+def create_app(config: ServeConfig | None = None) -> FastAPI:
+    """The FastAPI application (run it with ``geoengage serve`` or any ASGI server)."""
+    config = config or ServeConfig()
+    limit = int(config.max_upload_mb * 2**20)
+    gate = threading.Semaphore(config.max_concurrent)
+    app = FastAPI(title="geoengage", version=__version__,
+                  description="Engagement, expressions and the reasons behind them, from a face image or video.")
+    errors = {status: {"model": Problem, "description": text} for status, text in
+              ((400, "empty upload or malformed request"), (413, "upload too large or video too long"),
+               (415, "not an image or video geoengage reads"), (422, "file does not decode, or a bad field"))}
+
+    @app.middleware("http")
+    async def _limit_size(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if request.url.path == "/predict" and length is not None:
+            if not length.isdigit():
+                return JSONResponse({"detail": "the Content-Length header is not a number"}, status_code=400)
+            if int(length) > limit + 65536:  # the multipart envelope adds a little
+                return JSONResponse({"detail": f"the upload is larger than the {config.max_upload_mb:g} MB limit"},
+                                    status_code=413)
+        return await call_next(request)
+
+    @app.get("/health", response_model=Health)
+    def health() -> dict[str, Any]:
+        """Liveness and what this server runs."""
+        return {"status": "ok", "version": __version__, "expression_classes": list(EXPRESSION_CLASSES),
+                "limits": {"max_upload_mb": config.max_upload_mb, "max_video_s": config.max_video_s}}
+
+    @app.post("/predict", responses=errors)  # type: ignore[arg-type]
+    def predict(file: UploadFile = File(..., description="an image or a short video"),
+                timeline: bool = Query(False, description="add the per-frame series (for plotting)")) -> Any:
+        """Faces, features, expressions, engagement and reasons for one image or short video."""
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="geoengage-") as folder, gate:
+            try:
+                path, kind = _read_upload(file, limit, Path(folder))
+                answer = _analyse(path, kind, config, timeline)
+            except UploadError as err:
+                logger.info("rejected %s: %s", file.filename, err.detail)
+                return JSONResponse({"detail": err.detail}, status_code=err.status)
+        answer["seconds"] = round(time.perf_counter() - start, 3)
+        return answer
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> str:
+        return files("geoengage").joinpath("web/index.html").read_text(encoding="utf-8")
+
+    return app

@@ -1,0 +1,45 @@
+"""The web page in headless Chromium (Debian's package, driven by Playwright): upload a generated
+clip, see the timeline, take a screenshot and check what it shows."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import pytest
+
+from geoengage.datasets import sample_video
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_upload_a_clip_and_see_the_timeline(running_app, tmp_path: Path) -> None:
+    clip = sample_video(tmp_path / "clip.avi", n_frames=120, fps=30.0, absent=(2.0, 2.6))
+    shot = tmp_path / "timeline.png"
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1100, "height": 1400})
+        page.goto(running_app.url + "/")
+        page.set_input_files("#file", str(clip))
+        page.click("#go")
+        page.wait_for_selector("body[data-state]", timeout=120_000)
+        assert page.get_attribute("body", "data-state") == "done", page.inner_text("#status")
+        n_windows = page.locator("svg#engagement rect.window").count()
+        rows = page.locator("#windows tbody tr").count()
+        summary = page.inner_text("#summary")
+        page.locator("svg#engagement rect.window").first.click()
+        selected = page.locator("#windows tbody tr.selected").count()
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert n_windows == rows == 3  # 4 s at 2 s windows, 1 s step
+    assert selected == 1  # clicking a window picks out its row and reasons
+    assert "video: 40 frames analysed" in summary and "2 face track(s)" in summary  # the face leaves and comes back
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[1] == 1100
+    green = (image[:, :, 1].astype(int) - image[:, :, 2].astype(int) > 40) & (image[:, :, 1] > 100)
+    assert green.sum() > 2000  # the engagement bars are drawn
+    lanes = (image.min(axis=2) < 200).mean(axis=1)
+    assert (lanes > 0.02).sum() > 300  # four lanes of curves and a table, not an empty page
