@@ -102,7 +102,7 @@ def main() -> None:
     print(f"  {args.clients} clients: {parallel_rps:6.2f} req/s, latency median {ms(parallel, 0.5):6.1f} ms, "
           f"p95 {ms(parallel, 0.95):6.1f} ms (one request processed at a time per worker)")
     print(f"  baseline, same work without HTTP (predict_media): median {ms(direct, 0.5):6.1f} ms "
-          f"-> the service adds {statistics.median(serial) / statistics.median(direct):.2f} x")
+          f"-> service / direct latency ratio {statistics.median(serial) / statistics.median(direct):.2f}")
 
 
 if __name__ == "__main__":
