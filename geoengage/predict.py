@@ -77,11 +77,10 @@ def score_windows(windows: pd.DataFrame, *, model: EngagementModel | None = None
                             engagement_pred=model.predict(windows),
                             engagement_probability=1.0 - proba[f"proba_{model.classes[0]}"])
     if top_reasons and len(scored):
-        from .report.explain import explain_model, top_reasons as reasons_of
+        from .report.explain import explain_model, reasons_in_words, top_reasons as reasons_of
 
         explained = reasons_of(explain_model(model, scored), top=top_reasons)
-        texts = [f"predicted {label}: " + (", ".join(r["text"] for r in reasons) or "no single feature stands out")
-                 for label, reasons in explained]
+        texts = [reasons_in_words(label, reasons, contributions=False) for label, reasons in explained]
         scored = scored.assign(reasons=[reasons for _, reasons in explained], reason_text=texts)
     else:
         scored = scored.assign(reasons=[[] for _ in range(len(scored))], reason_text="")

@@ -19,7 +19,8 @@ from ..exceptions import MissingDependencyError
 from ..modeling.train import EngagementModel
 from ..windows import parse_feature_name
 
-__all__ = ["Explanation", "describe_feature", "explain_model", "explain_windows", "global_importance", "top_reasons"]
+__all__ = ["Explanation", "describe_feature", "explain_model", "explain_windows", "global_importance", "reasons_in_words",
+           "top_reasons"]
 
 #: Short human names of common signals (others are shown by their column name).
 SIGNAL_LABELS = {
@@ -110,10 +111,12 @@ def top_reasons(explanation: Explanation, *, top: int = 3) -> list[tuple[object,
     return out
 
 
+def reasons_in_words(label: object, reasons: list[dict[str, object]], *, contributions: bool = True) -> str:
+    """One window's reasons from :func:`top_reasons` as a sentence, with or without the SHAP values."""
+    words = ", ".join(f"{r['text']} ({r['contribution']:+.2f})" if contributions else str(r["text"]) for r in reasons)
+    return f"predicted {label}: " + (words or "no single feature stands out")
+
+
 def explain_windows(explanation: Explanation, *, top: int = 3) -> list[str]:
     """For each window: the predicted class and the ``top`` features pushing towards it, in words."""
-    texts = []
-    for label, reasons in top_reasons(explanation, top=top):
-        words = ", ".join(f"{r['text']} ({r['contribution']:+.2f})" for r in reasons)
-        texts.append(f"predicted {label}: " + (words or "no single feature stands out"))
-    return texts
+    return [reasons_in_words(label, reasons) for label, reasons in top_reasons(explanation, top=top)]
