@@ -103,9 +103,10 @@ def test_layers_are_read_back_from_the_weights() -> None:
         assert (again.channels, again.convs) == (model.channels, model.convs)
 
 
-#: Accuracy of the shipped weights on the first 500 PrivateTest images of FER-2013, aligned by
-#: normalize_crops (models/MODEL_CARD_expression.md documents it; the whole PrivateTest is there too).
-SHIPPED_SAMPLE_ACCURACY = 0.708
+#: Accuracy of the shipped weights on the first 500 PrivateTest images of FER-2013 (original pixels, original
+#: row order: the data file replaced in 2026-12), aligned by normalize_crops. Re-measured on that file; the
+#: model card documents it and the whole PrivateTest figure beside it.
+SHIPPED_SAMPLE_ACCURACY = 0.656
 
 
 def test_shipped_weights_give_the_documented_accuracy(shared_data) -> None:
