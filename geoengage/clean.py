@@ -1,21 +1,38 @@
-"""Per-frame table -> cleaned per-frame table: outliers, short gaps, subject baselines.
+"""Per-frame table -> cleaned per-frame table: measurement errors masked, short gaps filled.
 
-Stateless and per recording (or per subject): nothing here is fitted across subjects, so
-it cannot leak between cross-validation folds. In order:
+Cleaning removes **bad measurements, not rare behaviour**. A look-away, a blink or a yawn is
+what the features exist to measure, so nothing is masked for being unusual; a value is masked
+only when there is evidence that it was measured badly. Stateless and per face track
+(:data:`~geoengage.schema.TRACK_KEYS`): nothing is fitted across subjects, so it cannot leak
+between cross-validation folds, and a recording is cleaned the same alone or in a batch.
 
-1. **Outliers**: the robust z-score ``0.6745 (x - median) / MAD`` of every feature column,
-   per recording (``scope="recording"``) or per subject (``scope="subject"``); values with
-   ``|z| > z_max`` are masked (set to NaN, ``action="mask"``) or clipped to the threshold
-   (``action="clip"``). A constant signal (MAD = 0) is never flagged; NaN stays NaN.
-2. **Short gaps**: within each face track of a recording, runs of missing values lasting at
-   most ``max_gap_s`` (no face, a masked outlier, a closed eye's gaze) are interpolated
-   linearly in time; longer runs and runs at either end stay NaN. ``face_found`` is not
-   changed; the ``interpolated`` column marks rows where any value was filled.
-3. **Baseline** (optional, ``baseline="subject_median"``): every feature minus the subject's
-   own median, so features read as changes from that person's usual value.
+Rules (``CleanConfig.rules``; each masked value keeps its reason, counted in
+:attr:`CleanResult.masked` and in the report's data-quality section):
 
-:func:`clean_frames` returns a :class:`CleanResult` whose counts (outliers and filled
-values per feature) go into the report.
+``quality``  the landmark fit of the row is poor: pose fit residual above ``max_residual_iod`` of the
+             inter-ocular distance, fewer than ``min_landmarks_in_frame`` of the 68 landmarks inside
+             the frame, or an inter-ocular distance below ``min_iod_px``. Every feature of the row is
+             masked (they all come from those landmarks or the crop they place).
+``range``    a value outside its feature's physical limits (the registry's ranges; ``geoengage
+             features`` lists them, and *typical* ranges are never used).
+``jump``     a physically impossible excursion of the head pose or position: per track, robust z-scores
+             (median/MAD) of the rate of change (frame-to-frame difference / frame interval); an
+             extreme jump that is undone by an extreme jump back within ``max_spike_s`` marks the
+             samples between as a spike (e.g. a one-frame 35 deg yaw). A move that stays (a
+             look-away) is kept. The gaze direction and on-screen estimate of a masked pose are masked too.
+``level``    opt-in (``z_max`` set): the classic robust z-score on the *level* of every feature, per
+             recording or subject; values with ``|z| > z_max`` are masked or clipped (``action``).
+             It treats rare as wrong: a 0.4 s look-away in 10 s or a blink's eye aspect ratio is
+             flagged, so it is off by default.
+
+Then **short gaps**: within each face track, runs of missing values lasting at most ``max_gap_s``
+are interpolated linearly in time; longer runs and runs at either end stay NaN, and a gap is never
+bridged across a detected event: a run inside a blink, or one across which the signal changes
+at an extreme rate (the ``jump`` rule's test). Rows where a value was filled have
+``interpolated=True``; ``n_masked`` and ``clean_reason`` say what was masked in each row.
+
+Last, an optional **baseline** (``baseline="subject_median"``): every feature minus the subject's
+own median, so features read as changes from that person's usual value.
 """
 
 from __future__ import annotations
@@ -27,27 +44,79 @@ import pandas as pd
 
 from .exceptions import InvalidParameterError
 from .geometry.registry import feature_specs
-from .schema import FRAMES, track_keys, validate
+from .schema import FRAMES, TRACK_KEYS, validate
 
-__all__ = ["CleanConfig", "CleanResult", "clean_frames", "feature_columns_in", "fill_short_gaps", "robust_z"]
+__all__ = ["CleanConfig", "CleanResult", "RULES", "clean_frames", "feature_columns_in", "fill_short_gaps",
+           "robust_z", "spike_mask"]
 
 #: Flags and counts are not cleaned: an outlier rule on a 0/1 column makes no sense.
-_NOT_CLEANED = frozenset({"blink", "on_screen"})
+_NOT_CLEANED = frozenset({"blink", "on_screen", "ear_baseline_population"})
+
+RULES = ("quality", "range", "jump", "level")
+
+#: Signals the jump rule watches, with the smallest rate of change (units per second) that can count
+#: as impossible whatever the track's own spread: a head turns at up to a few hundred degrees per second.
+JUMP_SIGNALS: dict[str, float] = {"yaw_deg": 150.0, "pitch_deg": 150.0, "roll_deg": 150.0,
+                                  "head_x_mm": 500.0, "head_y_mm": 500.0, "head_z_mm": 1000.0}
+#: Features computed from the head pose: masked with it.
+_POSE_DEPENDENTS = ("gaze_yaw_deg", "gaze_pitch_deg", "eye_yaw_deg", "eye_pitch_deg", "screen_x_mm", "screen_y_mm",
+                    "on_screen")
 
 
 @dataclass(frozen=True, kw_only=True)
 class CleanConfig:
-    """Cleaning settings (see the module docstring)."""
+    """Cleaning settings (see the module docstring).
 
-    z_max: float = 3.5
+    Parameters
+    ----------
+    rules : tuple of {"quality", "range", "jump"}
+        Measurement-error rules applied (all three by default).
+    max_residual_iod, min_landmarks_in_frame, min_iod_px : float
+        Thresholds of the ``quality`` rule (good dlib fits: residual 0.04-0.13 IOD).
+    jump_z_max : float
+        Robust z-score of a frame-to-frame rate above which a jump is extreme (``jump`` rule).
+    max_spike_s : float
+        Longest excursion (seconds) that counts as a spike rather than a real movement.
+    z_max : float or None
+        Opt-in ``level`` rule: robust z-score of the value itself; ``None`` (default) is off.
+    action : {"mask", "clip"}
+        What the ``level`` rule does to a flagged value.
+    scope : {"recording", "subject"}
+        Over what the ``level`` rule takes the median and MAD.
+    max_gap_s : float
+        Longest run of missing values that is interpolated (seconds).
+    baseline : {"none", "subject_median"}
+    """
+
+    rules: tuple[str, ...] = ("quality", "range", "jump")
+    max_residual_iod: float = 0.2
+    min_landmarks_in_frame: float = 0.8
+    min_iod_px: float = 15.0
+    jump_z_max: float = 8.0
+    max_spike_s: float = 0.1
+    z_max: float | None = None
     action: str = "mask"
     scope: str = "recording"
     max_gap_s: float = 0.25
     baseline: str = "none"
 
     def __post_init__(self) -> None:
-        if not self.z_max > 0:
-            raise InvalidParameterError(f"`z_max` must be > 0. Got {self.z_max!r} instead.")
+        object.__setattr__(self, "rules", tuple(self.rules))  # a list from TOML
+        unknown = sorted(set(self.rules) - {"quality", "range", "jump"})
+        if unknown:
+            raise InvalidParameterError(
+                f"`rules` must be drawn from ('quality', 'range', 'jump'). Got {unknown!r} instead. "
+                "The level rule is turned on with `z_max`.")
+        if self.z_max is not None and not self.z_max > 0:
+            raise InvalidParameterError(f"`z_max` must be None (level rule off) or > 0. Got {self.z_max!r} instead.")
+        for name in ("jump_z_max", "max_spike_s", "max_residual_iod"):
+            if not getattr(self, name) > 0:
+                raise InvalidParameterError(f"`{name}` must be > 0. Got {getattr(self, name)!r} instead.")
+        if not 0 <= self.min_landmarks_in_frame <= 1:
+            raise InvalidParameterError(
+                f"`min_landmarks_in_frame` must be between 0 and 1. Got {self.min_landmarks_in_frame!r} instead.")
+        if not self.min_iod_px >= 0:
+            raise InvalidParameterError(f"`min_iod_px` must be >= 0. Got {self.min_iod_px!r} instead.")
         if self.action not in ("mask", "clip"):
             raise InvalidParameterError(f"`action` must be 'mask' or 'clip'. Got {self.action!r} instead.")
         if self.scope not in ("recording", "subject"):
@@ -61,14 +130,37 @@ class CleanConfig:
 
 @dataclass(frozen=True)
 class CleanResult:
-    """The cleaned table and what cleaning did: per-feature counts of outliers and filled values."""
+    """The cleaned table and what cleaning did.
+
+    Attributes
+    ----------
+    frames : DataFrame
+        The cleaned table, same rows, order and index as the input, plus ``interpolated``,
+        ``n_masked`` and ``clean_reason``.
+    masked : DataFrame
+        Values masked (or clipped), one row per rule (``quality``, ``range``, ``jump``, ``level``),
+        one column per feature.
+    filled : Series
+        Values interpolated per feature.
+    reasons : DataFrame
+        Per value, the rule that masked it (NA where nothing was), aligned with ``frames``.
+    """
 
     frames: pd.DataFrame
-    outliers: pd.Series
+    masked: pd.DataFrame
     filled: pd.Series
+    reasons: pd.DataFrame
+
+    @property
+    def outliers(self) -> pd.Series:
+        """Values masked per feature, all rules together."""
+        return self.masked.sum(axis=0).astype(np.int64)
 
     def to_dict(self) -> dict[str, object]:
-        return {"outliers": {k: int(v) for k, v in self.outliers.items() if v},
+        by_reason = {rule: {k: int(v) for k, v in row.items() if v} for rule, row in self.masked.iterrows()}
+        return {"masked": {rule: counts for rule, counts in by_reason.items() if counts},
+                "masked_by_reason": {rule: int(row.sum()) for rule, row in self.masked.iterrows() if row.sum()},
+                "outliers": {k: int(v) for k, v in self.outliers.items() if v},
                 "filled": {k: int(v) for k, v in self.filled.items() if v},
                 "n_rows": len(self.frames)}
 
@@ -80,11 +172,64 @@ def robust_z(values: pd.Series) -> pd.Series:
     return 0.6745 * deviation / mad if mad > 0 else values * np.nan
 
 
-def fill_short_gaps(values: pd.Series, time_s: pd.Series, *, max_gap_s: float) -> pd.Series:
+def _extreme_rates(values: np.ndarray, times: np.ndarray, *, z_max: float, min_rate: float) -> np.ndarray:
+    """Rates of change between consecutive samples and whether each is extreme, shape (n - 1,)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.diff(values) / np.diff(times)
+    deviation = rate - np.median(rate)
+    mad = np.median(np.abs(deviation))
+    z = 0.6745 * np.abs(deviation) / mad if mad > 0 else np.where(np.abs(deviation) > 0, np.inf, 0.0)
+    return rate, (z > z_max) & (np.abs(rate) > min_rate)
+
+
+def spike_mask(values: np.ndarray, times: np.ndarray, *, z_max: float = 8.0, min_rate: float = 0.0,
+               max_spike_s: float = 0.1) -> np.ndarray:
+    """Samples of one track's signal that are spikes: an extreme jump away, undone within ``max_spike_s``.
+
+    Parameters
+    ----------
+    values, times : ndarray of shape (n,)
+        The signal (NaN allowed, skipped) and its times in seconds, in time order.
+    z_max : float
+        Robust z-score of the rate of change above which a jump is extreme.
+    min_rate : float
+        An extreme jump must also be faster than this (units per second).
+    max_spike_s : float
+        Longest excursion that is a spike.
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
+    """
+    mask = np.zeros(len(values), dtype=bool)
+    ok = np.flatnonzero(np.isfinite(values))
+    if len(ok) < 4:
+        return mask
+    v, t = values[ok], times[ok]
+    rate, extreme = _extreme_rates(v, t, z_max=z_max, min_rate=min_rate)
+    jumps = np.flatnonzero(extreme)
+    period = float(np.median(np.diff(t)))
+    for j in jumps:
+        if mask[ok[j + 1]]:
+            continue
+        for k in jumps[jumps > j]:
+            if t[k] - t[j + 1] + period > max_spike_s + 1e-9:
+                break
+            step_out, step_back = v[j + 1] - v[j], v[k + 1] - v[k]
+            returned = abs(v[k + 1] - v[j]) <= 0.5 * abs(step_out)
+            if np.sign(step_out) != np.sign(step_back) and returned:
+                mask[ok[j + 1 : k + 1]] = True
+                break
+    return mask
+
+
+def fill_short_gaps(values: pd.Series, time_s: pd.Series, *, max_gap_s: float,
+                    keep: np.ndarray | None = None) -> pd.Series:
     """Interpolate (in time) runs of missing values whose span is at most ``max_gap_s``; edges stay NaN.
 
     A run's span is the time from its first to its last missing frame plus one frame period,
-    so ``max_gap_s = 0.1`` at 30 fps fills runs of up to 3 frames.
+    so ``max_gap_s = 0.1`` at 30 fps fills runs of up to 3 frames. A run that contains a row of
+    ``keep`` (boolean, aligned with ``values``: a detected event) is never filled.
     """
     missing = values.isna().to_numpy()
     if not missing.any() or missing.all():
@@ -96,6 +241,8 @@ def fill_short_gaps(values: pd.Series, time_s: pd.Series, *, max_gap_s: float) -
     for run in np.unique(run_id[missing]):
         rows = np.flatnonzero(run_id == run)
         inside = rows[0] > 0 and rows[-1] < len(values) - 1
+        if keep is not None and keep[rows].any():
+            continue
         if inside and times[rows[-1]] - times[rows[0]] + period <= max_gap_s + 1e-9:
             fill[rows] = True
     if not fill.any():
@@ -113,13 +260,38 @@ def feature_columns_in(frames: pd.DataFrame) -> list[str]:
     return registry + [c for c in imported if c not in registry]
 
 
+def _quality_rows(table: pd.DataFrame, config: CleanConfig) -> np.ndarray:
+    bad = np.zeros(len(table), dtype=bool)
+    for column, test in (("pose_residual_iod", lambda v: v > config.max_residual_iod),
+                         ("landmarks_in_frame", lambda v: v < config.min_landmarks_in_frame),
+                         ("iod_px", lambda v: v < config.min_iod_px)):
+        if column in table:
+            values = table[column].to_numpy(dtype=np.float64)
+            with np.errstate(invalid="ignore"):
+                bad |= np.isfinite(values) & test(values)
+    return bad
+
+
+def _level_rule(values: pd.DataFrame, groups: pd.Series, config: CleanConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(flags, values after masking or clipping) of the opt-in robust z-score on levels."""
+    median = values.groupby(groups, sort=False).transform("median")
+    deviation = values - median
+    mad = deviation.abs().groupby(groups, sort=False).transform("median")
+    z = 0.6745 * deviation / mad.where(mad > 0)  # MAD 0 (constant signal): z is NaN, never flagged
+    flagged = z.abs() > config.z_max
+    if config.action == "mask":
+        return flagged, values.mask(flagged)
+    bound = config.z_max * mad / 0.6745
+    return flagged, values.mask(flagged, values.clip(median - bound, median + bound))
+
+
 def clean_frames(frames: pd.DataFrame, *, config: CleanConfig | None = None) -> CleanResult:
-    """Mask or clip outliers, fill short gaps and optionally subtract subject baselines.
+    """Mask measurement errors, fill short gaps and optionally subtract subject baselines.
 
     Parameters
     ----------
     frames : DataFrame
-        Per-frame table (from ``extract_frames`` or an importer); not modified.
+        Per-frame table (from ``extract_frames`` or an importer); not modified. Any index.
     config : CleanConfig, optional
 
     Returns
@@ -128,44 +300,116 @@ def clean_frames(frames: pd.DataFrame, *, config: CleanConfig | None = None) -> 
     """
     config = config or CleanConfig()
     validate(frames, FRAMES, where="clean_frames")
-    if config.scope == "subject" or config.baseline == "subject_median":
+    if (config.z_max is not None and config.scope == "subject") or config.baseline == "subject_median":
         if "subject_id" not in frames.columns:
             raise InvalidParameterError(
                 "`scope='subject'` and `baseline='subject_median'` need a 'subject_id' column "
                 "(add it in the manifest).")
     columns = feature_columns_in(frames)
-    table = frames.sort_values(["video_id", "time_s", "track_id"], kind="stable").copy()
-    scope = "subject_id" if config.scope == "subject" else "video_id"
-
+    # positions, not labels: a repeated or unsorted index changes nothing
+    table = frames.reset_index(drop=True)
+    order = np.lexsort((table["time_s"].to_numpy(dtype=np.float64), table["track_id"].to_numpy(),
+                        table["video_id"].astype(str).to_numpy()))
+    table = table.iloc[order].reset_index(drop=True)
     values = table[columns].astype(np.float64)
-    groups = table[scope]
-    median = values.groupby(groups, sort=False).transform("median")
-    deviation = values - median
-    mad = deviation.abs().groupby(groups, sort=False).transform("median")
-    z = 0.6745 * deviation / mad.where(mad > 0)  # MAD 0 (constant signal): z is NaN, never flagged
-    flagged = z.abs() > config.z_max
-    outliers = flagged.sum().astype(np.int64)
-    if config.action == "mask":
-        values = values.mask(flagged)
-    else:
-        bound = config.z_max * mad / 0.6745
-        values = values.mask(flagged, values.clip(median - bound, median + bound))
-    table[columns] = values
+    reason = np.full(values.shape, None, dtype=object)
+    col = {c: i for i, c in enumerate(columns)}
 
+    def mark(rows: np.ndarray, cols: list[int], rule: str) -> None:
+        """Give ``rule`` as the reason of these values, unless an earlier rule already masked them."""
+        block = reason[np.ix_(rows, cols)]
+        block[pd.isna(block)] = rule
+        reason[np.ix_(rows, cols)] = block
+
+    known = np.isfinite(values.to_numpy())
+    if "quality" in config.rules:
+        bad = np.flatnonzero(_quality_rows(table, config))
+        if len(bad):
+            mark(bad, list(range(len(columns))), "quality")
+    if "range" in config.rules:
+        for spec in feature_specs():
+            if spec.hard_range and spec.name in col:
+                v = values[spec.name].to_numpy()
+                with np.errstate(invalid="ignore"):
+                    out = np.flatnonzero(np.isfinite(v) & ((v < spec.low) | (v > spec.high)))
+                if len(out):
+                    mark(out, [col[spec.name]], "range")
+    track_rows = list(table.groupby(list(TRACK_KEYS), sort=False).indices.values())
+    times_all = table["time_s"].to_numpy(dtype=np.float64)
+    if "jump" in config.rules:
+        dependents = [col[c] for c in _POSE_DEPENDENTS if c in col]
+        for rows in track_rows:
+            for signal, min_rate in JUMP_SIGNALS.items():
+                if signal not in col:
+                    continue
+                v = values[signal].to_numpy()[rows]
+                spikes = rows[spike_mask(v, times_all[rows], z_max=config.jump_z_max, min_rate=min_rate,
+                                         max_spike_s=config.max_spike_s)]
+                if len(spikes):
+                    mark(spikes, [col[signal]] + (dependents if signal.endswith("_deg") else []), "jump")
+    masked_any = pd.notna(reason) & known  # only values that were there count as masked
+    reason[~masked_any] = None
+    values = values.mask(masked_any)
+    level_flags = None
+    if config.z_max is not None:
+        groups = table["subject_id"] if config.scope == "subject" else table["video_id"]
+        level_flags, values = _level_rule(values, groups, config)
+        level = level_flags.to_numpy() & known & ~masked_any
+        reason[level] = "level"
+    table[columns] = values
+    if "on_screen" in table:  # a 0/1 flag is not cleaned itself, but it is unknown where its pose was masked
+        pose = [col[c] for c in ("yaw_deg", "pitch_deg", "roll_deg") if c in col]
+        if pose:
+            table.loc[pd.notna(reason[:, pose]).any(axis=1), "on_screen"] = np.nan
+
+    # short gaps, per track, never across a blink or an extreme change
     before = table[columns].isna()
-    positions = [table.columns.get_loc(c) for c in columns]
     missing = before.to_numpy()
-    for rows in table.groupby(track_keys(table), sort=False).indices.values():  # rows are in time order: the table is sorted
+    positions = [table.columns.get_loc(c) for c in columns]
+    blink = table["blink"].to_numpy(dtype=np.float64) if "blink" in table else np.zeros(len(table))
+    for rows in track_rows:
         if len(rows) < 3:
             continue
         gaps = missing[rows]
         times = table["time_s"].iloc[rows]
+        in_blink = np.nan_to_num(blink[rows]) >= 0.5
         for k in np.flatnonzero(gaps.any(axis=0) & ~gaps.all(axis=0)):
-            values_k = table.iloc[rows, positions[k]]
-            table.iloc[rows, positions[k]] = fill_short_gaps(values_k, times, max_gap_s=config.max_gap_s).to_numpy()
+            series = table.iloc[rows, positions[k]]
+            keep = in_blink | _event_edges(series.to_numpy(dtype=np.float64), times.to_numpy(), columns[k], config)
+            table.iloc[rows, positions[k]] = fill_short_gaps(series, times, max_gap_s=config.max_gap_s,
+                                                             keep=keep).to_numpy()
     filled_mask = before & table[columns].notna()
     table["interpolated"] = filled_mask.any(axis=1).to_numpy()
+    is_masked = pd.DataFrame(reason, columns=columns).notna()
+    table["n_masked"] = is_masked.sum(axis=1).astype(np.int64).to_numpy()
+    row_reason = np.full(len(table), None, dtype=object)
+    for i in np.flatnonzero(table["n_masked"].to_numpy() > 0):
+        row_reason[i] = ",".join(sorted({r for r in reason[i] if r is not None}))
+    table["clean_reason"] = pd.array(row_reason, dtype="string")
 
     if config.baseline == "subject_median":
         table[columns] = table[columns] - table.groupby("subject_id")[columns].transform("median")
-    return CleanResult(table.loc[frames.index], outliers, filled_mask.sum().astype(np.int64))
+
+    counts = pd.DataFrame(0, index=list(RULES), columns=columns, dtype=np.int64)
+    for rule in RULES:
+        counts.loc[rule] = (reason == rule).sum(axis=0) if len(reason) else 0  # noqa: E711
+    # back to the caller's row order and index
+    back = np.argsort(order, kind="stable")
+    cleaned = table.iloc[back]
+    cleaned.index = frames.index
+    reasons = pd.DataFrame(reason[back], columns=columns, index=frames.index, dtype="string") if len(reason) else \
+        pd.DataFrame(columns=columns, index=frames.index, dtype="string")
+    return CleanResult(cleaned, counts, filled_mask.sum().astype(np.int64), reasons)
+
+
+def _event_edges(values: np.ndarray, times: np.ndarray, column: str, config: CleanConfig) -> np.ndarray:
+    """Missing rows of a gap across which ``column`` changes at an extreme rate (a transition, not noise)."""
+    keep = np.zeros(len(values), dtype=bool)
+    ok = np.flatnonzero(np.isfinite(values))
+    if len(ok) < 4:
+        return keep
+    rate, extreme = _extreme_rates(values[ok], times[ok], z_max=config.jump_z_max,
+                                   min_rate=JUMP_SIGNALS.get(column, 0.0))
+    for j in np.flatnonzero(extreme & (np.diff(ok) > 1)):  # an extreme step over missing rows
+        keep[ok[j] + 1 : ok[j + 1]] = True
+    return keep

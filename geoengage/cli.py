@@ -35,6 +35,24 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--identify", type=Path, metavar="ENCODINGS_JSON",
                        help="name faces by the people enrolled in this file (from `geoengage enroll`)")
     group.add_argument("--no-expression", action="store_true", help="skip the expression CNN (no expr_* columns)")
+    _add_screen_options(parser)
+
+
+_SCREEN_OPTIONS = ("screen_width_mm", "screen_height_mm", "screen_centre_x_mm", "screen_top_mm")
+
+
+def _add_screen_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("screen geometry (for on_screen)")
+    group.add_argument("--screen-width-mm", type=float, help="visible screen width (default 345: a 15.6-inch laptop)")
+    group.add_argument("--screen-height-mm", type=float, help="visible screen height (default 194)")
+    group.add_argument("--screen-centre-x-mm", type=float,
+                       help="screen centre right of the camera, as seen in the image (default 0)")
+    group.add_argument("--screen-top-mm", type=float,
+                       help="how far below the camera the screen's top edge is (default 0: laptop webcam)")
+
+
+def _screen_overrides(args: argparse.Namespace) -> dict[str, float]:
+    return {k: getattr(args, k) for k in _SCREEN_OPTIONS if getattr(args, k, None) is not None}
 
 
 def _extract_config(args: argparse.Namespace) -> ExtractConfig:
@@ -49,6 +67,7 @@ def _extract_config(args: argparse.Namespace) -> ExtractConfig:
         overrides["expression"] = False
     if args.identify is not None:
         overrides.update(identify=True, encodings_path=str(args.identify))
+    overrides.update(_screen_overrides(args))
     values = {**{k: getattr(base, k) for k in base.__dataclass_fields__}, **overrides}
     return ExtractConfig(**values)  # type: ignore[arg-type]
 
@@ -149,7 +168,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         config.update({k: meta.get(k) for k in ("extract", "clean", "windows")})
         cleaning = meta.get("cleaning", {})
         quality.update({"items": meta.get("n_items"), "failed items": meta.get("n_failures"),
-                        "outliers masked per feature": cleaning.get("outliers"),
+                        "values masked by reason (quality, range, jump, level)": cleaning.get("masked_by_reason"),
+                        "values masked per feature": cleaning.get("outliers"),
                         "values interpolated per feature": cleaning.get("filled")})
     frames_meta = args.windows.with_name("frames.meta.json")
     if frames_meta.is_file():
@@ -183,7 +203,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _add_window_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cleaning and windows")
-    group.add_argument("--z-max", type=float, default=3.5, help="robust z-score beyond which a value is an outlier")
+    group.add_argument("--z-max", type=float, default=None,
+                       help="opt-in: mask values whose robust z-score (on the level) exceeds this; off by default, "
+                            "since it erases look-aways and blinks (measurement-error rules always run)")
     group.add_argument("--max-gap-s", type=float, default=0.25, help="longest gap to interpolate (seconds)")
     group.add_argument("--window-s", type=float, default=10.0, help="window length (seconds)")
     group.add_argument("--step-s", type=float, default=5.0, help="window step (seconds)")
@@ -228,7 +250,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from .serve import ServeConfig, create_app
 
     app = create_app(ServeConfig(max_upload_mb=args.max_upload_mb, max_video_s=args.max_video_s,
-                                 video_fps=args.video_fps))
+                                 video_fps=args.video_fps, **_screen_overrides(args)))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
     return 0
 
@@ -335,6 +357,7 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload-mb", type=float, default=50.0)
     serve.add_argument("--max-video-s", type=float, default=120.0)
     serve.add_argument("--video-fps", type=float, default=10.0, help="video frames analysed per second")
+    _add_screen_options(serve)
     serve.set_defaults(handler=_cmd_serve)
 
     live = sub.add_parser("live", parents=common,

@@ -62,6 +62,12 @@ class ExtractConfig:
         (a detector run on a small region around it); a failed check ends the track.
     max_faces : int
         Most faces tracked at once.
+    reidentify : bool
+        In videos, a face that leaves and comes back keeps its track id when its dlib face encoding
+        matches the ended track's (see :mod:`geoengage.detect.tracking`); two people keep two ids.
+    reid_tolerance : float
+        Largest face-encoding distance at which a returning face is the same person (0.5; dlib's
+        own "same person" rule is 0.6).
     identify : bool
         Match each face track against the enrolled people in ``encodings_path``.
     encodings_path : str or None
@@ -70,6 +76,15 @@ class ExtractConfig:
         Largest encoding distance accepted as the same person (0.6 is dlib's rule).
     expression : bool
         Run the shipped expression CNN on every face (columns ``expr_<class>`` and ``expr_class``).
+    screen_width_mm, screen_height_mm : float
+        Size of the screen the subject looks at, for ``on_screen`` (default a 15.6-inch laptop).
+    screen_centre_x_mm : float
+        Horizontal position of the screen's centre relative to the camera (x towards the image right).
+    screen_top_mm : float
+        How far below the camera the screen's top edge is (0: a laptop webcam at the edge).
+    gaze_v_bias : float
+        Upward bias of the measured vertical pupil position removed before the gaze geometry
+        (see :mod:`geoengage.geometry.gaze`).
     expression_batch : int
         Faces per CNN call. Rows are held back until a batch is full (32 suits files); live mode
         uses 1 so each frame's row comes out at once.
@@ -85,11 +100,18 @@ class ExtractConfig:
     detect_every: int = 30
     verify_every: int = 5
     max_faces: int = 8
+    reidentify: bool = True
+    reid_tolerance: float = 0.5
     identify: bool = False
     encodings_path: str | None = None
     identity_tolerance: float = 0.6
     expression: bool = True
     expression_batch: int = 32
+    screen_width_mm: float = 345.0
+    screen_height_mm: float = 194.0
+    screen_centre_x_mm: float = 0.0
+    screen_top_mm: float = 0.0
+    gaze_v_bias: float = 0.21
 
     def __post_init__(self) -> None:
         _check(self.sample_fps is None or self.sample_fps > 0, "sample_fps", "None or > 0", self.sample_fps)
@@ -102,10 +124,21 @@ class ExtractConfig:
         _check(self.detect_every >= 1, "detect_every", ">= 1", self.detect_every)
         _check(self.verify_every >= 1, "verify_every", ">= 1", self.verify_every)
         _check(self.max_faces >= 1, "max_faces", ">= 1", self.max_faces)
+        _check(0 < self.reid_tolerance < 2, "reid_tolerance", "between 0 and 2", self.reid_tolerance)
         _check(0 < self.identity_tolerance < 2, "identity_tolerance", "between 0 and 2", self.identity_tolerance)
         _check(1 <= self.expression_batch <= 4096, "expression_batch", "between 1 and 4096", self.expression_batch)
+        self.feature_options()  # checks the screen and gaze settings
         _check(not self.identify or self.encodings_path is not None, "encodings_path",
                "set when identify=True (write one with `geoengage enroll`)", self.encodings_path)
+
+
+    def feature_options(self) -> dict[str, Any]:
+        """Settings of the per-frame features (``compute_frame_features(options=...)``): the gaze geometry."""
+        from .geometry.gaze import GazeConfig, ScreenGeometry
+
+        screen = ScreenGeometry(width_mm=self.screen_width_mm, height_mm=self.screen_height_mm,
+                                centre_x_mm=self.screen_centre_x_mm, top_mm=self.screen_top_mm)
+        return {"gaze": GazeConfig(screen=screen, v_bias=self.gaze_v_bias)}
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -6,7 +6,10 @@
    dataset of small face crops does not pay a file per image) and each chunk is written to
    ``parts/<hash>.parquet`` atomically (a temporary file renamed into place), so a crash, a
    kill or Ctrl-C loses no finished chunk;
-2. a second run skips every item already in a part (resume); failed items are retried;
+2. a second run skips every item already in a part (resume); failed items are retried. Parts are
+   kept per configuration (``parts/<config key>/``: a hash of the extraction settings, the table's
+   schema version and the model files), so a run with other settings recomputes every item and
+   never mixes values made with different settings; it logs which options differ;
 3. failures (missing, corrupt, truncated files, and any other error) are appended to
    ``failures.csv`` as they happen, with the file and the problem, and the batch goes on;
 4. when every item is done, the parts are joined in item order into ``frames.parquet``
@@ -45,7 +48,7 @@ from .media import IMAGE_EXTENSIONS, MediaItem, list_media
 from .progress import Hook
 from .windows import load_feature_set, make_windows
 
-__all__ = ["DatasetResult", "WindowConfig", "build_dataset", "part_path"]
+__all__ = ["DatasetResult", "WindowConfig", "build_dataset", "config_key", "part_path"]
 
 logger = logging.getLogger(__name__)
 WINDOWS_SCHEMA_VERSION = "geoengage.windows/1"
@@ -105,8 +108,41 @@ def _chunks(items: list[MediaItem], chunk_size: int) -> list[list[MediaItem]]:
     return chunks + ([images] if images else [])
 
 
+def config_key(config: ExtractConfig) -> str:
+    """A short hash of everything that decides a part's values: the extraction settings, the per-frame
+    table's schema version and the model files (landmarks, expression CNN)."""
+    from .detect.expression import EXPRESSION_WEIGHTS
+    from .detect.models import model_sha256
+    from .extract import FRAMES_SCHEMA_VERSION
+
+    expression = hashlib.sha256(EXPRESSION_WEIGHTS.read_bytes()).hexdigest() if config.expression else None
+    what = {"config": config_to_dict(config), "schema": FRAMES_SCHEMA_VERSION,
+            "landmarks": model_sha256("landmarks68"), "expression": expression}
+    return hashlib.sha1(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _note_other_configs(parts_root: Path, key: str, config: ExtractConfig) -> None:
+    """Record this configuration beside its parts, and log which options parts made with others differ in."""
+    mine = config_to_dict(config)
+    (parts_root / key).mkdir(parents=True, exist_ok=True)
+    (parts_root / key / "config.json").write_text(json.dumps(mine, indent=2, default=str))
+    for other in sorted(p for p in parts_root.iterdir() if p.is_dir() and p.name != key):
+        try:
+            theirs = json.loads((other / "config.json").read_text())
+        except (OSError, ValueError):
+            theirs = {}
+        differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k)) or ["model files or version"]
+        logger.warning("%s: parts made with other settings (%s) are not reused; every item is extracted again "
+                       "with the current settings", other, ", ".join(differ))
+    loose = list(parts_root.glob("*.parquet"))
+    if loose:
+        logger.warning("%s: %d parts from an earlier geoengage (no configuration recorded) are not reused",
+                       parts_root, len(loose))
+
+
 def part_path(parts_dir: Path, chunk: list[MediaItem]) -> Path:
-    """Where a chunk's per-frame rows are stored (named by a hash of its items' ``video_id``)."""
+    """Where a chunk's per-frame rows are stored (named by a hash of its items' ``video_id``); ``parts_dir``
+    is the folder of one configuration (``parts/<config key>``)."""
     key = "\n".join(item.video_id for item in chunk).encode()
     return parts_dir / f"{hashlib.sha1(key).hexdigest()[:20]}.parquet"
 
@@ -204,8 +240,10 @@ def build_dataset(
         raise InvalidParameterError(f"`chunk_size` must be >= 1. Got {chunk_size!r} instead.")
     extract, clean, windows = extract or ExtractConfig(), clean or CleanConfig(), windows or WindowConfig()
     out = Path(out_dir)
-    parts_dir = out / "parts"
+    key = config_key(extract)
+    parts_dir = out / "parts" / key
     parts_dir.mkdir(parents=True, exist_ok=True)
+    _note_other_configs(out / "parts", key, extract)
     items = list(source) if not isinstance(source, (str, Path)) else list_media(source)
     ids = [item.video_id for item in items]
     if len(set(ids)) != len(ids):

@@ -91,7 +91,7 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
         HogFaceDetector(min_face_px=config.min_face_px, threshold=config.detect_threshold), get_landmark_backend("dlib"),
         tracking=config.tracking, detect_every=config.detect_every, verify_every=config.verify_every,
         max_faces=1 if config.face_policy == "largest" and config.crop_mode != "off" else config.max_faces,
-        crop_mode=config.crop_mode)
+        crop_mode=config.crop_mode, reidentify=config.reidentify, reid_tolerance=config.reid_tolerance)
     identify = None
     if config.identify:
         identify = _Identifier(load_encodings(config.encodings_path), config.identity_tolerance, config.detect_every)
@@ -196,7 +196,8 @@ def extract_frames(
     if not isinstance(config, ExtractConfig):
         raise InvalidParameterError(f"`config` must be an ExtractConfig. Got {type(config).__name__} instead.")
     name = video_id if video_id is not None else (Path(str(source)).name if not isinstance(source, int) else str(source))
-    return compute_frame_features(frames_from_rows(_source_rows(source, config, video_id=name, hook=hook)))
+    return compute_frame_features(frames_from_rows(_source_rows(source, config, video_id=name, hook=hook)),
+                                  options=config.feature_options())
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,7 @@ def extract_items(
             extras += [item.extra] * len(item_rows)
         if hook is not None:
             hook("files", done, len(items))
-    table = compute_frame_features(frames_from_rows(rows))
+    table = compute_frame_features(frames_from_rows(rows), options=config.feature_options())
     if any(extras):
         table = pd.concat([table, pd.DataFrame.from_records(extras, index=table.index)], axis=1)
     return table, failures

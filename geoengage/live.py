@@ -24,6 +24,7 @@ import logging
 import math
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
@@ -37,7 +38,7 @@ import pandas as pd
 from .annotate import draw_live
 from .clean import clean_frames
 from .config import ExtractConfig, _check
-from .exceptions import InvalidParameterError, MediaReadError
+from .exceptions import GeoEngageWarning, InvalidParameterError, MediaReadError
 from .extract import frames_from_rows, iter_face_rows
 from .geometry.expression_cnn import EXPRESSION_CLASSES
 from .geometry.registry import compute_frame_features
@@ -54,7 +55,7 @@ logger = logging.getLogger(__name__)
 FRAME_FIELDS = ("frame_idx", "time_s", "face_found", "yaw_deg", "pitch_deg", "roll_deg", "gaze_yaw_deg", "on_screen",
                 "ear", "expr_class", *(f"expr_{c}" for c in EXPRESSION_CLASSES), "dropped_total", "latency_ms")
 #: Columns of a window record (besides ``type``), in CSV order.
-WINDOW_FIELDS = ("start_s", "end_s", "coverage", "engagement_probability", "engagement_pred", "blink_per_min",
+WINDOW_FIELDS = ("start_s", "end_s", "coverage", "window_ok", "engagement_probability", "engagement_pred", "blink_per_min",
                  "reason_text")
 
 
@@ -72,10 +73,14 @@ class LiveConfig:
         Stop after this much source time.
     max_frames : int or None
         Stop after this many analysed frames.
+    min_coverage : float
+        A window with a smaller share of frames with a face is not scored (``window_ok`` false,
+        ``engagement_probability`` null).
     """
 
     window_s: float = 2.0
     step_s: float = 1.0
+    min_coverage: float = 0.6
     realtime: bool = True
     max_seconds: float | None = None
     max_frames: int | None = None
@@ -84,6 +89,7 @@ class LiveConfig:
         _check(self.window_s > 0 and self.step_s > 0, "window_s and step_s", "> 0", (self.window_s, self.step_s))
         _check(self.max_seconds is None or self.max_seconds > 0, "max_seconds", "None or > 0", self.max_seconds)
         _check(self.max_frames is None or self.max_frames > 0, "max_frames", "None or > 0", self.max_frames)
+        _check(0 <= self.min_coverage <= 1, "min_coverage", "between 0 and 1", self.min_coverage)
 
 
 @dataclass(frozen=True)
@@ -226,16 +232,21 @@ class _Remember:
             yield frame
 
 
-def _window_record(rows: list[dict[str, Any]], config: LiveConfig, model: EngagementModel) -> dict[str, Any] | None:
-    table = compute_frame_features(frames_from_rows(rows))
+def _window_record(rows: list[dict[str, Any]], config: LiveConfig, model: EngagementModel,
+                   options: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    table = compute_frame_features(frames_from_rows(rows), options=options)
     cleaned = clean_frames(table).frames
-    windows = make_windows(cleaned, window_s=config.window_s, step_s=config.window_s, min_coverage=0.0)
+    with warnings.catch_warnings():  # a faceless window is reported in the record (window_ok), not warned about
+        warnings.simplefilter("ignore", GeoEngageWarning)
+        windows = make_windows(cleaned, window_s=config.window_s, step_s=config.window_s,
+                               min_coverage=config.min_coverage)
     if windows.empty:
         return None
     scored = score_windows(windows.iloc[[-1]], model=model, top_reasons=3).iloc[0]
     return {"type": "window", "start_s": float(scored["start_s"]), "end_s": float(rows[-1]["time_s"]),
-            "coverage": float(scored["coverage"]), "engagement_probability": float(scored["engagement_probability"]),
-            "engagement_pred": str(scored["engagement_pred"]),
+            "coverage": float(scored["coverage"]), "window_ok": bool(scored["window_ok"]),
+            "engagement_probability": _json_value(scored["engagement_probability"]),
+            "engagement_pred": None if pd.isna(scored["engagement_pred"]) else str(scored["engagement_pred"]),
             "blink_per_min": float(scored["blink__rate"]) if "blink__rate" in scored else None,
             "reasons": scored["reasons"], "reason_text": scored["reason_text"]}
 
@@ -282,7 +293,7 @@ def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None 
             frame = remembered.last
             row = {"video_id": str(source), "source_path": str(source), **row}
             n_processed += 1
-            features = compute_frame_features(frames_from_rows([row])).iloc[0]
+            features = compute_frame_features(frames_from_rows([row]), options=extract.feature_options()).iloc[0]
             latency_ms = (1000 * (time.monotonic() - reader.start - row["time_s"])
                           if isinstance(reader, _NewestFrame) and kind == "video" else None)
             sink({"type": "frame", **{k: features.get(k) for k in FRAME_FIELDS if k in features},
@@ -293,7 +304,7 @@ def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None 
                 history.popleft()
             next_window = row["time_s"] + config.step_s if next_window is None else next_window
             if row["time_s"] >= next_window and len(history) > 1:
-                record = _window_record(list(history), config, model)
+                record = _window_record(list(history), config, model, extract.feature_options())
                 next_window += config.step_s * max(1, math.floor((row["time_s"] - next_window) / config.step_s) + 1)
                 if record is not None:
                     n_windows += 1

@@ -16,6 +16,10 @@ column                     unit         meaning
                                         contribution}`` pushing towards the predicted class (SHAP)
 ``reason_text``            text         the same in words (``"predicted 0: gaze on screen in 40% ..."``)
 =========================  ===========  ===============================================================
+
+A window without enough face (``window_ok`` False: coverage below ``min_coverage``) is **not scored**:
+its probabilities and ``engagement_probability`` are NaN, ``engagement_pred`` is missing and it has
+no reasons. A score there would come from filled-in values, not from a face.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .clean import CleanConfig, CleanResult, clean_frames
@@ -43,7 +48,7 @@ class PredictConfig:
     window_s, step_s : float
         Window length and step in seconds (a still image is one window whatever these are).
     min_coverage : float
-        Windows with a smaller share of face frames are scored but flagged ``window_ok=False``.
+        Windows with a smaller share of face frames get ``window_ok=False`` and no score.
     top_reasons : int
         Reasons (features pushing towards the predicted class) kept per window; 0 skips SHAP.
     """
@@ -72,19 +77,29 @@ class Prediction:
 def score_windows(windows: pd.DataFrame, *, model: EngagementModel | None = None, top_reasons: int = 3) -> pd.DataFrame:
     """A copy of ``windows`` with the engagement columns described in the module docstring."""
     model = model or load_default_model()
-    proba = model.predict_proba(windows)
-    scored = windows.assign(**{f"engagement_{c}": proba[f"proba_{c}"] for c in model.classes},
-                            engagement_pred=model.predict(windows),
-                            engagement_probability=1.0 - proba[f"proba_{model.classes[0]}"])
-    if top_reasons and len(scored):
-        from .report.explain import explain_model, reasons_in_words, top_reasons as reasons_of
+    windows = windows.reset_index(drop=True)
+    ok = windows["window_ok"].to_numpy(dtype=bool) if "window_ok" in windows else np.ones(len(windows), dtype=bool)
+    columns = {f"engagement_{c}": np.full(len(windows), np.nan) for c in model.classes}
+    pred = pd.Series(pd.NA, index=windows.index, dtype="object")
+    reasons: list[list[dict]] = [[] for _ in range(len(windows))]
+    texts = [""] * len(windows)
+    rows = np.flatnonzero(ok)
+    if len(rows):
+        scorable = windows.iloc[rows]
+        proba = model.predict_proba(scorable)
+        for c in model.classes:
+            columns[f"engagement_{c}"][rows] = proba[f"proba_{c}"].to_numpy()
+        pred.iloc[rows] = np.asarray(model.predict(scorable), dtype=object)
+        if top_reasons:
+            from .report.explain import explain_model, reasons_in_words, top_reasons as reasons_of
 
-        explained = reasons_of(explain_model(model, scored), top=top_reasons)
-        texts = [reasons_in_words(label, reasons, contributions=False) for label, reasons in explained]
-        scored = scored.assign(reasons=[reasons for _, reasons in explained], reason_text=texts)
-    else:
-        scored = scored.assign(reasons=[[] for _ in range(len(scored))], reason_text="")
-    return scored
+            explained = reasons_of(explain_model(model, scorable), top=top_reasons)
+            for row, (label, found) in zip(rows, explained, strict=True):
+                reasons[row] = found
+                texts[row] = reasons_in_words(label, found, contributions=False)
+    return windows.assign(**columns, engagement_pred=pred,
+                          engagement_probability=1.0 - columns[f"engagement_{model.classes[0]}"],
+                          reasons=reasons, reason_text=texts)
 
 
 def predict_frames(frames: pd.DataFrame, *, config: PredictConfig | None = None,

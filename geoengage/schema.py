@@ -25,6 +25,7 @@ __all__ = [
     "FRAME_KEYS",
     "LANDMARK_COLUMNS",
     "N_LANDMARKS",
+    "TRACK_KEYS",
     "describe",
     "landmark_columns",
     "track_keys",
@@ -99,11 +100,16 @@ def validate(df: pd.DataFrame, schema: Sequence[Column], *, where: str) -> None:
             raise SchemaError(f"{where}: column {col.name!r} must have no missing values.")
 
 
-def track_keys(frames: pd.DataFrame) -> list[str]:
-    """Columns that identify one face's time series: ``video_id``, plus ``track_id`` when a recording
-    has several faces in one frame (``face_policy="all"``)."""
-    several = frames.duplicated(["video_id", "frame_idx"]).any()
-    return ["video_id", "track_id"] if several else ["video_id"]
+#: The one rule for what makes a face's time series, used by every stage (features, blinks, cleaning,
+#: windows, prediction): a recording and a track within it. It never depends on other rows of the table,
+#: so a recording gives the same numbers alone and in a batch. Rows without a face have ``track_id`` -1.
+TRACK_KEYS: tuple[str, ...] = ("video_id", "track_id")
+
+
+def track_keys(frames: pd.DataFrame | None = None) -> list[str]:
+    """Columns that identify one face's time series: always ``["video_id", "track_id"]``
+    (:data:`TRACK_KEYS`). ``frames`` is accepted for backward compatibility and not looked at."""
+    return list(TRACK_KEYS)
 
 
 def describe(schema: Sequence[Column]) -> pd.DataFrame:

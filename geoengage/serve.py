@@ -70,6 +70,8 @@ class ServeConfig:
         Windows scored in videos.
     max_concurrent : int
         Requests processed at the same time; the others wait their turn.
+    screen_width_mm, screen_height_mm, screen_centre_x_mm, screen_top_mm : float
+        The screen behind ``on_screen`` (see :class:`~geoengage.config.ExtractConfig`).
     """
 
     max_upload_mb: float = 50.0
@@ -78,6 +80,10 @@ class ServeConfig:
     window_s: float = 2.0
     step_s: float = 1.0
     max_concurrent: int = 1
+    screen_width_mm: float = 345.0
+    screen_height_mm: float = 194.0
+    screen_centre_x_mm: float = 0.0
+    screen_top_mm: float = 0.0
 
     def __post_init__(self) -> None:
         _check(0 < self.max_upload_mb <= 4096, "max_upload_mb", "between 0 and 4096", self.max_upload_mb)
@@ -122,7 +128,7 @@ def summarize_prediction(frames: pd.DataFrame, windows: pd.DataFrame, *, kind: s
     found = frames[frames["face_found"].astype(bool)]
     for track, group in found.groupby("track_id", sort=True):
         track_windows = windows[windows["track_id"] == track] if "track_id" in windows.columns else windows
-        ok = track_windows[track_windows["window_ok"]] if track_windows["window_ok"].any() else track_windows
+        ok = track_windows[track_windows["window_ok"].astype(bool)]  # no score from windows without a face
         face: dict[str, Any] = {
             "track_id": int(track), "n_frames": len(group),
             "box_px": [_number(group[c].median()) for c in ("face_left_px", "face_top_px", "face_width_px",
@@ -194,17 +200,21 @@ def _read_upload(upload: UploadFile, limit: int, folder: Path) -> tuple[Path, st
     return path, kind
 
 
+def _screen(config: ServeConfig) -> dict[str, float]:
+    return {k: getattr(config, k) for k in ("screen_width_mm", "screen_height_mm", "screen_centre_x_mm", "screen_top_mm")}
+
+
 def _analyse(path: Path, kind: str, config: ServeConfig, timeline: bool) -> dict[str, Any]:
     name = "upload"
     try:
         if kind == "image":
             read_image(path)  # decode once up front: a broken image is the client's fault (422), not ours
-            extract = ExtractConfig(face_policy="all")
+            extract = ExtractConfig(face_policy="all", **_screen(config))
         else:
             info = probe_video(path)
             if info.duration_s > config.max_video_s:
                 raise UploadError(413, f"the video lasts {info.duration_s:.1f} s; the limit is {config.max_video_s:g} s")
-            extract = ExtractConfig(face_policy="all", sample_fps=config.video_fps)
+            extract = ExtractConfig(face_policy="all", sample_fps=config.video_fps, **_screen(config))
         frames = extract_frames(path, config=extract, video_id=name)
     except MediaReadError as err:
         raise UploadError(422, f"the {kind} cannot be decoded: {err.problem}") from err

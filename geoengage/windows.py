@@ -7,10 +7,15 @@ Windows start at the recording's first frame and advance by ``step_s``; each spa
 
 (the single window of a short recording, e.g. a still image, is marked ``window_complete=False``).
 
-Each window row has the keys (``video_id``, ``window_idx``, ``start_s``, ``end_s``; ``track_id``
-when a recording has several faces per frame), every column that is constant within the
-recording (``subject_id``, ``label``, ...), ``n_frames``, ``coverage`` (fraction of frames with
-a face), ``window_ok`` (``coverage >= min_coverage``), and one column per
+Windows are made per face track (:data:`~geoengage.schema.TRACK_KEYS`: ``video_id``, ``track_id``)
+over the recording's own timeline: every frame of the recording counts, and a frame where the
+track has no face counts as missing, whatever other recordings are in the table. A recording
+without any face gives one track, ``track_id`` -1, whose windows have coverage 0.
+
+Each window row has the keys (``video_id``, ``track_id``, ``window_idx``, ``start_s``, ``end_s``),
+every column that is constant within the recording (``subject_id``, ``label``, ...), ``n_frames``,
+``coverage`` (fraction of the recording's frames in the window where the track has a face),
+``window_ok`` (``coverage >= min_coverage``), and one column per
 (signal, aggregation) of the feature set, named ``<signal>__<agg>[__<param>]``
 (``yaw_deg__median``, ``eye_closure__above__0.5``); :func:`parse_feature_name` inverts a name.
 
@@ -33,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import GeoEngageWarning, InvalidParameterError, SchemaError
-from .schema import FRAMES, track_keys, validate
+from .schema import FRAMES, TRACK_KEYS, track_keys, validate
 
 __all__ = ["AGGREGATIONS", "FeatureName", "FeatureSet", "join_labels", "load_feature_set", "make_windows",
            "n_windows", "parse_feature_name"]
@@ -150,12 +155,17 @@ def n_windows(span_s: float, *, window_s: float, step_s: float) -> int:
     return int(np.floor((span_s - window_s) / step_s + 1e-9)) + 1
 
 
-def _constant_columns(frames: pd.DataFrame, keys: list[str]) -> list[str]:
-    skip = {c.name for c in FRAMES} | set(keys) | {"interpolated"}
-    candidates = [c for c in frames.columns if c not in skip and not pd.api.types.is_float_dtype(frames[c])]
+_WINDOW_COLUMNS = ("window_idx", "start_s", "end_s", "window_complete", "n_frames", "coverage")
+_NOT_CARRIED = frozenset({"interpolated", "clean_reason", "n_masked"})
+
+
+def _constant_columns(recording: pd.DataFrame) -> list[str]:
+    """Non-float columns with one value throughout the recording (``subject_id``, ``label``, ...)."""
+    skip = {c.name for c in FRAMES} | set(TRACK_KEYS) | _NOT_CARRIED
+    candidates = [c for c in recording.columns if c not in skip and not pd.api.types.is_float_dtype(recording[c])]
     if not candidates:
         return []
-    constant = frames.groupby(keys, sort=False)[candidates].nunique(dropna=False).max() <= 1
+    constant = recording[candidates].nunique(dropna=False) <= 1
     return [c for c in candidates if constant[c]]
 
 
@@ -194,34 +204,48 @@ def make_windows(
     missing = sorted({f.signal for f in fset.features} - set(frames.columns))
     if missing:
         raise SchemaError(f"make_windows: feature set {fset.name!r} needs signals {missing} that the table lacks.")
-    keys = track_keys(frames)
-    table = frames[frames["track_id"] >= 0] if "track_id" in keys else frames
-    constants = _constant_columns(table, keys)
+    keys = track_keys()
     signals = sorted({f.signal for f in fset.features})
     rows = []
-    for key, group in table.sort_values("time_s", kind="stable").groupby(keys, sort=True):
-        times = group["time_s"].to_numpy(dtype=np.float64)
-        values = {s: group[s].to_numpy(dtype=np.float64) for s in signals}
-        found = group["face_found"].to_numpy(dtype=bool)
+    table = frames.reset_index(drop=True)
+    for video, recording in table.groupby("video_id", sort=True):
+        constants = _constant_columns(recording)
+        # the recording's own timeline: every frame it has, with or without a face
+        timeline = recording.drop_duplicates("frame_idx").sort_values("time_s", kind="stable")
+        times = timeline["time_s"].to_numpy(dtype=np.float64)
+        position = pd.Series(np.arange(len(timeline)), index=timeline["frame_idx"].to_numpy())
         period = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
         span = times[-1] - times[0] + period
-        first = group.iloc[0]
-        for k in range(n_windows(span, window_s=window_s, step_s=step_s)):
-            start = times[0] + k * step_s
-            end = start + window_s if span >= window_s else times[0] + span
-            lo, hi = np.searchsorted(times, start - 1e-9), np.searchsorted(times, end - 1e-9)
-            hi = max(hi, lo + 1) if span < window_s else hi
-            t, face = times[lo:hi], found[lo:hi]
-            row = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
-            row.update({c: first[c] for c in constants})
-            row.update(window_idx=k, start_s=start, end_s=end, window_complete=span >= window_s,
-                       n_frames=hi - lo, coverage=float(face.mean()) if hi > lo else 0.0)
-            for feature in fset.features:
-                func = AGGREGATIONS[feature.agg][0]
-                row[str(feature)] = func(t, values[feature.signal][lo:hi], feature.param)
-            rows.append(row)
-    windows = pd.DataFrame(rows, columns=[*keys, *constants, "window_idx", "start_s", "end_s", "window_complete",
-                                          "n_frames", "coverage", *fset.columns])
+        first = recording.iloc[0]
+        faces = recording[recording["face_found"].astype(bool) & (recording["track_id"] >= 0)]
+        tracks = sorted(faces["track_id"].unique()) or [-1]  # a recording without any face: one faceless track
+        for track in tracks:
+            rows_of_track = faces[faces["track_id"] == track].drop_duplicates("frame_idx")
+            at = position.loc[rows_of_track["frame_idx"].to_numpy()].to_numpy()
+            found = np.zeros(len(times), dtype=bool)
+            found[at] = True
+            values = {}
+            for signal in signals:
+                column = np.full(len(times), np.nan)
+                column[at] = rows_of_track[signal].to_numpy(dtype=np.float64)
+                values[signal] = column
+            for k in range(n_windows(span, window_s=window_s, step_s=step_s)):
+                start = times[0] + k * step_s
+                end = start + window_s if span >= window_s else times[0] + span
+                lo, hi = np.searchsorted(times, start - 1e-9), np.searchsorted(times, end - 1e-9)
+                hi = max(hi, lo + 1) if span < window_s else hi
+                t, face = times[lo:hi], found[lo:hi]
+                row = {"video_id": video, "track_id": int(track)}
+                row.update({c: first[c] for c in constants})
+                row.update(window_idx=k, start_s=start, end_s=end, window_complete=span >= window_s,
+                           n_frames=hi - lo, coverage=float(face.mean()) if hi > lo else 0.0)
+                for feature in fset.features:
+                    func = AGGREGATIONS[feature.agg][0]
+                    row[str(feature)] = func(t, values[feature.signal][lo:hi], feature.param)
+                rows.append(row)
+    constants = list(dict.fromkeys(c for row in rows for c in row
+                                   if c not in keys and c not in _WINDOW_COLUMNS and c not in fset.columns))
+    windows = pd.DataFrame(rows, columns=[*keys, *constants, *_WINDOW_COLUMNS, *fset.columns])
     windows.insert(windows.columns.get_loc("coverage") + 1, "window_ok", windows["coverage"] >= min_coverage)
     low = int((~windows["window_ok"]).sum())
     if low:

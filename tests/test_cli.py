@@ -14,7 +14,7 @@ def test_demo_writes_outputs(tmp_path: Path, capsys) -> None:
     assert main(["-q", "demo", "--out", str(tmp_path / "demo")]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["n_frames"] == 90 and 0.8 < summary["face_yield"] < 0.86  # the face leaves for 0.5 s of 3
-    assert summary["tracks"] == [0, 1]
+    assert summary["tracks"] == [0]  # the face that leaves and returns is re-identified: one person, one track
     assert summary["windows"]["n"] == 5 and summary["windows"]["ok"] == 3  # two windows half without the face
     for name in ("frames.parquet", "frames.meta.json", "windows.parquet", "preview.png", "sample.avi", "summary.json"):
         assert (tmp_path / "demo" / name).is_file()
@@ -49,5 +49,8 @@ def test_default_model_scores_the_demo_windows(tmp_path: Path) -> None:
     assert model.classes == ["0", "1", "2"] and set(model.features) <= set(load_feature_set("default").columns)
     assert main(["-q", "demo", "--out", str(tmp_path)]) == 0
     windows = pd.read_parquet(tmp_path / "windows.parquet")
-    total = windows[["engagement_0", "engagement_1", "engagement_2"]].sum(axis=1)
-    assert ((total - 1.0).abs() < 1e-5).all() and windows.engagement_pred.isin(["0", "1", "2"]).all()
+    ok = windows[windows.window_ok]
+    total = ok[["engagement_0", "engagement_1", "engagement_2"]].sum(axis=1)
+    assert ((total - 1.0).abs() < 1e-5).all() and ok.engagement_pred.isin(["0", "1", "2"]).all()
+    faceless = windows[~windows.window_ok]  # windows the face left: no score, no prediction, no reasons
+    assert len(faceless) == 2 and faceless.engagement_probability.isna().all() and faceless.engagement_pred.isna().all()

@@ -76,11 +76,11 @@ def test_kill_and_resume_gives_the_rows_of_an_uninterrupted_run(clips: Path, ref
                "--window-s", "1", "--step-s", "0.5"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list((out / "parts").glob("*.parquet"))) < 3:
+    while time.monotonic() < deadline and len(list((out / "parts").glob("*/*.parquet"))) < 3:
         time.sleep(0.02)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    done = len(list((out / "parts").glob("*.parquet")))
+    done = len(list((out / "parts").glob("*/*.parquet")))
     assert 3 <= done < 9, "the kill must land half way"
     assert not (out / "frames.parquet").exists()
     assert subprocess.run(command, check=False).returncode == 0
@@ -105,3 +105,27 @@ def test_manifest_columns_ride_along(clips: Path, tmp_path: Path) -> None:
     windows = pd.read_parquet(tmp_path / "out" / "windows.parquet")
     assert {"subject_id", "label"} <= set(windows.columns)
     assert windows.groupby("video_id")["subject_id"].nunique().eq(1).all()
+
+
+def test_resume_with_another_configuration_recomputes(clips: Path, tmp_path: Path, caplog) -> None:
+    """Expression off, then on: the second run extracts every item again instead of keeping the first run's
+    parts, so frames.parquet holds expression probabilities and its metadata describes the values."""
+    import json
+    import logging
+
+    out = tmp_path / "out"
+    items = [p for p in sorted(clips.iterdir()) if p.name in ("clip0.avi", "photo.jpg")]
+    from geoengage.media import MediaItem
+
+    manifest = [MediaItem(path=str(p), video_id=p.name, extra={}) for p in items]
+    first = build_dataset(manifest, out, windows=WINDOWS, extract=ExtractConfig(expression=False))
+    assert first.n_extracted == 2 and _frames(out)["expr_happy"].isna().all()
+    with caplog.at_level(logging.WARNING, logger="geoengage.dataset"):
+        second = build_dataset(manifest, out, windows=WINDOWS, extract=ExtractConfig(expression=True))
+    assert second.n_skipped == 0 and second.n_extracted == 2
+    frames = _frames(out)
+    assert frames.loc[frames["face_found"], "expr_happy"].notna().all()
+    assert json.loads((out / "frames.meta.json").read_text())["config"]["expression"] is True
+    assert "expression" in caplog.text  # the differing option is named
+    third = build_dataset(manifest, out, windows=WINDOWS, extract=ExtractConfig(expression=True))
+    assert third.n_skipped == 2  # same settings: resumed

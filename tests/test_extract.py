@@ -56,7 +56,7 @@ def test_video_rows_follow_frames(media_dir: Path) -> None:
     absent = (table.time_s >= 1.05) & (table.time_s < 2.05)
     assert (table.face_found == ~absent).all()
     assert table.loc[absent, list(LANDMARK_COLUMNS)].isna().all().all()
-    assert set(table.track_id[~absent & (table.time_s < 1)]) == {0} and set(table.track_id[table.time_s > 2.1]) == {1}
+    assert set(table.track_id[~absent & (table.time_s < 1)]) == {0} and set(table.track_id[table.time_s > 2.1]) == {0}
 
 
 def test_sampling_keeps_fewer_frames(media_dir: Path) -> None:

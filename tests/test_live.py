@@ -40,7 +40,12 @@ def test_every_frame_offline(clip: Path, tmp_path: Path) -> None:
             assert sum(f[f"expr_{c}"] for c in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")) \
                 == pytest.approx(1.0, abs=1e-4)
     assert len(windows) == stats.n_windows == 2  # at 1 s and 2 s of source time
-    assert all(0 <= w["engagement_probability"] <= 1 and w["reason_text"].startswith("predicted") for w in windows)
+    scored = [w for w in windows if w["window_ok"]]
+    assert scored and all(0 <= w["engagement_probability"] <= 1 and w["reason_text"].startswith("predicted")
+                          for w in scored)
+    for w in windows:  # no score without a face: the window where the face is gone has none
+        if not w["window_ok"]:
+            assert w["engagement_probability"] is None and w["reasons"] == [] and w["coverage"] < 0.6
     assert windows[1]["coverage"] == pytest.approx(0.5, abs=0.1)  # half of 1-2 s has no face
     # the annotated video has every frame, with drawings on it
     cap = cv2.VideoCapture(str(tmp_path / "annotated.avi"))
@@ -69,7 +74,8 @@ def test_csv_output_and_cli(clip: Path, tmp_path: Path) -> None:
                  "--window-s", "1", "--step-s", "1"]) == 0
     frames, windows = pd.read_csv(out), pd.read_csv(tmp_path / "live_windows.csv")
     assert len(frames) == 90 and list(frames.columns) == list(FRAME_FIELDS)
-    assert len(windows) == 2 and windows["engagement_probability"].between(0, 1).all()
+    assert len(windows) == 2 and windows["window_ok"].tolist() == [True, False]  # the face leaves in the second
+    assert windows["engagement_probability"].iloc[0] <= 1 and np.isnan(windows["engagement_probability"].iloc[1])
 
 
 def test_still_images_are_not_live(tmp_path: Path, astronaut) -> None:

@@ -115,3 +115,36 @@ def test_labels_join_and_straddling_windows() -> None:
     marked = join_labels(windows, labels, straddle="mark")
     assert marked["label_straddles"].sum() == 2 and len(marked) == len(windows)
     assert marked.loc[marked["start_s"] == 6.0, "label"].item() == 0  # 3 s of label 0, 1 s of label 1
+
+
+def test_a_recordings_windows_do_not_depend_on_the_other_recordings() -> None:
+    """A one-face clip whose face is lost for 1 s is windowed the same alone and in a batch with a two-face
+    recording: per track over its own timeline, the lost frames counting as missing."""
+    one = _clip(5.0, fps=10.0)
+    lost = (one["time_s"] >= 2.0) & (one["time_s"] < 3.0)
+    one.loc[lost, ["yaw_deg", "blink", "on_screen"]] = np.nan
+    one.loc[lost, ["face_found", "n_faces", "track_id"]] = [False, 0, -1]
+    a = _clip(5.0, fps=10.0).assign(video_id="two")
+    b = a.assign(track_id=1, yaw_deg=a["yaw_deg"] + 10)
+    batch = pd.concat([one, a, b], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GeoEngageWarning)
+        alone = make_windows(one, window_s=1.0, step_s=1.0, feature_set=SMALL)
+        together = make_windows(batch, window_s=1.0, step_s=1.0, feature_set=SMALL)
+    mine = together[together["video_id"] == "v"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, mine, check_dtype=False)
+    assert alone["coverage"].tolist() == [1.0, 1.0, 0.0, 1.0, 1.0]
+    assert alone["window_ok"].tolist() == [True, True, False, True, True]
+    assert (alone["track_id"] == 0).all()
+    two = together[together["video_id"] == "two"]
+    assert sorted(two["track_id"].unique()) == [0, 1] and (two["coverage"] == 1.0).all()
+
+
+def test_a_recording_without_any_face_gives_one_faceless_track() -> None:
+    frames = _clip(2.0, fps=10.0)
+    frames = frames.assign(face_found=False, n_faces=0, track_id=-1, yaw_deg=np.nan, blink=np.nan, on_screen=np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GeoEngageWarning)
+        windows = make_windows(frames, window_s=1.0, step_s=1.0, feature_set=SMALL)
+    assert len(windows) == 2 and (windows["track_id"] == -1).all()
+    assert (windows["coverage"] == 0).all() and not windows["window_ok"].any()

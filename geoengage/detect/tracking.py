@@ -8,7 +8,16 @@ previous frame's landmarks (about 1 ms). Every ``verify_every`` frames, and at
 once when the face patch stops looking like the last confirmed one (normalised
 cross-correlation of a 24x24 patch below ``min_patch_ncc``), a detector run on a
 small region around the face (a few ms) confirms it is still a face and re-centres
-the box. Track ids are never reused within a recording.
+the box.
+
+**Re-identification** (``reidentify=True``): a face that leaves the frame (or turns away) and comes
+back is the same person, and keeps its track id. When the detector finds a face that no current
+track explains while a track of this recording has ended, the two faces' 128-d dlib encodings
+(:func:`geoengage.detect.identity.encode_face`, from the new frame and from the last frame the ended
+track was seen in) are compared: within ``reid_tolerance`` (0.5, stricter than dlib's 0.6 rule for
+"same person", so two different people are not merged) the ended track's id is reused, otherwise a
+new id starts. The encodings cost about 50-100 ms, and are only computed when a face appears
+while an ended track exists. Track ids of different people are never reused.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from .landmarks import LandmarkBackend, box_from_landmarks
 __all__ = ["FaceTracker", "TrackedFace", "box_iou"]
 
 _PATCH_PX = 24
+_MAX_ENDED = 16
 
 
 def _patch(gray: np.ndarray, box: np.ndarray) -> np.ndarray | None:
@@ -91,6 +101,10 @@ class FaceTracker:
     min_patch_ncc : float
         A tracked face whose patch correlates less than this with its last confirmed patch
         is checked by the detector in that frame.
+    reidentify : bool
+        Give a returning face its earlier track id when its face encoding matches (module docstring).
+    reid_tolerance : float
+        Largest encoding distance at which a returning face is the ended track's person.
     """
 
     def __init__(
@@ -104,6 +118,8 @@ class FaceTracker:
         max_faces: int = 8,
         crop_mode: str = "off",
         min_patch_ncc: float = 0.6,
+        reidentify: bool = True,
+        reid_tolerance: float = 0.5,
     ) -> None:
         if crop_mode not in ("off", "fallback", "always"):
             raise InvalidParameterError(f"`crop_mode` must be 'off', 'fallback' or 'always'. Got {crop_mode!r} instead.")
@@ -115,6 +131,11 @@ class FaceTracker:
         self.max_faces = max_faces
         self.crop_mode = crop_mode
         self.min_patch_ncc = min_patch_ncc
+        self.reidentify = reidentify
+        self.reid_tolerance = reid_tolerance
+        self._last_seen: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # track id -> (gray frame, box)
+        self._ended: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}  # + encoding, made lazily
+        self.n_reidentified = 0
         self._patches: dict[int, np.ndarray | None] = {}
         self._faces: list[TrackedFace] = []
         self._next_id = 0
@@ -124,6 +145,29 @@ class FaceTracker:
     def _new_id(self) -> int:
         self._next_id += 1
         return self._next_id - 1
+
+    def _returning_id(self, gray: np.ndarray, box: np.ndarray, taken: set[int]) -> int:
+        """The id of an ended track whose face matches the new face in ``box``, else a new id."""
+        candidates = [tid for tid in self._ended if tid not in taken]
+        if not self.reidentify or not candidates:
+            return self._new_id()
+        from .identity import encode_face
+
+        new = encode_face(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), box)
+        best, best_distance = None, np.inf
+        for tid in candidates:
+            frame, old_box, encoding = self._ended[tid]
+            if encoding is None:
+                encoding = encode_face(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR), old_box)
+                self._ended[tid] = (frame, old_box, encoding)
+            distance = float(np.linalg.norm(encoding - new))
+            if distance < best_distance:
+                best, best_distance = tid, distance
+        if best is not None and best_distance <= self.reid_tolerance:
+            del self._ended[best]
+            self.n_reidentified += 1
+            return best
+        return self._new_id()
 
     def _detect(self, gray: np.ndarray) -> list[TrackedFace]:
         """Full-frame detection, matched to the current tracks by box overlap."""
@@ -138,15 +182,29 @@ class FaceTracker:
             return [TrackedFace(old, box, self.landmarker(gray, box), float("nan"), "crop")]
         previous = {face.track_id: box_from_landmarks(face.landmarks) for face in self._faces}
         faces = []
+        unmatched = []
         for det in detections:
             best = max(previous.items(), key=lambda kv: box_iou(kv[1], det.box), default=None)
             if best is not None and box_iou(best[1], det.box) > 0.3:
                 track_id = best[0]
                 del previous[track_id]
+                faces.append(TrackedFace(track_id, det.box, self.landmarker(gray, det.box), det.score, "detector"))
             else:
-                track_id = self._new_id()
+                unmatched.append(det)
+        # tracks not seen in this frame end now, so a new face can be matched against them
+        for track_id in previous:
+            self._end(track_id)
+        for det in unmatched:
+            track_id = self._returning_id(gray, det.box, {f.track_id for f in faces})
             faces.append(TrackedFace(track_id, det.box, self.landmarker(gray, det.box), det.score, "detector"))
         return faces
+
+    def _end(self, track_id: int) -> None:
+        seen = self._last_seen.pop(track_id, None)
+        if seen is not None:
+            self._ended[track_id] = (*seen, None)
+            while len(self._ended) > _MAX_ENDED:  # keep the most recently ended tracks
+                del self._ended[next(iter(self._ended))]
 
     def _follow(self, gray: np.ndarray, verify: bool) -> list[TrackedFace]:
         """Refit each track from its previous landmarks; optionally confirm it in a small region."""
@@ -180,5 +238,12 @@ class FaceTracker:
             faces = self._detect(gray)
         self._patches = {f.track_id: (_patch(gray, box_from_landmarks(f.landmarks)) if f.source != "tracker"
                                       else self._patches.get(f.track_id)) for f in faces}
+        current = {f.track_id for f in faces}
+        for face in self._faces:
+            if face.track_id not in current:
+                self._end(face.track_id)
+        for face in faces:  # the frame is kept by reference (no copy): encoded only if the track ends
+            if face.source != "crop":
+                self._last_seen[face.track_id] = (gray, box_from_landmarks(face.landmarks))
         self._faces = sorted(faces, key=lambda f: -f.area)
         return list(self._faces)

@@ -31,11 +31,11 @@ def upright(landmarks: np.ndarray) -> np.ndarray:
 @frame_features(
     ("mouth_aspect_ratio", "ratio", 0, 1.5, "Inner-lip opening / inner mouth width (talking, yawning): 0 closed."),
     ("mouth_open_iod", "IOD", 0, 1.2, "Gap between the inner lips at their centre (62-66) / IOD."),
-    ("smile_width_iod", "IOD", 0.6, 1.6, "Distance between the mouth corners (48-54) / IOD."),
-    ("mouth_corner_lift_iod", "IOD", -0.3, 0.3, "Height of the mouth corners above the lips' centre / IOD: + = smile."),
-    ("brow_raise_iod", "IOD", 0.2, 0.9, "Height of the brows (17-26) above the eye centres / IOD, face upright."),
-    ("brow_furrow_iod", "IOD", 0.1, 0.8, "Distance between the inner brow ends (21-22) / IOD: smaller = frown."),
-    ("eye_openness_iod", "IOD", 0, 0.25, "Mean distance between the upper and lower lids / IOD."),
+    ("smile_width_iod", "IOD", 0.3, 2.0, "Distance between the mouth corners (48-54) / IOD."),
+    ("mouth_corner_lift_iod", "IOD", -0.5, 0.5, "Height of the mouth corners above the lips' centre / IOD: + = smile."),
+    ("brow_raise_iod", "IOD", 0, 1.2, "Height of the brows (17-26) above the eye centres / IOD, face upright."),
+    ("brow_furrow_iod", "IOD", 0, 1.2, "Distance between the inner brow ends (21-22) / IOD: smaller = frown."),
+    ("eye_openness_iod", "IOD", 0, 0.4, "Mean distance between the upper and lower lids / IOD."),
 )
 def face_shape(landmarks: np.ndarray, frame_size: np.ndarray) -> dict[str, np.ndarray]:
     iod = inter_ocular(landmarks)

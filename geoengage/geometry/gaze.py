@@ -1,4 +1,4 @@
-"""Eye images + head pose -> gaze ratios, gaze direction and an on-screen estimate.
+"""Eye images + head pose -> gaze ratios, gaze direction (composed rotations) and an on-screen estimate.
 
 **Pupil position** (from the image, not only the landmarks): inside each eye's landmark
 polygon, the darkest 35% of pixels (iris and pupil) are weighted by how dark they are, and
@@ -7,20 +7,34 @@ the image left, 1 at the image right) and on the lid-to-lid axis (``s`` = 0 at t
 1 at the lower). ``gaze_h_ratio = 2 (0.5 - t)`` (+ = towards the subject's right) and
 ``gaze_v_ratio = 2 (0.5 - s)`` (+ = up), averaged over the eyes that are open (EAR >= 0.15).
 
-**Direction**: the eye's horizontal rotation is ``asin(offset / 12 mm)`` (eyeball radius),
-with the iris offset from the eye centre taken as ``gaze_h_ratio x 15 mm`` (half an eye's
-width); gaze yaw = head yaw + eye yaw, in the camera frame and sign convention of
-:mod:`geoengage.geometry.pose`. Gaze pitch is the head pitch alone: the vertical iris
-position is biased by the upper lid and lashes (on the astronaut, who looks into the camera,
-``gaze_v_ratio`` reads +0.37), so it is reported as ``gaze_v_ratio`` but not turned into an angle.
+**Direction, by geometry** (:func:`gaze_vectors`). Each eye is a sphere of radius 12 mm
+(``EYEBALL_RADIUS_MM``) whose centre sits 12 mm behind the mean of the eye's six points of the 3D
+mean face (:data:`~geoengage.geometry.pose.FACE_3D_MM`), so a forward-looking iris lies on the
+eye's landmarks. With the head pose (rotation ``R``, nose-tip position ``T``, camera with focal
+length = frame width), the eyeball centre in the camera is ``R @ centre + T``. The pupil's image
+point is rebuilt from ``(t, s)`` and the eye's landmarks, the camera ray through it is intersected
+with the eyeball sphere (the nearer intersection; a ray that misses takes the sphere point closest
+to it), and the gaze is the unit vector from the eyeball centre to that point: a true composition
+of the eye-in-head rotation with the head's, with the eye's foreshortening handled by the ray.
+The two eyes' vectors are averaged. ``gaze_yaw_deg``/``gaze_pitch_deg`` are that vector's angles in
+the camera frame (geoengage's signs: + yaw = towards the subject's right, + pitch = up; 0/0 = along
+the camera's axis, away from the camera), and ``eye_yaw_deg``/``eye_pitch_deg`` the same vector in
+the head's frame (the eyes' rotation relative to the head).
 
-**On screen**: the gaze ray starts between the eyes (head position + rotated model eye
-centre) and is intersected with the camera's plane (z = 0). The screen lies in that plane
-with the camera at the middle of its top edge (a laptop webcam): x from -width/2 to
-+width/2, y from 0 to height below the camera (:class:`ScreenGeometry`, a 15.6-inch
-laptop by default), grown by ``margin_mm``. ``on_screen`` is 1 when the ray lands inside.
-These are geometric estimates from a mean face and an assumed screen, not a calibrated
-eye tracker: use them as attention signals, compare within a person.
+The vertical pupil position is biased upwards by the upper lid and lashes: on 11 portraits in
+``../shared/data/face_samples`` whose subjects face the camera, ``gaze_v_ratio`` read 0.0 to +0.36,
+median +0.21 (several are one photo at different sizes, so this is a rough figure).
+:class:`GazeConfig` subtracts ``v_bias`` (0.21) before the geometry; set it to 0 for images without
+lashes (rendered eyes). Known limits: when the eyes look far down or sideways the lids hide part of
+the iris and the dark centroid moves less than the iris does; the eye model is a mean face's.
+
+**On screen**: the gaze ray starts at the midpoint of the two eyeball centres and is intersected
+with the camera's plane (z = 0), where the screen is: :class:`ScreenGeometry` gives its size and
+where it lies relative to the camera (by default a 15.6-inch laptop with the camera at the middle of
+its top edge), grown by ``margin_mm``. ``on_screen`` is 1 when the ray lands inside. These are
+geometric estimates from a mean face and an assumed screen, not a calibrated eye tracker: use them
+as attention signals and compare within a person. Set the screen with ``ExtractConfig``
+(``screen_*`` fields), ``geoengage extract --screen-width-mm ...``, or the service's settings.
 """
 
 from __future__ import annotations
@@ -33,13 +47,14 @@ import pandas as pd
 
 from ..exceptions import InvalidParameterError
 from .blink import LEFT_EYE, RIGHT_EYE, eye_aspect_ratio
-from .pose import FACE_3D_MM, rotation_from_angles
+from ..schema import LANDMARK_COLUMNS
+from .pose import FACE_3D_MM, camera_matrix, rotation_from_angles
 from .registry import frame_features
 
-__all__ = ["ScreenGeometry", "gaze_on_screen", "pupil_position"]
+__all__ = ["EYEBALL_CENTRES_MM", "GazeConfig", "ScreenGeometry", "angles_of", "gaze_on_screen", "gaze_vectors",
+           "pupil_point", "pupil_position"]
 
 EYEBALL_RADIUS_MM = 12.0
-EYE_HALF_WIDTH_MM = 15.0
 DARK_FRACTION = 0.35
 MIN_OPEN_EAR = 0.15
 _EYE_PX = 48  # eye crops are resampled to this width
@@ -47,10 +62,26 @@ _EYE_PX = 48  # eye crops are resampled to this width
 
 @dataclass(frozen=True, kw_only=True)
 class ScreenGeometry:
-    """The screen the subject looks at, in the camera's plane, camera at the top centre (mm)."""
+    """The screen the subject looks at, in the camera's plane (mm).
+
+    Parameters
+    ----------
+    width_mm, height_mm : float
+        Visible screen size (default: a 15.6-inch 16:9 laptop, 345 x 194 mm).
+    centre_x_mm : float
+        Horizontal position of the screen's centre in the camera's coordinates (x towards the image
+        right, i.e. the subject's left): 0 when the camera sits above the screen's middle.
+    top_mm : float
+        How far below the camera the screen's top edge is (0: a laptop webcam at the edge; about
+        30 for a webcam clipped on top of a monitor with a 30 mm bezel: the screen starts lower).
+    margin_mm : float
+        Grows the screen on every side (gaze estimates are a few degrees off).
+    """
 
     width_mm: float = 345.0
     height_mm: float = 194.0
+    centre_x_mm: float = 0.0
+    top_mm: float = 0.0
     margin_mm: float = 50.0
 
     def __post_init__(self) -> None:
@@ -58,6 +89,24 @@ class ScreenGeometry:
             raise InvalidParameterError(
                 f"screen sizes must be > 0 and margin >= 0. Got {self.width_mm}, {self.height_mm}, "
                 f"{self.margin_mm} instead.")
+
+    def contains(self, x_mm: np.ndarray, y_mm: np.ndarray) -> np.ndarray:
+        """Whether camera-plane points (x to the image right, y down from the camera) lie on the screen."""
+        with np.errstate(invalid="ignore"):
+            return ((np.abs(x_mm - self.centre_x_mm) <= self.width_mm / 2 + self.margin_mm)
+                    & (y_mm >= self.top_mm - self.margin_mm) & (y_mm <= self.top_mm + self.height_mm + self.margin_mm))
+
+
+@dataclass(frozen=True, kw_only=True)
+class GazeConfig:
+    """Settings of the geometric gaze path: the screen, and the vertical pupil bias (module docstring)."""
+
+    screen: ScreenGeometry = ScreenGeometry()
+    v_bias: float = 0.21
+
+    def __post_init__(self) -> None:
+        if not -1 < self.v_bias < 1:
+            raise InvalidParameterError(f"`v_bias` must be between -1 and 1. Got {self.v_bias!r} instead.")
 
 
 def pupil_position(gray: np.ndarray, eye: np.ndarray) -> tuple[float, float]:
@@ -82,6 +131,9 @@ def pupil_position(gray: np.ndarray, eye: np.ndarray) -> tuple[float, float]:
     polygon = ((eye - [left, top]) * scale).round().astype(np.int32)
     mask = np.zeros(crop.shape, np.uint8)
     cv2.fillPoly(mask, [polygon], 1)
+    # one pixel in from the outline: the rasterised edge holds lid and skin pixels, darker than the sclera,
+    # which would pull the centroid towards the middle of the eye
+    mask = cv2.erode(mask, np.ones((3, 3), np.uint8))
     inside = crop[mask > 0].astype(np.float64)
     if inside.size < 20:
         return float("nan"), float("nan")
@@ -114,41 +166,110 @@ def gaze_ratios(gray: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
     return {"gaze_h_ratio": float(2 * (0.5 - t)), "gaze_v_ratio": float(2 * (0.5 - s))}
 
 
-def gaze_on_screen(table: pd.DataFrame, screen: ScreenGeometry | None = None) -> dict[str, np.ndarray]:
-    """Gaze direction and its landing point on the screen plane, for every row (see the module docstring)."""
-    screen = screen or ScreenGeometry()
-    with np.errstate(invalid="ignore"):
-        eye_yaw = np.degrees(np.arcsin(np.clip(table["gaze_h_ratio"] * EYE_HALF_WIDTH_MM / EYEBALL_RADIUS_MM, -1, 1)))
-    gaze_yaw = (table["yaw_deg"] + eye_yaw).to_numpy(dtype=np.float64)
-    gaze_pitch = table["pitch_deg"].to_numpy(dtype=np.float64)
-    eyes_model = FACE_3D_MM[36:48].mean(axis=0)
+#: Eyeball centres in the head model (right eye, left eye), shape (2, 3), mm: 12 mm behind each eye's points.
+EYEBALL_CENTRES_MM = np.stack([FACE_3D_MM[RIGHT_EYE].mean(axis=0), FACE_3D_MM[LEFT_EYE].mean(axis=0)]) + [
+    0.0, 0.0, EYEBALL_RADIUS_MM]
+
+
+def pupil_point(eye: np.ndarray, t: float, s: float) -> np.ndarray:
+    """The image point with coordinates ``(t, s)`` in an eye (inverse of :func:`pupil_position`'s projection)."""
+    axis = eye[3] - eye[0]
+    normal = np.array([-axis[1], axis[0]]) / np.linalg.norm(axis)
+    upper, lower = eye[1:3].mean(axis=0), eye[4:6].mean(axis=0)
+    offset = float(np.dot(upper - eye[0], normal)) + s * float(np.dot(lower - upper, normal))
+    return eye[0] + t * axis + offset * normal
+
+
+def _sphere_point(ray: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
+    """Nearer intersection of the ray from the origin along unit ``ray`` with a sphere (or the closest point)."""
+    along = float(ray @ centre)
+    disc = along**2 - float(centre @ centre) + radius**2
+    if disc >= 0:
+        return (along - np.sqrt(disc)) * ray
+    closest = along * ray - centre
+    return centre + radius * closest / np.linalg.norm(closest)
+
+
+def angles_of(vector: np.ndarray) -> tuple[float, float]:
+    """(yaw, pitch) in degrees of a gaze vector in OpenCV axes (+ yaw = towards the subject's right, + pitch = up)."""
+    v = vector / np.linalg.norm(vector)
+    return float(np.degrees(np.arctan2(-v[0], -v[2]))), float(np.degrees(np.arcsin(np.clip(-v[1], -1, 1))))
+
+
+def gaze_vectors(landmarks: np.ndarray, h_ratio: float, v_ratio: float, pose: np.ndarray, frame_size: np.ndarray,
+                 *, v_bias: float = 0.21) -> tuple[np.ndarray, np.ndarray] | None:
+    """Gaze of one face: (unit gaze vector, origin = midpoint of the eyeball centres), camera frame, mm.
+
+    Parameters
+    ----------
+    landmarks : ndarray of shape (68, 2), pixels
+    h_ratio, v_ratio : float
+        ``gaze_h_ratio`` and ``gaze_v_ratio``.
+    pose : ndarray of shape (6,)
+        ``yaw_deg, pitch_deg, roll_deg, head_x_mm, head_y_mm, head_z_mm``.
+    frame_size : ndarray of shape (2,)
+        Width and height in pixels (the camera model of :func:`~geoengage.geometry.pose.camera_matrix`).
+
+    Returns None when an input is missing.
+    """
+    if not (np.isfinite(h_ratio) and np.isfinite(v_ratio) and np.isfinite(pose).all() and np.isfinite(frame_size).all()):
+        return None
+    rotation = rotation_from_angles(*pose[:3])
+    centres = EYEBALL_CENTRES_MM @ rotation.T + pose[3:6]
+    inverse = np.linalg.inv(camera_matrix(*frame_size))
+    t, s = 0.5 - h_ratio / 2.0, 0.5 - (v_ratio - v_bias) / 2.0
+    vectors = []
+    for eye, centre in zip((RIGHT_EYE, LEFT_EYE), centres, strict=True):
+        point = pupil_point(landmarks[eye], t, s)
+        ray = inverse @ np.array([point[0], point[1], 1.0])
+        surface = _sphere_point(ray / np.linalg.norm(ray), centre, EYEBALL_RADIUS_MM)
+        vectors.append((surface - centre) / EYEBALL_RADIUS_MM)
+    gaze = np.mean(vectors, axis=0)
+    return gaze / np.linalg.norm(gaze), centres.mean(axis=0)
+
+
+def gaze_on_screen(table: pd.DataFrame, screen: ScreenGeometry | None = None, *,
+                   gaze: GazeConfig | None = None) -> dict[str, np.ndarray]:
+    """Gaze direction, eye-in-head angles and the landing point on the screen plane, for every row."""
+    config = gaze or GazeConfig()
+    screen = screen or config.screen
     n = len(table)
-    hit = np.full((n, 2), np.nan)
-    head = table[["head_x_mm", "head_y_mm", "head_z_mm"]].to_numpy(dtype=np.float64)
-    angles = table[["yaw_deg", "pitch_deg", "roll_deg"]].to_numpy(dtype=np.float64)
-    for i in np.flatnonzero(np.isfinite(gaze_yaw) & np.isfinite(gaze_pitch) & np.isfinite(head).all(axis=1)):
-        origin = head[i] + rotation_from_angles(*angles[i]) @ eyes_model
-        gy, gp = np.radians(gaze_yaw[i]), np.radians(gaze_pitch[i])
-        direction = np.array([-np.sin(gy) * np.cos(gp), -np.sin(gp), -np.cos(gy) * np.cos(gp)])
-        if direction[2] < 0 < origin[2]:
-            hit[i] = (origin + (-origin[2] / direction[2]) * direction)[:2]
+    out = {name: np.full(n, np.nan) for name in ("gaze_yaw_deg", "gaze_pitch_deg", "eye_yaw_deg", "eye_pitch_deg",
+                                                 "screen_x_mm", "screen_y_mm", "on_screen")}
+    landmarks = table[list(LANDMARK_COLUMNS)].to_numpy(dtype=np.float64).reshape(n, 68, 2)
+    ratios = table[["gaze_h_ratio", "gaze_v_ratio"]].to_numpy(dtype=np.float64)
+    pose = table[["yaw_deg", "pitch_deg", "roll_deg", "head_x_mm", "head_y_mm", "head_z_mm"]].to_numpy(dtype=np.float64)
+    size = table[["frame_width_px", "frame_height_px"]].astype("float64").to_numpy(na_value=np.nan)
+    rows = np.flatnonzero(np.isfinite(ratios).all(axis=1) & np.isfinite(pose).all(axis=1) & np.isfinite(size).all(axis=1))
+    for i in rows:
+        found = gaze_vectors(landmarks[i], ratios[i, 0], ratios[i, 1], pose[i], size[i], v_bias=config.v_bias)
+        if found is None:
+            continue
+        vector, origin = found
+        out["gaze_yaw_deg"][i], out["gaze_pitch_deg"][i] = angles_of(vector)
+        out["eye_yaw_deg"][i], out["eye_pitch_deg"][i] = angles_of(rotation_from_angles(*pose[i, :3]).T @ vector)
+        if vector[2] < 0 < origin[2]:
+            hit = origin + (-origin[2] / vector[2]) * vector
+            out["screen_x_mm"][i], out["screen_y_mm"][i] = hit[0], hit[1]
+            out["on_screen"][i] = float(screen.contains(hit[0], hit[1]))
         else:
-            hit[i] = np.inf  # looking away from the screen's plane
-    inside = ((np.abs(hit[:, 0]) <= screen.width_mm / 2 + screen.margin_mm)
-              & (hit[:, 1] >= -screen.margin_mm) & (hit[:, 1] <= screen.height_mm + screen.margin_mm))
-    on_screen = np.where(np.isnan(hit[:, 0]), np.nan, inside.astype(np.float64))
-    finite = np.where(np.isfinite(hit), hit, np.nan)
-    return {"gaze_yaw_deg": gaze_yaw, "gaze_pitch_deg": gaze_pitch, "screen_x_mm": finite[:, 0],
-            "screen_y_mm": finite[:, 1], "on_screen": on_screen}
+            out["on_screen"][i] = 0.0  # looking away from the screen's plane
+    return out
 
 
 @frame_features(
-    ("gaze_yaw_deg", "deg", -120, 120, "Gaze direction yaw = head yaw + eye yaw; + = towards the subject's right."),
-    ("gaze_pitch_deg", "deg", -90, 90, "Gaze direction pitch (the head's: see geometry/gaze.py); + = up."),
-    ("screen_x_mm", "mm", -2000, 2000, "Where the gaze meets the camera plane, right of the camera (NaN if away)."),
+    ("gaze_yaw_deg", "deg", -180, 180, "Gaze direction yaw in the camera frame (eye rotation composed with the "
+     "head's); + = towards the subject's right, 0 = along the camera axis."),
+    ("gaze_pitch_deg", "deg", -90, 90, "Gaze direction pitch in the camera frame; + = up."),
+    ("eye_yaw_deg", "deg", -60, 60, "Eye-in-head yaw: the gaze relative to the head; + = towards the subject's right."),
+    ("eye_pitch_deg", "deg", -60, 60, "Eye-in-head pitch: the gaze relative to the head; + = up."),
+    ("screen_x_mm", "mm", -2000, 2000, "Where the gaze meets the camera plane, right of the camera in the image "
+     "(NaN if away)."),
     ("screen_y_mm", "mm", -2000, 2000, "Where the gaze meets the camera plane, below the camera (NaN if away)."),
-    ("on_screen", "flag", 0, 1, "1 when the gaze lands on the assumed screen (camera at its top centre), else 0."),
+    ("on_screen", "flag", 0, 1, "1 when the gaze lands on the screen (ScreenGeometry; default a laptop, camera at "
+     "its top centre), else 0."),
     kind="derived",
+    typical_range=("screen_x_mm", "screen_y_mm"),
 )
-def gaze_direction(table: pd.DataFrame) -> dict[str, np.ndarray]:
-    return gaze_on_screen(table)
+def gaze_direction(table: pd.DataFrame, *, gaze: GazeConfig | None = None) -> dict[str, np.ndarray]:
+    return gaze_on_screen(table, gaze=gaze)

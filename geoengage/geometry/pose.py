@@ -135,7 +135,8 @@ def estimate_pose(landmarks: np.ndarray, width: float, height: float) -> np.ndar
     ("head_x_mm", "mm", -1000, 1000, "Nose tip position right of the camera axis (camera model: focal = frame width)."),
     ("head_y_mm", "mm", -1000, 1000, "Nose tip position below the camera axis."),
     ("head_z_mm", "mm", 100, 5000, "Nose tip distance from the camera along its axis (approximate: mean face size)."),
-    ("pose_residual_iod", "ratio", 0, 0.3, "RMS reprojection error of the pose fit / inter-ocular distance (fit quality)."),
+    ("pose_residual_iod", "ratio", 0, 1, "RMS reprojection error of the pose fit / inter-ocular distance (fit quality; "
+     "good fits 0.04-0.13, cleaning's quality rule masks a row above 0.2)."),
 )
 def head_pose(landmarks: np.ndarray, frame_size: np.ndarray) -> dict[str, np.ndarray]:
     """Head pose for every row (NaN where there is no face)."""

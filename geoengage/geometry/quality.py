@@ -21,6 +21,7 @@ _FACE_PX = 64
 @frame_features(
     ("iod_px", "px", 10, 1000, "Inter-ocular distance in the frame (face size; dlib needs about 30 px or more)."),
     ("landmarks_in_frame", "ratio", 0, 1, "Fraction of the 68 landmarks inside the frame (partial faces < 1)."),
+    typical_range=("iod_px",),
 )
 def face_size(landmarks: np.ndarray, frame_size: np.ndarray) -> dict[str, np.ndarray]:
     inside = ((landmarks[..., 0] >= 0) & (landmarks[..., 0] < frame_size[:, None, 0])
@@ -34,6 +35,7 @@ def face_size(landmarks: np.ndarray, frame_size: np.ndarray) -> dict[str, np.nda
     ("face_brightness", "gray level", 0, 255, "Mean gray level of the face (lighting)."),
     ("face_contrast", "gray level", 0, 128, "Standard deviation of the face's gray levels."),
     kind="image",
+    typical_range=("face_sharpness",),
 )
 def face_image_quality(gray: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
     left, top = np.clip(np.floor(landmarks.min(axis=0)).astype(int), 0, None)

@@ -20,7 +20,8 @@ the registry and ``features/FEATURES.md`` is generated from it (:func:`features_
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,14 +48,21 @@ class FeatureSpec:
     doc: str
     kind: str = "landmarks"
     module: str = ""
+    #: True: ``low``-``high`` are physical limits, and a value outside them is a measurement error that
+    #: default cleaning masks (reason ``range``). False: a typical range only (image sharpness, sizes).
+    hard_range: bool = True
 
 
 _SPECS: dict[str, FeatureSpec] = {}
 _FUNCTIONS: list[tuple[str, Callable[..., dict[str, Any]], tuple[str, ...]]] = []
 
 
-def frame_features(*specs: tuple[str, str, float, float, str], kind: str = "landmarks") -> Callable[[Callable], Callable]:
-    """Register a function computing the features ``specs`` = ``(name, unit, low, high, doc)``, ..."""
+def frame_features(*specs: tuple[str, str, float, float, str], kind: str = "landmarks",
+                   typical_range: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
+    """Register a function computing the features ``specs`` = ``(name, unit, low, high, doc)``, ...
+
+    Ranges are physical limits unless the feature is named in ``typical_range``.
+    """
     if kind not in KINDS:
         raise InvalidParameterError(f"`kind` must be one of {KINDS}. Got {kind!r} instead.")
 
@@ -63,7 +71,8 @@ def frame_features(*specs: tuple[str, str, float, float, str], kind: str = "land
         for name, unit, low, high, doc in specs:
             if "__" in name or name in _SPECS:
                 raise InvalidParameterError(f"feature {name!r} is registered twice or contains '__'.")
-            _SPECS[name] = FeatureSpec(name, unit, low, high, doc, kind, func.__module__.rsplit(".", 1)[-1])
+            _SPECS[name] = FeatureSpec(name, unit, low, high, doc, kind, func.__module__.rsplit(".", 1)[-1],
+                                       hard_range=name not in typical_range)
             names.append(name)
         _FUNCTIONS.append((kind, func, tuple(names)))
         return func
@@ -111,8 +120,13 @@ def face_crop_features(faces: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True) -> pd.DataFrame:
+def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
+                           options: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """A copy of the per-frame table with every ``landmarks``, ``derived`` and ``track`` feature added.
+
+    ``options`` are settings passed by keyword to the ``derived`` and ``track`` functions that take
+    them: ``{"gaze": GazeConfig(...)}`` (screen geometry, :mod:`geoengage.geometry.gaze`),
+    ``{"blink": BlinkConfig(...)}``; absent ones take their defaults.
 
     ``image`` and ``faces`` features must already be columns (extraction adds them); where they are
     absent (a table imported from another tool) they are added as NaN. With ``overwrite=False``,
@@ -132,7 +146,11 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True) -> p
         for fkind, func, names in _FUNCTIONS:
             if fkind != kind:
                 continue
-            values = func(landmarks, frame_size) if kind == "landmarks" else func(table)
+            if kind == "landmarks":
+                values = func(landmarks, frame_size)
+            else:
+                accepted = inspect.signature(func).parameters
+                values = func(table, **{k: v for k, v in (options or {}).items() if k in accepted})
             for name in names:
                 column = np.asarray(values[name], dtype=np.float64)
                 if column.shape != (len(frames),):
@@ -149,14 +167,17 @@ def features_markdown() -> str:
         "# Per-frame features",
         "",
         "Generated from the registry in `geoengage/geometry/` by `geoengage features --markdown`; do not edit.",
-        "Every feature is NaN in a row without a face. Ranges are those expected on real faces; values outside",
-        "them are possible on bad fits and are what the cleaning stage's outlier rules look for.",
+        "Every feature is NaN in a row without a face. Ranges are physical limits: a value outside one is a",
+        "measurement error, and default cleaning masks it (reason `range`); ranges marked *typical* are only",
+        "what real faces usually give and are never used to mask.",
         "",
         "| name | unit | range | kind | module | meaning |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for s in feature_specs():
-        lines.append(f"| `{s.name}` | {s.unit} | {_fmt(s.low)} to {_fmt(s.high)} | {s.kind} | {s.module} | {s.doc} |")
+        typical = "" if s.hard_range else " (typical)"
+        lines.append(f"| `{s.name}` | {s.unit} | {_fmt(s.low)} to {_fmt(s.high)}{typical} | {s.kind} | {s.module} "
+                     f"| {s.doc} |")
     return "\n".join(lines) + "\n"
 
 

@@ -45,7 +45,9 @@ def test_face_leaves_and_returns(absent: tuple[float, float]) -> None:
         ids = [f[0].track_id for f in faces if f]
         first_return = int(np.argmax(~truth)) + int(np.sum(~truth))
         assert set(ids[:first_return - int(np.sum(~truth))]) == {0}
-        assert set(ids[first_return - int(np.sum(~truth)):]) == {1}  # a returning face gets a new track
+        assert set(ids[first_return - int(np.sum(~truth)):]) == {0}  # the returning face is re-identified
+        plain, tracker = _run(frames, tracking=tracking, reidentify=False)
+        assert {f[0].track_id for f in plain[first_return - int(np.sum(~truth)):] if f} == {1}  # without: new id
 
 
 def test_two_faces_keep_their_ids(two_face_image: np.ndarray) -> None:
@@ -74,3 +76,26 @@ def test_crop_modes(no_face_image: np.ndarray, astronaut: np.ndarray) -> None:
     assert faces[0][0].source == "crop"
     with pytest.raises(InvalidParameterError, match="crop_mode"):
         FaceTracker(HogFaceDetector(), DlibLandmarker(), crop_mode="sometimes")
+
+
+def test_two_people_who_leave_and_return_keep_their_own_ids(shared_data) -> None:
+    """Obama, then nobody, then Biden, then nobody, then Obama again: ids 0, 1, 0 (different people stay apart)."""
+    folder = shared_data / "face_samples"
+    blank = np.full((480, 640, 3), 90, np.uint8)
+
+    def framed(name: str) -> np.ndarray:
+        image = cv2.imread(str(folder / name))
+        image = image[: min(image.shape[:2])]  # the top square: both photos are portraits
+        scale = 400 / max(image.shape[:2])
+        image = cv2.resize(image, None, fx=scale, fy=scale)
+        canvas = blank.copy()
+        canvas[: image.shape[0], : image.shape[1]] = image
+        return canvas
+
+    obama, biden = framed("obama.jpg"), framed("biden.jpg")
+    frames = [obama] * 5 + [blank] * 5 + [biden] * 5 + [blank] * 5 + [obama] * 5
+    faces, tracker = _run(frames, detect_every=3)
+    ids = [f[0].track_id if f else None for f in faces]
+    assert ids[:5] == [0] * 5 and ids[5:10] == [None] * 5
+    assert ids[10:15] == [1] * 5 and ids[20:] == [0] * 5
+    assert tracker.n_reidentified == 1

@@ -111,3 +111,28 @@ def test_open_eye_ear_on_real_photos(shared_data) -> None:
     ears = [extract_frames(p, config=ExtractConfig(min_face_px=40)).ear.iloc[0] for p in photos]
     assert len(ears) == 19
     assert min(ears) >= 0.18 and max(ears) <= 0.45
+
+
+@pytest.mark.parametrize("seconds_shut", [2.0, 5.0])
+def test_a_sustained_closure_reads_closed_throughout(seconds_shut: float) -> None:
+    """Eyes shut for 2 s (and 5 s) in a track with head motion: eye_closure >= 0.5 in >= 90% of the shut frames."""
+    for seed in range(5):
+        frames, _ = _series(seed, seconds=20.0)
+        t = frames.time_s.to_numpy()
+        shut = (t >= 8) & (t < 8 + seconds_shut)
+        frames.loc[shut, "ear"] = 0.06 + np.random.default_rng(seed).normal(0, 0.01, shut.sum())
+        closure = blink_flags(frames)["eye_closure"]
+        assert np.mean(closure[shut] >= 0.5) >= 0.9
+        assert np.nanmedian(closure[~shut]) < 0.15  # open frames still read open
+
+
+def test_a_still_image_uses_the_population_baseline() -> None:
+    """One frame: no track to learn the open eye from, so the documented population EAR (0.30) is the baseline."""
+    config = BlinkConfig()
+    shut = blink_flags(pd.DataFrame({"video_id": ["a"], "track_id": [0], "time_s": [0.0], "ear": [0.08]}))
+    assert shut["eye_closure"][0] == pytest.approx(1 - 0.08 / config.population_ear) and shut["eye_closure"][0] >= 0.5
+    assert shut["ear_baseline_population"][0] == 1.0 and shut["ear_baseline"][0] == config.population_ear
+    opened = blink_flags(pd.DataFrame({"video_id": ["a"], "track_id": [0], "time_s": [0.0], "ear": [0.29]}))
+    assert abs(opened["eye_closure"][0]) < 0.1
+    long, _ = _series(0, seconds=5.0)
+    assert np.nanmax(blink_flags(long)["ear_baseline_population"]) == 0.0  # a real track uses its own

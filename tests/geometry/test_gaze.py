@@ -46,20 +46,104 @@ def test_pupil_position_handles_closed_and_off_frame_eyes(astronaut: np.ndarray,
     assert np.isnan(pupil_position(gray, eye - 300)).all()
 
 
-def _row(yaw=0.0, pitch=0.0, roll=0.0, h=0.0, z=600.0) -> dict[str, float]:
-    return {"yaw_deg": yaw, "pitch_deg": pitch, "roll_deg": roll, "gaze_h_ratio": h, "gaze_v_ratio": 0.0,
-            "head_x_mm": 0.0, "head_y_mm": 0.0, "head_z_mm": z}
+W, H, FOCAL = 1280, 960, 1280.0  # the camera model of geometry/pose.py: focal length = frame width
 
 
-def test_on_screen_geometry() -> None:
-    rows = pd.DataFrame([_row(), _row(pitch=-20), _row(yaw=40), _row(pitch=20), _row(h=0.6),
-                         {**_row(), "gaze_h_ratio": np.nan}])
-    out = gaze_on_screen(rows, ScreenGeometry(width_mm=345, height_mm=194, margin_mm=50))
-    eyes = FACE_3D_MM[36:48].mean(axis=0)  # gaze starts between the eyes, 600 mm + eye depth from the camera
-    assert out["screen_x_mm"][0] == pytest.approx(eyes[0], abs=1e-6)
-    assert out["screen_y_mm"][0] == pytest.approx(eyes[1], abs=1e-6)
-    origin = rotation_from_angles(0, -20, 0) @ eyes + [0, 0, 600]  # the eyes move with the head
-    assert out["screen_y_mm"][1] == pytest.approx(origin[1] + origin[2] * np.tan(np.radians(20)), abs=1e-6)
-    assert out["on_screen"][:4].tolist() == [1.0, 1.0, 0.0, 0.0]  # camera, screen middle, far right, above
-    assert out["gaze_yaw_deg"][4] == pytest.approx(np.degrees(np.arcsin(0.6 * 15 / 12)))
-    assert np.isnan(out["on_screen"][5]) and np.isnan(out["screen_x_mm"][5])
+def _project(points: np.ndarray) -> np.ndarray:
+    return FOCAL * points[:, :2] / points[:, 2:3] + [W / 2, H / 2]
+
+
+def _render(yaw: float, pitch: float, *, eye_yaw: float | None = None, eye_pitch: float | None = None,
+            head=(0.0, 0.0, 600.0)) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """A face rendered from the known geometry: the 3D mean face (lids opened 3 mm each way, so a pupil looking
+    20 deg down is not hidden) turned by the head pose and projected with the camera; each eyeball a 12 mm sphere
+    12 mm behind the eye's points; the pupil (1.5 mm radius) drawn where the gaze ray leaves the sphere. The eyes fixate the
+    camera, or look (eye_yaw, eye_pitch) in the head's frame. Returns the per-frame table with every feature,
+    the true gaze vector and the eyes' midpoint (camera frame, mm)."""
+    from geoengage.geometry.gaze import GazeConfig
+    from geoengage.geometry.registry import compute_frame_features, image_features
+    from geoengage.schema import FRAMES, LANDMARK_COLUMNS
+
+    face = FACE_3D_MM.copy()
+    face[[37, 38, 43, 44], 1] -= 3.0
+    face[[40, 41, 46, 47], 1] += 3.0
+    rotation = rotation_from_angles(yaw, pitch, 0.0)
+    camera_points = face @ rotation.T + np.array(head)
+    landmarks = _project(camera_points)
+    centres = np.stack([FACE_3D_MM[RIGHT_EYE].mean(axis=0), FACE_3D_MM[LEFT_EYE].mean(axis=0)]) + [0, 0, 12.0]
+    centres = centres @ rotation.T + np.array(head)
+    if eye_yaw is None:
+        gazes = -centres / np.linalg.norm(centres, axis=1, keepdims=True)  # each eye looks at the camera
+    else:
+        y, p = np.radians([eye_yaw, eye_pitch])
+        in_head = np.array([-np.sin(y) * np.cos(p), -np.sin(p), -np.cos(y) * np.cos(p)])
+        gazes = np.tile(rotation @ in_head, (2, 1))
+    pupils = _project(centres + 12.0 * gazes)
+    gray = np.full((H, W), 150, np.uint8)
+    for eye, pupil in zip((RIGHT_EYE, LEFT_EYE), pupils, strict=True):
+        mask = np.zeros_like(gray)
+        cv2.fillPoly(mask, [np.round(landmarks[eye] * 16).astype(np.int32)], 1, shift=4)
+        eye_image = np.full_like(gray, 235)
+        cv2.circle(eye_image, tuple(np.round(pupil * 16).astype(int)), int(round(1.5 * FOCAL / head[2] * 16)), 25,
+                   -1, lineType=cv2.LINE_AA, shift=4)
+        gray[mask > 0] = eye_image[mask > 0]
+    row = {c.name: np.nan for c in FRAMES}
+    row.update(video_id="r", source_path="r", frame_idx=0, time_s=0.0, frame_width_px=W, frame_height_px=H,
+               frame_readable=True, face_found=True, n_faces=1, track_id=0)
+    row.update(dict(zip(LANDMARK_COLUMNS, landmarks.ravel(), strict=True)))
+    row.update(image_features(gray, landmarks))
+    table = compute_frame_features(pd.DataFrame([row]), options={"gaze": GazeConfig(v_bias=0.0)})
+    truth = gazes.mean(axis=0)
+    return table, truth / np.linalg.norm(truth), centres.mean(axis=0)
+
+
+def _vector(yaw_deg: float, pitch_deg: float) -> np.ndarray:
+    y, p = np.radians([yaw_deg, pitch_deg])
+    return np.array([-np.sin(y) * np.cos(p), -np.sin(p), -np.cos(y) * np.cos(p)])
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1, 1))))
+
+
+@pytest.mark.parametrize("yaw", [-30.0, 30.0])
+def test_eyes_fixating_the_camera_from_a_turned_head(yaw: float) -> None:
+    """Head turned +-30 deg, eyes on the camera: the composed gaze points at the camera within 5 deg."""
+    table, truth, origin = _render(yaw, 0.0)
+    row = table.iloc[0]
+    assert abs(row["yaw_deg"] - yaw) < 3  # the head pose itself is right
+    estimate = _vector(row["gaze_yaw_deg"], row["gaze_pitch_deg"])
+    assert _angle(estimate, -origin) < 5.0, (row["gaze_yaw_deg"], row["gaze_pitch_deg"])
+    assert abs(row["eye_yaw_deg"] + yaw) < 8  # the eyes turn back against the head
+    assert row["on_screen"] == 1.0
+    # the old sum "head yaw + eye yaw from the ratio" is not used: the eye turns against the head here
+    assert abs(row["gaze_yaw_deg"]) < abs(yaw) / 2
+
+
+def test_eyes_looking_down_with_a_level_head() -> None:
+    """Level head, eyes 20 deg down (reading notes): gaze pitch within 5 deg of -20, and off the screen's plane
+    region of a laptop? No: 20 deg down from 600 mm lands ~230 mm below the eyes, below the screen's top."""
+    table, truth, _ = _render(0.0, 0.0, eye_yaw=0.0, eye_pitch=-20.0)
+    row = table.iloc[0]
+    assert abs(row["pitch_deg"]) < 3
+    assert row["gaze_pitch_deg"] == pytest.approx(-20.0, abs=5.0)
+    assert row["eye_pitch_deg"] == pytest.approx(-20.0, abs=5.0)
+    assert abs(row["gaze_yaw_deg"]) < 3
+    level, _, _ = _render(0.0, 0.0, eye_yaw=0.0, eye_pitch=0.0)
+    assert abs(level.iloc[0]["gaze_pitch_deg"]) < 3
+
+
+def test_the_screen_can_be_set() -> None:
+    from geoengage.config import ExtractConfig
+    from geoengage.geometry.gaze import GazeConfig
+
+    table, _, _ = _render(0.0, 0.0, eye_yaw=0.0, eye_pitch=-20.0)
+    row = table.iloc[0]
+    assert row["screen_y_mm"] > 150  # lands well below the camera
+    laptop = gaze_on_screen(table, gaze=GazeConfig(v_bias=0.0))
+    tiny = gaze_on_screen(table, gaze=GazeConfig(v_bias=0.0, screen=ScreenGeometry(width_mm=100, height_mm=60,
+                                                                                       margin_mm=10)))
+    assert laptop["on_screen"][0] == 1.0 and tiny["on_screen"][0] == 0.0
+    options = ExtractConfig(screen_width_mm=100, screen_height_mm=60).feature_options()
+    assert options["gaze"].screen.width_mm == 100
+    assert ScreenGeometry(top_mm=300, height_mm=100, margin_mm=0).contains(np.array([0.0]), np.array([350.0]))[0]

@@ -49,6 +49,8 @@ def test_report_files_and_random_split_warning(rng, tmp_path: Path) -> None:
 def test_cli_evaluate_and_train(rng, tmp_path: Path, capsys) -> None:
     path = tmp_path / "windows.parquet"
     _windows(rng).to_parquet(path)
+    (tmp_path / "windows.meta.json").write_text(json.dumps(  # what `geoengage extract` writes beside the windows
+        {"cleaning": {"masked_by_reason": {"jump": 3, "quality": 2}, "outliers": {"yaw_deg": 5}}}))
     assert main(["-q", "evaluate", str(path), "--target", "label", "--n-splits", "3", "--n-boot", "50",
                  "--out", str(tmp_path / "r")]) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -56,6 +58,7 @@ def test_cli_evaluate_and_train(rng, tmp_path: Path, capsys) -> None:
     assert "RANDOM SPLIT" not in (tmp_path / "r" / "report.html").read_text()
     markdown = (tmp_path / "r" / "report.md").read_text()
     assert "## Data quality" in markdown and "missing feature values: 0.0%" in markdown and "Brier / ECE" in markdown
+    assert "values masked by reason (quality, range, jump, level): {'jump': 3, 'quality': 2}" in markdown
     assert main(["-q", "report", str(tmp_path / "r"), "--out", str(tmp_path / "again")]) == 0
     again = (tmp_path / "again" / "report.html").read_text()
     assert again == (tmp_path / "r" / "report.html").read_text() and again.count("data:image/png;base64") >= 4
