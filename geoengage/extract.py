@@ -310,6 +310,9 @@ def write_frames(frames: pd.DataFrame, path: str | Path, *, config: ExtractConfi
         "n_rows": len(frames),
         "n_recordings": int(frames["video_id"].nunique()),
         "n_unreadable_frames": int((~frames["frame_readable"]).sum()),
+        # face rows whose eye closure is measured against the population open-eye EAR (stills, short tracks)
+        "n_rows_population_ear_baseline": int((frames["ear_baseline_population"] == 1).sum())
+        if "ear_baseline_population" in frames else None,
         "face_yield": float(frames.groupby(["video_id", "frame_idx"])["face_found"].any().mean()) if len(frames) else None,
     }
     meta_path = path.with_name(path.stem + ".meta.json")

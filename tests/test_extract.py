@@ -113,7 +113,11 @@ def test_write_read_round_trip(media_dir: Path, tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "out" / "frames.meta.json").read_text())
     assert meta["schema"] == "geoengage.frames/1" and meta["config"]["sample_fps"] == 15
     assert meta["n_rows"] == 30 and meta["face_yield"] == 1.0 and len(meta["models"]["landmarks68"]) == 64
+    assert meta["n_rows_population_ear_baseline"] == 0  # a 2 s track has its own open-eye baseline
     assert not list((tmp_path / "out").glob("*.tmp"))
+    still = extract_frames(media_dir / "one_face.jpg")
+    write_frames(still, tmp_path / "still" / "frames.parquet")
+    assert json.loads((tmp_path / "still" / "frames.meta.json").read_text())["n_rows_population_ear_baseline"] == 1
 
     meta["schema"] = "geoengage.frames/0"
     (tmp_path / "out" / "frames.meta.json").write_text(json.dumps(meta))
