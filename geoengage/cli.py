@@ -93,25 +93,46 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    import pandas as pd
+    import dataclasses
 
     from .clean import CleanConfig, clean_frames
+    from .dataset import WINDOWS_SCHEMA_VERSION, _write_windows
     from .extract import write_frames
-    from .importers import read_openface_csv, read_pyfeat_csv
+    from .importers import import_tables, imported_feature_set
     from .windows import make_windows
 
-    reader = {"openface": read_openface_csv, "pyfeat": read_pyfeat_csv}[args.tool]
-    frames = pd.concat([reader(path) for path in args.csv], ignore_index=True)
+    size = None
+    if args.frame_size:
+        try:
+            width, height = (int(v) for v in args.frame_size.lower().split("x"))
+        except ValueError as err:
+            raise InvalidParameterError(f"`--frame-size` must be WIDTHxHEIGHT, e.g. 640x480. Got {args.frame_size!r} "
+                                        "instead.") from err
+        size = (width, height)
+    result = import_tables(args.csv, tool=args.tool, fps=args.fps, frame_size=size)
     out = Path(args.out)
-    write_frames(frames, out / "frames.parquet")
-    cleaned = clean_frames(frames, config=CleanConfig(z_max=args.z_max, max_gap_s=args.max_gap_s)).frames
+    out.mkdir(parents=True, exist_ok=True)
+    result.failures.to_csv(out / "failures.csv", index=False)
+    summary = result.to_dict()
+    if not len(result.frames):
+        print(json.dumps({**summary, "out": str(out)}))
+        logger.error("no file could be imported; see %s", out / "failures.csv")
+        return 1
+    write_frames(result.frames, out / "frames.parquet")
+    meta_path = out / "frames.meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "import": {"tool": args.tool, **summary}}, indent=2, default=str))
+    clean = CleanConfig(z_max=args.z_max, max_gap_s=args.max_gap_s)
+    cleaned = clean_frames(result.frames, config=clean)
     config = _window_config(args)
-    windows = make_windows(cleaned, window_s=config.window_s, step_s=config.step_s,
-                           feature_set=config.feature_set, min_coverage=config.min_coverage)
-    windows.to_parquet(out / "windows.parquet", index=False)
-    print(json.dumps({"n_rows": len(frames), "n_windows": len(windows), "face_yield": float(frames.face_found.mean()),
-                      "out": str(out)}))
-    return 0
+    fset = imported_feature_set(result.frames, config.feature_set)
+    windows = make_windows(cleaned.frames, window_s=config.window_s, step_s=config.step_s,
+                           feature_set=fset, min_coverage=config.min_coverage)
+    _write_windows(windows, out, meta={"schema": WINDOWS_SCHEMA_VERSION, "windows": dataclasses.asdict(config),
+                                       "feature_set": fset.columns, "clean": dataclasses.asdict(clean),
+                                       "cleaning": cleaned.to_dict(), "import": summary})
+    print(json.dumps({**summary, "n_windows": len(windows), "out": str(out)}))
+    return 1 if len(result.failures) else 0
 
 
 def _read_windows(path: Path):
@@ -317,8 +338,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
     importer = sub.add_parser("import", parents=common, help="another tool's per-frame CSV -> frames and windows")
     importer.add_argument("tool", choices=["openface", "pyfeat"])
-    importer.add_argument("csv", nargs="+", type=Path)
+    importer.add_argument("csv", nargs="+", type=Path,
+                          help="the tool's CSVs, or a CSV manifest with a 'path' column naming them and any other "
+                               "columns (label, subject_id, fps, frame_width, frame_height, media_path)")
     importer.add_argument("--out", required=True, type=Path)
+    importer.add_argument("--fps", type=float, help="frame rate for times (default: the CSV's timestamps, else 30)")
+    importer.add_argument("--frame-size", metavar="WxH",
+                          help="frame size where neither the CSV nor the media gives it (pose, gaze need it)")
     _add_window_options(importer)
     importer.set_defaults(handler=_cmd_import)
 

@@ -62,10 +62,10 @@ def test_pyfeat(tmp_path: Path, astronaut_landmarks: np.ndarray) -> None:
     empty = {**row, "FaceScore": np.nan, **{f"x_{k}": np.nan for k in range(68)}, "frame": 1}
     pd.DataFrame([row, empty]).to_csv(tmp_path / "fex.csv", index=False)
     frames = read_pyfeat_csv(tmp_path / "fex.csv")
-    assert frames.face_found.tolist() == [True, False] and frames.video_id.iloc[0] == "astronaut.png"
+    assert frames.face_found.tolist() == [True, False] and frames.video_id.iloc[0] == "/data/astronaut.png"
     first = frames.iloc[0]
-    assert first.face_width_px == 88.0 and first.au12_intensity == 0.8 and first.expr_happy == 0.9
-    assert first.pyfeat_yaw_deg == 3.0
+    assert first.face_width_px == 88.0 and first.au12_probability == 0.8 and first.expr_happy == 0.9
+    assert first.pyfeat_yaw_deg == 3.0 and first.pyfeat_roll_deg == -2.0  # Py-Feat's roll sign is geoengage's negated
     assert np.isnan(first.yaw_deg)  # no frame size in a Py-Feat CSV: geoengage's own pose is not guessed
     assert np.isnan(frames.iloc[1].expr_happy)
 
@@ -81,3 +81,131 @@ def test_real_openface_files(shared_data: Path) -> None:
     assert found.yaw_deg.std() > 5  # radians would give a spread below 1
     assert {"au01_intensity", "au45_presence", "gaze_yaw_deg", "ear", "mouth_aspect_ratio"} <= set(frames.columns)
     assert frames.loc[~frames.face_found, ["yaw_deg", "au01_intensity", "ear"]].isna().all().all()
+
+
+def _pyfeat_row(landmarks: np.ndarray, name: str, *, v2: bool = False, roll: float = 2.0) -> dict[str, object]:
+    """One row in Py-Feat's column layout: 0.5-0.7 (lower-case emotions) or 2.x (capitalised emotions)."""
+    row: dict[str, object] = {"FaceRectX": 179.0, "FaceRectY": 83.0, "FaceRectWidth": 88.0, "FaceRectHeight": 88.0,
+                              "FaceScore": 0.99}
+    row.update({f"x_{k}": landmarks[k, 0] for k in range(68)})
+    row.update({f"y_{k}": landmarks[k, 1] for k in range(68)})
+    row.update({"Pitch": 1.0, "Roll": roll, "Yaw": 3.0, "AU01": 0.2, "AU12": 0.8})
+    emotions = ("Anger", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral") if v2 else (
+        "anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+    row.update(dict(zip(emotions, (0.0, 0.0, 0.0, 0.9, 0.0, 0.0, 0.1), strict=True)))
+    row.update({"input": name, "frame": 0})
+    return row
+
+
+def test_pyfeat_same_image_names_in_two_csvs_are_kept_apart(tmp_path: Path, astronaut_landmarks) -> None:
+    """One CSV per class, image names repeating across them (the Kaggle set): every row is kept, none merged."""
+    from geoengage.importers import import_tables
+
+    for label in ("engaged", "bored"):
+        rows = [_pyfeat_row(astronaut_landmarks, f"{i:04d}.jpg") for i in range(1, 6)]
+        pd.DataFrame(rows).to_csv(tmp_path / f"{label}.csv", index=False)
+    result = import_tables([tmp_path / "engaged.csv", tmp_path / "bored.csv"], tool="pyfeat")
+    summary = result.to_dict()
+    assert summary["rows_in"] == 10 == summary["rows_kept"] + summary["rows_dropped"] and summary["rows_kept"] == 10
+    assert summary["recordings"] == 10 and summary["recordings_renamed_apart"] == 5
+    assert "engaged/0001.jpg" in set(result.frames.video_id) and "bored/0001.jpg" in set(result.frames.video_id)
+
+
+def test_pyfeat_2x_emotions_and_frame_size_from_the_images(tmp_path: Path, astronaut, astronaut_landmarks) -> None:
+    import cv2
+
+    from geoengage.importers import import_tables
+
+    cv2.imwrite(str(tmp_path / "a.png"), astronaut)
+    pd.DataFrame([_pyfeat_row(astronaut_landmarks, "a.png", v2=True)]).to_csv(tmp_path / "fex.csv", index=False)
+    result = import_tables([tmp_path / "fex.csv"], tool="pyfeat")
+    row = result.frames.iloc[0]
+    assert row.expr_happy == 0.9 and row.expr_sad == 0.0  # capitalised 2.x columns are not dropped
+    assert row.frame_width_px == 512 and np.isfinite([row.yaw_deg, row.gaze_yaw_deg, row.on_screen]).all()
+    missing = import_tables([tmp_path / "fex.csv"], tool="pyfeat", frame_size=None)
+    assert missing.frames.frame_width_px.iloc[0] == 512  # read from the image the CSV names
+    (tmp_path / "a.png").unlink()
+    unknown = import_tables([tmp_path / "fex.csv"], tool="pyfeat")
+    assert np.isnan(unknown.frames.yaw_deg.iloc[0]) and any("frame size unknown" in k for k in unknown.notes)
+    given = import_tables([tmp_path / "fex.csv"], tool="pyfeat", frame_size=(512, 512))
+    assert np.isfinite(given.frames.yaw_deg.iloc[0])
+
+
+def test_pyfeat_roll_sign_agrees_with_geoengages_pose(tmp_path: Path, astronaut_landmarks) -> None:
+    """Landmarks tilted 15 deg counter-clockwise (towards the subject's right shoulder: + roll in geoengage);
+    Py-Feat reports such a tilt with the opposite sign, and the import converts it."""
+    from geoengage.importers import import_tables
+
+    centre = astronaut_landmarks.mean(axis=0)
+    angle = np.radians(15.0)
+    turn = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])  # counter-clockwise on screen
+    tilted = (astronaut_landmarks - centre) @ turn.T + centre
+    pd.DataFrame([_pyfeat_row(tilted, "t.png", roll=-15.0)]).to_csv(tmp_path / "fex.csv", index=False)
+    row = import_tables([tmp_path / "fex.csv"], tool="pyfeat", frame_size=(512, 512)).frames.iloc[0]
+    assert row.roll_deg > 10 and row.pyfeat_roll_deg > 10  # same sign, same convention
+
+
+def _openface_csv(path: Path, table: pd.DataFrame, *, truncate: bool = False) -> Path:
+    table.to_csv(path, index=False)
+    text = path.read_text().replace(",", ", ")
+    if truncate:  # the last row cut off after a few fields, as a killed OpenFace leaves it
+        lines = text.rstrip("\n").split("\n")
+        lines[-1] = ", ".join(lines[-1].split(", ")[:5])
+        text = "\n".join(lines) + "\n"
+    path.write_text(text)
+    return path
+
+
+def test_openface_edge_cases(tmp_path: Path, astronaut_landmarks) -> None:
+    from geoengage.importers import import_tables
+
+    truncated = _openface_csv(tmp_path / "cut.csv", _openface_rows(astronaut_landmarks, n=5), truncate=True)
+    zeros = _openface_rows(astronaut_landmarks, n=3).assign(frame=0)
+    zeros = _openface_csv(tmp_path / "zeros.csv", zeros)
+    no_landmarks = _openface_rows(astronaut_landmarks, n=4)
+    no_landmarks = _openface_csv(tmp_path / "pose_aus.csv", no_landmarks.drop(
+        columns=[c for c in no_landmarks.columns if c[:2] in ("x_", "y_")]))
+    (tmp_path / "broken.csv").write_text("frame, face_id\n1, 0\n")
+    result = import_tables([truncated, zeros, no_landmarks, tmp_path / "broken.csv"], tool="openface")
+    summary = result.to_dict()
+    assert summary["rows_in"] == 5 + 3 + 4 + 1 and summary["files_failed"] == 1
+    assert summary["dropped_by_reason"] == {"truncated row": 1}
+    assert summary["rows_kept"] == 4 + 3 + 4 and summary["rows_in"] - 1 == summary["rows_kept"] + summary["rows_dropped"]
+    assert result.failures.source_path.str.endswith("broken.csv").all()
+    frames = result.frames.set_index("video_id")
+    assert sorted(frames.loc["zeros", "frame_idx"]) == [0, 1, 2]  # never -1
+    assert (frames.loc["cut", "frame_idx"] >= 0).all() and len(frames.loc["cut"]) == 4
+    pose_aus = frames.loc["pose_aus"]
+    assert pose_aus.yaw_deg.notna().sum() == 3 and pose_aus.au01_intensity.notna().sum() == 3
+    assert pose_aus.ear.isna().all()  # no landmarks: landmark features NaN, with the reason in the notes
+    assert any("no landmarks" in k for k in result.notes)
+
+
+def test_cli_import_with_a_manifest(tmp_path: Path, astronaut_landmarks, capsys) -> None:
+    """A labelled import: the manifest names each OpenFace CSV with its label, subject and fps; AUs reach the
+    windows, the summary accounts for every row, and a bad file makes the exit status non-zero."""
+    import json
+
+    from geoengage.cli import main
+
+    for name in ("s1_a", "s2_a"):
+        _openface_csv(tmp_path / f"{name}.csv", _openface_rows(astronaut_landmarks, n=30))
+    pd.DataFrame({"path": ["s1_a.csv", "s2_a.csv"], "label": ["engaged", "bored"], "subject_id": ["s1", "s2"],
+                  "fps": [10, 10], "frame_width": [512, 512], "frame_height": [512, 512]}).to_csv(
+        tmp_path / "manifest.csv", index=False)
+    out = tmp_path / "out"
+    assert main(["-q", "import", "openface", str(tmp_path / "manifest.csv"), "--out", str(out),
+                 "--window-s", "1", "--step-s", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows_in"] == 60 == summary["rows_kept"] and summary["files_failed"] == 0
+    windows = pd.read_parquet(out / "windows.parquet")
+    assert set(windows.label) == {"engaged", "bored"} and set(windows.subject_id) == {"s1", "s2"}
+    assert len(windows) == 6  # 30 frames at 10 fps = 3 s per recording
+    assert windows["au01_intensity__mean"].notna().all() and "au45_presence__frac" in windows
+    assert windows["yaw_deg__median"].notna().all()
+    meta = json.loads((out / "frames.meta.json").read_text())
+    assert meta["import"]["rows_kept"] == 60
+    (tmp_path / "bad.csv").write_text("nothing, here\n1, 2\n")
+    assert main(["-q", "import", "openface", str(tmp_path / "s1_a.csv"), str(tmp_path / "bad.csv"),
+                 "--out", str(tmp_path / "out2")]) == 1
+    assert pd.read_csv(tmp_path / "out2" / "failures.csv").source_path.str.endswith("bad.csv").all()

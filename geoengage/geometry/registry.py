@@ -178,6 +178,15 @@ def features_markdown() -> str:
         typical = "" if s.hard_range else " (typical)"
         lines.append(f"| `{s.name}` | {s.unit} | {_fmt(s.low)} to {_fmt(s.high)}{typical} | {s.kind} | {s.module} "
                      f"| {s.doc} |")
+    from ..importers import IMPORTED_SIGNALS  # imported here: the importers use this registry
+
+    lines += ["", "## Imported signals", "",
+              "Columns `geoengage import` adds from other tools (`geoengage/importers.py`), aggregated into windows",
+              "like every other signal (`importers.imported_feature_set`).", "",
+              "| column | source | unit | convention | window aggregations |", "| --- | --- | --- | --- | --- |"]
+    for pattern, (source, unit, convention, aggs) in IMPORTED_SIGNALS.items():
+        shown = pattern.replace("\\d\\d", "NN").replace("|", " or ")
+        lines.append(f"| `{shown}` | {source} | {unit} | {convention} | {', '.join(aggs)} |")
     return "\n".join(lines) + "\n"
 
 

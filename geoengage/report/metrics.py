@@ -122,8 +122,12 @@ def bootstrap_ci(result: CVResult, metric: str, *, n_boot: int = 1000, seed: int
     regression = not result.classes
     y_true, y_pred = result.predictions["y_true"].to_numpy(), result.predictions["y_pred"].to_numpy()
     proba = None if regression else _arrays(result)[2]
-    groups = result.predictions["group"].to_numpy()
-    members = {g: np.flatnonzero(groups == g) for g in pd.unique(groups)}
+    groups = result.predictions["group"]
+    if groups.isna().all():  # no subject ids: each window is its own resampling unit (and the report says so)
+        members = {i: np.array([i]) for i in range(len(groups))}
+    else:
+        values = groups.to_numpy()
+        members = {g: np.flatnonzero(values == g) for g in pd.unique(values)}
     keys = list(members)
     rng = np.random.default_rng(seed)
     values = []
@@ -146,8 +150,13 @@ def summarize(result: CVResult, *, n_boot: int = 1000, seed: int = 0) -> dict[st
     if not result.classes:
         regression: dict[str, object] = dict(regression_metrics(result))
         regression["ci95"] = {m: bootstrap_ci(result, m, n_boot=n_boot, seed=seed) for m in REGRESSION_METRICS}
-        return {**result.to_dict(), "metrics": regression}
+        return {**result.to_dict(), "metrics": regression, "bootstrap_unit": bootstrap_unit(result)}
     metrics = classification_metrics(result)
     metrics["ci95"] = {m: bootstrap_ci(result, m, n_boot=n_boot, seed=seed) for m in HEADLINE_METRICS}
     metrics["calibration"] = calibration(result)
-    return {**result.to_dict(), "metrics": metrics}
+    return {**result.to_dict(), "metrics": metrics, "bootstrap_unit": bootstrap_unit(result)}
+
+
+def bootstrap_unit(result: CVResult) -> str:
+    """What the intervals resample: ``"subjects"``, or ``"windows"`` when the windows carry no subject ids."""
+    return "windows" if result.predictions["group"].isna().all() else "subjects"

@@ -86,23 +86,29 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
     audit = first.get("audit", {})
     warning = ("RANDOM SPLIT: windows of the same person are in training and test folds, so these figures "
                "overstate how the model does on new people." if random_split else "")
+    no_subjects = first.get("bootstrap_unit") == "windows" or (protocol or {}).get("subjects", 0) is None
     leak_line = (f"Leakage audit: {audit.get('n_subjects_in_train_and_test', 0)} subjects in both train and test; "
                  f"{audit.get('n_near_duplicate_test_windows', 0)} test windows with a near-duplicate in training.")
+    if no_subjects:
+        leak_line = ("NO SUBJECT IDS: subjects could not be kept apart, so windows of one person may be in training "
+                     "and test folds, and the intervals resample windows, not people. Add subject_id to measure "
+                     "how the model does on new people.")
+    unit = "windows" if no_subjects else "subjects"
 
     md = [f"# {title}", ""]
     if warning:
         md += [f"**{warning}**", ""]
     md += ["## Protocol", "", *(f"- {k}: {v}" for k, v in protocol.items()), f"- {leak_line}", "",
-           "## Metrics (95% intervals from bootstrapping subjects)", "", _markdown_table(header, rows), ""]
+           f"## Metrics (95% intervals from bootstrapping {unit})", "", _markdown_table(header, rows), ""]
     html_parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
                   f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
     if warning:
         html_parts.append(f"<p class='warn'>{html.escape(warning)}</p>")
     html_parts.append("<h2>Protocol</h2><ul>" + "".join(
         f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in protocol.items()) + "</ul>")
-    html_parts.append(f"<p class='{'warn' if audit.get('n_subjects_in_train_and_test') else 'ok'}'>"
-                      f"{html.escape(leak_line)}</p>")
-    html_parts.append("<h2>Metrics (95% intervals from bootstrapping subjects)</h2>" + _html_table(header, rows))
+    bad = no_subjects or audit.get("n_subjects_in_train_and_test")
+    html_parts.append(f"<p class='{'warn' if bad else 'ok'}'>{html.escape(leak_line)}</p>")
+    html_parts.append(f"<h2>Metrics (95% intervals from bootstrapping {unit})</h2>" + _html_table(header, rows))
     for name, summary in results.items():
         m = summary["metrics"]
         if "per_class" not in m:

@@ -75,3 +75,24 @@ def test_report_for_regressors(rng, tmp_path: Path) -> None:
                for name in ("ridge", "mean")}
     page = write_report(results, tmp_path).read_text()
     assert "r2 [95% CI]" in page and "Brier" not in page and "pred " not in page
+
+
+def test_random_split_without_subject_ids_bootstraps_windows_and_says_so(rng, tmp_path: Path, capsys) -> None:
+    """Windows from a tool import with no subject ids: the grouped split refuses, the random split works with
+    intervals from bootstrapping windows, and the report says in red that subjects could not be kept apart."""
+    from .test_cv import _windows
+
+    path = tmp_path / "windows.parquet"
+    _windows(rng).drop(columns="subject_id").to_parquet(path)
+    assert main(["-q", "evaluate", str(path), "--target", "label", "--out", str(tmp_path / "r")]) == 2
+    capsys.readouterr()
+    assert main(["-q", "evaluate", str(path), "--target", "label", "--split", "random", "--n-splits", "3",
+                 "--n-boot", "50", "--out", str(tmp_path / "r")]) == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    xgb = report["results"]["xgboost"]
+    low, high = xgb["metrics"]["ci95"]["auc_roc"]
+    assert np.isfinite([low, high]).all() and low <= xgb["metrics"]["auc_roc"] <= high
+    assert xgb["bootstrap_unit"] == "windows"
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "NO SUBJECT IDS" in page and "class='ok'" not in page
+    assert "bootstrapping windows" in (tmp_path / "r" / "report.md").read_text()
