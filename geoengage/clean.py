@@ -58,9 +58,8 @@ RULES = ("quality", "range", "jump", "level")
 #: as impossible whatever the track's own spread: a head turns at up to a few hundred degrees per second.
 JUMP_SIGNALS: dict[str, float] = {"yaw_deg": 150.0, "pitch_deg": 150.0, "roll_deg": 150.0,
                                   "head_x_mm": 500.0, "head_y_mm": 500.0, "head_z_mm": 1000.0}
-#: Features computed from the head pose: masked with it.
-_POSE_DEPENDENTS = ("gaze_yaw_deg", "gaze_pitch_deg", "eye_yaw_deg", "eye_pitch_deg", "screen_x_mm", "screen_y_mm",
-                    "on_screen")
+#: Features computed from the head pose: masked with it (``on_screen``, a flag, is set unknown with it).
+_POSE_DEPENDENTS = ("gaze_yaw_deg", "gaze_pitch_deg", "eye_yaw_deg", "eye_pitch_deg", "screen_x_mm", "screen_y_mm")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,13 +172,13 @@ def robust_z(values: pd.Series) -> pd.Series:
 
 
 def _extreme_rates(values: np.ndarray, times: np.ndarray, *, z_max: float, min_rate: float) -> np.ndarray:
-    """Rates of change between consecutive samples and whether each is extreme, shape (n - 1,)."""
+    """Whether each rate of change between consecutive samples is extreme, shape (n - 1,)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.diff(values) / np.diff(times)
     deviation = rate - np.median(rate)
     mad = np.median(np.abs(deviation))
     z = 0.6745 * np.abs(deviation) / mad if mad > 0 else np.where(np.abs(deviation) > 0, np.inf, 0.0)
-    return rate, (z > z_max) & (np.abs(rate) > min_rate)
+    return (z > z_max) & (np.abs(rate) > min_rate)
 
 
 def spike_mask(values: np.ndarray, times: np.ndarray, *, z_max: float = 8.0, min_rate: float = 0.0,
@@ -206,8 +205,7 @@ def spike_mask(values: np.ndarray, times: np.ndarray, *, z_max: float = 8.0, min
     if len(ok) < 4:
         return mask
     v, t = values[ok], times[ok]
-    rate, extreme = _extreme_rates(v, t, z_max=z_max, min_rate=min_rate)
-    jumps = np.flatnonzero(extreme)
+    jumps = np.flatnonzero(_extreme_rates(v, t, z_max=z_max, min_rate=min_rate))
     period = float(np.median(np.diff(t)))
     for j in jumps:
         if mask[ok[j + 1]]:
@@ -350,7 +348,6 @@ def clean_frames(frames: pd.DataFrame, *, config: CleanConfig | None = None) -> 
     masked_any = pd.notna(reason) & known  # only values that were there count as masked
     reason[~masked_any] = None
     values = values.mask(masked_any)
-    level_flags = None
     if config.z_max is not None:
         groups = table["subject_id"] if config.scope == "subject" else table["video_id"]
         level_flags, values = _level_rule(values, groups, config)
@@ -392,7 +389,7 @@ def clean_frames(frames: pd.DataFrame, *, config: CleanConfig | None = None) -> 
 
     counts = pd.DataFrame(0, index=list(RULES), columns=columns, dtype=np.int64)
     for rule in RULES:
-        counts.loc[rule] = (reason == rule).sum(axis=0) if len(reason) else 0  # noqa: E711
+        counts.loc[rule] = (reason == rule).sum(axis=0) if len(reason) else 0
     # back to the caller's row order and index
     back = np.argsort(order, kind="stable")
     cleaned = table.iloc[back]
@@ -408,8 +405,7 @@ def _event_edges(values: np.ndarray, times: np.ndarray, column: str, config: Cle
     ok = np.flatnonzero(np.isfinite(values))
     if len(ok) < 4:
         return keep
-    rate, extreme = _extreme_rates(values[ok], times[ok], z_max=config.jump_z_max,
-                                   min_rate=JUMP_SIGNALS.get(column, 0.0))
+    extreme = _extreme_rates(values[ok], times[ok], z_max=config.jump_z_max, min_rate=JUMP_SIGNALS.get(column, 0.0))
     for j in np.flatnonzero(extreme & (np.diff(ok) > 1)):  # an extreme step over missing rows
         keep[ok[j] + 1 : ok[j + 1]] = True
     return keep

@@ -207,9 +207,11 @@ def make_windows(
     keys = track_keys()
     signals = sorted({f.signal for f in fset.features})
     rows = []
+    carried: dict[str, None] = {}  # constant columns of any recording, in first-seen order
     table = frames.reset_index(drop=True)
     for video, recording in table.groupby("video_id", sort=True):
         constants = _constant_columns(recording)
+        carried.update(dict.fromkeys(constants))
         # the recording's own timeline: every frame it has, with or without a face
         timeline = recording.drop_duplicates("frame_idx").sort_values("time_s", kind="stable")
         times = timeline["time_s"].to_numpy(dtype=np.float64)
@@ -243,9 +245,7 @@ def make_windows(
                     func = AGGREGATIONS[feature.agg][0]
                     row[str(feature)] = func(t, values[feature.signal][lo:hi], feature.param)
                 rows.append(row)
-    constants = list(dict.fromkeys(c for row in rows for c in row
-                                   if c not in keys and c not in _WINDOW_COLUMNS and c not in fset.columns))
-    windows = pd.DataFrame(rows, columns=[*keys, *constants, *_WINDOW_COLUMNS, *fset.columns])
+    windows = pd.DataFrame(rows, columns=[*keys, *carried, *_WINDOW_COLUMNS, *fset.columns])
     windows.insert(windows.columns.get_loc("coverage") + 1, "window_ok", windows["coverage"] >= min_coverage)
     low = int((~windows["window_ok"]).sum())
     if low:
