@@ -48,12 +48,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 
 from .exceptions import GeoEngageError, InvalidParameterError, MediaReadError, SchemaError
-from .geometry.registry import compute_frame_features
-from .schema import FRAMES, validate
+from .geometry.registry import compute_frame_features, image_features
+from .media import IMAGE_EXTENSIONS, exif_orientation, media_kind, probe_video, read_image
+from .schema import FRAMES, LANDMARK_COLUMNS, validate
 from .windows import FeatureName, FeatureSet, load_feature_set
 
 __all__ = ["IMPORTED_SIGNALS", "ImportResult", "import_tables", "imported_feature_set", "read_openface_csv",
@@ -126,26 +128,25 @@ def _landmarks(table: pd.DataFrame, found: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _media_size(path: str | None) -> tuple[float, float]:
-    """(width, height) read from a media file's header, or NaN when it cannot be read."""
-    if not path:
+    """(width, height) of a media file as geoengage decodes it (EXIF orientation applied to images), read from
+    its header; NaN when it cannot be read."""
+    if not path or not Path(path).is_file():
         return np.nan, np.nan
-    target = Path(path)
-    if not target.is_file():
-        return np.nan, np.nan
-    try:
-        from PIL import Image
-
-        with Image.open(target) as image:
-            return float(image.size[0]), float(image.size[1])
-    except Exception:  # noqa: BLE001 - not an image: try a video
-        import cv2
-
-        capture = cv2.VideoCapture(str(target))
+    if media_kind(path) == "video":
         try:
-            width, height = capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
-        finally:
-            capture.release()
-        return (float(width), float(height)) if width > 0 and height > 0 else (np.nan, np.nan)
+            info = probe_video(path)
+        except MediaReadError:
+            return np.nan, np.nan
+        return float(info.width), float(info.height)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, UnidentifiedImageError, ValueError):
+        return np.nan, np.nan
+    turned = exif_orientation(Path(path)) in (5, 6, 7, 8)  # read_image rotates these by 90 degrees
+    return (float(height), float(width)) if turned else (float(width), float(height))
 
 
 def _frame_sizes(table: pd.DataFrame, media: pd.Series | None, frame_size: tuple[int, int] | None,
@@ -172,13 +173,8 @@ def _frame_sizes(table: pd.DataFrame, media: pd.Series | None, frame_size: tuple
 def _image_features(frames: pd.DataFrame, media: pd.Series | None, base: Path) -> pd.DataFrame:
     """The ``image`` features (iris position, face quality) of face rows whose media is a readable still image,
     from that image and the imported landmarks; other rows keep NaN."""
-    from .geometry.registry import image_features
-    from .media import IMAGE_EXTENSIONS, read_image
-    from .schema import LANDMARK_COLUMNS
-
     if media is None:
         return frames
-    import cv2
 
     values: dict[int, dict[str, float]] = {}
     grays: dict[str, np.ndarray | None] = {}

@@ -30,6 +30,7 @@ __all__ = [
     "Frame",
     "MediaItem",
     "VideoInfo",
+    "exif_orientation",
     "iter_frames",
     "list_media",
     "media_kind",
@@ -111,8 +112,8 @@ def media_kind(source: str | int | Path) -> str:
     return kind
 
 
-def _exif_orientation(path: Path) -> int:
-    """EXIF orientation tag (1..8) of an image file, 1 when absent or unreadable."""
+def exif_orientation(path: Path) -> int:
+    """EXIF orientation tag (1..8) of an image file, 1 when absent or unreadable (5-8: turned by 90 degrees)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -190,7 +191,7 @@ def read_image(path: str | Path) -> np.ndarray:
     decoded = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
     if decoded is None or decoded.size == 0:
         raise MediaReadError(path, "cannot be decoded as an image (corrupt, truncated, or not the format its extension says)")
-    return to_bgr8(_apply_orientation(decoded, _exif_orientation(path)))
+    return to_bgr8(_apply_orientation(decoded, exif_orientation(path)))
 
 
 def _natural_key(name: str) -> list[object]:

@@ -209,3 +209,23 @@ def test_cli_import_with_a_manifest(tmp_path: Path, astronaut_landmarks, capsys)
     assert main(["-q", "import", "openface", str(tmp_path / "s1_a.csv"), str(tmp_path / "bad.csv"),
                  "--out", str(tmp_path / "out2")]) == 1
     assert pd.read_csv(tmp_path / "out2" / "failures.csv").source_path.str.endswith("bad.csv").all()
+
+
+def test_frame_size_from_media_follows_exif_orientation(tmp_path: Path, astronaut) -> None:
+    """A photo stored landscape with EXIF orientation 6 is decoded (and landmarked by the tools) portrait:
+    the imported frame size is the decoded one, and a video's size comes from its header."""
+    from PIL import Image
+
+    from geoengage.datasets import sample_video
+    from geoengage.importers import _media_size
+    from geoengage.media import read_image
+
+    wide = Image.fromarray(np.ascontiguousarray(astronaut[:300, :, ::-1]))  # 512 x 300
+    exif = wide.getexif()
+    exif[0x0112] = 6
+    wide.save(tmp_path / "turned.jpg", exif=exif)
+    height, width = read_image(tmp_path / "turned.jpg").shape[:2]
+    assert (width, height) == (300, 512) and _media_size(str(tmp_path / "turned.jpg")) == (300.0, 512.0)
+    clip = sample_video(tmp_path / "clip.avi", n_frames=5, size=(320, 240))
+    assert _media_size(str(clip)) == (320.0, 240.0)
+    assert np.isnan(_media_size(str(tmp_path / "absent.png"))).all()
