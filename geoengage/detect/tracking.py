@@ -135,6 +135,7 @@ class FaceTracker:
         self.reid_tolerance = reid_tolerance
         self._last_seen: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # track id -> (gray frame, box)
         self._ended: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}  # + encoding, made lazily
+        self._encodings: dict[int, np.ndarray] = {}  # encodings already made for live tracks (when they started)
         self.n_reidentified = 0
         self._patches: dict[int, np.ndarray | None] = {}
         self._faces: list[TrackedFace] = []
@@ -164,10 +165,12 @@ class FaceTracker:
             if distance < best_distance:
                 best, best_distance = tid, distance
         if best is not None and best_distance <= self.reid_tolerance:
-            del self._ended[best]
+            self._encodings[best] = self._ended.pop(best)[2]
             self.n_reidentified += 1
             return best
-        return self._new_id()
+        track_id = self._new_id()
+        self._encodings[track_id] = new  # when this track ends, its face needs no second encoding
+        return track_id
 
     def _detect(self, gray: np.ndarray) -> list[TrackedFace]:
         """Full-frame detection, matched to the current tracks by box overlap."""
@@ -202,7 +205,7 @@ class FaceTracker:
     def _end(self, track_id: int) -> None:
         seen = self._last_seen.pop(track_id, None)
         if seen is not None:
-            self._ended[track_id] = (*seen, None)
+            self._ended[track_id] = (*seen, self._encodings.pop(track_id, None))
             while len(self._ended) > _MAX_ENDED:  # keep the most recently ended tracks
                 del self._ended[next(iter(self._ended))]
 

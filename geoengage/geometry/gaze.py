@@ -48,7 +48,7 @@ import pandas as pd
 from ..exceptions import InvalidParameterError
 from .blink import LEFT_EYE, RIGHT_EYE, eye_aspect_ratio
 from ..schema import LANDMARK_COLUMNS
-from .pose import FACE_3D_MM, camera_matrix, rotation_from_angles
+from .pose import FACE_3D_MM
 from .registry import frame_features
 
 __all__ = ["EYEBALL_CENTRES_MM", "GazeConfig", "ScreenGeometry", "angles_of", "gaze_on_screen", "gaze_vectors",
@@ -171,29 +171,65 @@ EYEBALL_CENTRES_MM = np.stack([FACE_3D_MM[RIGHT_EYE].mean(axis=0), FACE_3D_MM[LE
     0.0, 0.0, EYEBALL_RADIUS_MM]
 
 
-def pupil_point(eye: np.ndarray, t: float, s: float) -> np.ndarray:
-    """The image point with coordinates ``(t, s)`` in an eye (inverse of :func:`pupil_position`'s projection)."""
-    axis = eye[3] - eye[0]
-    normal = np.array([-axis[1], axis[0]]) / np.linalg.norm(axis)
-    upper, lower = eye[1:3].mean(axis=0), eye[4:6].mean(axis=0)
-    offset = float(np.dot(upper - eye[0], normal)) + s * float(np.dot(lower - upper, normal))
-    return eye[0] + t * axis + offset * normal
+def pupil_point(eye: np.ndarray, t: np.ndarray | float, s: np.ndarray | float) -> np.ndarray:
+    """The image point with coordinates ``(t, s)`` in an eye (inverse of :func:`pupil_position`'s projection).
+
+    ``eye`` is (6, 2) or a batch (n, 6, 2), with ``t`` and ``s`` scalars or (n,); returns (2,) or (n, 2).
+    """
+    axis = eye[..., 3, :] - eye[..., 0, :]
+    normal = np.stack([-axis[..., 1], axis[..., 0]], axis=-1) / np.linalg.norm(axis, axis=-1, keepdims=True)
+    upper, lower = eye[..., 1:3, :].mean(axis=-2), eye[..., 4:6, :].mean(axis=-2)
+    offset = (((upper - eye[..., 0, :]) * normal).sum(axis=-1)
+              + np.asarray(s) * ((lower - upper) * normal).sum(axis=-1))
+    return eye[..., 0, :] + np.asarray(t)[..., None] * axis + offset[..., None] * normal
 
 
-def _sphere_point(ray: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
-    """Nearer intersection of the ray from the origin along unit ``ray`` with a sphere (or the closest point)."""
-    along = float(ray @ centre)
-    disc = along**2 - float(centre @ centre) + radius**2
-    if disc >= 0:
-        return (along - np.sqrt(disc)) * ray
-    closest = along * ray - centre
-    return centre + radius * closest / np.linalg.norm(closest)
+def _sphere_points(rays: np.ndarray, centres: np.ndarray, radius: float) -> np.ndarray:
+    """Nearer intersections of rays from the origin along unit ``rays`` (n, 3) with spheres at ``centres`` (n, 3);
+    where a ray misses (landmark noise), the sphere point closest to it."""
+    along = (rays * centres).sum(axis=1)
+    disc = along**2 - (centres * centres).sum(axis=1) + radius**2
+    hit = (along - np.sqrt(np.clip(disc, 0, None)))[:, None] * rays
+    closest = along[:, None] * rays - centres
+    with np.errstate(invalid="ignore", divide="ignore"):
+        near = centres + radius * closest / np.linalg.norm(closest, axis=1, keepdims=True)
+    return np.where((disc >= 0)[:, None], hit, near)
 
 
-def angles_of(vector: np.ndarray) -> tuple[float, float]:
-    """(yaw, pitch) in degrees of a gaze vector in OpenCV axes (+ yaw = towards the subject's right, + pitch = up)."""
-    v = vector / np.linalg.norm(vector)
-    return float(np.degrees(np.arctan2(-v[0], -v[2]))), float(np.degrees(np.arcsin(np.clip(-v[1], -1, 1))))
+def _rotations(angles: np.ndarray) -> np.ndarray:
+    """:func:`~geoengage.geometry.pose.rotation_from_angles` for (n, 3) yaw/pitch/roll degrees: (n, 3, 3)."""
+    yaw, pitch, roll = np.radians(angles).T
+    zero, one = np.zeros_like(yaw), np.ones_like(yaw)
+    rz = np.stack([np.cos(-roll), -np.sin(-roll), zero, np.sin(-roll), np.cos(-roll), zero, zero, zero, one], -1)
+    ry = np.stack([np.cos(yaw), zero, np.sin(yaw), zero, one, zero, -np.sin(yaw), zero, np.cos(yaw)], -1)
+    rx = np.stack([one, zero, zero, zero, np.cos(-pitch), -np.sin(-pitch), zero, np.sin(-pitch), np.cos(-pitch)], -1)
+    return rz.reshape(-1, 3, 3) @ ry.reshape(-1, 3, 3) @ rx.reshape(-1, 3, 3)
+
+
+def angles_of(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(yaw, pitch) in degrees of gaze vectors (3,) or (n, 3) in OpenCV axes (+ yaw = towards the subject's
+    right, + pitch = up)."""
+    v = vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return np.degrees(np.arctan2(-v[..., 0], -v[..., 2])), np.degrees(np.arcsin(np.clip(-v[..., 1], -1, 1)))
+
+
+def _gaze_batch(landmarks: np.ndarray, ratios: np.ndarray, pose: np.ndarray, size: np.ndarray,
+                v_bias: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit gaze vectors, origins (midpoints of the eyeball centres) and head rotations of n faces with
+    complete inputs: landmarks (n, 68, 2), ratios (n, 2), pose (n, 6), frame size (n, 2)."""
+    rotations = _rotations(pose[:, :3])
+    centres = np.einsum("ej,nij->nei", EYEBALL_CENTRES_MM, rotations) + pose[:, None, 3:6]  # (n, 2 eyes, 3)
+    t, s = 0.5 - ratios[:, 0] / 2.0, 0.5 - (ratios[:, 1] - v_bias) / 2.0
+    width, height = size[:, 0], size[:, 1]
+    vectors = np.zeros((len(pose), 3))
+    for k, eye in enumerate((RIGHT_EYE, LEFT_EYE)):
+        point = pupil_point(landmarks[:, eye], t, s)
+        # the inverse of camera_matrix: focal length = frame width, principal point at the frame centre
+        rays = np.column_stack([(point[:, 0] - width / 2) / width, (point[:, 1] - height / 2) / width,
+                                np.ones(len(point))])
+        rays /= np.linalg.norm(rays, axis=1, keepdims=True)
+        vectors += (_sphere_points(rays, centres[:, k], EYEBALL_RADIUS_MM) - centres[:, k]) / EYEBALL_RADIUS_MM
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True), centres.mean(axis=1), rotations
 
 
 def gaze_vectors(landmarks: np.ndarray, h_ratio: float, v_ratio: float, pose: np.ndarray, frame_size: np.ndarray,
@@ -212,20 +248,12 @@ def gaze_vectors(landmarks: np.ndarray, h_ratio: float, v_ratio: float, pose: np
 
     Returns None when an input is missing.
     """
+    pose, frame_size = np.asarray(pose, dtype=np.float64), np.asarray(frame_size, dtype=np.float64)
     if not (np.isfinite(h_ratio) and np.isfinite(v_ratio) and np.isfinite(pose).all() and np.isfinite(frame_size).all()):
         return None
-    rotation = rotation_from_angles(*pose[:3])
-    centres = EYEBALL_CENTRES_MM @ rotation.T + pose[3:6]
-    inverse = np.linalg.inv(camera_matrix(*frame_size))
-    t, s = 0.5 - h_ratio / 2.0, 0.5 - (v_ratio - v_bias) / 2.0
-    vectors = []
-    for eye, centre in zip((RIGHT_EYE, LEFT_EYE), centres, strict=True):
-        point = pupil_point(landmarks[eye], t, s)
-        ray = inverse @ np.array([point[0], point[1], 1.0])
-        surface = _sphere_point(ray / np.linalg.norm(ray), centre, EYEBALL_RADIUS_MM)
-        vectors.append((surface - centre) / EYEBALL_RADIUS_MM)
-    gaze = np.mean(vectors, axis=0)
-    return gaze / np.linalg.norm(gaze), centres.mean(axis=0)
+    vectors, origins, _ = _gaze_batch(landmarks[None], np.array([[h_ratio, v_ratio]]), pose[None], frame_size[None],
+                                      v_bias)
+    return vectors[0], origins[0]
 
 
 def gaze_on_screen(table: pd.DataFrame, screen: ScreenGeometry | None = None, *,
@@ -240,20 +268,19 @@ def gaze_on_screen(table: pd.DataFrame, screen: ScreenGeometry | None = None, *,
     ratios = table[["gaze_h_ratio", "gaze_v_ratio"]].to_numpy(dtype=np.float64)
     pose = table[["yaw_deg", "pitch_deg", "roll_deg", "head_x_mm", "head_y_mm", "head_z_mm"]].to_numpy(dtype=np.float64)
     size = table[["frame_width_px", "frame_height_px"]].astype("float64").to_numpy(na_value=np.nan)
-    rows = np.flatnonzero(np.isfinite(ratios).all(axis=1) & np.isfinite(pose).all(axis=1) & np.isfinite(size).all(axis=1))
-    for i in rows:
-        found = gaze_vectors(landmarks[i], ratios[i, 0], ratios[i, 1], pose[i], size[i], v_bias=config.v_bias)
-        if found is None:
-            continue
-        vector, origin = found
-        out["gaze_yaw_deg"][i], out["gaze_pitch_deg"][i] = angles_of(vector)
-        out["eye_yaw_deg"][i], out["eye_pitch_deg"][i] = angles_of(rotation_from_angles(*pose[i, :3]).T @ vector)
-        if vector[2] < 0 < origin[2]:
-            hit = origin + (-origin[2] / vector[2]) * vector
-            out["screen_x_mm"][i], out["screen_y_mm"][i] = hit[0], hit[1]
-            out["on_screen"][i] = float(screen.contains(hit[0], hit[1]))
-        else:
-            out["on_screen"][i] = 0.0  # looking away from the screen's plane
+    rows = np.flatnonzero(np.isfinite(ratios).all(axis=1) & np.isfinite(pose).all(axis=1) & np.isfinite(size).all(axis=1)
+                          & np.isfinite(landmarks[:, 36:48]).all(axis=(1, 2)))
+    if not len(rows):
+        return out
+    vectors, origins, rotations = _gaze_batch(landmarks[rows], ratios[rows], pose[rows], size[rows], config.v_bias)
+    out["gaze_yaw_deg"][rows], out["gaze_pitch_deg"][rows] = angles_of(vectors)
+    out["eye_yaw_deg"][rows], out["eye_pitch_deg"][rows] = angles_of(np.einsum("nji,nj->ni", rotations, vectors))
+    towards = (vectors[:, 2] < 0) & (origins[:, 2] > 0)  # else: looking away from the screen's plane
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hits = origins + (-origins[:, 2] / vectors[:, 2])[:, None] * vectors
+    out["screen_x_mm"][rows] = np.where(towards, hits[:, 0], np.nan)
+    out["screen_y_mm"][rows] = np.where(towards, hits[:, 1], np.nan)
+    out["on_screen"][rows] = np.where(towards, screen.contains(hits[:, 0], hits[:, 1]), False).astype(np.float64)
     return out
 
 
