@@ -159,14 +159,17 @@ _WINDOW_COLUMNS = ("window_idx", "start_s", "end_s", "window_complete", "n_frame
 _NOT_CARRIED = frozenset({"interpolated", "clean_reason", "n_masked"})
 
 
-def _constant_columns(recording: pd.DataFrame) -> list[str]:
-    """Non-float columns with one value throughout the recording (``subject_id``, ``label``, ...)."""
+def _constant_values(table: pd.DataFrame, starts: np.ndarray) -> list[dict[str, object]]:
+    """For each recording (a slice of ``table`` from each of ``starts``), its non-float columns that hold one value
+    throughout it (``subject_id``, ``label``, ...) and that value: decided per recording, never across them."""
     skip = {c.name for c in FRAMES} | set(TRACK_KEYS) | _NOT_CARRIED
-    candidates = [c for c in recording.columns if c not in skip and not pd.api.types.is_float_dtype(recording[c])]
+    candidates = [c for c in table.columns if c not in skip and not pd.api.types.is_float_dtype(table[c])]
     if not candidates:
-        return []
-    constant = recording[candidates].nunique(dropna=False) <= 1
-    return [c for c in candidates if constant[c]]
+        return [{} for _ in starts]
+    recording = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(table)]))
+    constant = table[candidates].groupby(recording, sort=True).nunique(dropna=False).to_numpy() <= 1
+    first = table[candidates].iloc[starts].to_numpy(dtype=object)
+    return [{c: first[r, k] for k, c in enumerate(candidates) if constant[r, k]} for r in range(len(starts))]
 
 
 def make_windows(
@@ -206,45 +209,54 @@ def make_windows(
         raise SchemaError(f"make_windows: feature set {fset.name!r} needs signals {missing} that the table lacks.")
     keys = track_keys()
     signals = sorted({f.signal for f in fset.features})
-    rows = []
-    carried: dict[str, None] = {}  # constant columns of any recording, in first-seen order
+    # numpy arrays sorted once by (recording, time); each recording is a slice of them
     table = frames.reset_index(drop=True)
-    for video, recording in table.groupby("video_id", sort=True):
-        constants = _constant_columns(recording)
-        carried.update(dict.fromkeys(constants))
+    videos = table["video_id"].astype(str).to_numpy()
+    order = np.lexsort((table["time_s"].to_numpy(dtype=np.float64), videos))
+    videos, table = videos[order], table.iloc[order].reset_index(drop=True)
+    time_all = table["time_s"].to_numpy(dtype=np.float64)
+    frame_all = table["frame_idx"].to_numpy(dtype=np.int64)
+    track_all = table["track_id"].to_numpy(dtype=np.int64)
+    face_all = table["face_found"].to_numpy(dtype=bool) & (track_all >= 0)
+    value_all = table[signals].to_numpy(dtype=np.float64) if signals else np.empty((len(table), 0))
+    starts = np.flatnonzero(np.r_[True, videos[1:] != videos[:-1]])
+    constants = _constant_values(table, starts)
+    rows = []
+    for r, lo_row in enumerate(starts):
+        hi_row = starts[r + 1] if r + 1 < len(starts) else len(table)
+        frame_idx = frame_all[lo_row:hi_row]
         # the recording's own timeline: every frame it has, with or without a face
-        timeline = recording.drop_duplicates("frame_idx").sort_values("time_s", kind="stable")
-        times = timeline["time_s"].to_numpy(dtype=np.float64)
-        position = pd.Series(np.arange(len(timeline)), index=timeline["frame_idx"].to_numpy())
+        _, first_of_frame = np.unique(frame_idx, return_index=True)
+        timeline = np.sort(first_of_frame)  # positions in the slice, in time order
+        times = time_all[lo_row:hi_row][timeline]
+        timeline_frames = frame_idx[timeline]
+        frame_order = np.argsort(timeline_frames, kind="stable")
         period = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
         span = times[-1] - times[0] + period
-        first = recording.iloc[0]
-        faces = recording[recording["face_found"].astype(bool) & (recording["track_id"] >= 0)]
-        tracks = sorted(faces["track_id"].unique()) or [-1]  # a recording without any face: one faceless track
+        faces = face_all[lo_row:hi_row]
+        tracks = np.unique(track_all[lo_row:hi_row][faces]).tolist() or [-1]  # no face at all: one faceless track
         for track in tracks:
-            rows_of_track = faces[faces["track_id"] == track].drop_duplicates("frame_idx")
-            at = position.loc[rows_of_track["frame_idx"].to_numpy()].to_numpy()
+            mine = np.flatnonzero(faces & (track_all[lo_row:hi_row] == track))
+            mine = mine[np.unique(frame_idx[mine], return_index=True)[1]]  # one row per frame
+            at = frame_order[np.searchsorted(timeline_frames[frame_order], frame_idx[mine])]
             found = np.zeros(len(times), dtype=bool)
             found[at] = True
-            values = {}
-            for signal in signals:
-                column = np.full(len(times), np.nan)
-                column[at] = rows_of_track[signal].to_numpy(dtype=np.float64)
-                values[signal] = column
+            values = np.full((len(times), len(signals)), np.nan)
+            values[at] = value_all[lo_row + mine]
             for k in range(n_windows(span, window_s=window_s, step_s=step_s)):
                 start = times[0] + k * step_s
                 end = start + window_s if span >= window_s else times[0] + span
                 lo, hi = np.searchsorted(times, start - 1e-9), np.searchsorted(times, end - 1e-9)
                 hi = max(hi, lo + 1) if span < window_s else hi
                 t, face = times[lo:hi], found[lo:hi]
-                row = {"video_id": video, "track_id": int(track)}
-                row.update({c: first[c] for c in constants})
-                row.update(window_idx=k, start_s=start, end_s=end, window_complete=span >= window_s,
-                           n_frames=hi - lo, coverage=float(face.mean()) if hi > lo else 0.0)
+                row = {"video_id": videos[lo_row], "track_id": int(track), **constants[r],
+                       "window_idx": k, "start_s": start, "end_s": end, "window_complete": span >= window_s,
+                       "n_frames": hi - lo, "coverage": float(face.mean()) if hi > lo else 0.0}
                 for feature in fset.features:
                     func = AGGREGATIONS[feature.agg][0]
-                    row[str(feature)] = func(t, values[feature.signal][lo:hi], feature.param)
+                    row[str(feature)] = func(t, values[lo:hi, signals.index(feature.signal)], feature.param)
                 rows.append(row)
+    carried = dict.fromkeys(c for values in constants for c in values)  # in first-seen order
     windows = pd.DataFrame(rows, columns=[*keys, *carried, *_WINDOW_COLUMNS, *fset.columns])
     windows.insert(windows.columns.get_loc("coverage") + 1, "window_ok", windows["coverage"] >= min_coverage)
     low = int((~windows["window_ok"]).sum())
