@@ -46,8 +46,16 @@ from .exceptions import InvalidParameterError
 from .geometry.registry import feature_specs
 from .schema import FRAMES, TRACK_KEYS, validate
 
-__all__ = ["CleanConfig", "CleanResult", "RULES", "clean_frames", "feature_columns_in", "fill_short_gaps",
-           "robust_z", "spike_mask"]
+__all__ = [
+    "RULES",
+    "CleanConfig",
+    "CleanResult",
+    "clean_frames",
+    "feature_columns_in",
+    "fill_short_gaps",
+    "robust_z",
+    "spike_mask",
+]
 
 #: Flags and counts are not cleaned: an outlier rule on a 0/1 column makes no sense.
 _NOT_CLEANED = frozenset({"blink", "on_screen", "ear_baseline_population"})

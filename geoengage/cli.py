@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import ExtractConfig, load_config
+from .config import SCREEN_FIELDS, ExtractConfig, load_config
 from .exceptions import GeoEngageError, InvalidParameterError
 
 __all__ = ["main"]
@@ -38,9 +38,6 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
     _add_screen_options(parser)
 
 
-_SCREEN_OPTIONS = ("screen_width_mm", "screen_height_mm", "screen_centre_x_mm", "screen_top_mm")
-
-
 def _add_screen_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("screen geometry (for on_screen)")
     group.add_argument("--screen-width-mm", type=float, help="visible screen width (default 345: a 15.6-inch laptop)")
@@ -52,7 +49,7 @@ def _add_screen_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _screen_overrides(args: argparse.Namespace) -> dict[str, float]:
-    return {k: getattr(args, k) for k in _SCREEN_OPTIONS if getattr(args, k, None) is not None}
+    return {k: getattr(args, k) for k in SCREEN_FIELDS if getattr(args, k, None) is not None}
 
 
 def _extract_config(args: argparse.Namespace) -> ExtractConfig:
@@ -96,7 +93,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     import dataclasses
 
     from .clean import CleanConfig, clean_frames
-    from .dataset import WINDOWS_SCHEMA_VERSION, _write_windows
+    from .dataset import WINDOWS_SCHEMA_VERSION, write_windows
     from .extract import write_frames
     from .importers import import_tables, imported_feature_set
     from .windows import make_windows
@@ -128,7 +125,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     fset = imported_feature_set(result.frames, config.feature_set)
     windows = make_windows(cleaned.frames, window_s=config.window_s, step_s=config.step_s,
                            feature_set=fset, min_coverage=config.min_coverage)
-    _write_windows(windows, out, meta={"schema": WINDOWS_SCHEMA_VERSION, "windows": dataclasses.asdict(config),
+    write_windows(windows, out, meta={"schema": WINDOWS_SCHEMA_VERSION, "windows": dataclasses.asdict(config),
                                        "feature_set": fset.columns, "clean": dataclasses.asdict(clean),
                                        "cleaning": cleaned.to_dict(), "import": summary})
     print(json.dumps({**summary, "n_windows": len(windows), "out": str(out)}))

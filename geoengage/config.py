@@ -18,7 +18,10 @@ import tomli_w
 
 from .exceptions import InvalidParameterError
 
-__all__ = ["ExtractConfig", "config_to_dict", "dump_config", "load_config"]
+__all__ = ["SCREEN_FIELDS", "ExtractConfig", "config_to_dict", "dump_config", "load_config"]
+
+#: The settings that describe the screen behind ``on_screen`` (:class:`ExtractConfig`, the service, the CLI).
+SCREEN_FIELDS = ("screen_width_mm", "screen_height_mm", "screen_centre_x_mm", "screen_top_mm")
 
 C = TypeVar("C")
 

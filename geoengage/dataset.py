@@ -48,7 +48,7 @@ from .media import IMAGE_EXTENSIONS, MediaItem, list_media
 from .progress import Hook
 from .windows import load_feature_set, make_windows
 
-__all__ = ["DatasetResult", "WindowConfig", "build_dataset", "config_key", "part_path"]
+__all__ = ["DatasetResult", "WindowConfig", "build_dataset", "config_key", "part_path", "write_windows"]
 
 logger = logging.getLogger(__name__)
 WINDOWS_SCHEMA_VERSION = "geoengage.windows/1"
@@ -280,7 +280,7 @@ def build_dataset(
         cleaned = clean_frames(frames, config=clean)
         table = make_windows(cleaned.frames, window_s=windows.window_s, step_s=windows.step_s,
                              feature_set=windows.feature_set, min_coverage=windows.min_coverage)
-        _write_windows(table, out, meta={
+        write_windows(table, out, meta={
             "schema": WINDOWS_SCHEMA_VERSION, "windows": dataclasses.asdict(windows),
             "clean": dataclasses.asdict(clean), "cleaning": cleaned.to_dict(),
             "extract": config_to_dict(extract), "n_items": len(items), "n_failures": len(failures)})
@@ -288,7 +288,8 @@ def build_dataset(
                          pd.DataFrame(failures, columns=FAILURE_COLUMNS))
 
 
-def _write_windows(table: pd.DataFrame, out: Path, *, meta: dict[str, object]) -> None:
+def write_windows(table: pd.DataFrame, out: Path, *, meta: dict[str, object]) -> None:
+    """Write ``out/windows.parquet`` and ``out/windows.meta.json`` (``meta`` plus the window count), atomically."""
     tmp = out / "windows.parquet.tmp"
     table.to_parquet(tmp, index=False)
     os.replace(tmp, out / "windows.parquet")

@@ -36,7 +36,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from . import __version__
-from .config import ExtractConfig, _check
+from .config import SCREEN_FIELDS, ExtractConfig, _check
 from .exceptions import GeoEngageError, MediaReadError
 from .extract import extract_frames
 from .geometry.expression_cnn import EXPRESSION_CLASSES
@@ -201,7 +201,7 @@ def _read_upload(upload: UploadFile, limit: int, folder: Path) -> tuple[Path, st
 
 
 def _screen(config: ServeConfig) -> dict[str, float]:
-    return {k: getattr(config, k) for k in ("screen_width_mm", "screen_height_mm", "screen_centre_x_mm", "screen_top_mm")}
+    return {k: getattr(config, k) for k in SCREEN_FIELDS}
 
 
 def _analyse(path: Path, kind: str, config: ServeConfig, timeline: bool) -> dict[str, Any]:

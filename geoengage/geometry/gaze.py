@@ -46,8 +46,8 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InvalidParameterError
-from .blink import LEFT_EYE, RIGHT_EYE, eye_aspect_ratio
 from ..schema import LANDMARK_COLUMNS
+from .blink import LEFT_EYE, RIGHT_EYE, eye_aspect_ratio
 from .pose import FACE_3D_MM
 from .registry import frame_features
 

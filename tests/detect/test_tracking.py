@@ -46,7 +46,7 @@ def test_face_leaves_and_returns(absent: tuple[float, float]) -> None:
         first_return = int(np.argmax(~truth)) + int(np.sum(~truth))
         assert set(ids[:first_return - int(np.sum(~truth))]) == {0}
         assert set(ids[first_return - int(np.sum(~truth)):]) == {0}  # the returning face is re-identified
-        plain, tracker = _run(frames, tracking=tracking, reidentify=False)
+        plain, _ = _run(frames, tracking=tracking, reidentify=False)
         assert {f[0].track_id for f in plain[first_return - int(np.sum(~truth)):] if f} == {1}  # without: new id
 
 

@@ -109,7 +109,7 @@ def _angle(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("yaw", [-30.0, 30.0])
 def test_eyes_fixating_the_camera_from_a_turned_head(yaw: float) -> None:
     """Head turned +-30 deg, eyes on the camera: the composed gaze points at the camera within 5 deg."""
-    table, truth, origin = _render(yaw, 0.0)
+    table, _, origin = _render(yaw, 0.0)
     row = table.iloc[0]
     assert abs(row["yaw_deg"] - yaw) < 3  # the head pose itself is right
     estimate = _vector(row["gaze_yaw_deg"], row["gaze_pitch_deg"])
@@ -123,7 +123,7 @@ def test_eyes_fixating_the_camera_from_a_turned_head(yaw: float) -> None:
 def test_eyes_looking_down_with_a_level_head() -> None:
     """Level head, eyes 20 deg down (reading notes): gaze pitch within 5 deg of -20, and off the screen's plane
     region of a laptop? No: 20 deg down from 600 mm lands ~230 mm below the eyes, below the screen's top."""
-    table, truth, _ = _render(0.0, 0.0, eye_yaw=0.0, eye_pitch=-20.0)
+    table, _, _ = _render(0.0, 0.0, eye_yaw=0.0, eye_pitch=-20.0)
     row = table.iloc[0]
     assert abs(row["pitch_deg"]) < 3
     assert row["gaze_pitch_deg"] == pytest.approx(-20.0, abs=5.0)
