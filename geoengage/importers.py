@@ -375,7 +375,11 @@ def _manifest_items(sources: list[str | Path]) -> list[dict[str, object]]:
     for source in sources:
         source = Path(source)
         if source.suffix.lower() == ".csv" and source.is_file():
-            head = pd.read_csv(source, nrows=0, skipinitialspace=True).columns.str.strip()
+            try:
+                head = pd.read_csv(source, nrows=0, skipinitialspace=True).columns.str.strip()
+            except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+                items.append({"path": source})  # not readable as CSV: the reader records why, the others go on
+                continue
             if "path" in head and "x_0" not in head and "confidence" not in head and "FaceScore" not in head:
                 manifest = pd.read_csv(source)
                 for row in manifest.to_dict(orient="records"):
@@ -405,7 +409,8 @@ def import_tables(sources: list[str | Path], *, tool: str, min_confidence: float
     Returns
     -------
     ImportResult
-        A failing file is recorded in ``failures`` (path, error, message) and the others are imported.
+        A failing file is recorded in ``failures`` (path, error, message) and the others are imported;
+        ``rows_in`` counts the data rows of the files imported, each kept or dropped with a reason.
     """
     if tool not in _READERS:
         raise InvalidParameterError(f"`tool` must be one of {sorted(_READERS)}. Got {tool!r} instead.")
@@ -426,13 +431,12 @@ def import_tables(sources: list[str | Path], *, tool: str, min_confidence: float
             clashes = sorted(set(extra) & reserved)
             if clashes:
                 raise SchemaError(f"{path}: manifest columns {clashes} clash with per-frame columns; rename them.")
-            if path.is_file():
-                with path.open("rb") as handle:
-                    rows_in += max(0, sum(1 for line in handle if line.strip()) - 1)
             file_dropped: Counter = Counter()
             table = _READERS[tool](path, min_confidence=min_confidence, video_id=None, fps=item_fps,
                                    frame_size=size, media=media, notes=notes, dropped=file_dropped)
             dropped.update(file_dropped)
+            with path.open("rb") as handle:  # a read file's data lines: each is kept or dropped with a reason
+                rows_in += max(0, sum(1 for line in handle if line.strip()) - 1)
         except (GeoEngageError, ValueError, KeyError) as err:
             logger.warning("%s", err)
             failures.append({"video_id": path.stem, "source_path": str(path), "error": type(err).__name__,

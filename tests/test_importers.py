@@ -166,12 +166,17 @@ def test_openface_edge_cases(tmp_path: Path, astronaut_landmarks) -> None:
     no_landmarks = _openface_csv(tmp_path / "pose_aus.csv", no_landmarks.drop(
         columns=[c for c in no_landmarks.columns if c[:2] in ("x_", "y_")]))
     (tmp_path / "broken.csv").write_text("frame, face_id\n1, 0\n")
-    result = import_tables([truncated, zeros, no_landmarks, tmp_path / "broken.csv"], tool="openface")
+    (tmp_path / "binary.csv").write_bytes(bytes(range(256)) * 4)  # not text at all
+    (tmp_path / "empty.csv").write_bytes(b"")
+    result = import_tables([truncated, zeros, no_landmarks, tmp_path / "broken.csv", tmp_path / "binary.csv",
+                            tmp_path / "empty.csv"], tool="openface")
     summary = result.to_dict()
-    assert summary["rows_in"] == 5 + 3 + 4 + 1 and summary["files_failed"] == 1
+    assert summary["files_failed"] == 3
+    assert result.failures.set_index("video_id").loc["binary", "message"].startswith(str(tmp_path / "binary.csv"))
     assert summary["dropped_by_reason"] == {"truncated row": 1}
-    assert summary["rows_kept"] == 4 + 3 + 4 and summary["rows_in"] - 1 == summary["rows_kept"] + summary["rows_dropped"]
-    assert result.failures.source_path.str.endswith("broken.csv").all()
+    assert summary["rows_in"] == 5 + 3 + 4 == summary["rows_kept"] + summary["rows_dropped"]  # imported files' rows
+    assert summary["rows_kept"] == 4 + 3 + 4 and summary["rows_dropped"] == 1
+    assert set(result.failures.video_id) == {"broken", "binary", "empty"}
     frames = result.frames.set_index("video_id")
     assert sorted(frames.loc["zeros", "frame_idx"]) == [0, 1, 2]  # never -1
     assert (frames.loc["cut", "frame_idx"] >= 0).all() and len(frames.loc["cut"]) == 4
