@@ -48,7 +48,8 @@ from .media import IMAGE_EXTENSIONS, MediaItem, list_media
 from .progress import Hook
 from .windows import load_feature_set, make_windows
 
-__all__ = ["DatasetResult", "WindowConfig", "build_dataset", "config_key", "part_path", "write_windows"]
+__all__ = ["SETTINGS_KEYS", "DatasetResult", "WindowConfig", "build_dataset", "config_key", "part_path", "read_windows",
+           "write_windows"]
 
 logger = logging.getLogger(__name__)
 WINDOWS_SCHEMA_VERSION = "geoengage.windows/1"
@@ -110,12 +111,13 @@ def _chunks(items: list[MediaItem], chunk_size: int) -> list[list[MediaItem]]:
 
 def config_key(config: ExtractConfig) -> str:
     """A short hash of everything that decides a part's values: the extraction settings, the per-frame
-    table's schema version and the model files (landmarks, expression CNN)."""
-    from .detect.expression import EXPRESSION_WEIGHTS
+    table's schema version and the model files (landmarks, expression CNN and its embedding projection)."""
+    from .detect.expression import EMBEDDING_PROJECTION, EXPRESSION_WEIGHTS
     from .detect.models import model_sha256
     from .extract import FRAMES_SCHEMA_VERSION
 
-    expression = hashlib.sha256(EXPRESSION_WEIGHTS.read_bytes()).hexdigest() if config.expression else None
+    expression = (hashlib.sha256(EXPRESSION_WEIGHTS.read_bytes() + EMBEDDING_PROJECTION.read_bytes()).hexdigest()
+                  if config.expression else None)
     what = {"config": config_to_dict(config), "schema": FRAMES_SCHEMA_VERSION,
             "landmarks": model_sha256("landmarks68"), "expression": expression}
     return hashlib.sha1(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -286,6 +288,33 @@ def build_dataset(
             "extract": config_to_dict(extract), "n_items": len(items), "n_failures": len(failures)})
     return DatasetResult(out, len(items), len(todo) - len(failures), skipped,
                          pd.DataFrame(failures, columns=FAILURE_COLUMNS))
+
+
+#: The parts of ``windows.meta.json`` that say how a table was made (a model records them: train/serve parity).
+SETTINGS_KEYS = ("windows", "clean", "extract", "import")
+
+
+def read_windows(path: str | Path) -> pd.DataFrame:
+    """A ``windows.parquet`` table, with how it was made (its ``windows.meta.json``) in ``attrs["geoengage"]``.
+
+    Raises :class:`~geoengage.exceptions.MediaReadError` naming the file when it is not a readable table.
+    """
+    from .exceptions import MediaReadError
+
+    path = Path(path)
+    try:
+        table = pd.read_parquet(path)
+    except (OSError, ValueError) as err:
+        raise MediaReadError(path, f"cannot be read as a windows parquet table ({err})") from err
+    meta_path = path.with_name("windows.meta.json")
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as err:
+            raise MediaReadError(meta_path, f"is not JSON ({err})") from err
+        table.attrs["geoengage"] = {k: meta[k] for k in SETTINGS_KEYS if k in meta}
+        table.attrs["geoengage_meta"] = meta
+    return table
 
 
 def write_windows(table: pd.DataFrame, out: Path, *, meta: dict[str, object]) -> None:

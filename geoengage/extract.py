@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 _IMAGE_FEATURES = tuple(spec.name for spec in feature_specs("image"))
 _FACE_FEATURES = tuple(spec.name for spec in feature_specs("faces"))
 
-FRAMES_SCHEMA_VERSION = "geoengage.frames/1"
+FRAMES_SCHEMA_VERSION = "geoengage.frames/2"
 
 
 class _Identifier:
@@ -91,7 +91,8 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
         HogFaceDetector(min_face_px=config.min_face_px, threshold=config.detect_threshold), get_landmark_backend("dlib"),
         tracking=config.tracking, detect_every=config.detect_every, verify_every=config.verify_every,
         max_faces=1 if config.face_policy == "largest" and config.crop_mode != "off" else config.max_faces,
-        crop_mode=config.crop_mode, reidentify=config.reidentify, reid_tolerance=config.reid_tolerance)
+        crop_mode=config.crop_mode, crop_fractions=config.crop_box, reidentify=config.reidentify,
+        reid_tolerance=config.reid_tolerance)
     identify = None
     if config.identify:
         identify = _Identifier(load_encodings(config.encodings_path), config.identity_tolerance, config.detect_every)

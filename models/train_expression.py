@@ -1,6 +1,14 @@
 """Train the expression CNN on FER-2013 (Training), choose the epoch on PublicTest, report PrivateTest once.
 
-    python models/train_expression.py models/configs/expression_v01.toml [--epochs N] [--ship]
+    python models/train_expression.py models/configs/expression_v03.toml [--epochs N] [--ship]
+
+``labels = "fer"`` (versions 01-02) learns FER-2013's single labels, 7 classes. ``labels = "ferplus"``
+(version 03 on) learns FER+'s crowd votes, 8 classes: each training image's target is its vote
+distribution over the 8 emotions after votes cast by a single annotator are dropped (FER+'s outlier rule);
+images whose majority is "unknown" or "not a face" are left out. Epochs are chosen on PublicTest and
+PrivateTest is reported on the FER+ majority label (ties, unknown and not-a-face dropped), and through the
+7-class mapping (contempt -> disgust) against FER-2013's own labels. A temperature for the logits is fitted
+on PublicTest (negative log-likelihood of the majority label) and its calibration reported on PrivateTest.
 
 1. Every FER image is aligned by the same function inference uses: dlib landmarks on the image
    upscaled 3x (the detector's box, or the calibrated crop box when it finds nothing), then
@@ -26,7 +34,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geoengage.detect.expression import EXPRESSION_CLASSES, ExpressionNet, evaluate, predict_proba, train_epoch
+from geoengage.detect.expression import (
+    EXPRESSION_CLASSES,
+    FERPLUS_CLASSES,
+    FERPLUS_TO_FER,
+    ExpressionNet,
+    evaluate,
+    predict_proba,
+    train_epoch,
+)
 from geoengage.normalize import normalize_crops
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,8 +76,11 @@ def main() -> int:
         np.savez_compressed(cache, faces=faces, detected=detected)
         print(f"aligned {len(faces)} faces in {time.perf_counter() - start:.0f} s "
               f"(detector {detected.mean():.1%}, crop box {1 - detected.mean():.1%})")
-    labels, usage = data["labels"].astype(np.int64), data["usage"]
+    usage = data["usage"]
     split = {name: usage == name for name in ("Training", "PublicTest", "PrivateTest")}
+    if config.get("labels", "fer") == "ferplus":
+        return _train_ferplus(config, args, data, faces, detected, split, epochs, out)
+    labels = data["labels"].astype(np.int64)
     counts = np.bincount(labels[split["Training"]], minlength=len(EXPRESSION_CLASSES))
     weights = (np.median(counts) / counts) ** config["class_weight_power"]
 
@@ -100,6 +119,145 @@ def main() -> int:
         target = ROOT / "geoengage" / "models" / "expression_cnn.pt"
         shutil.copy2(out / "expression_cnn.pt", target)
         print(f"shipped to {target}")
+    return 0
+
+
+def ferplus_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FER+ votes (n, 10) -> soft targets (n, 8), majority label (n,) and which rows are usable.
+
+    A row is usable when it has votes and its majority (over all 10 columns) is one of the 8 emotions;
+    the majority label is -1 where the top count is tied. Soft targets drop single votes (FER+'s outlier
+    rule) unless that leaves nothing, and are normalised over the 8 emotions.
+    """
+    votes = votes.astype(np.float64)
+    top = votes.max(axis=1)
+    tied = (votes == top[:, None]).sum(axis=1) > 1
+    majority = np.where(tied, -1, votes.argmax(axis=1))
+    usable = (votes.sum(axis=1) > 0) & (votes[:, :8].max(axis=1) >= votes[:, 8:].max(axis=1)) & (top > 0)
+    emotions = votes[:, :8]
+    pruned = np.where(emotions > 1, emotions, 0.0)
+    emotions = np.where(pruned.sum(axis=1, keepdims=True) > 0, pruned, emotions)
+    soft = emotions / np.maximum(emotions.sum(axis=1, keepdims=True), 1e-9)
+    majority = np.where(majority < 8, majority, -1)
+    return soft.astype(np.float32), majority, usable
+
+
+def _logits(model: ExpressionNet, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of each face and of its mirror image."""
+    model.eval()
+    plain, mirrored = [], []
+    with torch.no_grad():
+        for start in range(0, len(faces), 256):
+            x = torch.from_numpy(np.ascontiguousarray(faces[start:start + 256])).unsqueeze(1)
+            plain.append(model(x).numpy())
+            mirrored.append(model(torch.flip(x, dims=[3])).numpy())
+    return np.concatenate(plain), np.concatenate(mirrored)
+
+
+def proba_at(logits: tuple[np.ndarray, np.ndarray], temperature: float) -> np.ndarray:
+    """Probabilities with the logits divided by ``temperature``, face and mirror averaged (as at inference)."""
+    def softmax(z: np.ndarray) -> np.ndarray:
+        z = z / temperature
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    return (softmax(logits[0]) + softmax(logits[1])) / 2
+
+
+def expected_calibration_error(proba: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """ECE of the top-class confidence over equal-width bins."""
+    confidence, correct = proba.max(axis=1), proba.argmax(axis=1) == labels
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    return float(sum(abs(confidence[which == b].mean() - correct[which == b].mean()) * np.mean(which == b)
+                     for b in range(bins) if np.any(which == b)))
+
+
+def fit_temperature(logits: tuple[np.ndarray, np.ndarray], labels: np.ndarray) -> float:
+    """The temperature (0.5-3) that minimises the negative log-likelihood of ``labels``."""
+    grid = np.round(np.arange(0.5, 3.001, 0.01), 2)
+    nll = [-np.mean(np.log(proba_at(logits, t)[np.arange(len(labels)), labels] + 1e-12)) for t in grid]
+    return float(grid[int(np.argmin(nll))])
+
+
+def _train_ferplus(config: dict, args: argparse.Namespace, data, faces: np.ndarray, detected: np.ndarray,
+                   split: dict[str, np.ndarray], epochs: int, out: Path) -> int:
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    soft, majority, usable = ferplus_targets(data["ferplus_votes"])
+    usable &= data["ferplus_has"]
+    train = split["Training"] & usable
+    public = split["PublicTest"] & usable & (majority >= 0)
+    private = split["PrivateTest"] & usable & (majority >= 0)
+    counts = np.bincount(majority[train & (majority >= 0)], minlength=8)
+    weights = (np.median(counts) / np.maximum(counts, 1)) ** config["class_weight_power"]
+    shape = {"channels": tuple(config["channels"]), "convs": tuple(config["convs"])}
+    model = ExpressionNet(n_classes=len(FERPLUS_CLASSES), **shape).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config["learning_rate"], weight_decay=config["weight_decay"])
+    steps = epochs * int(np.ceil(train.sum() / config["batch_size"]))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config["learning_rate"], total_steps=steps)
+    print(json.dumps({"training_images": int(train.sum()), "public": int(public.sum()), "private": int(private.sum()),
+                      "majority_counts": dict(zip(FERPLUS_CLASSES, counts.tolist(), strict=True))}))
+    history, best = [], (-1.0, None, -1)
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        loss = train_epoch(model, faces[train], soft[train], optimizer=optimizer, scheduler=scheduler,
+                           batch_size=config["batch_size"], class_weights=weights,
+                           label_smoothing=config["label_smoothing"], seed=config["seed"] + epoch)
+        scores = evaluate(model, faces[public], majority[public])
+        history.append({"epoch": epoch + 1, "train_loss": loss, **{f"public_{k}": v for k, v in scores.items()},
+                        "seconds": time.perf_counter() - start})
+        print(json.dumps(history[-1]), flush=True)
+        if scores["accuracy"] > best[0]:
+            best = (scores["accuracy"], {k: v.clone() for k, v in model.state_dict().items()}, epoch + 1)
+            torch.save(best[1], out / "expression_cnn.pt")  # an interrupted run keeps its best epoch
+    model.load_state_dict(best[1])
+    temperature = fit_temperature(_logits(model, faces[public]), majority[public])
+    # PrivateTest, once: FER+ majority (8 classes), and FER-2013's labels through the 7-class mapping
+    logits = _logits(model, faces[split["PrivateTest"]])
+    proba = proba_at(logits, temperature)
+    kept = private[split["PrivateTest"]]
+    truth, predicted = majority[split["PrivateTest"]][kept], proba[kept].argmax(axis=1)
+    precision, recall, f1, n = precision_recall_fscore_support(truth, predicted, labels=range(8), zero_division=0)
+    seven = np.zeros((len(proba), 7))
+    for k, target in enumerate(FERPLUS_TO_FER):
+        seven[:, target] += proba[:, k]
+    fer_labels = data["labels"][split["PrivateTest"]].astype(int)
+    no_contempt = truth != FERPLUS_CLASSES.index("contempt")
+    sample = np.arange(len(proba)) < 500
+    summary = {
+        "config": config, "epochs_run": epochs, "best_epoch": best[2], "public_accuracy": best[0],
+        "temperature": temperature, "aligned_by_detector": float(detected.mean()),
+        "private_ferplus": {
+            "n": int(kept.sum()), "accuracy": float(np.mean(predicted == truth)),
+            "accuracy_without_contempt_rows": float(np.mean(predicted[no_contempt] == truth[no_contempt])),
+            "macro_f1": float(np.mean(f1)),
+            "per_class": {c: {"precision": float(precision[k]), "recall": float(recall[k]), "f1": float(f1[k]),
+                              "n": int(n[k])} for k, c in enumerate(FERPLUS_CLASSES)},
+            "confusion": confusion_matrix(truth, predicted, labels=range(8)).tolist(),
+            "ece_temperature": expected_calibration_error(proba[kept], truth),
+            "ece_uncalibrated": expected_calibration_error(proba_at(logits, 1.0)[kept], truth),
+            "detector_framed_accuracy": float(np.mean((predicted == truth)[detected[split["PrivateTest"]][kept]])),
+            "fixed_sample_first_500": {
+                "n": int((sample & kept).sum()),
+                "accuracy": float(np.mean(proba[sample & kept].argmax(axis=1) == majority[split["PrivateTest"]][
+                    sample & kept])),
+                "ece": expected_calibration_error(proba[sample & kept], majority[split["PrivateTest"]][sample & kept])},
+        },
+        "private_fer2013_labels_7_class": {"n": len(fer_labels),
+                                           "accuracy": float(np.mean(seven.argmax(axis=1) == fer_labels))},
+        "history": history,
+    }
+    state = {**best[1]}
+    torch.save(state, out / "expression_cnn.pt")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "temperature.json").write_text(json.dumps({"temperature": temperature}))
+    _plot(history, out / "curves.png")
+    print(json.dumps({k: summary[k] for k in ("best_epoch", "public_accuracy", "temperature")}
+                     | {"private_accuracy": summary["private_ferplus"]["accuracy"],
+                        "fer7_accuracy": summary["private_fer2013_labels_7_class"]["accuracy"]}))
+    if args.ship:
+        print("not shipped: the 8-class network needs the inference side's temperature and class names first")
     return 0
 
 

@@ -111,7 +111,7 @@ def test_write_read_round_trip(media_dir: Path, tmp_path: Path) -> None:
     again = read_frames(path)
     pd.testing.assert_frame_equal(again, table)
     meta = json.loads((tmp_path / "out" / "frames.meta.json").read_text())
-    assert meta["schema"] == "geoengage.frames/1" and meta["config"]["sample_fps"] == 15
+    assert meta["schema"] == "geoengage.frames/2" and meta["config"]["sample_fps"] == 15
     assert meta["n_rows"] == 30 and meta["face_yield"] == 1.0 and len(meta["models"]["landmarks68"]) == 64
     assert meta["n_rows_population_ear_baseline"] == 0  # a 2 s track has its own open-eye baseline
     assert not list((tmp_path / "out").glob("*.tmp"))
@@ -121,7 +121,7 @@ def test_write_read_round_trip(media_dir: Path, tmp_path: Path) -> None:
 
     meta["schema"] = "geoengage.frames/0"
     (tmp_path / "out" / "frames.meta.json").write_text(json.dumps(meta))
-    with pytest.raises(SchemaError, match="geoengage.frames/0.*geoengage.frames/1"):
+    with pytest.raises(SchemaError, match="geoengage.frames/0.*geoengage.frames/2"):
         read_frames(path)
     with pytest.raises(SchemaError, match="lacks required columns"):
         write_frames(table.drop(columns=["time_s"]), tmp_path / "x.parquet")

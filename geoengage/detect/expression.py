@@ -21,11 +21,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["EXPRESSION_CLASSES", "EXPRESSION_WEIGHTS", "ExpressionNet", "augment", "evaluate", "load_expression_model",
-           "predict_proba", "train_epoch"]
+__all__ = ["EMBEDDING_PROJECTION", "EXPRESSION_CLASSES", "EXPRESSION_WEIGHTS", "FERPLUS_CLASSES", "FERPLUS_TO_FER",
+           "ExpressionNet", "augment", "evaluate", "load_embedding_projection", "load_expression_model",
+           "predict_proba", "predict_with_embedding", "train_epoch"]
 
 #: FER-2013 label order.
 EXPRESSION_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+#: FER+ emotion order (the first 8 vote columns of fer2013new.csv; ``unknown`` and ``NF`` are not classes).
+FERPLUS_CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+#: FER+ class -> FER-2013 class index (contempt, absent from FER-2013, joins disgust).
+FERPLUS_TO_FER = (6, 3, 5, 4, 0, 1, 2, 1)
 
 #: The trained weights shipped in the package (``models/train_expression.py --ship``; card:
 #: ``models/MODEL_CARD_expression.md``): a state dict of tensors, read with ``weights_only=True``.
@@ -69,6 +74,10 @@ class ExpressionNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate layer: globally pooled features of the last stage, (n, channels[-1])."""
+        return self.head[1](self.head[0](self.features(x)))
 
     @classmethod
     def from_state_dict(cls, state: dict[str, torch.Tensor]) -> ExpressionNet:
@@ -138,11 +147,17 @@ def train_epoch(model: ExpressionNet, faces: np.ndarray, labels: np.ndarray, *, 
                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, batch_size: int = 128,
                 class_weights: np.ndarray | None = None, label_smoothing: float = 0.1, seed: int = 0,
                 augmentation: bool = True) -> float:
-    """One pass over ``faces`` (n, 48, 48) float32 with ``labels`` (n,); returns the mean training loss."""
+    """One pass over ``faces`` (n, 48, 48) float32 with ``labels``; returns the mean training loss.
+
+    ``labels`` are class indices (n,) or a distribution over the classes per face (n, k), e.g. FER+'s
+    normalised crowd votes (cross-entropy to the soft label).
+    """
     generator = torch.Generator().manual_seed(seed)
     weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
     order = torch.randperm(len(faces), generator=generator)
-    x_all, y_all = torch.from_numpy(faces).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+    soft = labels.ndim == 2
+    x_all = torch.from_numpy(faces).unsqueeze(1)
+    y_all = torch.from_numpy(labels.astype(np.float32 if soft else np.int64))
     model.train()
     total, seen = 0.0, 0
     for start in range(0, len(order), batch_size):
@@ -175,10 +190,51 @@ def predict_proba(model: ExpressionNet, faces: np.ndarray, *, batch_size: int = 
     return np.concatenate(out) if out else np.empty((0, len(EXPRESSION_CLASSES)), dtype=np.float32)
 
 
+@torch.no_grad()
+def predict_with_embedding(model: ExpressionNet, faces: np.ndarray, *, batch_size: int = 256
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities and penultimate embeddings (n, channels[-1]); face and mirror image averaged."""
+    model.eval()
+    probas, embeddings = [], []
+    for start in range(0, len(faces), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(faces[start:start + batch_size])).unsqueeze(1)
+        both = torch.cat([x, torch.flip(x, dims=[3])]).contiguous(memory_format=torch.channels_last)
+        pooled = model.embed(both)
+        proba = model.head[3](pooled).softmax(dim=1)
+        probas.append(((proba[:len(x)] + proba[len(x):]) / 2).numpy())
+        embeddings.append(((pooled[:len(x)] + pooled[len(x):]) / 2).numpy())
+    if not probas:
+        return np.empty((0, model.head[3].out_features), np.float32), np.empty((0, model.channels[-1]), np.float32)
+    return np.concatenate(probas), np.concatenate(embeddings)
+
+
+#: Principal axes of the CNN's embedding (``models/fit_expression_embedding.py``), for the shipped weights.
+EMBEDDING_PROJECTION = EXPRESSION_WEIGHTS.with_name("expression_embedding.npz")
+
+
+@lru_cache(maxsize=2)
+def load_embedding_projection(path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, components) of the shipped embedding projection; refuses one made for other weights."""
+    import hashlib
+
+    from ..exceptions import MissingDependencyError, SchemaError
+
+    path = Path(path) if path is not None else EMBEDDING_PROJECTION
+    if not path.is_file():
+        raise MissingDependencyError(f"{path}: the expression embedding's projection is missing; make it with "
+                                     "models/fit_expression_embedding.py.")
+    data = np.load(path, allow_pickle=False)
+    weights = hashlib.sha256(EXPRESSION_WEIGHTS.read_bytes()).hexdigest()
+    if path == EMBEDDING_PROJECTION and str(data["weights_sha256"]) != weights:
+        raise SchemaError(f"{path} was fitted for other CNN weights; run models/fit_expression_embedding.py again.")
+    return data["mean"].astype(np.float32), data["components"].astype(np.float32)
+
+
 def evaluate(model: ExpressionNet, faces: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Accuracy and macro-F1 on a labelled set."""
+    """Accuracy and macro-F1 on a labelled set (class indices in the model's output order)."""
     from sklearn.metrics import f1_score
 
-    predicted = predict_proba(model, faces).argmax(axis=1)
+    proba = predict_proba(model, faces)
+    predicted = proba.argmax(axis=1)
     return {"accuracy": float(np.mean(predicted == labels)),
-            "macro_f1": float(f1_score(labels, predicted, average="macro", labels=range(len(EXPRESSION_CLASSES))))}
+            "macro_f1": float(f1_score(labels, predicted, average="macro", labels=range(proba.shape[1])))}

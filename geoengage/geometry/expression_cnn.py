@@ -1,8 +1,14 @@
-"""Aligned face crops -> expression probabilities, from the CNN shipped in the package.
+"""Aligned face crops -> expression probabilities and an appearance embedding, from the CNN shipped in the package.
 
 The seven ``expr_<class>`` columns are the softmax of :class:`geoengage.detect.expression.ExpressionNet`
 (averaged with the mirrored face) over the FER-2013 classes; they sum to 1 in every row with a
 face. Extraction also writes ``expr_class``, the most probable class (see the per-frame schema).
+
+``expr_emb_00`` ... ``expr_emb_15`` are the same forward pass's penultimate layer (256 pooled features)
+projected on its 16 principal axes over FER-2013 Training (``models/fit_expression_embedding.py``; unit
+variance there): a compact description of the face's appearance for models that need more than geometry
+(the ``appearance`` window feature set). They describe the face, so they also carry identity: check the
+set-up audit before relying on them.
 The network is trained on FER-2013 (posed and web photos), not on classrooms: read
 ``models/MODEL_CARD_expression.md`` before interpreting these columns. torch is imported the
 first time a batch is scored, never by importing this module.
@@ -24,10 +30,24 @@ _WORDS = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happ
           "surprise": "surprise", "neutral": "a neutral face"}
 
 
-@frame_features(*((f"expr_{c}", "probability", 0.0, 1.0, f"CNN probability of {_WORDS[c]} (FER-2013 classes; "
-                   "the seven sum to 1).") for c in EXPRESSION_CLASSES), kind="faces")
-def expression_probabilities(faces: np.ndarray) -> dict[str, np.ndarray]:
-    from ..detect.expression import load_expression_model, predict_proba
+#: Principal axes of the CNN embedding written per face.
+N_EMBEDDING = 16
+EMBEDDING_COLUMNS = tuple(f"expr_emb_{k:02d}" for k in range(N_EMBEDDING))
 
-    proba = predict_proba(load_expression_model(), faces) if len(faces) else np.empty((0, len(EXPRESSION_CLASSES)))
-    return {f"expr_{c}": proba[:, k] for k, c in enumerate(EXPRESSION_CLASSES)}
+
+@frame_features(*((f"expr_{c}", "probability", 0.0, 1.0, f"CNN probability of {_WORDS[c]} (FER-2013 classes; "
+                   "the seven sum to 1).") for c in EXPRESSION_CLASSES),
+                *((name, "sd", -20.0, 20.0, f"Expression CNN embedding on its principal axis {k + 1} (unit variance "
+                   "over FER-2013 Training faces): appearance, for the `appearance` feature set.")
+                  for k, name in enumerate(EMBEDDING_COLUMNS)),
+                kind="faces", typical_range=EMBEDDING_COLUMNS)
+def expression_probabilities(faces: np.ndarray) -> dict[str, np.ndarray]:
+    from ..detect.expression import load_embedding_projection, load_expression_model, predict_with_embedding
+
+    if not len(faces):
+        return {name: np.empty(0) for name in (*(f"expr_{c}" for c in EXPRESSION_CLASSES), *EMBEDDING_COLUMNS)}
+    proba, embedding = predict_with_embedding(load_expression_model(), faces)
+    mean, components = load_embedding_projection()
+    scores = (embedding - mean) @ components.T
+    return {**{f"expr_{c}": proba[:, k] for k, c in enumerate(EXPRESSION_CLASSES)},
+            **{name: scores[:, k] for k, name in enumerate(EMBEDDING_COLUMNS)}}

@@ -118,3 +118,42 @@ def test_shipped_weights_give_the_documented_accuracy(shared_data) -> None:
     faces, _ = normalize_crops(data["images"][rows])
     result = evaluate(load_expression_model(), faces, data["labels"][rows].astype(np.int64))
     assert result["accuracy"] == pytest.approx(SHIPPED_SAMPLE_ACCURACY, abs=0.005)
+
+
+def test_embedding_is_the_same_pass_and_its_projection_belongs_to_the_weights(astronaut, astronaut_landmarks,
+                                                                              tmp_path) -> None:
+    import cv2
+
+    from geoengage.detect.expression import (
+        load_embedding_projection,
+        load_expression_model,
+        predict_with_embedding,
+    )
+    from geoengage.exceptions import SchemaError
+    from geoengage.geometry.expression_cnn import EMBEDDING_COLUMNS, expression_probabilities
+
+    gray = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
+    face = normalize_face(gray, astronaut_landmarks)[None]
+    model = load_expression_model()
+    proba, embedding = predict_with_embedding(model, face)
+    np.testing.assert_allclose(proba, predict_proba(model, face), atol=1e-6)
+    assert embedding.shape == (1, model.channels[-1]) and (embedding >= 0).all()  # pooled ReLU outputs
+    mean, components = load_embedding_projection()
+    assert components.shape == (len(EMBEDDING_COLUMNS), model.channels[-1])
+    columns = expression_probabilities(face)
+    expected = (embedding - mean) @ components.T
+    assert [round(float(columns[name][0]), 5) for name in EMBEDDING_COLUMNS] == [round(float(v), 5) for v in expected[0]]
+    # a projection fitted for other weights is refused
+    from geoengage.detect import expression as module
+
+    other = tmp_path / "expression_embedding.npz"
+    np.savez(other, mean=mean, components=components, weights_sha256=np.array("0" * 64))
+    original = module.EMBEDDING_PROJECTION
+    try:
+        module.EMBEDDING_PROJECTION = other
+        load_embedding_projection.cache_clear()
+        with pytest.raises(SchemaError, match="fitted for other CNN weights"):
+            load_embedding_projection(other)
+    finally:
+        module.EMBEDDING_PROJECTION = original
+        load_embedding_projection.cache_clear()
