@@ -1,81 +1,64 @@
-"""Subject-grouped engagement results on ../shared/data/engagement_wacv, beside the majority baseline and
-beside the same XGBoost trained on OpenFace's own features of the same images (same folds).
+"""Subject-grouped engagement results on engagement_wacv for the majority class, the old default features (with
+set-up features), the new default and the default plus appearance, each with its set-up audit; and the same
+XGBoost on OpenFace's own features of the same images (same folds).
 
-1. geoengage extracts every image (crop_mode="fallback", threshold 0); each image is one window.
-2. 3-class (not / nominally / very engaged) and binary (not engaged vs engaged) targets.
-3. XGBoost, logistic regression and the majority class, 5 subject-grouped folds
-   (StratifiedGroupKFold), 95% intervals from 1,000 bootstrap resamples of subjects.
-4. OpenFace comparison on the images OpenFace covers (classes 0 and 1 only, per SOURCE.md):
-   XGBoost on OpenFace's pose, gaze and AU outputs vs XGBoost on geoengage's features, same folds.
+1. geoengage extracts every image (crop mode, detector threshold 0, a crop box fitted on the data set's crops;
+   benchmarks/engagement_data.py); each image is one window.
+2. Binary (not engaged "low" vs engaged "high"), 3-class (0/1/2) and ordinal (0/1/2 regressed, then calibrated)
+   models, judged on engaged vs not (auc_engaged) and on their own classes.
+3. XGBoost with probabilities calibrated and the decision rule fitted in inner subject-grouped folds, 5
+   subject-grouped folds (StratifiedGroupKFold, the same for every row), 95% intervals from bootstrapping subjects.
+4. Set-up audit per feature set: how well the features identify the subject (geoengage.modeling.audit).
+5. OpenFace comparison on the images OpenFace covers (classes 0 and 1 only, per SOURCE.md).
 
-    python benchmarks/engagement_wacv.py [--out results.json]
+    python benchmarks/engagement_wacv.py [--data ../shared/data] [--work benchmarks/out] [--out results.json]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-import tempfile
-import warnings
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from engagement_data import feature_sets, parse_args, summary_line, wacv
 
-from geoengage.config import ExtractConfig
-from geoengage.dataset import build_dataset
-from geoengage.exceptions import GeoEngageWarning
 from geoengage.importers import read_openface_csv
-from geoengage.media import MediaItem
-from geoengage.modeling.cv import cross_validate, feature_columns, make_folds
+from geoengage.modeling.audit import setup_audit
+from geoengage.modeling.cv import cross_validate, make_folds
 from geoengage.report.metrics import summarize
 from geoengage.windows import make_windows
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "engagement_wacv"
-
-
-def _line(name: str, summary: dict) -> str:
-    m = summary["metrics"]
-    ci = m["ci95"]
-    parts = [f"{k} {m[k]:.3f} [{ci[k][0]:.3f}, {ci[k][1]:.3f}]" for k in ("balanced_accuracy", "f1_macro", "auc_roc")]
-    return f"  {name:28s} " + "  ".join(parts) + f"  (leak-free: {summary['audit']['leak_free']})"
-
-
-def run(estimators: list[str], windows: pd.DataFrame, target: str, folds: np.ndarray, features: list[str],
-        label: str) -> dict[str, dict]:
-    results = {}
-    print(f"{label}: {len(windows)} windows, {windows.subject_id.nunique()} subjects, "
-          f"classes {windows[target].value_counts().sort_index().to_dict()}")
-    for estimator in estimators:
-        result = cross_validate(windows, target=target, estimator=estimator, features=features, folds=folds)
-        results[estimator] = summarize(result, n_boot=1000)
-        print(_line(estimator, results[estimator]))
-    return results
+BINARY = {"classes": ["low", "high"], "positive": ["high"]}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    if not DATA.is_dir():
-        print(f"skipped: {DATA} is absent")
-        sys.exit(0)
-    labels = pd.read_csv(DATA / "labels.csv")
-    items = [MediaItem(str(DATA / p), p, {"subject_id": f"s{s:02d}", "engagement": int(e), "image_id": i})
-             for p, s, e, i in zip(labels.path, labels.subject_id, labels.engagement, labels.source_image_id)]
-    warnings.simplefilter("ignore", GeoEngageWarning)
-    with tempfile.TemporaryDirectory() as out:
-        build_dataset(items, out, extract=ExtractConfig(crop_mode="fallback", detect_threshold=0.0), n_jobs=2)
-        ours = pd.read_parquet(Path(out) / "windows.parquet")
-    ours["engaged"] = (ours["engagement"] > 0).astype(int)
-    features = feature_columns(ours)
-    report: dict[str, object] = {"n_images": len(ours), "features": len(features)}
-    for target, label in (("engagement", "3-class"), ("engaged", "binary (not engaged vs engaged)")):
-        folds = make_folds(ours, target=target, n_splits=5, random_state=0)
-        report[target] = run(["xgboost", "logistic", "majority"], ours, target, folds, features, label)
+    args = parse_args(__doc__, ("engagement_wacv",))
+    ours = wacv(args.data, args.work)
+    report: dict[str, object] = {"n_images": len(ours)}
+    three = {"positive": [1, 2]}
+    folds = make_folds(ours[ours.window_ok].reset_index(drop=True), target="engagement", n_splits=5, random_state=0)
+    print(f"{int(ours.window_ok.sum())} windows, {ours.subject_id.nunique()} subjects, the same 5 subject-grouped folds "
+          "for every row; auc_engaged = engaged (1-2) vs not (0)")
+    for target, estimator, options, label in (("level", "xgboost", BINARY, "binary xgboost (low/high)"),
+                                              ("engagement", "xgboost", three, "3-class xgboost (0/1/2)"),
+                                              ("engagement", "xgboost_ordinal", three, "ordinal xgboost (0/1/2)")):
+        print(f"{label}:")
+        results = {}
+        for name, features in {"majority": None, **feature_sets()}.items():
+            result = cross_validate(ours, target=target, estimator="majority" if features is None else estimator,
+                                    features=features or feature_sets()["new default"], folds=folds, **options)
+            results[name] = summarize(result, n_boot=args.n_boot)
+            print(summary_line(name, results[name], ("auc_engaged", "auc_roc", "balanced_accuracy", "minority_recall")))
+        report[label] = results
+    print("set-up audit (identity score of the whole set: 0 chance, 1 names every subject; flagged: eta2 >= 0.5):")
+    audits = {}
+    for name, features in feature_sets().items():
+        audit = setup_audit(ours[ours.window_ok], features=features)
+        audits[name] = audit.to_dict()
+        print(f"  {name:44s} whole set {audit.whole_set_score:.2f}, flagged {audit.flagged or 'none'}")
+    report["setup_audit"] = audits
 
-    openface = pd.concat([read_openface_csv(DATA / f"openface_processedData{i}.csv") for i in (0, 1)])
+    folder = args.data / "engagement_wacv"
+    openface = pd.concat([read_openface_csv(folder / f"openface_processedData{i}.csv") for i in (0, 1)])
     openface = openface.sort_values("face_found", ascending=False).drop_duplicates("video_id")
     columns = [c for c in openface.columns if c.startswith("au") or c in (
         "yaw_deg", "pitch_deg", "roll_deg", "head_x_mm", "head_y_mm", "head_z_mm", "gaze_yaw_deg", "gaze_pitch_deg")]
@@ -84,17 +67,18 @@ def main() -> None:
     of = of.rename(columns={c: f"openface_{c}" for c in of.columns if c.endswith("__mean")})
     of_features = [c for c in of.columns if c.startswith("openface_")]
     subset = ours.merge(of[["video_id", *of_features]].rename(columns={"video_id": "image_id"}), on="image_id")
-    subset = subset[subset["engagement"] <= 1].reset_index(drop=True)
-    folds = make_folds(subset, target="engaged", n_splits=5, random_state=0)
-    print(f"OpenFace subset (classes 0 and 1, {len(subset)} images), same folds for both feature sets:")
-    report["openface_subset"] = {
-        "geoengage": summarize(cross_validate(subset, target="engaged", features=features, folds=folds)),
-        "openface": summarize(cross_validate(subset, target="engaged", features=of_features, folds=folds)),
-        "majority": summarize(cross_validate(subset, target="engaged", estimator="majority", features=features,
-                                             folds=folds)),
-    }
-    for name, summary in report["openface_subset"].items():
-        print(_line(f"xgboost on {name}" if name != "majority" else "majority", summary))
+    subset = subset[(subset["engagement"] <= 1) & subset["window_ok"]].reset_index(drop=True)
+    folds = make_folds(subset, target="level", n_splits=5, random_state=0)
+    print(f"OpenFace subset (classes 0 and 1, {len(subset)} images), same folds for every feature set:")
+    comparison = {"majority": summarize(cross_validate(subset, target="level", estimator="majority",
+                                                       features=of_features, folds=folds, **BINARY)),
+                  "openface": summarize(cross_validate(subset, target="level", features=of_features, folds=folds,
+                                                       **BINARY))}
+    for name, features in feature_sets().items():
+        comparison[name] = summarize(cross_validate(subset, target="level", features=features, folds=folds, **BINARY))
+    for name, summary in comparison.items():
+        print(summary_line(name if name == "majority" else f"xgboost on {name}", summary))
+    report["openface_subset"] = comparison
     if args.out:
         args.out.write_text(json.dumps(report, indent=2, default=float))
 

@@ -7,6 +7,9 @@ Public API (the data flow, stage by stage):
 - storage: :func:`write_frames`, :func:`read_frames`
 - identity: :func:`enroll_people`, :func:`save_encodings`, :func:`load_encodings`
 - samples: :func:`sample_image`, :func:`sample_video`
+- models (one API, imported on first use): :func:`evaluate` (grouped CV, train -> test, set-up audit ->
+  report), :func:`train` (fit and save), :func:`score` (apply a saved model to windows), :func:`load_model`,
+  :func:`read_windows`, :class:`EngagementModel` (a scikit-learn classifier)
 
 Later stages live in their modules (imported on use, so ``import geoengage`` stays light):
 ``geoengage.geometry`` (per-frame features), ``geoengage.importers`` (OpenFace, Py-Feat),
@@ -35,8 +38,24 @@ from .exceptions import (
 from .extract import BatchResult, extract_batch, extract_frames, read_frames, write_frames
 from .media import Frame, MediaItem, iter_frames, list_media, read_image, read_manifest
 
+#: Names served lazily (their modules import xgboost, sklearn and shap on use).
+_LAZY = {"evaluate": ("evaluation", "evaluate"), "train": ("modeling.train", "train"),
+         "score": ("predict", "score"), "load_model": ("modeling.train", "load_model"),
+         "EngagementModel": ("modeling.train", "EngagementModel"), "read_windows": ("dataset", "read_windows")}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from importlib import import_module
+
+        module, attribute = _LAZY[name]
+        return getattr(import_module(f".{module}", __name__), attribute)
+    raise AttributeError(f"module 'geoengage' has no attribute {name!r}")
+
+
 __all__ = [
     "BatchResult",
+    "EngagementModel",
     "ExtractConfig",
     "Frame",
     "GeoEngageError",
@@ -48,16 +67,21 @@ __all__ = [
     "SchemaError",
     "__version__",
     "enroll_people",
+    "evaluate",
     "extract_batch",
     "extract_frames",
     "iter_frames",
     "list_media",
     "load_encodings",
+    "load_model",
     "read_frames",
     "read_image",
     "read_manifest",
+    "read_windows",
     "sample_image",
     "sample_video",
     "save_encodings",
+    "score",
+    "train",
     "write_frames",
 ]

@@ -37,6 +37,8 @@ own median, so features read as changes from that person's usual value.
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -402,6 +404,7 @@ def clean_frames(frames: pd.DataFrame, *, config: CleanConfig | None = None) -> 
     back = np.argsort(order, kind="stable")
     cleaned = table.iloc[back]
     cleaned.index = frames.index
+    cleaned.attrs["geoengage"] = {**frames.attrs.get("geoengage", {}), "clean": dataclasses.asdict(config)}
     reasons = pd.DataFrame(reason[back], columns=columns, index=frames.index, dtype="string") if len(reason) else \
         pd.DataFrame(columns=columns, index=frames.index, dtype="string")
     return CleanResult(cleaned, counts, filled_mask.sum().astype(np.int64), reasons)

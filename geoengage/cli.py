@@ -31,6 +31,9 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--face-policy", choices=["largest", "all"], help="faces kept per frame (default largest)")
     group.add_argument("--crop-mode", choices=["off", "fallback", "always"],
                        help="inputs are face crops: use the crop box when no face is detected (fallback) or always")
+    group.add_argument("--crop-box", metavar="auto|L,T,R,B",
+                       help="crop box for face-crop inputs: fractions of width and height, or 'auto' to fit it on "
+                            "up to 300 of the images (the median detector box; default: the square WACV crops')")
     group.add_argument("--no-tracking", action="store_true", help="run the detector on every video frame")
     group.add_argument("--identify", type=Path, metavar="ENCODINGS_JSON",
                        help="name faces by the people enrolled in this file (from `geoengage enroll`)")
@@ -65,8 +68,38 @@ def _extract_config(args: argparse.Namespace) -> ExtractConfig:
     if args.identify is not None:
         overrides.update(identify=True, encodings_path=str(args.identify))
     overrides.update(_screen_overrides(args))
+    crop = getattr(args, "crop_box", None)
+    if crop is not None and crop != "auto":
+        try:
+            overrides["crop_box"] = tuple(float(v) for v in crop.split(","))
+        except ValueError as err:
+            raise InvalidParameterError(f"`--crop-box` must be 'auto' or four fractions L,T,R,B. Got {crop!r}.") from err
+    elif crop == "auto":
+        overrides["crop_box"] = _fit_crop_box(args.source)
     values = {**{k: getattr(base, k) for k in base.__dataclass_fields__}, **overrides}
     return ExtractConfig(**values)  # type: ignore[arg-type]
+
+
+def _fit_crop_box(source: str) -> tuple[float, float, float, float]:
+    """Crop-box fractions fitted on up to 300 images of ``source`` (a seeded sample)."""
+    import numpy as np
+
+    from .detect.faces import fit_crop_box
+    from .media import IMAGE_EXTENSIONS, list_media, read_image
+
+    items = [i for i in list_media(source) if Path(i.path).suffix.lower() in IMAGE_EXTENSIONS]
+    if not items:
+        raise InvalidParameterError(f"`--crop-box auto` needs images; {source} has none.")
+    chosen = np.random.default_rng(0).permutation(len(items))[:300]
+    images = []
+    for k in chosen:
+        try:
+            images.append(read_image(items[k].path))
+        except GeoEngageError:
+            continue
+    fractions, n = fit_crop_box(images)
+    logger.info("crop box fitted on %d of %d sampled images: %s", n, len(images), [round(v, 3) for v in fractions])
+    return tuple(round(v, 4) for v in fractions)  # type: ignore[return-value]
 
 
 def _window_config(args: argparse.Namespace):
@@ -132,73 +165,34 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 1 if len(result.failures) else 0
 
 
-def _read_windows(path: Path):
-    import pandas as pd
+def _model_options(args: argparse.Namespace) -> dict[str, object]:
+    """The model options shared by evaluate and train (classes, engaged classes, imbalance, tuning)."""
+    def names(text: str | None) -> list[str] | None:
+        return None if text is None else [v.strip() for v in text.split(",") if v.strip()]
 
-    from .exceptions import MediaReadError
+    return {"classes": names(args.classes), "positive": names(args.positive),
+            "class_weight": None if args.class_weight == "none" else args.class_weight,
+            "calibrate": not args.no_calibration, "decision": args.decision, "threshold": args.threshold,
+            "tune": args.tune, "estimator": args.estimator}
 
+
+def _label_map(text: str | None) -> dict[str, str] | None:
+    if not text:
+        return None
     try:
-        return pd.read_parquet(path)
-    except (OSError, ValueError) as err:
-        raise MediaReadError(path, f"cannot be read as a windows parquet table ({err})") from err
+        return dict(pair.split("=", 1) for pair in text.split(","))
+    except ValueError as err:
+        raise InvalidParameterError(f"`--test-map` must be FROM=TO pairs, e.g. 0=0,1=0,2=1. Got {text!r}.") from err
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .modeling.cv import cross_validate, make_folds
-    from .modeling.train import fit_model
-    from .report.explain import explain_model, explain_windows, global_importance
-    from .report.figures import confusion_figure, importance_figure, roc_figure, shap_beeswarm_figure
-    from .report.metrics import summarize
-    from .report.render import write_report
+    from .evaluation import evaluate
 
-    windows = _read_windows(args.windows)
-    windows = windows[windows[args.target].notna()].reset_index(drop=True) if args.target in windows else windows
-    folds = make_folds(windows, target=args.target, groups=args.groups, n_splits=args.n_splits, split=args.split,
-                       random_state=args.seed)
-    cv = {name: cross_validate(windows, target=args.target, groups=args.groups, estimator=name, folds=folds,
-                               split=args.split, random_state=args.seed) for name in ("xgboost", "logistic", "majority")}
-    results = {name: summarize(result, n_boot=args.n_boot, seed=args.seed) for name, result in cv.items()}
-    model = fit_model(windows, target=args.target, random_state=args.seed)
-    explanation = explain_model(model, windows)
-    importance = global_importance(explanation).mean(axis=1)
-    figures = {"ROC curves, out-of-fold": roc_figure({k: cv[k] for k in ("xgboost", "logistic")}),
-               "XGBoost confusion matrix, out-of-fold": confusion_figure(cv["xgboost"]),
-               "Global SHAP importance (model fitted on all windows)": importance_figure(explanation)}
-    for k, cls in enumerate(model.classes):
-        figures[f"SHAP beeswarm, class {cls}"] = shap_beeswarm_figure(explanation, k)
-    examples = windows.groupby(args.target, group_keys=False).head(2).index.to_numpy()
-    texts = explain_windows(explanation)
-    keys = [c for c in ("video_id", "window_idx", "start_s") if c in windows]
-    explanations = [f"{', '.join(f'{k}={windows.at[i, k]}' for k in keys)} (true {windows.at[i, args.target]}): "
-                    f"{texts[i]}" for i in examples]
-    protocol = {"target": args.target, "split": f"{args.split} ({args.n_splits} folds, grouped by {args.groups})"
-                if args.split == "subject" else f"random ({args.n_splits} folds)", "windows": len(windows),
-                "subjects": int(windows[args.groups].nunique()) if args.groups in windows else None}
-    quality = {"windows": len(windows), "windows with window_ok": int(windows["window_ok"].sum())
-               if "window_ok" in windows else None,
-               "median face coverage": round(float(windows["coverage"].median()), 3) if "coverage" in windows else None,
-               "missing feature values": f"{windows[model.features].isna().to_numpy().mean():.1%}"}
-    meta_path = args.windows.with_name("windows.meta.json")
-    config: dict[str, object] = {"evaluate": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                                              if k not in ("handler",)}}
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        config.update({k: meta.get(k) for k in ("extract", "clean", "windows")})
-        cleaning = meta.get("cleaning", {})
-        quality.update({"items": meta.get("n_items"), "failed items": meta.get("n_failures"),
-                        "values masked by reason (quality, range, jump, level)": cleaning.get("masked_by_reason"),
-                        "values masked per feature": cleaning.get("outliers"),
-                        "values interpolated per feature": cleaning.get("filled")})
-    frames_meta = args.windows.with_name("frames.meta.json")
-    if frames_meta.is_file():
-        meta = json.loads(frames_meta.read_text())
-        quality.update({"face yield (frames with a face)": meta.get("face_yield"),
-                        "unreadable frames": meta.get("n_unreadable_frames")})
-    path = write_report(results, args.out, title=f"geoengage evaluation: {args.target}", protocol=protocol,
-                        figures=figures, importance=importance.round(5).to_dict(), explanations=explanations,
-                        data_quality=quality, config=config)
-    print(json.dumps({name: {k: round(r["metrics"][k], 4) for k in ("balanced_accuracy", "f1_macro", "auc_roc")}
-                      for name, r in results.items()} | {"report": str(path)}))
+    summary = evaluate(args.windows, target=args.target, out=args.out, groups=args.groups, n_splits=args.n_splits,
+                       split=args.split, seed=args.seed, n_boot=args.n_boot, test=args.test,
+                       test_target=args.test_target, label_map=_label_map(args.test_map),
+                       test_name=args.test.parent.name if args.test else "test", **_model_options(args))
+    print(json.dumps(summary))
     return 0
 
 
@@ -210,13 +204,50 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .modeling.train import fit_model
+    from .modeling.train import train
 
-    model = fit_model(_read_windows(args.windows), target=args.target, random_state=args.seed)
-    folder = model.save(args.out)
-    print(json.dumps({"model": str(folder), "features": len(model.features), "classes": model.classes,
-                      "training": model.training}, default=str))
+    model = train(args.windows, target=args.target, out=args.out, random_state=args.seed, **_model_options(args))
+    print(json.dumps({"model": str(args.out), "features": len(model.features_), "classes": model.classes_.tolist(),
+                      "positive": model.positive_.tolist(), "threshold": model.threshold_,
+                      "training": model.training_}, default=str))
     return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from .predict import score
+
+    scored = score(args.windows, model=args.model, top_reasons=args.top_reasons)
+    table = scored.drop(columns=["reasons"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.suffix.lower() == ".csv":
+        table.assign(out_of_range=table["out_of_range"].map(";".join)).to_csv(args.out, index=False)
+    else:
+        table.to_parquet(args.out, index=False)
+    ok = scored["engagement_probability"].notna()
+    print(json.dumps({"out": str(args.out), "windows": len(scored), "scored": int(ok.sum()),
+                      "mean_engagement_probability": round(float(scored.loc[ok, "engagement_probability"].mean()), 4)
+                      if ok.any() else None,
+                      "windows_out_of_training_range": int((scored["n_out_of_range"] > 0).sum())}))
+    return 0
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("classes and model")
+    group.add_argument("--classes", help="class order, least to most engaged, comma-separated (default: numeric "
+                                         "order for numbers)")
+    group.add_argument("--positive", help="classes that count as engaged, comma-separated (default: all but the "
+                                          "first; required for named labels without --classes)")
+    group.add_argument("--class-weight", choices=["balanced", "none"], default="none",
+                       help="balanced: weight classes equally in training (default none: the fitted decision rule "
+                            "handles imbalance)")
+    group.add_argument("--estimator", choices=["xgboost", "xgboost_ordinal"], default="xgboost",
+                       help="xgboost_ordinal regresses the class position (ordered levels) and calibrates it into "
+                            "class probabilities")
+    group.add_argument("--no-calibration", action="store_true", help="skip the inner-fold probability calibration")
+    group.add_argument("--decision", choices=["balanced", "argmax"], default="balanced",
+                       help="pick classes for balanced accuracy (fitted threshold) or the most probable one")
+    group.add_argument("--threshold", type=float, help="two classes: fixed threshold on P(engaged)")
+    group.add_argument("--tune", action="store_true", help="choose XGBoost depth and trees in inner grouped folds")
 
 
 def _add_window_options(parser: argparse.ArgumentParser) -> None:
@@ -227,7 +258,8 @@ def _add_window_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-gap-s", type=float, default=0.25, help="longest gap to interpolate (seconds)")
     group.add_argument("--window-s", type=float, default=10.0, help="window length (seconds)")
     group.add_argument("--step-s", type=float, default=5.0, help="window step (seconds)")
-    group.add_argument("--feature-set", default="default", help="default, minimal, or a TOML file")
+    group.add_argument("--feature-set", default="default",
+                       help="default, minimal, with_setup (default + set-up features), or a TOML file")
     group.add_argument("--min-coverage", type=float, default=0.6, help="face coverage for window_ok")
 
 
@@ -356,6 +388,12 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--n-boot", type=int, default=1000, help="subject bootstrap resamples for the 95%% CIs")
     evaluate.add_argument("--out", type=Path, required=True, help="report folder (report.html, .md, .json)")
+    evaluate.add_argument("--test", type=Path, help="another windows.parquet (validation split or another data set): "
+                                                    "train on all windows, report it beside the CV")
+    evaluate.add_argument("--test-target", help="label column of --test (default: --target)")
+    evaluate.add_argument("--test-map", help="map --test labels onto the training classes: FROM=TO,... "
+                                             "(unmapped labels are left out)")
+    _add_model_options(evaluate)
     evaluate.set_defaults(handler=_cmd_evaluate)
 
     report = sub.add_parser("report", parents=common, help="render report.html/.md again from a report.json")
@@ -368,7 +406,15 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--target", required=True)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", type=Path, required=True, help="model folder (model.json, model.meta.json)")
+    _add_model_options(train)
     train.set_defaults(handler=_cmd_train)
+
+    scorer = sub.add_parser("score", parents=common, help="apply a saved model to windows.parquet -> scores")
+    scorer.add_argument("windows", type=Path, help="windows.parquet made with the model's settings")
+    scorer.add_argument("--model", type=Path, help="model folder from `geoengage train` (default: the shipped model)")
+    scorer.add_argument("--out", type=Path, required=True, help="scores file (.parquet, or .csv)")
+    scorer.add_argument("--top-reasons", type=int, default=3, help="SHAP reasons per window (0: none)")
+    scorer.set_defaults(handler=_cmd_score)
 
     features = sub.add_parser("features", parents=common, help="list every per-frame feature: name, unit, range")
     features.add_argument("--markdown", action="store_true", help="print features/FEATURES.md")
@@ -389,8 +435,8 @@ def _build_parser() -> argparse.ArgumentParser:
     live.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     live.add_argument("--output", type=Path, help="file to write (default: JSON lines on stdout)")
     live.add_argument("--annotate", type=Path, help="also write an annotated video (.avi or .mp4)")
-    live.add_argument("--window-s", type=float, default=2.0)
-    live.add_argument("--step-s", type=float, default=1.0)
+    live.add_argument("--window-s", type=float, help="window length (default: the model's training windows)")
+    live.add_argument("--step-s", type=float, default=1.0, help="seconds between window records (default 1)")
     live.add_argument("--max-seconds", type=float, help="stop after this much source time")
     live.add_argument("--every-frame", action="store_true",
                       help="analyse every frame instead of dropping frames to keep up (offline use)")

@@ -55,6 +55,10 @@ class ExtractConfig:
     crop_mode : {"off", "fallback", "always"}
         For inputs that are already face crops: ``"fallback"`` uses the calibrated crop box
         when the detector finds no face; ``"always"`` skips the detector.
+    crop_box : tuple of 4 floats or None
+        The crop box as fractions (left, top, right, bottom) of the crop's width and height; ``None``: the one
+        measured on the square engagement_wacv crops. Crops of another shape or framing need their own:
+        :func:`geoengage.detect.faces.fit_crop_box` (``geoengage extract --crop-box auto`` fits it on the data).
     tracking : bool
         In videos, refit landmarks from the previous frame's face instead of detecting
         in every frame.
@@ -99,6 +103,7 @@ class ExtractConfig:
     detect_threshold: float = 0.3
     face_policy: str = "largest"
     crop_mode: str = "off"
+    crop_box: tuple[float, float, float, float] | None = None
     tracking: bool = True
     detect_every: int = 30
     verify_every: int = 5
@@ -124,6 +129,12 @@ class ExtractConfig:
         _check(self.face_policy in ("largest", "all"), "face_policy", "'largest' or 'all'", self.face_policy)
         _check(self.crop_mode in ("off", "fallback", "always"), "crop_mode", "'off', 'fallback' or 'always'",
                self.crop_mode)
+        _check(self.crop_box is None or (len(self.crop_box) == 4 and self.crop_box[0] < self.crop_box[2]
+                                         and self.crop_box[1] < self.crop_box[3]),
+               "crop_box", "None or (left, top, right, bottom) fractions with left < right and top < bottom",
+               self.crop_box)
+        if self.crop_box is not None:
+            object.__setattr__(self, "crop_box", tuple(float(v) for v in self.crop_box))
         _check(self.detect_every >= 1, "detect_every", ">= 1", self.detect_every)
         _check(self.verify_every >= 1, "verify_every", ">= 1", self.verify_every)
         _check(self.max_faces >= 1, "max_faces", ">= 1", self.max_faces)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import cv2
+import pandas as pd
 
 from .annotate import draw_face
 from .config import ExtractConfig
@@ -34,6 +35,7 @@ def run_demo(out: Path) -> dict[str, object]:
     frames = extract_frames(clip, config=config, video_id="sample.avi")
     seconds = time.perf_counter() - start
     write_frames(frames, out / "frames.parquet", config=config)
+    # 1 s windows (the model learnt from 10 s ones) so that the 3 s clip shows the face leaving and coming back
     prediction = predict_frames(frames, config=PredictConfig(window_s=1.0, step_s=0.5, min_coverage=0.6))
     windows = prediction.windows
     windows.drop(columns=["reasons"]).to_parquet(out / "windows.parquet", index=False)
@@ -55,7 +57,8 @@ def run_demo(out: Path) -> dict[str, object]:
                     "ok": int(windows["window_ok"].sum()),
                     "coverage": [round(float(c), 2) for c in windows["coverage"]],
                     "engagement_pred": [str(c) for c in windows["engagement_pred"]],
-                    "p_very_engaged": [round(float(p), 2) for p in windows["engagement_2"]],
+                    "engagement_probability": [None if pd.isna(p) else round(float(p), 2)
+                                               for p in windows["engagement_probability"]],
                     "reasons": list(windows["reason_text"])},
         "extract_s": round(seconds, 2),  # includes loading the 100 MB landmark model
         "outputs": sorted(p.name for p in out.iterdir()) + ["summary.json"],

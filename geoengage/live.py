@@ -44,7 +44,7 @@ from .geometry.expression_cnn import EXPRESSION_CLASSES
 from .geometry.registry import compute_frame_features
 from .media import Frame, iter_frames, media_kind, probe_video
 from .modeling.train import EngagementModel, load_default_model
-from .predict import score_windows
+from .predict import model_settings, score_windows
 from .windows import make_windows
 
 __all__ = ["CsvSink", "JsonLinesSink", "LiveConfig", "LiveStats", "run_live"]
@@ -65,8 +65,11 @@ class LiveConfig:
 
     Parameters
     ----------
-    window_s, step_s : float
-        A window record every ``step_s`` seconds of source time, over the last ``window_s`` seconds.
+    window_s : float or None
+        Each window record covers the last ``window_s`` seconds (``None``: the model's training window length,
+        so the features mean what they meant in training; shorter windows answer sooner but are logged).
+    step_s : float
+        A window record every ``step_s`` seconds of source time.
     realtime : bool
         Drop frames to keep up (True), or analyse every frame (False).
     max_seconds : float or None
@@ -78,7 +81,7 @@ class LiveConfig:
         ``engagement_probability`` null).
     """
 
-    window_s: float = 2.0
+    window_s: float | None = None
     step_s: float = 1.0
     min_coverage: float = 0.6
     realtime: bool = True
@@ -86,7 +89,8 @@ class LiveConfig:
     max_frames: int | None = None
 
     def __post_init__(self) -> None:
-        _check(self.window_s > 0 and self.step_s > 0, "window_s and step_s", "> 0", (self.window_s, self.step_s))
+        _check((self.window_s is None or self.window_s > 0) and self.step_s > 0, "window_s and step_s",
+               "> 0 (window_s may be None)", (self.window_s, self.step_s))
         _check(self.max_seconds is None or self.max_seconds > 0, "max_seconds", "None or > 0", self.max_seconds)
         _check(self.max_frames is None or self.max_frames > 0, "max_frames", "None or > 0", self.max_frames)
         _check(0 <= self.min_coverage <= 1, "min_coverage", "between 0 and 1", self.min_coverage)
@@ -234,12 +238,14 @@ class _Remember:
 
 def _window_record(rows: list[dict[str, Any]], config: LiveConfig, model: EngagementModel,
                    options: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    made = model_settings(model)
     table = compute_frame_features(frames_from_rows(rows), options=options)
-    cleaned = clean_frames(table).frames
+    cleaned = clean_frames(table, config=made.clean).frames
+    window_s = config.window_s or made.window_s
     with warnings.catch_warnings():  # a faceless window is reported in the record (window_ok), not warned about
         warnings.simplefilter("ignore", GeoEngageWarning)
-        windows = make_windows(cleaned, window_s=config.window_s, step_s=config.window_s,
-                               min_coverage=config.min_coverage)
+        windows = make_windows(cleaned, window_s=window_s, step_s=window_s, min_coverage=config.min_coverage,
+                               feature_set=made.features)
     if windows.empty:
         return None
     scored = score_windows(windows.iloc[[-1]], model=model, top_reasons=3).iloc[0]
@@ -273,6 +279,7 @@ def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None 
     config = config or LiveConfig()
     extract = replace(extract or ExtractConfig(), expression_batch=1)
     model = model or load_default_model()
+    window_s = config.window_s or model_settings(model).window_s
     kind = media_kind(source)
     if kind not in ("video", "stream"):
         raise InvalidParameterError(f"`source` must be a camera index, stream address or video file. Got a {kind}: "
@@ -300,7 +307,7 @@ def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None 
                   "face_found": bool(row["face_found"]), "dropped_total": reader.n_dropped,
                   "latency_ms": latency_ms})
             history.append(row)
-            while history and history[0]["time_s"] < row["time_s"] - config.window_s:
+            while history and history[0]["time_s"] < row["time_s"] - window_s:
                 history.popleft()
             next_window = row["time_s"] + config.step_s if next_window is None else next_window
             if row["time_s"] >= next_window and len(history) > 1:
@@ -343,7 +350,7 @@ def _warm_up(extract: ExtractConfig, model: EngagementModel) -> None:
     list(iter_face_rows([Frame(0, 0.0, blank)], config=extract))  # dlib's detector and landmark model
     if extract.expression:
         load_expression_model()
-    explain_model(model, pd.DataFrame({name: [np.nan] for name in model.features}))  # shap and its explainer
+    explain_model(model, pd.DataFrame({name: [np.nan] for name in model.features_}))  # shap and its explainer
 
 
 def _open_writer(path: str | Path, shape: tuple[int, ...], fps: float) -> cv2.VideoWriter:

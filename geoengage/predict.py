@@ -1,29 +1,41 @@
-"""Per-frame table -> scored windows: engagement probability and the reasons behind it.
+"""Windows -> scores: engagement probability per named class, the reasons behind it, and parity checks.
 
-This is the stage the demo, the ``predict`` service and live mode share. It runs the
-stages after extraction on one recording (or image): cleaning, windows, the engagement
-model (the shipped default unless another is given) and SHAP reasons per window.
+This is the stage the ``geoengage score`` command, the demo, the ``predict`` service and live mode share.
+:func:`score` applies a saved model to a window table; :func:`predict_frames` runs the stages after
+extraction on one recording (or image) with **the model's own cleaning and window settings**.
 
 Scored windows are the window table (:func:`geoengage.windows.make_windows`) plus:
 
 =========================  ===========  ===============================================================
 column                     unit         meaning
 =========================  ===========  ===============================================================
-``engagement_<class>``     probability  model probability of each class (default model: 0, 1, 2)
-``engagement_pred``        class        most probable class
-``engagement_probability`` probability  probability of being engaged at all: 1 - P(first class)
+``engagement_<class>``     probability  calibrated probability of each class, by the model's class names
+``engagement_pred``        class        the class the model's decision rule picks (its threshold or
+                                        prior-corrected rule, see :mod:`geoengage.modeling.train`)
+``engagement_probability`` probability  probability of being engaged: the sum over the model's engaged
+                                        (``positive``) classes, whatever their position
+``n_out_of_range``         count        features outside the range seen in training (extrapolation)
+``out_of_range``           list         their names
 ``reasons``                list         up to ``top_reasons`` dicts ``{feature, value, text,
                                         contribution}`` pushing towards the predicted class (SHAP)
-``reason_text``            text         the same in words (``"predicted 0: gaze on screen in 40% ..."``)
+``reason_text``            text         the same in words (``"predicted engaged: gaze on screen ..."``)
 =========================  ===========  ===============================================================
 
 A window without enough face (``window_ok`` False: coverage below ``min_coverage``) is **not scored**:
 its probabilities and ``engagement_probability`` are NaN, ``engagement_pred`` is missing and it has
 no reasons. A score there would come from filled-in values, not from a face.
+
+**Train/serve parity.** A model records how its training table was made (``settings_``: windows, cleaning,
+extraction). :func:`check_settings` refuses a table whose window length, step or cleaning differ
+(:class:`~geoengage.exceptions.SchemaError` naming each difference); a table or model that does not say how
+it was made is scored with a warning.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +44,15 @@ import pandas as pd
 
 from .clean import CleanConfig, CleanResult, clean_frames
 from .config import ExtractConfig, _check
+from .exceptions import GeoEngageWarning, SchemaError
 from .extract import extract_frames
-from .modeling.train import EngagementModel, load_default_model
-from .windows import make_windows
+from .modeling.train import EngagementModel, load_default_model, load_model
+from .windows import FeatureSet, make_windows, parse_feature_name
 
-__all__ = ["PredictConfig", "Prediction", "predict_frames", "predict_media", "score_windows"]
+__all__ = ["ModelSettings", "PredictConfig", "Prediction", "check_settings", "model_settings", "predict_frames", "predict_media", "score",
+           "score_windows"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,23 +61,26 @@ class PredictConfig:
 
     Parameters
     ----------
-    window_s, step_s : float
-        Window length and step in seconds (a still image is one window whatever these are).
-    min_coverage : float
-        Windows with a smaller share of face frames get ``window_ok=False`` and no score.
+    window_s, step_s : float or None
+        Window length and step in seconds; ``None`` (default): the model's training settings (a still
+        image is one window whatever these are). Other values are allowed for frames (e.g. short windows
+        in the demo) and are logged, since the model learnt from windows of its own length.
+    min_coverage : float or None
+        Windows with a smaller share of face frames get ``window_ok=False`` and no score (``None``: the model's).
     top_reasons : int
         Reasons (features pushing towards the predicted class) kept per window; 0 skips SHAP.
     """
 
-    window_s: float = 1.0
-    step_s: float = 0.5
-    min_coverage: float = 0.6
+    window_s: float | None = None
+    step_s: float | None = None
+    min_coverage: float | None = None
     top_reasons: int = 3
 
     def __post_init__(self) -> None:
-        _check(self.window_s > 0, "window_s", "> 0", self.window_s)
-        _check(self.step_s > 0, "step_s", "> 0", self.step_s)
-        _check(0 <= self.min_coverage <= 1, "min_coverage", "between 0 and 1", self.min_coverage)
+        _check(self.window_s is None or self.window_s > 0, "window_s", "None or > 0", self.window_s)
+        _check(self.step_s is None or self.step_s > 0, "step_s", "None or > 0", self.step_s)
+        _check(self.min_coverage is None or 0 <= self.min_coverage <= 1, "min_coverage", "None or between 0 and 1",
+               self.min_coverage)
         _check(0 <= self.top_reasons <= 20, "top_reasons", "between 0 and 20", self.top_reasons)
 
 
@@ -74,42 +93,143 @@ class Prediction:
     windows: pd.DataFrame
 
 
+def _comparable(value: object) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def settings_differences(trained: dict, table: dict) -> list[str]:
+    """What differs between a model's training settings and a table's (window length and step, cleaning)."""
+    problems = []
+    mine, theirs = trained.get("windows") or {}, table.get("windows") or {}
+    for key in ("window_s", "step_s"):
+        if key in mine and key in theirs and float(mine[key]) != float(theirs[key]):
+            problems.append(f"windows.{key}: model {mine[key]}, table {theirs[key]}")
+    mine, theirs = trained.get("clean") or {}, table.get("clean") or {}
+    for key in sorted(set(mine) & set(theirs)):
+        if _comparable(mine[key]) != _comparable(theirs[key]):
+            problems.append(f"clean.{key}: model {mine[key]}, table {theirs[key]}")
+    return problems
+
+
+def check_settings(model: EngagementModel, windows: pd.DataFrame) -> None:
+    """Refuse ``windows`` made with other window or cleaning settings than ``model``'s training table."""
+    trained, table = model.settings_ or {}, windows.attrs.get("geoengage") or {}
+    if not trained or not table:
+        warnings.warn("the model or the windows do not record how they were made (window length, cleaning); "
+                      "they are scored without the parity check.", GeoEngageWarning, stacklevel=3)
+        return
+    problems = settings_differences(trained, table)
+    if problems:
+        raise SchemaError("these windows were made with other settings than the model's training data: "
+                          + "; ".join(problems) + ". Make them again with the model's settings "
+                          "(geoengage extract --window-s/--step-s, cleaning options) or retrain the model.")
+
+
 def score_windows(windows: pd.DataFrame, *, model: EngagementModel | None = None, top_reasons: int = 3) -> pd.DataFrame:
-    """A copy of ``windows`` with the engagement columns described in the module docstring."""
+    """A copy of ``windows`` with the engagement columns described in the module docstring (no parity check)."""
     model = model or load_default_model()
+    attrs = dict(windows.attrs)
     windows = windows.reset_index(drop=True)
     ok = windows["window_ok"].to_numpy(dtype=bool) if "window_ok" in windows else np.ones(len(windows), dtype=bool)
-    columns = {f"engagement_{c}": np.full(len(windows), np.nan) for c in model.classes}
+    columns = {f"engagement_{c}": np.full(len(windows), np.nan) for c in model.classes_}
+    engaged = np.full(len(windows), np.nan)
     pred = pd.Series(pd.NA, index=windows.index, dtype="object")
     reasons: list[list[dict]] = [[] for _ in range(len(windows))]
     texts = [""] * len(windows)
+    outside: list[list[str]] = [[] for _ in range(len(windows))]
     rows = np.flatnonzero(ok)
     if len(rows):
         scorable = windows.iloc[rows]
         proba = model.predict_proba(scorable)
-        for c in model.classes:
-            columns[f"engagement_{c}"][rows] = proba[f"proba_{c}"].to_numpy()
-        pred.iloc[rows] = np.asarray(model.predict(scorable), dtype=object)
+        for k, c in enumerate(model.classes_):
+            columns[f"engagement_{c}"][rows] = proba[:, k]
+        engaged[rows] = proba[:, np.isin(model.classes_, model.positive_)].sum(axis=1)
+        decided = model.decide(proba)
+        pred.iloc[rows] = model.classes_[decided]
+        for row, names in zip(rows, model.out_of_range(scorable), strict=True):
+            outside[row] = names
         if top_reasons:
-            from .report.explain import explain_model, reasons_in_words, top_reasons as reasons_of
+            from .report.explain import explain_model, reasons_in_words
+            from .report.explain import top_reasons as reasons_of
 
-            explained = reasons_of(explain_model(model, scorable), top=top_reasons)
+            explained = reasons_of(explain_model(model, scorable), top=top_reasons, predicted=decided)
             for row, (label, found) in zip(rows, explained, strict=True):
                 reasons[row] = found
                 texts[row] = reasons_in_words(label, found, contributions=False)
-    return windows.assign(**columns, engagement_pred=pred,
-                          engagement_probability=1.0 - columns[f"engagement_{model.classes[0]}"],
-                          reasons=reasons, reason_text=texts)
+    n_outside = np.array([len(v) for v in outside])
+    if n_outside.any():
+        logger.warning("%d of %d scored windows have features outside the training range (see out_of_range); "
+                       "their scores extrapolate.", int((n_outside > 0).sum()), len(rows))
+    scored = windows.assign(**columns, engagement_pred=pred, engagement_probability=engaged,
+                            n_out_of_range=n_outside, out_of_range=outside, reasons=reasons, reason_text=texts)
+    scored.attrs.update(attrs)
+    return scored
+
+
+def score(windows: pd.DataFrame | str | Path, *, model: EngagementModel | str | Path | None = None,
+          top_reasons: int = 3) -> pd.DataFrame:
+    """Apply a saved model (the shipped default unless given) to a window table or ``windows.parquet``.
+
+    The table must have been made with the model's window and cleaning settings (:func:`check_settings`).
+    """
+    from .dataset import read_windows
+
+    table = read_windows(windows) if isinstance(windows, (str, Path)) else windows
+    fitted = model if isinstance(model, EngagementModel) else (
+        load_default_model() if model is None else load_model(model))
+    check_settings(fitted, table)
+    return score_windows(table, model=fitted, top_reasons=top_reasons)
 
 
 def predict_frames(frames: pd.DataFrame, *, config: PredictConfig | None = None,
                    model: EngagementModel | None = None) -> Prediction:
     """Clean one recording's per-frame table, window it and score every window."""
     config = config or PredictConfig()
-    cleaned = clean_frames(frames, config=CleanConfig())
-    windows = make_windows(cleaned.frames, window_s=config.window_s, step_s=config.step_s,
-                           min_coverage=config.min_coverage)
+    model = model or load_default_model()
+    made = model_settings(model)
+    window_s, step_s = config.window_s or made.window_s, config.step_s or made.step_s
+    if (window_s, step_s) != (made.window_s, made.step_s):
+        logger.info("windows of %g s every %g s; the model learnt from windows of %g s every %g s",
+                    window_s, step_s, made.window_s, made.step_s)
+    min_coverage = made.min_coverage if config.min_coverage is None else config.min_coverage
+    cleaned = clean_frames(frames, config=made.clean)
+    windows = make_windows(cleaned.frames, window_s=window_s, step_s=step_s, min_coverage=min_coverage,
+                           feature_set=made.features)
     return Prediction(frames, cleaned, score_windows(windows, model=model, top_reasons=config.top_reasons))
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """How a model's training windows were made, ready to make new windows the same way."""
+
+    window_s: float
+    step_s: float
+    min_coverage: float
+    clean: CleanConfig
+    features: FeatureSet
+
+
+def model_settings(model: EngagementModel) -> ModelSettings:
+    """The cleaning, window length, step and feature set of ``model``'s training table (defaults where unrecorded:
+    :class:`CleanConfig`, :class:`geoengage.dataset.WindowConfig`)."""
+    from .dataset import WindowConfig
+
+    trained = model.settings_ or {}
+    windows = trained.get("windows") or {}
+    default = WindowConfig()
+    return ModelSettings(window_s=float(windows.get("window_s", default.window_s)),
+                         step_s=float(windows.get("step_s", default.step_s)),
+                         min_coverage=float(windows.get("min_coverage", default.min_coverage)),
+                         clean=CleanConfig(**_clean_fields(trained.get("clean") or {})),
+                         features=FeatureSet("model", tuple(parse_feature_name(f) for f in model.features_)))
+
+
+def _clean_fields(values: dict) -> dict:
+    """A saved cleaning config (JSON) as :class:`CleanConfig` arguments (lists back to tuples)."""
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(CleanConfig)}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known}
 
 
 def predict_media(source: str | int | Path, *, extract: ExtractConfig | None = None,

@@ -41,6 +41,7 @@ from .exceptions import GeoEngageError, MediaReadError
 from .extract import extract_frames
 from .geometry.expression_cnn import EXPRESSION_CLASSES
 from .media import probe_video, read_image, sniff_media
+from .modeling.train import load_default_model
 from .predict import PredictConfig, predict_frames
 
 __all__ = ["ServeConfig", "create_app"]
@@ -66,8 +67,8 @@ class ServeConfig:
         Longest video accepted, by the duration its container states (413 above it).
     video_fps : float
         Video frames analysed per second (the rest are skipped).
-    window_s, step_s : float
-        Windows scored in videos.
+    window_s, step_s : float or None
+        Windows scored in videos (``None``: the engagement model's training settings).
     max_concurrent : int
         Requests processed at the same time; the others wait their turn.
     screen_width_mm, screen_height_mm, screen_centre_x_mm, screen_top_mm : float
@@ -77,8 +78,8 @@ class ServeConfig:
     max_upload_mb: float = 50.0
     max_video_s: float = 120.0
     video_fps: float = 10.0
-    window_s: float = 2.0
-    step_s: float = 1.0
+    window_s: float | None = None
+    step_s: float | None = None
     max_concurrent: int = 1
     screen_width_mm: float = 345.0
     screen_height_mm: float = 194.0
@@ -89,7 +90,8 @@ class ServeConfig:
         _check(0 < self.max_upload_mb <= 4096, "max_upload_mb", "between 0 and 4096", self.max_upload_mb)
         _check(0 < self.max_video_s <= 3600, "max_video_s", "between 0 and 3600", self.max_video_s)
         _check(0 < self.video_fps <= 120, "video_fps", "between 0 and 120", self.video_fps)
-        _check(self.window_s > 0 and self.step_s > 0, "window_s and step_s", "> 0", (self.window_s, self.step_s))
+        _check(all(v is None or v > 0 for v in (self.window_s, self.step_s)), "window_s and step_s", "None or > 0",
+               (self.window_s, self.step_s))
         _check(1 <= self.max_concurrent <= 64, "max_concurrent", "between 1 and 64", self.max_concurrent)
 
 
@@ -175,6 +177,8 @@ class Health(BaseModel):
     status: str
     version: str
     expression_classes: list[str]
+    engagement_classes: list[str]
+    engaged_classes: list[str]
     limits: dict[str, float]
 
 
@@ -247,7 +251,10 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     @app.get("/health", response_model=Health)
     def health() -> dict[str, Any]:
         """Liveness and what this server runs."""
+        model = load_default_model()
         return {"status": "ok", "version": __version__, "expression_classes": list(EXPRESSION_CLASSES),
+                "engagement_classes": [str(c) for c in model.classes_],
+                "engaged_classes": [str(c) for c in model.positive_],
                 "limits": {"max_upload_mb": config.max_upload_mb, "max_video_s": config.max_video_s}}
 
     @app.post("/predict", responses=errors)  # type: ignore[arg-type]

@@ -132,7 +132,8 @@ def load_feature_set(spec: str | Path | FeatureSet = "default") -> FeatureSet:
     """A feature set by name (``"default"``, ``"minimal"``: shipped TOML files) or from a TOML path.
 
     The TOML has a ``[signals]`` table mapping each signal to a list of aggregation names,
-    with parameters as ``"above__0.5"``.
+    with parameters as ``"above__0.5"``, and optionally ``extends = "<another set>"`` (or a list of sets):
+    their features first, then these.
     """
     if isinstance(spec, FeatureSet):
         return spec
@@ -145,6 +146,12 @@ def load_feature_set(spec: str | Path | FeatureSet = "default") -> FeatureSet:
     data = tomllib.loads(path.read_text())
     features = tuple(parse_feature_name(f"{signal}__{agg}")
                      for signal, aggs in data.get("signals", {}).items() for agg in aggs)
+    bases = data.get("extends", [])
+    for base_name in reversed([bases] if isinstance(bases, str) else bases):
+        if base_name == data.get("name", path.stem):
+            raise InvalidParameterError(f"{path}: a feature set cannot extend itself.")
+        base = load_feature_set(base_name).features
+        features = base + tuple(f for f in features if f not in base)
     return FeatureSet(data.get("name", path.stem), features)
 
 
@@ -263,6 +270,11 @@ def make_windows(
     if low:
         warnings.warn(f"{low} of {len(windows)} windows have face coverage below {min_coverage:.0%}; "
                       "they are kept with window_ok=False.", GeoEngageWarning, stacklevel=2)
+    # how the table was made, for train/serve parity (geoengage.predict.check_settings)
+    windows.attrs["geoengage"] = {
+        **frames.attrs.get("geoengage", {}),
+        "windows": {"window_s": float(window_s), "step_s": float(step_s), "feature_set": fset.name,
+                    "min_coverage": float(min_coverage)}}
     return windows
 
 

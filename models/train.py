@@ -1,6 +1,6 @@
 """Train, evaluate and (optionally) ship an engagement model from a versioned config.
 
-    python models/train.py models/configs/engagement_v01.toml [--ship]
+    python models/train.py models/configs/engagement_v04.toml [--ship]
 
 Steps, all through the `geoengage` command line so the script runs exactly what users run:
 1. write a manifest of the config's data (path, subject_id, label) and `geoengage extract` it;
@@ -38,21 +38,23 @@ def run(config_path: Path, *, ship: bool) -> int:
                              "subject_id": [f"s{s:02d}" for s in labels.subject_id],
                              config["target"]: labels[config["target"]]})
     manifest.to_csv(out / "manifest.csv", index=False)
-    extract, windows = config["extract"], config["windows"]
+    extract, windows, model = config["extract"], config["windows"], config.get("model", {})
+    crop = ["--crop-box", str(extract["crop_box"])] if "crop_box" in extract else []
     status = geoengage(["-q", "extract", str(out / "manifest.csv"), "--out", str(out / "dataset"),
                         "--crop-mode", extract["crop_mode"], "--detect-threshold", str(extract["detect_threshold"]),
-                        "--window-s", str(windows["window_s"]), "--step-s", str(windows["step_s"]),
+                        *crop, "--window-s", str(windows["window_s"]), "--step-s", str(windows["step_s"]),
                         "--feature-set", windows["feature_set"]])
     if status:
         return status
     table = out / "dataset" / "windows.parquet"
+    options = _model_options(model)
     status = geoengage(["-q", "evaluate", str(table), "--target", config["target"], "--n-splits",
                         str(config["n_splits"]), "--seed", str(config["seed"]), "--n-boot", str(config["n_boot"]),
-                        "--out", str(out / "report")])
+                        *options, "--out", str(out / "report")])
     if status:
         return status
     status = geoengage(["-q", "train", str(table), "--target", config["target"], "--seed", str(config["seed"]),
-                        "--out", str(out / "model")])
+                        *options, "--out", str(out / "model")])
     if status == 0 and ship:
         target = ROOT / "geoengage" / "models" / "engagement_default"
         target.mkdir(parents=True, exist_ok=True)
@@ -61,6 +63,22 @@ def run(config_path: Path, *, ship: bool) -> int:
         shutil.copy2(out / "report" / "report.json", target / "evaluation.json")
         print(f"shipped {config['name']} to {target}")
     return status
+
+
+def _model_options(model: dict) -> list[str]:
+    """The config's [model] table as `geoengage evaluate/train` options."""
+    options = []
+    if "classes" in model:
+        options += ["--classes", ",".join(map(str, model["classes"]))]
+    if "positive" in model:
+        options += ["--positive", ",".join(map(str, model["positive"]))]
+    if model.get("tune"):
+        options.append("--tune")
+    if "estimator" in model:
+        options += ["--estimator", model["estimator"]]
+    if "class_weight" in model:
+        options += ["--class-weight", model["class_weight"]]
+    return options
 
 
 if __name__ == "__main__":

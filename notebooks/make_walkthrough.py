@@ -20,9 +20,12 @@ CELLS = [
              "windows[['window_idx', 'start_s', 'coverage', 'window_ok', 'yaw_deg__median', 'on_screen__frac']]"),
     ("markdown", "## 3. Engagement from the shipped default model, with reasons"),
     ("code", "from geoengage.modeling.train import load_default_model\n"
-             "from geoengage.report.explain import explain_model, explain_windows\n"
-             "model = load_default_model()\nscores = model.predict_proba(windows)\n"
-             "print(explain_windows(explain_model(model, windows))[0])\nscores.head()"),
+             "from geoengage.predict import PredictConfig, predict_frames\n"
+             "# the model's own cleaning; 1 s windows instead of the 10 s it learnt from (logged), to see the face leave\n"
+             "scores = predict_frames(frames, config=PredictConfig(window_s=1.0, step_s=0.5)).windows\n"
+             "model = load_default_model()\n"
+             "print('classes', model.classes_, 'engaged:', model.positive_)\n"
+             "scores[['window_idx', 'window_ok', 'engagement_probability', 'engagement_pred', 'reason_text']]"),
     ("markdown", "## 4. A subject-grouped evaluation and the report\n\nHere on windows from six synthetic "
                  "'subjects' (the clip with labels that depend on head yaw), to show the protocol end to end."),
     ("code", "import numpy as np, pandas as pd\n"

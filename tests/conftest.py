@@ -101,14 +101,15 @@ class RunningApp:
 
 @pytest.fixture(scope="session")
 def running_app(tmp_path_factory: pytest.TempPathFactory):
-    """The service with small limits (8 MB uploads, 10 s videos), its temp files kept in one folder."""
+    """The service with small limits (8 MB uploads, 10 s videos) and short windows (2 s every 1 s, where the model
+    learnt from 10 s windows) so that a few seconds of video give several windows; temp files in one folder."""
     import tempfile
 
     from geoengage.serve import ServeConfig
 
     temp = tmp_path_factory.mktemp("server_tmp")
     before, tempfile.tempdir = tempfile.tempdir, str(temp)
-    app = RunningApp(ServeConfig(max_upload_mb=8.0, max_video_s=10.0))
+    app = RunningApp(ServeConfig(max_upload_mb=8.0, max_video_s=10.0, window_s=2.0, step_s=1.0))
     app.temp = temp
     yield app
     app.close()

@@ -148,3 +148,20 @@ def test_a_recording_without_any_face_gives_one_faceless_track() -> None:
         windows = make_windows(frames, window_s=1.0, step_s=1.0, feature_set=SMALL)
     assert len(windows) == 2 and (windows["track_id"] == -1).all()
     assert (windows["coverage"] == 0).all() and not windows["window_ok"].any()
+
+
+def test_feature_sets_extend_others(tmp_path) -> None:
+    from geoengage.windows import load_feature_set
+
+    default = load_feature_set("default").columns
+    with_setup, appearance = load_feature_set("with_setup").columns, load_feature_set("appearance").columns
+    assert with_setup[: len(default)] == default and "iod_px__median" in with_setup and "iod_px__median" not in default
+    assert appearance[: len(default)] == default and appearance[-1] == "expr_emb_15__mean"
+    assert not {"head_z_mm__median", "face_brightness__median", "brow_furrow_iod__mean"} & set(default)
+    both = tmp_path / "both.toml"
+    both.write_text('name = "both"\nextends = ["with_setup", "appearance"]\n[signals]\nyaw_deg = ["mean", "p90"]\n')
+    columns = load_feature_set(both).columns
+    assert len(columns) == len(set(columns)) == len(set(with_setup) | set(appearance))
+    (tmp_path / "loop.toml").write_text('name = "loop"\nextends = "loop"\n')
+    with pytest.raises(InvalidParameterError, match="cannot extend itself"):
+        load_feature_set(tmp_path / "loop.toml")

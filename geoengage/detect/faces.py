@@ -13,7 +13,7 @@ import cv2
 import dlib
 import numpy as np
 
-__all__ = ["CROP_BOX_FRACTIONS", "Detection", "HogFaceDetector", "crop_box"]
+__all__ = ["CROP_BOX_FRACTIONS", "Detection", "HogFaceDetector", "crop_box", "fit_crop_box"]
 
 #: dlib's HOG detector sees faces of about this width, in pixels, at scale 1.
 DETECTOR_FACE_PX = 80
@@ -88,7 +88,39 @@ class HogFaceDetector:
         return found[0] if found else None
 
 
-def crop_box(height: int, width: int) -> np.ndarray:
-    """The face box assumed for an image that is itself a face crop (see :data:`CROP_BOX_FRACTIONS`)."""
-    fl, ft, fr, fb = CROP_BOX_FRACTIONS
+def crop_box(height: int, width: int, fractions: tuple[float, float, float, float] | None = None) -> np.ndarray:
+    """The face box assumed for an image that is itself a face crop.
+
+    ``fractions`` (left, top, right, bottom of the width and height) default to :data:`CROP_BOX_FRACTIONS`,
+    measured on square crops; crops of another shape or framing need their own (:func:`fit_crop_box`).
+    """
+    fl, ft, fr, fb = CROP_BOX_FRACTIONS if fractions is None else fractions
     return np.array([fl * width, ft * height, fr * width, fb * height], dtype=np.float64)
+
+
+def fit_crop_box(images: list[np.ndarray], *, threshold: float = 0.0, min_found: int = 10
+                 ) -> tuple[tuple[float, float, float, float], int]:
+    """Crop-box fractions fitted to a data set: the median detector box over the crops where dlib finds a face.
+
+    ``images`` are grayscale or BGR face crops of one data set (a sample of a few hundred is plenty). Each
+    is upscaled so that its shorter side is about 240 px, as for detection. Returns the fractions (left,
+    top, right, bottom of width and height) and how many crops they come from; raises
+    :class:`~geoengage.exceptions.InvalidParameterError` when fewer than ``min_found`` crops show a face.
+    """
+    from ..exceptions import InvalidParameterError
+
+    detector = HogFaceDetector(threshold=threshold)
+    boxes = []
+    for image in images:
+        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        height, width = gray.shape[:2]
+        scale = max(1.0, 240.0 / min(height, width))
+        found = detector(cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR))
+        if found:
+            left, top, right, bottom = found[0].box / scale
+            boxes.append((left / width, top / height, right / width, bottom / height))
+    if len(boxes) < min_found:
+        raise InvalidParameterError(f"the detector found a face in {len(boxes)} of {len(images)} crops; at least "
+                                    f"{min_found} are needed to fit a crop box. Give --crop-box fractions instead.")
+    fitted = np.median(np.asarray(boxes), axis=0)
+    return (float(fitted[0]), float(fitted[1]), float(fitted[2]), float(fitted[3])), len(boxes)

@@ -117,6 +117,7 @@ class FaceTracker:
         verify_every: int = 5,
         max_faces: int = 8,
         crop_mode: str = "off",
+        crop_fractions: tuple[float, float, float, float] | None = None,
         min_patch_ncc: float = 0.6,
         reidentify: bool = True,
         reid_tolerance: float = 0.5,
@@ -130,6 +131,7 @@ class FaceTracker:
         self.verify_every = verify_every
         self.max_faces = max_faces
         self.crop_mode = crop_mode
+        self.crop_fractions = crop_fractions
         self.min_patch_ncc = min_patch_ncc
         self.reidentify = reidentify
         self.reid_tolerance = reid_tolerance
@@ -180,7 +182,7 @@ class FaceTracker:
         else:
             detections = self.detector(gray)[: self.max_faces]
         if not detections and self.crop_mode != "off":
-            box = crop_box(*gray.shape[:2])
+            box = crop_box(*gray.shape[:2], self.crop_fractions)
             old = self._faces[0].track_id if self._faces else self._new_id()
             return [TrackedFace(old, box, self.landmarker(gray, box), float("nan"), "crop")]
         previous = {face.track_id: box_from_landmarks(face.landmarks) for face in self._faces}

@@ -19,12 +19,12 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.neighbors import NearestNeighbors
-from sklearn.pipeline import Pipeline
 
 from ..exceptions import InvalidParameterError, SchemaError
 from .estimators import REGRESSORS, make_estimator
 
-__all__ = ["CVResult", "audit_leakage", "cross_validate", "feature_columns"]
+__all__ = ["CVResult", "audit_leakage", "cross_validate", "feature_columns", "make_folds", "scorable_windows",
+           "typed_labels"]
 
 
 def feature_columns(windows: pd.DataFrame) -> list[str]:
@@ -34,18 +34,26 @@ def feature_columns(windows: pd.DataFrame) -> list[str]:
 
 @dataclass(frozen=True)
 class CVResult:
-    """Out-of-fold predictions of one estimator, and how they were made."""
+    """Out-of-fold predictions of one estimator, and how they were made.
 
-    predictions: pd.DataFrame  # row, fold, group, y_true, y_pred, proba_<class>...
+    ``predictions`` has one row per window: ``row``, ``fold``, ``group``, ``y_true``, ``y_pred``, ``proba_<class>``
+    (classifiers; ``p_engaged``, the positive classes' summed probability, too) or the predicted number
+    (regressors). ``decision`` records each fold's decision rule (threshold, tuned parameters).
+    """
+
+    predictions: pd.DataFrame
     classes: tuple[object, ...]
     features: tuple[str, ...]
     estimator: str
     split: str
     audit: dict[str, object] = field(default_factory=dict)
+    positive: tuple[object, ...] = ()
+    decision: dict[str, object] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return {"estimator": self.estimator, "split": self.split, "classes": list(self.classes),
-                "n_features": len(self.features), "n_windows": len(self.predictions), "audit": self.audit}
+                "positive": list(self.positive), "n_features": len(self.features),
+                "n_windows": len(self.predictions), "audit": self.audit, "decision": self.decision}
 
 
 def _check_groups(windows: pd.DataFrame, *, groups: str, n_splits: int) -> None:
@@ -61,7 +69,7 @@ def _check_groups(windows: pd.DataFrame, *, groups: str, n_splits: int) -> None:
 def make_folds(windows: pd.DataFrame, *, target: str, groups: str = "subject_id", n_splits: int = 5,
                split: str = "subject", random_state: int = 0) -> np.ndarray:
     """Fold number (0..n_splits-1) of every window: by subject (default) or at random."""
-    y = windows[target].to_numpy()
+    y = pd.factorize(windows[target].astype(str))[0]  # stratify by class, whatever type the labels have
     folds = np.full(len(windows), -1)
     if split == "subject":
         _check_groups(windows, groups=groups, n_splits=n_splits)
@@ -102,56 +110,94 @@ def cross_validate(
     *,
     target: str,
     groups: str = "subject_id",
-    estimator: str | Pipeline = "xgboost",
+    estimator: str | object = "xgboost",
     features: list[str] | None = None,
     n_splits: int = 5,
     split: str = "subject",
     folds: np.ndarray | None = None,
     random_state: int = 0,
+    classes: list[object] | None = None,
+    positive: list[object] | None = None,
+    **params: object,
 ) -> CVResult:
     """Out-of-fold predictions of ``estimator`` for ``target``, grouped by ``groups``.
 
     Parameters
     ----------
     windows : DataFrame
-        One row per window, with the target, the group column and feature columns.
-    estimator : str or Pipeline
-        ``"xgboost"``, ``"logistic"``, ``"majority"`` or any sklearn classifier pipeline.
+        One row per window, with the target, the group column and feature columns. Windows without
+        enough face (``window_ok`` False) are left out, as scoring leaves them out.
+    estimator : str or EngagementModel
+        ``"xgboost"``, ``"xgboost_ordinal"``, ``"logistic"``, ``"majority"`` (an :class:`~geoengage.modeling.train.EngagementModel`
+        with ``params``: class weights, calibration, decision rule, tuning, all fitted inside each training
+        fold), an unfitted ``EngagementModel``, or a regressor name (``"xgboost_regressor"``, ``"ridge"``,
+        ``"mean"``).
+    classes, positive : list, optional
+        Class order and engaged classes (see :mod:`geoengage.modeling.labels`).
     folds : ndarray, optional
         Precomputed fold numbers (to compare estimators or feature sets on the same folds).
     """
+    from .labels import canonical_labels, resolve_classes
+    from .train import MODEL_ESTIMATORS, EngagementModel
+
     if target not in windows.columns:
         raise SchemaError(f"cross_validate: the windows lack the target column {target!r}.")
-    data = windows[windows[target].notna()].reset_index(drop=True)
+    data = scorable_windows(windows, target)
     features = list(features or feature_columns(data))
     if isinstance(estimator, str) and estimator in REGRESSORS:
         return _cross_validate_regression(data, target=target, groups=groups, estimator=estimator,
                                           features=features, n_splits=n_splits, split=split, folds=folds,
                                           random_state=random_state)
+    labels = canonical_labels(data[target].to_numpy())
+    data = data.assign(**{target: labels})
     if folds is None:
         folds = make_folds(data, target=target, groups=groups, n_splits=n_splits, split=split,
                            random_state=random_state)
     elif len(folds) != len(data):
-        raise InvalidParameterError(f"`folds` must have one entry per labelled window ({len(data)}).")
-    classes = np.unique(data[target].to_numpy())
-    codes = np.searchsorted(classes, data[target].to_numpy())
-    X = data[features].astype(np.float64)
-    name = estimator if isinstance(estimator, str) else type(estimator).__name__
-    model = make_estimator(estimator, random_state=random_state) if isinstance(estimator, str) else estimator
-    proba = np.full((len(data), len(classes)), np.nan)
+        raise InvalidParameterError(f"`folds` must have one entry per labelled window with a face ({len(data)}).")
+    order, engaged = resolve_classes(labels, classes=classes, positive=positive)
+    if isinstance(estimator, str):
+        if estimator not in MODEL_ESTIMATORS:
+            raise InvalidParameterError(f"`estimator` must be one of {MODEL_ESTIMATORS + REGRESSORS}. "
+                                        f"Got {estimator!r} instead.")
+        model = EngagementModel(estimator, random_state=random_state, **params)  # type: ignore[arg-type]
+    else:
+        model = estimator
+    model.set_params(features=features, classes=list(order), positive=list(engaged))
+    name = model.estimator
+    proba = np.zeros((len(data), len(order)))
+    predicted = np.empty(len(data), dtype=object)
+    decisions: dict[str, object] = {}
+    group_values = data[groups].to_numpy() if groups in data and split == "subject" else None
     for fold in np.unique(folds):
         test, train = folds == fold, folds != fold
-        fitted = clone(model).fit(X[train], codes[train])
-        fold_proba = fitted.predict_proba(X[test])
-        proba[np.ix_(test, np.asarray(fitted.classes_, dtype=int))] = fold_proba
-    proba = np.nan_to_num(proba, nan=0.0)
+        fitted = clone(model).fit(data[train], labels[train], groups=None if group_values is None
+                                  else group_values[train])
+        proba[test] = fitted.predict_proba(data[test])
+        predicted[test] = fitted.classes_[fitted.decide(proba[test])]
+        decisions[str(int(fold))] = {"threshold": fitted.threshold_, "best_params": fitted.best_params_,
+                                     "calibrated": fitted.calibration_ is not None}
     predictions = pd.DataFrame({"row": np.arange(len(data)), "fold": folds,
                                 "group": data[groups].to_numpy() if groups in data else np.nan,
-                                "y_true": data[target].to_numpy(), "y_pred": classes[proba.argmax(axis=1)]})
-    for k, cls in enumerate(classes):
+                                "y_true": typed_labels(labels), "y_pred": typed_labels(predicted)})
+    for k, cls in enumerate(order):
         predictions[f"proba_{cls}"] = proba[:, k]
+    predictions["p_engaged"] = proba[:, [order.index(c) for c in engaged]].sum(axis=1)
     audit = audit_leakage(data, folds, groups=groups, features=features)
-    return CVResult(predictions, tuple(classes.tolist()), tuple(features), name, split, audit)
+    return CVResult(predictions, tuple(order), tuple(features), name, split, audit, tuple(engaged), decisions)
+
+
+def typed_labels(values: np.ndarray) -> np.ndarray:
+    """Canonical labels (object array) as a plain numpy array: integers, floats or text."""
+    return np.asarray(values.tolist())
+
+
+def scorable_windows(windows: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The windows with a ``target`` value and enough face (``window_ok``), re-indexed from 0."""
+    keep = windows[target].notna()
+    if "window_ok" in windows.columns:
+        keep &= windows["window_ok"].fillna(False).astype(bool)
+    return windows[keep].reset_index(drop=True)
 
 
 def _cross_validate_regression(data: pd.DataFrame, *, target: str, groups: str, estimator: str, features: list[str],

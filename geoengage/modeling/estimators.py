@@ -40,7 +40,7 @@ def make_estimator(kind: str = "xgboost", *, random_state: int = 0) -> Pipeline:
     models = {
         "xgboost": lambda: [("model", _xgboost("XGBClassifier", random_state))],
         "logistic": lambda: [("scale", StandardScaler()),
-                             ("model", LogisticRegression(max_iter=5000, class_weight="balanced", C=0.1))],
+                             ("model", LogisticRegression(max_iter=5000, C=0.1))],
         "majority": lambda: [("model", DummyClassifier(strategy="most_frequent"))],
         "xgboost_regressor": lambda: [("model", _xgboost("XGBRegressor", random_state))],
         "ridge": lambda: [("scale", StandardScaler()), ("model", Ridge(alpha=10.0))],

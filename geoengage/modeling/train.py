@@ -1,21 +1,44 @@
-"""Windows -> a fitted engagement model, saved without pickle.
+"""Windows -> a fitted engagement model with named classes, saved without pickle.
 
-:func:`fit_model` fits the XGBoost pipeline on every labelled window. :class:`EngagementModel`
-saves itself as a folder of plain files: ``model.json`` (XGBoost's own JSON format) and
-``model.meta.json`` (feature names with their signal, aggregation and unit, the imputer's
-medians, the classes, the schema version and a summary of the training data). Loading
-checks the schema version, and predicting checks that the windows have every feature the
-model was trained on, naming the missing ones.
+:class:`EngagementModel` is a scikit-learn classifier (``fit``, ``predict``, ``predict_proba``,
+``classes_``) over window tables. What it adds to the bare pipeline (median imputer + XGBoost):
+
+- **Named classes** (:mod:`geoengage.modeling.labels`): ``classes_`` in a stated order (numbers in
+  numeric order, never string order) and ``positive_``, the classes that count as engaged;
+  :meth:`EngagementModel.engagement_probability` is the sum of their probabilities.
+- **Imbalance**: the decision rule below (and, optionally, ``class_weight="balanced"``, which weights every class
+  equally in training).
+- **Calibration and decisions chosen inside the training data**: an inner subject-grouped split of the
+  training windows gives out-of-fold probabilities; a multinomial logistic map on their log-probabilities
+  calibrates them (undoing the class weights' pull), and the decision rule is fitted on them:
+  for two classes, the threshold on P(positive) with the best balanced accuracy; for more, the most
+  probable class after dividing by the training prior (the rule that maximises balanced accuracy).
+  Inside :func:`geoengage.modeling.cv.cross_validate` this all happens within each training fold.
+- **Nested tuning** (``tune=True``): the XGBoost depth and number of trees are chosen by the same inner
+  grouped split (log-loss), never on test subjects.
+- **Train/serve parity**: ``settings_`` (feature set, cleaning, window and extraction settings of the
+  training table) and ``feature_ranges_`` (each feature's training minimum and maximum) are saved;
+  :func:`geoengage.predict.score_windows` refuses tables made with other settings and flags values outside
+  the training range.
+
+:meth:`EngagementModel.save` writes ``model.json`` (XGBoost's JSON) and ``model.meta.json`` (everything
+else, plain JSON). :func:`load_model` reads them back (schema ``geoengage.model/2``; models written by
+geoengage's first schema load with numeric classes and no calibration).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import logging
+import warnings
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from .. import __version__
 from ..exceptions import InvalidParameterError, SchemaError
@@ -23,104 +46,430 @@ from ..geometry.registry import feature_specs
 from ..windows import parse_feature_name
 from .cv import feature_columns
 from .estimators import make_estimator
+from .labels import canonical_labels, resolve_classes
 
-__all__ = ["DEFAULT_MODEL_DIR", "EngagementModel", "MODEL_SCHEMA_VERSION", "fit_model", "load_default_model",
-           "load_model"]
+__all__ = ["DEFAULT_MODEL_DIR", "MODEL_ESTIMATORS", "MODEL_SCHEMA_VERSION", "EngagementModel", "fit_model", "load_default_model",
+           "load_model", "train"]
 
-MODEL_SCHEMA_VERSION = "geoengage.model/1"
+logger = logging.getLogger(__name__)
+MODEL_SCHEMA_VERSION = "geoengage.model/2"
 #: The engagement model shipped inside the package (models/train.py --ship; card: models/MODEL_CARD_engagement.md).
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "engagement_default"
+#: XGBoost settings tried by ``tune=True`` (the rest as in :func:`geoengage.modeling.estimators.make_estimator`).
+#: Learners of :class:`EngagementModel`: XGBoost classes, XGBoost on the class position (ordinal: the classes'
+#: order is used, probabilities come from a calibration map of the regressed position), and two baselines.
+MODEL_ESTIMATORS = ("xgboost", "xgboost_ordinal", "logistic", "majority")
+TUNING_GRID = ({"max_depth": 2, "n_estimators": 200}, {"max_depth": 3, "n_estimators": 300},
+               {"max_depth": 4, "n_estimators": 300}, {"max_depth": 3, "n_estimators": 600, "learning_rate": 0.025})
 
 
-@dataclass
-class EngagementModel:
-    """A fitted XGBoost classifier over window features, with what it needs to be used safely."""
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
 
-    booster: object  # xgboost.XGBClassifier
-    features: list[str]
-    medians: list[float]
-    classes: list[object]
-    target: str
-    training: dict[str, object] = field(default_factory=dict)
 
+class EngagementModel(ClassifierMixin, BaseEstimator):
+    """A classifier over window features with named classes, calibrated probabilities and a decision rule.
+
+    Parameters
+    ----------
+    estimator : {"xgboost", "xgboost_ordinal", "logistic", "majority"}
+        The learner. ``"xgboost_ordinal"`` regresses the class position (for ordered classes such as engagement
+        levels) and maps it to class probabilities with a multinomial logistic calibration fitted on inner
+        out-of-fold positions. Only XGBoost models can be saved.
+    features : list of str, optional
+        Window feature columns to use (default: every ``<signal>__<agg>`` column of the training table).
+    classes : list, optional
+        Class order, least to most engaged (default: numeric order for numbers; names need ``positive``).
+    positive : list, optional
+        Classes that count as engaged (default: every class but the first).
+    class_weight : {None, "balanced"}
+        ``"balanced"`` weights classes equally in training. Off by default: on engagement_wacv and DAiSEE it
+        lowered AUC (0.859 -> 0.839 and 0.60 -> 0.52 on DAiSEE validation), while the calibrated decision rule
+        below gives the minority class its recall without it.
+    calibrate : bool
+        Calibrate probabilities on inner out-of-fold predictions (needs at least 2 groups).
+    decision : {"balanced", "argmax"}
+        How a class is chosen: for balanced accuracy (threshold or prior-corrected, see the module
+        docstring) or the most probable class.
+    threshold : float, optional
+        For two classes, a fixed threshold on P(positive) instead of the fitted one.
+    tune : bool
+        Choose XGBoost's depth and trees on the inner grouped split (nested inside any outer CV).
+    inner_splits : int
+        Folds of the inner split.
+    random_state : int
+    """
+
+    def __init__(self, estimator: str = "xgboost", *, features: list[str] | None = None,
+                 classes: list[object] | None = None, positive: list[object] | None = None,
+                 class_weight: str | None = None, calibrate: bool = True, decision: str = "balanced",
+                 threshold: float | None = None, tune: bool = False, inner_splits: int = 3,
+                 random_state: int = 0) -> None:
+        self.estimator = estimator
+        self.features = features
+        self.classes = classes
+        self.positive = positive
+        self.class_weight = class_weight
+        self.calibrate = calibrate
+        self.decision = decision
+        self.threshold = threshold
+        self.tune = tune
+        self.inner_splits = inner_splits
+        self.random_state = random_state
+
+    # --- fitting -------------------------------------------------------------------------------------------
+    @property
+    def _ordinal(self) -> bool:
+        return self.estimator == "xgboost_ordinal"
+
+    def _pipeline(self, params: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+        kind = "xgboost_regressor" if self._ordinal else self.estimator
+        pipeline = make_estimator(kind, random_state=self.random_state)
+        if params:
+            pipeline.set_params(**{f"model__{k}": v for k, v in params.items()})
+        return pipeline
+
+    def _fit_codes(self, X: np.ndarray, codes: np.ndarray, params: dict[str, Any] | None):  # type: ignore[no-untyped-def]
+        """A pipeline fitted on ``codes``, renumbered to the classes present (XGBoost needs 0..m-1); the ordinal
+        model regresses the class position itself."""
+        present = np.unique(codes)
+        compact = np.searchsorted(present, codes)
+        pipeline = self._pipeline(params)
+        fit_params = {}
+        if self.class_weight == "balanced" and self.estimator != "majority":
+            counts = np.bincount(compact)
+            fit_params["model__sample_weight"] = (len(compact) / (len(present) * counts))[compact]
+        if self._ordinal:
+            pipeline.fit(X, codes.astype(np.float64), **fit_params)
+            return pipeline, np.arange(len(self.classes_))
+        pipeline.fit(X, compact, **fit_params)
+        return pipeline, present
+
+    def _raw(self, pipeline, present: np.ndarray, X: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """The learner's own output: class probabilities (n, classes) or, ordinal, the regressed position (n, 1)."""
+        if self._ordinal:
+            return pipeline.predict(X)[:, None]
+        proba = np.zeros((len(X), len(self.classes_)))
+        proba[:, present] = pipeline.predict_proba(X)
+        return proba
+
+    def _inner_folds(self, codes: np.ndarray, groups: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
+        if groups is not None and len(pd.unique(groups)) >= self.inner_splits:
+            splitter = StratifiedGroupKFold(n_splits=self.inner_splits, shuffle=True, random_state=self.random_state)
+            return list(splitter.split(np.zeros(len(codes)), codes, groups))
+        if groups is not None:
+            return []  # too few subjects for an honest inner split
+        smallest = np.bincount(codes).min()
+        if smallest < 2:
+            return []
+        splitter = StratifiedKFold(n_splits=min(self.inner_splits, int(smallest)), shuffle=True,
+                                   random_state=self.random_state)
+        return list(splitter.split(np.zeros(len(codes)), codes))
+
+    def _out_of_fold(self, X: np.ndarray, codes: np.ndarray, folds: list, params: dict[str, Any] | None) -> np.ndarray:
+        raw = np.zeros((len(codes), 1 if self._ordinal else len(self.classes_)))
+        for train, test in folds:
+            pipeline, present = self._fit_codes(X[train], codes[train], params)
+            raw[test] = self._raw(pipeline, present, X[test])
+        return raw
+
+    def fit(self, X: pd.DataFrame, y: Any, *, groups: Any = None, settings: dict[str, Any] | None = None
+            ) -> EngagementModel:
+        """Fit on the windows ``X`` with labels ``y``; ``groups`` (default ``X["subject_id"]``) for the inner split.
+
+        ``settings`` (feature set, cleaning, windows, extraction) default to ``X.attrs["geoengage"]``, which
+        :func:`geoengage.dataset.read_windows` and :func:`geoengage.windows.make_windows` fill in.
+        """
+        if self.estimator not in MODEL_ESTIMATORS:
+            raise InvalidParameterError(f"`estimator` must be one of {MODEL_ESTIMATORS}. Got {self.estimator!r} instead.")
+        if self.decision not in ("balanced", "argmax"):
+            raise InvalidParameterError(f"`decision` must be 'balanced' or 'argmax'. Got {self.decision!r} instead.")
+        labels = canonical_labels(np.asarray(y, dtype=object))
+        if len(labels) != len(X):
+            raise InvalidParameterError(f"`y` has {len(labels)} labels for {len(X)} windows.")
+        keep = np.array([v is not None for v in labels])
+        if "window_ok" in X.columns:  # scoring never scores a window without enough face; training does not learn one
+            keep &= X["window_ok"].fillna(False).to_numpy(dtype=bool)
+        if groups is None and "subject_id" in X.columns and X["subject_id"].notna().any():
+            groups = X["subject_id"].to_numpy()
+        groups = None if groups is None else np.asarray(groups, dtype=object)[keep]
+        data, labels = X.loc[keep], labels[keep]
+        self.classes_, self.positive_ = (np.asarray(v, dtype=object) for v in resolve_classes(
+            labels, classes=self.classes, positive=self.positive))
+        if len(np.unique(labels)) < 2:
+            raise InvalidParameterError(f"the labels must have at least two classes to learn. Got "
+                                        f"{sorted(set(labels), key=str)}.")
+        self.features_ = list(self.features or feature_columns(data))
+        if not self.features_:
+            raise SchemaError("the windows have no feature columns (<signal>__<agg>).")
+        missing = [f for f in self.features_ if f not in data.columns]
+        if missing:
+            raise SchemaError(f"the windows lack the features {missing[:5]}.")
+        matrix = data[self.features_].astype(np.float64).to_numpy()
+        codes = np.array([list(self.classes_).index(v) for v in labels])
+        folds = self._inner_folds(codes, groups) if self.estimator != "majority" else []
+        tunable = self.tune and self.estimator in ("xgboost", "xgboost_ordinal")
+        self.best_params_ = self._tune(matrix, codes, folds) if tunable else {}
+        self.calibration_ = None
+        self.threshold_ = None if self.threshold is None else float(self.threshold)
+        calibrate = self.calibrate or self._ordinal  # the ordinal model's probabilities come from its calibration
+        if folds and (calibrate or self.decision == "balanced"):
+            oof = self._out_of_fold(matrix, codes, folds, self.best_params_)
+            if calibrate and len(np.unique(codes)) == len(self.classes_):
+                self.calibration_ = self._fit_calibration(oof, codes)
+            oof = self._apply_calibration(oof)
+            if self.decision == "balanced" and len(self.classes_) == 2 and self.threshold is None:
+                self.threshold_ = _balanced_threshold(oof[:, 1], codes == 1)
+        self.priors_ = np.bincount(codes, minlength=len(self.classes_)) / len(codes)
+        pipeline, present = self._fit_codes(matrix, codes, self.best_params_)
+        if len(present) != len(self.classes_) or len(np.unique(codes)) != len(self.classes_):
+            raise InvalidParameterError(f"the training labels lack the classes "
+                                        f"{[c for k, c in enumerate(self.classes_) if k not in codes]}.")
+        self.pipeline_ = pipeline
+        if self._ordinal and self.calibration_ is None:  # no inner split: map positions to classes in-sample
+            self.calibration_ = self._fit_calibration(self._raw(pipeline, present, matrix), codes)
+        imputer = pipeline.named_steps["impute"]
+        self.medians_ = [float(v) if np.isfinite(v) else 0.0 for v in imputer.statistics_]
+        finite = np.where(np.isfinite(matrix), matrix, np.nan)
+        with warnings.catch_warnings():  # an all-missing feature has no range
+            warnings.simplefilter("ignore", RuntimeWarning)
+            low, high = np.nanmin(finite, axis=0), np.nanmax(finite, axis=0)
+        self.feature_ranges_ = {f: [float(a), float(b)] for f, a, b in zip(self.features_, low, high, strict=True)
+                                if np.isfinite(a)}
+        self.settings_ = dict(settings if settings is not None else data.attrs.get("geoengage", {}))
+        self.training_ = {
+            "n_windows": len(data), "class_counts": {str(c): int((codes == k).sum()) for k, c in enumerate(self.classes_)},
+            "n_subjects": None if groups is None else len(pd.unique(groups)), "inner_splits": len(folds)}
+        self.n_features_in_ = len(self.features_)
+        return self
+
+    def _tune(self, X: np.ndarray, codes: np.ndarray, folds: list) -> dict[str, Any]:
+        if not folds:
+            return {}
+        losses = []
+        for params in TUNING_GRID:
+            raw = self._out_of_fold(X, codes, folds, params)
+            if self._ordinal:  # squared error of the regressed class position
+                losses.append(float(np.mean((raw[:, 0] - codes) ** 2)))
+                continue
+            proba = np.clip(raw, 1e-6, 1)
+            proba /= proba.sum(axis=1, keepdims=True)
+            losses.append(float(-np.mean(np.log(proba[np.arange(len(codes)), codes]))))
+        best = dict(TUNING_GRID[int(np.argmin(losses))])
+        logger.info("tuning: inner-fold loss %s -> %s", [round(v, 4) for v in losses], best)
+        return best
+
+    def _calibration_input(self, raw: np.ndarray) -> np.ndarray:
+        """What the calibration map reads: log-probabilities (two classes: their difference) or the position."""
+        if self._ordinal:
+            return raw
+        z = np.log(np.clip(raw, 1e-6, 1))
+        return z[:, [1]] - z[:, [0]] if raw.shape[1] == 2 else z
+
+    def _fit_calibration(self, raw: np.ndarray, codes: np.ndarray) -> dict[str, list]:
+        from sklearn.linear_model import LogisticRegression
+
+        fitted = LogisticRegression(C=1.0, max_iter=1000).fit(self._calibration_input(raw), codes)
+        return {"coef": fitted.coef_.tolist(), "intercept": fitted.intercept_.tolist()}
+
+    def _apply_calibration(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities from the learner's raw output."""
+        if self.calibration_ is None:
+            if self._ordinal:
+                raise SchemaError("this ordinal model has no calibration map: it cannot give class probabilities.")
+            return raw
+        coef, intercept = np.asarray(self.calibration_["coef"]), np.asarray(self.calibration_["intercept"])
+        z = self._calibration_input(raw)
+        if len(self.classes_) == 2:
+            p1 = 1 / (1 + np.exp(-(z @ coef.T + intercept)))
+            return np.hstack([1 - p1, p1])
+        return _softmax(z @ coef.T + intercept)
+
+    # --- predicting ----------------------------------------------------------------------------------------
     def _matrix(self, windows: pd.DataFrame) -> np.ndarray:
-        missing = [f for f in self.features if f not in windows.columns]
+        """The feature matrix of ``windows`` with missing values replaced by the training medians."""
+        missing = [f for f in self.features_ if f not in windows.columns]
         if missing:
             raise SchemaError(f"the windows lack {len(missing)} features this model was trained on, e.g. "
-                              f"{missing[:5]}: make them with the same feature set ({self.training.get('feature_set')}).")
-        X = windows[self.features].astype(np.float64).to_numpy()
-        return np.where(np.isnan(X), np.asarray(self.medians), X)
+                              f"{missing[:5]}: make them with the same feature set "
+                              f"({self.settings_.get('feature_set', {}).get('name', 'unknown')}).")
+        X = windows[self.features_].astype(np.float64).to_numpy()
+        return np.where(np.isnan(X), np.asarray(self.medians_), X)
 
-    def predict_proba(self, windows: pd.DataFrame) -> pd.DataFrame:
-        """Class probabilities per window, columns ``proba_<class>``."""
-        proba = self.booster.predict_proba(self._matrix(windows))  # type: ignore[attr-defined]
-        return pd.DataFrame(proba, columns=[f"proba_{c}" for c in self.classes], index=windows.index)
+    @property
+    def booster(self):  # type: ignore[no-untyped-def]
+        """The fitted learner (for XGBoost: the ``XGBClassifier`` that SHAP explains)."""
+        return self.pipeline_.named_steps["model"]
 
-    def predict(self, windows: pd.DataFrame) -> pd.Series:
-        proba = self.predict_proba(windows).to_numpy()
-        return pd.Series(np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)], index=windows.index,
-                         name=f"{self.target}_pred")
+    def raw_output(self, windows: pd.DataFrame) -> np.ndarray:
+        """The learner's output before calibration (what SHAP explains): probabilities, or the ordinal position."""
+        return self._raw(self.pipeline_[1:], np.arange(len(self.classes_)), self._matrix(windows))
 
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated class probabilities, (n, len(classes_)) in ``classes_`` order."""
+        return self._apply_calibration(self.raw_output(X))
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Class index per row of ``proba`` by the fitted decision rule."""
+        if len(self.classes_) == 2 and self.threshold_ is not None:
+            return (proba[:, 1] >= self.threshold_).astype(int)
+        if self.decision == "balanced":
+            return (proba / np.maximum(self.priors_, 1e-9)).argmax(axis=1)
+        return proba.argmax(axis=1)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """The class of each window (names from ``classes_``: an integer, float or text array)."""
+        return np.asarray(self.classes_[self.decide(self.predict_proba(X))].tolist())
+
+    def score(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy of :meth:`predict` against ``y`` (labels compared as canonical labels, so "1" equals 1)."""
+        truth = canonical_labels(np.asarray(y, dtype=object))
+        predicted = self.predict(X).astype(object)
+        weights = np.ones(len(truth)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        return float(np.sum(weights * (truth == predicted)) / np.sum(weights))
+
+    def engagement_probability(self, X: pd.DataFrame) -> np.ndarray:
+        """P(any positive class) per window: the sum of the engaged classes' probabilities."""
+        return self.predict_proba(X)[:, np.isin(self.classes_, self.positive_)].sum(axis=1)
+
+    def proba_frame(self, windows: pd.DataFrame) -> pd.DataFrame:
+        """Probabilities as a DataFrame, columns ``proba_<class>``, indexed like ``windows``."""
+        return pd.DataFrame(self.predict_proba(windows), columns=[f"proba_{c}" for c in self.classes_],
+                            index=windows.index)
+
+    def out_of_range(self, windows: pd.DataFrame) -> list[list[str]]:
+        """Per window, the features whose value lies outside the training minimum-maximum."""
+        names = [f for f in self.features_ if f in self.feature_ranges_ and f in windows.columns]
+        if not names:
+            return [[] for _ in range(len(windows))]
+        values = windows[names].astype(np.float64).to_numpy()
+        low = np.array([self.feature_ranges_[f][0] for f in names])
+        high = np.array([self.feature_ranges_[f][1] for f in names])
+        outside = (values < low) | (values > high)
+        return [[names[j] for j in np.flatnonzero(row)] for row in outside]
+
+    @property
+    def target(self) -> str:
+        return str(self.training_.get("target", "engagement"))
+
+    # --- saving --------------------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
-        """Write ``model.json`` and ``model.meta.json`` into ``folder``."""
+        """Write ``model.json`` (XGBoost JSON) and ``model.meta.json`` into ``folder``."""
+        if self.estimator not in ("xgboost", "xgboost_ordinal"):
+            raise InvalidParameterError(f"only XGBoost models can be saved; this one is {self.estimator!r}.")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.booster.save_model(folder / "model.json")  # type: ignore[attr-defined]
+        self.booster.save_model(folder / "model.json")
         specs = {s.name: s for s in feature_specs()}
         described = []
-        for name in self.features:
+        for name in self.features_:
             parsed = parse_feature_name(name)
-            unit = specs[parsed.signal].unit if parsed.signal in specs else ""
             described.append({"name": name, "signal": parsed.signal, "agg": parsed.agg, "param": parsed.param,
-                              "unit": unit})
-        meta = {"schema": MODEL_SCHEMA_VERSION, "geoengage": __version__, "target": self.target,
-                "classes": self.classes, "features": described, "imputer_medians": self.medians,
-                "training": self.training}
+                              "unit": specs[parsed.signal].unit if parsed.signal in specs else ""})
+        meta = {"schema": MODEL_SCHEMA_VERSION, "geoengage": __version__, "params": self.get_params(),
+                "classes": self.classes_.tolist(), "positive": self.positive_.tolist(),
+                "priors": self.priors_.tolist(), "threshold": self.threshold_, "calibration": self.calibration_,
+                "best_params": self.best_params_, "features": described, "imputer_medians": self.medians_,
+                "feature_ranges": self.feature_ranges_, "settings": self.settings_, "training": self.training_}
         (folder / "model.meta.json").write_text(json.dumps(meta, indent=2, default=str))
         return folder
 
 
+def _balanced_threshold(p_positive: np.ndarray, truth: np.ndarray) -> float:
+    """The threshold on P(positive) with the best balanced accuracy (midpoint of the best plateau's edges)."""
+    if truth.all() or not truth.any():
+        return 0.5
+    candidates = np.unique(np.round(p_positive, 4))
+    best, score = 0.5, -1.0
+    for t in candidates:
+        predicted = p_positive >= t
+        value = (np.mean(predicted[truth]) + np.mean(~predicted[~truth])) / 2
+        if value > score + 1e-12:
+            best, score = float(t), value
+    return best
+
+
 def fit_model(windows: pd.DataFrame, *, target: str, features: list[str] | None = None, random_state: int = 0,
-              feature_set: str = "default") -> EngagementModel:
-    """Fit the XGBoost pipeline on every window with a ``target`` value."""
+              settings: dict[str, Any] | None = None, **params: Any) -> EngagementModel:
+    """Fit an :class:`EngagementModel` (XGBoost unless ``estimator=``) on every labelled window of ``windows``."""
     if target not in windows.columns:
         raise SchemaError(f"fit_model: the windows lack the target column {target!r}.")
-    data = windows[windows[target].notna()]
-    if "window_ok" in data.columns:
-        data = data[data["window_ok"]]
-    features = list(features or feature_columns(data))
-    classes = np.unique(data[target].to_numpy())
-    if len(classes) < 2:
-        raise InvalidParameterError(f"`{target}` must have at least two classes to learn. Got {classes.tolist()}.")
-    pipeline = make_estimator("xgboost", random_state=random_state)
-    X = data[features].astype(np.float64)
-    pipeline.fit(X, np.searchsorted(classes, data[target].to_numpy()))
-    medians = [float(v) if np.isfinite(v) else 0.0 for v in pipeline.named_steps["impute"].statistics_]
-    training = {"n_windows": len(data), "class_counts": {str(k): int(v) for k, v in
-                                                        data[target].value_counts().sort_index().items()},
-                "n_subjects": int(data["subject_id"].nunique()) if "subject_id" in data else None,
-                "feature_set": feature_set}
-    return EngagementModel(pipeline.named_steps["model"], features, medians, classes.tolist(), target, training)
+    model = EngagementModel(features=features, random_state=random_state, **params)
+    model.fit(windows, windows[target].to_numpy(), settings=settings)
+    model.training_["target"] = target
+    return model
+
+
+def train(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path | None = None,
+          features: list[str] | None = None, classes: list[object] | None = None,
+          positive: list[object] | None = None, random_state: int = 0, **params: Any) -> EngagementModel:
+    """Fit the engagement model on a window table (or ``windows.parquet``) and save it into ``out`` if given.
+
+    The model records how the table was made (its ``windows.meta.json``, or the table's ``attrs``) for
+    train/serve parity. ``params``: see :class:`EngagementModel` (``class_weight``, ``calibrate``,
+    ``decision``, ``threshold``, ``tune``...).
+    """
+    from ..dataset import read_windows
+
+    table = read_windows(windows) if isinstance(windows, (str, Path)) else windows
+    model = fit_model(table, target=target, features=features, classes=classes, positive=positive,
+                      random_state=random_state, **params)
+    if out is not None:
+        model.save(out)
+    return model
 
 
 def load_model(folder: str | Path) -> EngagementModel:
-    """Read a model written by :meth:`EngagementModel.save` (XGBoost JSON, never pickle)."""
-    from xgboost import XGBClassifier
+    """Read a model written by :meth:`EngagementModel.save` (XGBoost JSON and plain JSON, never pickle)."""
+    from xgboost import XGBClassifier, XGBRegressor
 
     folder = Path(folder)
     try:
         meta = json.loads((folder / "model.meta.json").read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise InvalidParameterError(f"{folder}: not a geoengage model folder ({err}).") from err
-    if meta.get("schema") != MODEL_SCHEMA_VERSION:
-        raise SchemaError(f"{folder}: model schema {meta.get('schema')!r}; this geoengage reads "
-                          f"{MODEL_SCHEMA_VERSION!r}. Retrain it with `geoengage train`.")
-    booster = XGBClassifier()
-    booster.load_model(folder / "model.json")
-    return EngagementModel(booster, [f["name"] for f in meta["features"]], meta["imputer_medians"],
-                           meta["classes"], meta["target"], meta.get("training", {}))
+    schema = meta.get("schema")
+    if schema not in (MODEL_SCHEMA_VERSION, "geoengage.model/1"):
+        raise SchemaError(f"{folder}: model schema {schema!r}; this geoengage reads {MODEL_SCHEMA_VERSION!r}. "
+                          "Retrain it with `geoengage train`.")
+    booster = XGBRegressor() if meta.get("params", {}).get("estimator") == "xgboost_ordinal" else XGBClassifier()
+    try:
+        booster.load_model(folder / "model.json")
+    except Exception as err:  # xgboost raises its own XGBoostError for a bad file
+        raise SchemaError(f"{folder / 'model.json'}: not an XGBoost JSON model ({err}).") from err
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+
+    if schema == "geoengage.model/1":  # classes stored as text, no calibration, first class = not engaged
+        classes = canonical_labels(meta["classes"])
+        meta = {**meta, "params": {"calibrate": False, "decision": "argmax"}, "classes": classes.tolist(),
+                "positive": classes[1:].tolist(), "priors": [1 / len(classes)] * len(classes), "threshold": None,
+                "calibration": None, "best_params": {}, "feature_ranges": {},
+                "settings": {}, "training": {**meta.get("training", {}), "target": meta.get("target")}}
+    model = EngagementModel(**{k: v for k, v in meta["params"].items() if k in EngagementModel().get_params()})
+    model.classes_ = np.asarray(meta["classes"], dtype=object)
+    model.positive_ = np.asarray(meta["positive"], dtype=object)
+    model.priors_ = np.asarray(meta["priors"])
+    model.threshold_ = meta["threshold"]
+    model.calibration_ = meta["calibration"]
+    model.best_params_ = meta["best_params"]
+    model.features_ = [f["name"] for f in meta["features"]]
+    model.medians_ = meta["imputer_medians"]
+    model.feature_ranges_ = meta["feature_ranges"]
+    model.settings_ = meta["settings"]
+    model.training_ = meta["training"]
+    model.n_features_in_ = len(model.features_)
+    model.pipeline_ = Pipeline([("impute", SimpleImputer()), ("model", booster)])
+    return model
 
 
 def load_default_model() -> EngagementModel:
-    """The engagement model shipped with geoengage (3 classes: 0 not, 1 nominally, 2 very engaged)."""
+    """The engagement model shipped with geoengage (see models/MODEL_CARD_engagement.md)."""
+    return _default_model()
+
+
+@lru_cache(maxsize=1)
+def _default_model() -> EngagementModel:
     return load_model(DEFAULT_MODEL_DIR)

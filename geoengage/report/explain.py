@@ -49,7 +49,13 @@ class Explanation:
 
 
 def explain_model(model: EngagementModel, windows: pd.DataFrame) -> Explanation:
-    """SHAP TreeExplainer values of ``model`` on ``windows``."""
+    """SHAP TreeExplainer values of ``model`` on ``windows``.
+
+    For a binary model, a contribution to the log-odds of the second class counts against the first. For an
+    ordinal model (one regressed position), a contribution that raises the position pushes towards the upper
+    classes and away from the lower ones (scaled from -1 for the first class to +1 for the last; a middle
+    class gets none).
+    """
     try:
         import shap
     except ImportError as err:
@@ -60,10 +66,12 @@ def explain_model(model: EngagementModel, windows: pd.DataFrame) -> Explanation:
         explainer = _EXPLAINERS[model.booster] = shap.TreeExplainer(model.booster)
     values = np.asarray(explainer.shap_values(data))
     base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=np.float64))
-    if values.ndim == 2:  # binary: contributions to the log-odds of the second class
-        values = np.stack([-values, values], axis=-1)
-        base = np.array([-base[0], base[0]])
-    return Explanation(values, base, data, list(model.features), list(model.classes))
+    if values.ndim == 2:  # one output: a binary model's log-odds of the second class, or an ordinal position
+        k = len(model.classes_)
+        direction = np.linspace(-1.0, 1.0, k)  # towards the last class +, the first -, a middle one 0
+        values = values[..., None] * direction
+        base = base[0] * direction
+    return Explanation(values, base, data, list(model.features_), list(model.classes_))
 
 
 def global_importance(explanation: Explanation) -> pd.DataFrame:
@@ -92,14 +100,17 @@ def describe_feature(name: str, value: float) -> str:
     return f"{words} {label} {value:.3g}"
 
 
-def top_reasons(explanation: Explanation, *, top: int = 3) -> list[tuple[object, list[dict[str, object]]]]:
+def top_reasons(explanation: Explanation, *, top: int = 3, predicted: np.ndarray | None = None
+                ) -> list[tuple[object, list[dict[str, object]]]]:
     """For each window: the predicted class and up to ``top`` features pushing towards it.
 
-    Each reason is ``{"feature", "value", "text", "contribution"}``; ``contribution`` is the SHAP
-    value (log-odds) towards the predicted class, positive and largest first.
+    ``predicted`` gives each window's class index (the model's decision rule, :meth:`EngagementModel.decide`);
+    by default the class with the largest log-odds. Each reason is ``{"feature", "value", "text",
+    "contribution"}``; ``contribution`` is the SHAP value (log-odds, before calibration) towards the
+    predicted class, positive and largest first.
     """
-    logits = explanation.values.sum(axis=1) + explanation.base
-    predicted = logits.argmax(axis=1)
+    if predicted is None:
+        predicted = (explanation.values.sum(axis=1) + explanation.base).argmax(axis=1)
     out = []
     for i, k in enumerate(predicted):
         contributions = explanation.values[i, :, k]
@@ -117,6 +128,7 @@ def reasons_in_words(label: object, reasons: list[dict[str, object]], *, contrib
     return f"predicted {label}: " + (words or "no single feature stands out")
 
 
-def explain_windows(explanation: Explanation, *, top: int = 3) -> list[str]:
+def explain_windows(explanation: Explanation, *, top: int = 3, predicted: np.ndarray | None = None) -> list[str]:
     """For each window: the predicted class and the ``top`` features pushing towards it, in words."""
-    return [reasons_in_words(label, reasons) for label, reasons in top_reasons(explanation, top=top)]
+    return [reasons_in_words(label, reasons)
+            for label, reasons in top_reasons(explanation, top=top, predicted=predicted)]

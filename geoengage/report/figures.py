@@ -32,16 +32,22 @@ def _figure(width: float = 5.0, height: float = 4.0):  # type: ignore[no-untyped
 
 
 def roc_figure(results: dict[str, CVResult]) -> bytes:
-    """One-vs-rest ROC curves of the last class (binary) or every class (several), per estimator."""
+    """ROC curves per estimator: the positive class (two classes) or each class against the rest, plus engaged
+    (the positive classes together) against not engaged."""
     from sklearn.metrics import roc_curve
 
     fig, ax = _figure()
     for name, result in results.items():
         y = result.predictions["y_true"].to_numpy()
-        classes = result.classes[1:] if len(result.classes) == 2 else result.classes
+        classes = result.positive[:1] if len(result.classes) == 2 and result.positive else result.classes
         for cls in classes:
-            fpr, tpr, _ = roc_curve(y == cls, result.predictions[f"proba_{cls}"])
-            ax.plot(fpr, tpr, label=f"{name}: {cls} vs rest")
+            if 0 < np.sum(y == cls) < len(y):
+                fpr, tpr, _ = roc_curve(y == cls, result.predictions[f"proba_{cls}"])
+                ax.plot(fpr, tpr, label=f"{name}: {cls} vs rest")
+        engaged = np.isin(y, np.asarray(result.positive, dtype=object))
+        if len(result.classes) > 2 and result.positive and 0 < engaged.sum() < len(y):
+            fpr, tpr, _ = roc_curve(engaged, result.predictions["p_engaged"])
+            ax.plot(fpr, tpr, linestyle="--", label=f"{name}: engaged ({', '.join(map(str, result.positive))})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (out-of-fold)")
     ax.legend(fontsize=7)
@@ -52,7 +58,9 @@ def confusion_figure(result: CVResult) -> bytes:
     """Row-normalised confusion matrix of one estimator."""
     from sklearn.metrics import confusion_matrix
 
-    matrix = confusion_matrix(result.predictions["y_true"], result.predictions["y_pred"], labels=list(result.classes))
+    lookup = {c: k for k, c in enumerate(result.classes)}
+    matrix = confusion_matrix([lookup[v] for v in result.predictions["y_true"]],
+                              [lookup[v] for v in result.predictions["y_pred"]], labels=list(range(len(lookup))))
     shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     fig, ax = _figure(4, 3.5)
     ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)

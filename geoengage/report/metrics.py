@@ -27,24 +27,58 @@ __all__ = ["HEADLINE_METRICS", "REGRESSION_METRICS", "bootstrap_ci", "calibratio
            "regression_metrics", "summarize"]
 
 
-def _auc(y_true: np.ndarray, proba: np.ndarray, classes: tuple[object, ...]) -> float:
-    present = np.unique(y_true)
+def _auc(y_true: np.ndarray, proba: np.ndarray, classes: tuple[object, ...], positive: tuple[object, ...]) -> float:
+    """Two classes: AUC of P(positive class); more: one-vs-rest macro AUC."""
+    present = np.unique(_codes(y_true, classes))
     if len(present) < 2:
         return float("nan")
     if len(classes) == 2:
-        return float(roc_auc_score(y_true == classes[1], proba[:, 1]))
+        k = classes.index(positive[0]) if positive else 1
+        return float(roc_auc_score(_codes(y_true, classes) == k, proba[:, k]))
     if len(present) < len(classes):
         return float("nan")
-    return float(roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=list(classes)))
+    return float(roc_auc_score(_codes(y_true, classes), proba, multi_class="ovr", average="macro",
+                               labels=list(range(len(classes)))))
 
 
-#: name -> function(y_true, y_pred, proba, classes)
-HEADLINE_METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, tuple[object, ...]], float]] = {
-    "accuracy": lambda t, p, q, c: float(accuracy_score(t, p)),
-    "balanced_accuracy": lambda t, p, q, c: float(balanced_accuracy_score(t, p)),
-    "f1_macro": lambda t, p, q, c: float(f1_score(t, p, average="macro", labels=list(c), zero_division=0)),
-    "f1_weighted": lambda t, p, q, c: float(f1_score(t, p, average="weighted", labels=list(c), zero_division=0)),
-    "auc_roc": lambda t, p, q, c: _auc(t, q, c),
+def _codes(y: np.ndarray, classes: tuple[object, ...]) -> np.ndarray:
+    lookup = {c: k for k, c in enumerate(classes)}
+    return np.array([lookup[v] for v in y])
+
+
+def _auc_engaged(y_true: np.ndarray, proba: np.ndarray, classes: tuple[object, ...],
+                 positive: tuple[object, ...]) -> float:
+    """AUC of engaged (any positive class) against not engaged, from the summed probability."""
+    if not positive:
+        return float("nan")
+    engaged = np.isin(y_true, np.asarray(positive, dtype=object))
+    if engaged.all() or not engaged.any():
+        return float("nan")
+    columns = [classes.index(c) for c in positive]
+    return float(roc_auc_score(engaged, proba[:, columns].sum(axis=1)))
+
+
+def _minority_recall(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[object, ...]) -> float:
+    """Recall of the class with the fewest windows (among those present)."""
+    counts = {c: int(np.sum(y_true == c)) for c in classes if np.any(y_true == c)}
+    if not counts:
+        return float("nan")
+    rarest = min(counts, key=counts.get)  # type: ignore[arg-type]
+    return float(np.mean(y_pred[y_true == rarest] == rarest))
+
+
+Metric = Callable[[np.ndarray, np.ndarray, np.ndarray, tuple[object, ...], tuple[object, ...]], float]
+#: name -> function(y_true, y_pred, proba, classes, positive)
+HEADLINE_METRICS: dict[str, Metric] = {
+    "accuracy": lambda t, p, q, c, e: float(accuracy_score(_codes(t, c), _codes(p, c))),
+    "balanced_accuracy": lambda t, p, q, c, e: float(balanced_accuracy_score(_codes(t, c), _codes(p, c))),
+    "f1_macro": lambda t, p, q, c, e: float(f1_score(_codes(t, c), _codes(p, c), average="macro",
+                                                     labels=list(range(len(c))), zero_division=0)),
+    "f1_weighted": lambda t, p, q, c, e: float(f1_score(_codes(t, c), _codes(p, c), average="weighted",
+                                                        labels=list(range(len(c))), zero_division=0)),
+    "auc_roc": lambda t, p, q, c, e: _auc(t, q, c, e),
+    "auc_engaged": lambda t, p, q, c, e: _auc_engaged(t, q, c, e),
+    "minority_recall": lambda t, p, q, c, e: _minority_recall(t, p, c),
 }
 
 
@@ -80,29 +114,32 @@ def _arrays(result: CVResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def classification_metrics(result: CVResult) -> dict[str, object]:
     """Headline metrics, per-class precision/recall/F1 and the confusion matrix (rows: true class)."""
     y_true, y_pred, proba = _arrays(result)
-    out: dict[str, object] = {name: f(y_true, y_pred, proba, result.classes) for name, f in HEADLINE_METRICS.items()}
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=list(result.classes), zero_division=0)
+    out: dict[str, object] = {name: f(y_true, y_pred, proba, result.classes, result.positive)
+                              for name, f in HEADLINE_METRICS.items()}
+    t, p_, labels = _codes(y_true, result.classes), _codes(y_pred, result.classes), list(range(len(result.classes)))
+    precision, recall, f1, support = precision_recall_fscore_support(t, p_, labels=labels, zero_division=0)
     for average in ("macro", "weighted"):
-        p, r, _, _ = precision_recall_fscore_support(y_true, y_pred, labels=list(result.classes), average=average,
-                                                     zero_division=0)
+        p, r, _, _ = precision_recall_fscore_support(t, p_, labels=labels, average=average, zero_division=0)
         out[f"precision_{average}"], out[f"recall_{average}"] = float(p), float(r)
     out["per_class"] = {str(c): {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
                                  "support": int(support[i])} for i, c in enumerate(result.classes)}
-    out["confusion_matrix"] = confusion_matrix(y_true, y_pred, labels=list(result.classes)).tolist()
+    out["confusion_matrix"] = confusion_matrix(t, p_, labels=labels).tolist()
+    thresholds = [d.get("threshold") for d in result.decision.values() if isinstance(d, dict)]
+    if any(v is not None for v in thresholds):
+        out["thresholds_per_fold"] = thresholds
     return out
 
 
 def calibration(result: CVResult, *, n_bins: int = 10) -> dict[str, object]:
-    """Brier score and expected calibration error of the predicted class's probability, with the bins.
+    """Brier score and expected calibration error of the most probable class's probability, with the bins.
 
     ECE = sum over confidence bins of (share of windows) x |accuracy - mean confidence|.
     """
-    y_true, y_pred, proba = _arrays(result)
+    y_true, _, proba = _arrays(result)
     onehot = (y_true[:, None] == np.asarray(result.classes, dtype=object)[None, :]).astype(float)
     brier = float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
     confidence = proba.max(axis=1)
-    correct = (y_pred == y_true).astype(float)
+    correct = (np.asarray(result.classes, dtype=object)[proba.argmax(axis=1)] == y_true).astype(float)
     edges = np.linspace(0, 1, n_bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1]), 0, n_bins - 1)
     bins, ece = [], 0.0
@@ -136,7 +173,8 @@ def bootstrap_ci(result: CVResult, metric: str, *, n_boot: int = 1000, seed: int
         if regression:
             value = REGRESSION_METRICS[metric](y_true[rows].astype(float), y_pred[rows].astype(float))
         else:
-            value = HEADLINE_METRICS[metric](y_true[rows], y_pred[rows], proba[rows], result.classes)
+            value = HEADLINE_METRICS[metric](y_true[rows], y_pred[rows], proba[rows], result.classes,
+                                             result.positive)
         if np.isfinite(value):
             values.append(value)
     if not values:

@@ -18,7 +18,7 @@ from .. import __version__
 
 __all__ = ["render_report", "write_report"]
 
-_HEADLINE = ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "auc_roc")
+_HEADLINE = ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "auc_roc", "auc_engaged", "minority_recall")
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#f3f3f3}.warn{background:#c62828;color:#fff;padding:.8em;font-weight:bold}
@@ -54,7 +54,8 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
 def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = "geoengage evaluation",
                  protocol: dict[str, object] | None = None, data_quality: dict[str, object] | None = None,
                  config: dict[str, object] | None = None, figures: dict[str, bytes] | None = None,
-                 importance: dict[str, float] | None = None, explanations: list[str] | None = None) -> Path:
+                 importance: dict[str, float] | None = None, explanations: list[str] | None = None,
+                 setup_audit: dict[str, object] | None = None) -> Path:
     """Write the report files into ``out_dir``; return the HTML path.
 
     Parameters
@@ -67,12 +68,14 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
         Feature -> mean |SHAP|, most important first.
     explanations : list of str, optional
         Per-window reasons in words (:func:`geoengage.report.explain.explain_windows`).
+    setup_audit : dict, optional
+        :meth:`geoengage.modeling.audit.SetupAudit.to_dict`: features that identify the subject.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     protocol = protocol or {}
     document = {"title": title, "protocol": protocol, "results": results, "data_quality": data_quality or {},
-                "importance": importance or {}, "explanations": explanations or [],
+                "importance": importance or {}, "explanations": explanations or [], "setup_audit": setup_audit,
                 "figures": [{"caption": c, "file": f"figures/figure{i}.png"} for i, c in enumerate(figures or {})],
                 "config": config or {}, "versions": {"geoengage": __version__, "python": platform.python_version()}}
     (out / "report.json").write_text(json.dumps(document, indent=2, default=str))
@@ -140,6 +143,10 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
         md += ["### Example windows", "", *(f"- {text}" for text in explanations), ""]
         html_parts.append("<h3>Example windows</h3><ul>" + "".join(
             f"<li>{html.escape(text)}</li>" for text in explanations) + "</ul>")
+    if setup_audit:
+        md_audit, html_audit = _audit_section(setup_audit)
+        md += md_audit
+        html_parts.append(html_audit)
     if data_quality:
         md += ["## Data quality", "", *(f"- {k}: {v}" for k, v in data_quality.items()), ""]
         html_parts.append("<h2>Data quality</h2><ul>" + "".join(
@@ -152,6 +159,23 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
     (out / "report.md").write_text("\n".join(md))
     (out / "report.html").write_text("".join(html_parts))
     return out / "report.html"
+
+
+def _audit_section(audit: dict[str, object]) -> tuple[list[str], str]:
+    """The set-up audit: the whole set's identity score and the features most tied to the person."""
+    flagged = list(audit.get("flagged", []))  # type: ignore[arg-type]
+    summary = (f"Whole feature set identifies the subject with score {audit['whole_set_identity_score']:.2f} "
+               f"(0 chance, 1 perfect; {audit['n_subjects']} subjects, folds grouped by {audit['grouped_by']}). ")
+    summary += (f"{len(flagged)} features have at least {audit['flag_at']:.0%} of their variance between subjects "
+                f"(set-up or person, not behaviour): {', '.join(flagged)}." if flagged else
+                f"No feature has {audit['flag_at']:.0%} or more of its variance between subjects.")
+    rows = [[str(f["feature"]), f"{f['eta2']:.2f}", f"{f['identity_score']:.2f}", "yes" if f["flagged"] else ""]
+            for f in list(audit.get("features", []))[:15]]  # type: ignore[index]
+    header = ["feature", "variance between subjects (eta²)", "identity score", "flagged"]
+    md = ["## Set-up audit", "", summary, "", _markdown_table(header, rows), ""]
+    page = (f"<h2>Set-up audit</h2><p class='{'warn' if flagged else 'ok'}'>{html.escape(summary)}</p>"
+            + _html_table(header, rows))
+    return md, page
 
 
 def render_report(report_json: str | Path, out_dir: str | Path) -> Path:
@@ -170,4 +194,4 @@ def render_report(report_json: str | Path, out_dir: str | Path) -> Path:
     return write_report(document["results"], out_dir, title=document.get("title", "geoengage evaluation"),
                         protocol=document.get("protocol"), data_quality=document.get("data_quality"),
                         config=document.get("config"), figures=figures, importance=document.get("importance"),
-                        explanations=document.get("explanations"))
+                        explanations=document.get("explanations"), setup_audit=document.get("setup_audit"))

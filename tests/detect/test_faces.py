@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from geoengage.detect.faces import CROP_BOX_FRACTIONS, HogFaceDetector, crop_box
+from geoengage.exceptions import InvalidParameterError
 from geoengage.detect.tracking import box_iou
 
 ASTRONAUT_BOX = np.array([179.0, 83.0, 267.0, 171.0])  # dlib's box for the astronaut's face
@@ -42,3 +43,29 @@ def test_in_region_confirms_and_rejects(astronaut: np.ndarray, no_face_image: np
 def test_crop_box_scales_with_the_image() -> None:
     fl, ft, fr, fb = CROP_BOX_FRACTIONS
     assert crop_box(100, 200).tolist() == pytest.approx([fl * 200, ft * 100, fr * 200, fb * 100])
+
+
+def test_crop_box_fitted_to_tall_crops_frames_their_face(astronaut: np.ndarray) -> None:
+    """Tall 3:4 crops (DAiSEE's shape) around the astronaut's face: the fitted box matches the detector's box,
+    where the box measured on square crops does not."""
+    from geoengage.detect.faces import fit_crop_box
+
+    gray = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
+    face = HogFaceDetector(threshold=0.0)(gray)[0].box
+    cx, cy, size = (face[0] + face[2]) / 2, (face[1] + face[3]) / 2, face[2] - face[0]
+    rng = np.random.default_rng(0)
+    crops = []
+    for _ in range(12):
+        width = size * rng.uniform(1.0, 1.15)
+        height, dx, dy = width * 4 / 3, rng.normal(0, 0.03) * size, rng.normal(0, 0.03) * size
+        left, top = int(cx + dx - width / 2), int(cy + dy - height * 0.45)
+        crops.append(cv2.resize(gray[top:top + int(height), left:left + int(width)], (90, 120)))
+    fractions, n = fit_crop_box(crops)
+    assert n >= 10 and fractions[0] < 0.1 and fractions[2] > 0.9
+    held_out = crops[0]
+    detector = HogFaceDetector(threshold=0.0)
+    truth = detector(cv2.resize(held_out, None, fx=3, fy=3))[0].box / 3
+    assert box_iou(crop_box(120, 90, fractions), truth) > 0.75
+    assert box_iou(crop_box(120, 90), truth) < box_iou(crop_box(120, 90, fractions), truth)
+    with pytest.raises(InvalidParameterError, match="at least 10 are needed"):
+        fit_crop_box([np.zeros((120, 90), np.uint8)] * 12)

@@ -87,7 +87,7 @@ def test_bad_parameters(rng) -> None:
     windows = _windows(rng, n_subjects=3)
     with pytest.raises(InvalidParameterError, match="`n_splits` must be between 2 and the number of distinct"):
         cross_validate(windows, target="label", n_splits=5)
-    with pytest.raises(InvalidParameterError, match="`kind` must be one of"):
+    with pytest.raises(InvalidParameterError, match="`estimator` must be one of"):
         cross_validate(windows, target="label", estimator="forest", n_splits=3)
 
 

@@ -26,10 +26,11 @@ def test_model_round_trips_through_json(rng, tmp_path: Path) -> None:
     model.save(tmp_path / "m")
     assert not list((tmp_path / "m").glob("*.pkl"))
     meta = json.loads((tmp_path / "m" / "model.meta.json").read_text())
-    assert meta["schema"] == "geoengage.model/1" and meta["classes"] == [0, 1, 2]
+    assert meta["schema"] == "geoengage.model/2" and meta["classes"] == [0, 1, 2] and meta["positive"] == [1, 2]
     assert {f["name"] for f in meta["features"]} == {"signal__mean", "noise__std", "person__mean"}
     again = load_model(tmp_path / "m")
-    np.testing.assert_allclose(again.predict_proba(windows).to_numpy(), model.predict_proba(windows).to_numpy(),
+    np.testing.assert_allclose(again.predict_proba(windows), model.predict_proba(windows), rtol=1e-6)
+    np.testing.assert_allclose(again.engagement_probability(windows), model.engagement_probability(windows),
                                rtol=1e-6)
     assert (again.predict(windows) == model.predict(windows)).all()
     with pytest.raises(SchemaError, match="lack 1 features this model was trained on"):

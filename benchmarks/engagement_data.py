@@ -1,0 +1,106 @@
+"""The two labelled engagement data sets in ../shared/data as geoengage window tables (shared by the benchmarks).
+
+Each image is one window. Extraction uses the crop mode for face crops (the detector at threshold 0, the crop box
+where it finds nothing), with a crop box fitted on each data set's own training images
+(:func:`geoengage.detect.faces.fit_crop_box`), and every feature the benchmarks compare (``all_features.toml``:
+the old default with set-up features, the new default, appearance), so each set is measured from one table.
+Tables are kept under ``--work`` and resumed.
+
+- engagement_wacv: 18 subjects, engagement 0/1/2; binary "engaged" = 1 or 2 ("high"), 0 = "low".
+- DAiSEE: train (69 subjects) and validation (19 subjects) splits, engagement 0-3; binary "high" = 2-3, "low" = 0-1.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geoengage.config import ExtractConfig
+from geoengage.dataset import WindowConfig, build_dataset, read_windows
+from geoengage.detect.faces import fit_crop_box
+from geoengage.exceptions import GeoEngageWarning
+from geoengage.media import MediaItem, read_image
+from geoengage.windows import load_feature_set
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_WORK = Path(__file__).resolve().parent / "out"
+OLD_DEFAULT = "with_setup"
+ALL_FEATURES = Path(__file__).resolve().parent / "all_features.toml"
+
+
+def feature_sets() -> dict[str, list[str]]:
+    """Feature columns of the old default set (with set-up features) and the new default."""
+    return {"old default (with set-up features)": load_feature_set(OLD_DEFAULT).columns,
+            "new default": load_feature_set("default").columns,
+            "new default + appearance": load_feature_set("appearance").columns}
+
+
+def _crop_box(folder: Path, paths: list[str]) -> tuple[float, float, float, float]:
+    chosen = np.random.default_rng(0).permutation(len(paths))[:300]
+    fractions, _ = fit_crop_box([read_image(folder / paths[k]) for k in chosen])
+    return fractions
+
+
+def _extract(items: list[MediaItem], out: Path, crop_box: tuple[float, float, float, float]) -> pd.DataFrame:
+    warnings.simplefilter("ignore", GeoEngageWarning)
+    config = ExtractConfig(crop_mode="fallback", detect_threshold=0.0, crop_box=crop_box)
+    build_dataset(items, out, extract=config, windows=WindowConfig(feature_set=str(ALL_FEATURES)), n_jobs=2)
+    return read_windows(out / "windows.parquet")
+
+
+def wacv(data: Path, work: Path) -> pd.DataFrame:
+    """engagement_wacv windows with ``engagement`` (0/1/2) and ``level`` ("low"/"high")."""
+    folder = data / "engagement_wacv"
+    labels = pd.read_csv(folder / "labels.csv")
+    items = [MediaItem(str(folder / p), p, {"subject_id": f"wacv{s:02d}", "engagement": int(e), "image_id": i})
+             for p, s, e, i in zip(labels.path, labels.subject_id, labels.engagement, labels.source_image_id,
+                                   strict=True)]
+    windows = _extract(items, work / "wacv", _crop_box(folder, list(labels.path)))
+    windows["engagement"] = windows["engagement"].astype(int)
+    windows["level"] = np.where(windows["engagement"] > 0, "high", "low")
+    return windows
+
+
+def daisee(data: Path, work: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """DAiSEE train and validation windows with ``engagement`` (0-3) and ``level`` ("low" 0-1 / "high" 2-3)."""
+    folder = data / "daisee"
+    labels = pd.read_csv(folder / "labels.csv")
+    items = [MediaItem(str(folder / p), p, {"subject_id": f"daisee{s}", "split": split, "engagement": int(e)})
+             for p, s, split, e in zip(labels.path, labels.subject_id, labels.split, labels.engagement, strict=True)]
+    train_paths = list(labels.loc[labels.split == "train", "path"])
+    windows = _extract(items, work / "daisee", _crop_box(folder, train_paths))  # fitted on train images only
+    windows["engagement"] = windows["engagement"].astype(int)
+    windows["level"] = np.where(windows["engagement"] >= 2, "high", "low")
+    return (windows[windows.split == "train"].reset_index(drop=True),
+            windows[windows.split == "validation"].reset_index(drop=True))
+
+
+def summary_line(name: str, summary: dict, metrics: tuple[str, ...] = ("auc_roc", "balanced_accuracy",
+                                                                        "minority_recall")) -> str:
+    """One printed line: each metric with its subject-bootstrap 95% interval."""
+    m = summary["metrics"]
+    parts = [f"{k} {m[k]:.3f} [{m['ci95'][k][0]:.3f}, {m['ci95'][k][1]:.3f}]" for k in metrics]
+    return f"  {name:44s} " + "  ".join(parts)
+
+
+def parse_args(doc: str, needs: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """The engagement benchmarks' options (--data, --work, --out, --n-boot); exits 0 with a clear line when a data
+    set in ``needs`` is absent (the benchmarks skip, they do not fail)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of the data sets (../shared/data)")
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="where extracted tables are kept")
+    parser.add_argument("--out", type=Path, help="also write the figures as JSON")
+    parser.add_argument("--n-boot", type=int, default=1000, help="subject bootstrap resamples")
+    args = parser.parse_args()
+    missing = [n for n in needs if not (args.data / n / "labels.csv").is_file()]
+    if missing:
+        print(f"skipped: {', '.join(str(args.data / n) for n in missing)} absent (pass --data DIR, default ../shared/data)")
+        sys.exit(0)
+    warnings.simplefilter("ignore")
+    return args

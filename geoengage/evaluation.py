@@ -1,0 +1,210 @@
+"""Windows -> evaluation report: grouped cross-validation, a held-out or other data set, set-up audit, SHAP.
+
+:func:`evaluate` is what ``geoengage evaluate`` runs and what ``ge.evaluate`` exposes:
+
+1. the windows with a label and enough face (``window_ok``) are split into subject-grouped folds
+   (:func:`geoengage.modeling.cv.make_folds`); XGBoost, logistic regression and the majority class are
+   cross-validated on the same folds, each with its class weights, calibration, decision threshold and
+   (``tune=True``) hyperparameters fitted inside the training folds only;
+2. with ``test=`` (another table: a validation split, or another data set with its labels mapped onto
+   these classes) every estimator is also trained on all of ``windows`` and scored on ``test``, reported
+   beside the cross-validated figures ("train -> test");
+3. the **set-up audit** (:func:`geoengage.modeling.audit.setup_audit`) measures which features identify
+   the subject rather than behaviour;
+4. metrics with subject-bootstrap 95% intervals, the decision thresholds and the minority class's recall,
+   ROC and confusion figures, SHAP importance and example reasons, data quality, and the configuration
+   go to ``report.html``, ``report.md`` and ``report.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import InvalidParameterError, SchemaError
+from .modeling.cv import CVResult, cross_validate, feature_columns, make_folds, scorable_windows, typed_labels
+from .modeling.labels import canonical_labels
+from .modeling.train import EngagementModel
+
+__all__ = ["evaluate", "transfer"]
+
+#: The baselines every report shows beside the main estimator (the last is the majority class).
+BASELINES = ("logistic", "majority")
+
+
+def _model_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    known = set(EngagementModel().get_params()) - {"estimator", "features", "classes", "positive", "random_state"}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise InvalidParameterError(f"unknown model options {unknown}; known: {sorted(known)}.")
+    return dict(params)
+
+
+def map_labels(values: pd.Series, mapping: Mapping[object, object] | None) -> np.ndarray:
+    """Labels through ``mapping`` (keys and values compared as canonical labels); unmapped labels become missing."""
+    labels = canonical_labels(values.to_numpy())
+    if not mapping:
+        return labels
+    keys = canonical_labels(list(mapping))
+    targets = canonical_labels(list(mapping.values()))
+    lookup = dict(zip(keys.tolist(), targets.tolist(), strict=True))
+    return np.array([lookup.get(v) for v in labels], dtype=object)
+
+
+def transfer(train: pd.DataFrame, test: pd.DataFrame, *, target: str, estimator: str = "xgboost",
+             test_target: str | None = None, label_map: Mapping[object, object] | None = None,
+             groups: str = "subject_id", features: Sequence[str] | None = None, classes: Sequence[object] | None = None,
+             positive: Sequence[object] | None = None, random_state: int = 0, **params: Any) -> CVResult:
+    """Train on every window of ``train`` and predict ``test`` (a held-out split or another data set).
+
+    ``test_target`` (default ``target``) is read from ``test`` and passed through ``label_map`` onto the training
+    classes. The result has the shape of a cross-validation result (one "fold"), so the same metrics,
+    subject-bootstrap intervals and report apply; its ``split`` is ``"transfer"``.
+    """
+    data = scorable_windows(train, target)
+    test_target = test_target or target
+    if test_target not in test.columns:
+        raise SchemaError(f"transfer: the test windows lack the target column {test_target!r}.")
+    other = test[test["window_ok"].fillna(False).astype(bool)] if "window_ok" in test.columns else test
+    mapped = map_labels(other[test_target], label_map)
+    keep = np.array([v is not None for v in mapped])
+    other, mapped = other[keep].reset_index(drop=True), mapped[keep]
+    chosen = list(features or feature_columns(data))
+    missing = [f for f in chosen if f not in other.columns]
+    if missing:
+        raise SchemaError(f"transfer: the test windows lack {len(missing)} training features, e.g. {missing[:5]}.")
+    model = EngagementModel(estimator, features=chosen, classes=None if classes is None else list(classes),
+                            positive=None if positive is None else list(positive), random_state=random_state,
+                            **_model_params(params))
+    model.fit(data, data[target].to_numpy())
+    unknown = sorted(set(mapped.tolist()) - set(model.classes_.tolist()), key=str)
+    if unknown:
+        raise InvalidParameterError(f"transfer: test labels {unknown} are not training classes "
+                                    f"{model.classes_.tolist()}; map them with label_map.")
+    proba = model.predict_proba(other)
+    predictions = pd.DataFrame({"row": np.arange(len(other)), "fold": 0,
+                                "group": other[groups].to_numpy() if groups in other else np.nan,
+                                "y_true": typed_labels(mapped),
+                                "y_pred": typed_labels(model.classes_[model.decide(proba)])})
+    for k, cls in enumerate(model.classes_):
+        predictions[f"proba_{cls}"] = proba[:, k]
+    predictions["p_engaged"] = proba[:, np.isin(model.classes_, model.positive_)].sum(axis=1)
+    shared = sorted(set(data.get(groups, pd.Series(dtype=object)).dropna().astype(str))
+                    & set(other.get(groups, pd.Series(dtype=object)).dropna().astype(str)))
+    audit = {"subjects_in_train_and_test": shared, "n_subjects_in_train_and_test": len(shared),
+             "n_near_duplicate_test_windows": None, "leak_free": not shared}
+    return CVResult(predictions, tuple(model.classes_.tolist()), tuple(chosen), estimator, "transfer", audit,
+                    tuple(model.positive_.tolist()),
+                    {"0": {"threshold": model.threshold_, "best_params": model.best_params_,
+                           "calibrated": model.calibration_ is not None}})
+
+
+def evaluate(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path, groups: str = "subject_id",
+             n_splits: int = 5, split: str = "subject", seed: int = 0, n_boot: int = 1000,
+             classes: Sequence[object] | None = None, positive: Sequence[object] | None = None,
+             features: Sequence[str] | None = None, test: pd.DataFrame | str | Path | None = None,
+             test_target: str | None = None, label_map: Mapping[object, object] | None = None,
+             test_name: str = "test", audit: bool = True, estimator: str = "xgboost", **params: Any) -> dict[str, Any]:
+    """Cross-validate (and optionally train -> test) every estimator and write the report into ``out``.
+
+    ``estimator`` is the main model (``"xgboost"`` or ``"xgboost_ordinal"``), shown beside logistic regression and
+    the majority class; ``params`` are model options (``class_weight``, ``calibrate``, ``decision``,
+    ``threshold``, ``tune``, ``inner_splits``; see :class:`~geoengage.modeling.train.EngagementModel`). Returns
+    the headline figures per estimator and the report's path.
+    """
+    from .dataset import read_windows
+    from .modeling.audit import setup_audit
+    from .report.explain import explain_model, explain_windows, global_importance
+    from .report.figures import confusion_figure, importance_figure, roc_figure, shap_beeswarm_figure
+    from .report.metrics import summarize
+    from .report.render import write_report
+
+    source = Path(windows) if isinstance(windows, (str, Path)) else None
+    table = read_windows(windows) if source is not None else windows
+    if target not in table.columns:
+        raise SchemaError(f"evaluate: the windows lack the target column {target!r}.")
+    options = _model_params(params)
+    data = scorable_windows(table, target)
+    chosen = list(features or feature_columns(data))
+    folds = make_folds(data, target=target, groups=groups, n_splits=n_splits, split=split, random_state=seed)
+    cv = {name: cross_validate(data, target=target, groups=groups, estimator=name, features=chosen, folds=folds,
+                               split=split, random_state=seed, classes=None if classes is None else list(classes),
+                               positive=None if positive is None else list(positive), **options)
+          for name in (estimator, *BASELINES)}
+    results = {name: summarize(result, n_boot=n_boot, seed=seed) for name, result in cv.items()}
+    other = None
+    if test is not None:
+        other = read_windows(test) if isinstance(test, (str, Path)) else test
+        for name in (estimator, *BASELINES):
+            moved = transfer(data, other, target=target, estimator=name, test_target=test_target,
+                             label_map=label_map, groups=groups, features=chosen, classes=classes,
+                             positive=positive, random_state=seed, **options)
+            results[f"{name}: train -> {test_name}"] = summarize(moved, n_boot=n_boot, seed=seed)
+    model = EngagementModel(estimator, features=chosen, classes=None if classes is None else list(classes),
+                            positive=None if positive is None else list(positive), random_state=seed,
+                            **options).fit(data, data[target].to_numpy())
+    explanation = explain_model(model, data)
+    importance = global_importance(explanation).mean(axis=1)
+    figures = {"ROC curves, out-of-fold": roc_figure({k: cv[k] for k in (estimator, "logistic")}),
+               f"{estimator} confusion matrix, out-of-fold": confusion_figure(cv[estimator]),
+               "Global SHAP importance (model fitted on all windows)": importance_figure(explanation)}
+    for k, cls in enumerate(model.classes_):
+        figures[f"SHAP beeswarm, class {cls}"] = shap_beeswarm_figure(explanation, k)
+    labels = canonical_labels(data[target].to_numpy())
+    examples = pd.Series(np.arange(len(data))).groupby(labels.astype(str)).head(2).to_numpy()
+    texts = explain_windows(explanation, predicted=model.decide(model.predict_proba(data)))
+    keys = [c for c in ("video_id", "window_idx", "start_s") if c in data]
+    explanations = [f"{', '.join(f'{k}={data.at[i, k]}' for k in keys)} (true {labels[i]}): {texts[i]}"
+                    for i in examples]
+    protocol: dict[str, object] = {
+        "target": target, "classes (least to most engaged)": [str(c) for c in model.classes_],
+        "engaged classes (engagement_probability, auc_engaged)": [str(c) for c in model.positive_],
+        "split": f"{split} ({n_splits} folds, grouped by {groups})" if split == "subject"
+        else f"random ({n_splits} folds)", "windows": len(data),
+        "subjects": int(data[groups].nunique()) if groups in data else None,
+        "model options (fitted inside each training fold)": {k: v for k, v in model.get_params().items()
+                                                              if k not in ("features", "classes", "positive")},
+        f"decision thresholds per fold ({estimator})": [d.get("threshold") for d in cv[estimator].decision.values()],
+    }
+    if other is not None:
+        protocol["train -> test"] = (f"trained on all {len(data)} windows, scored on {test_name} "
+                                     f"({len(other)} windows; labels mapped {dict(label_map or {})})")
+    quality = _data_quality(table, data, model, source)
+    audit_result = setup_audit(data, features=chosen, groups=groups).to_dict() if audit and groups in data else None
+    config: dict[str, object] = {"evaluate": {"target": target, "groups": groups, "n_splits": n_splits,
+                                              "split": split, "seed": seed, "n_boot": n_boot,
+                                              "estimator": estimator, **options},
+                                 **table.attrs.get("geoengage", {})}
+    path = write_report(results, out, title=f"geoengage evaluation: {target}", protocol=protocol, figures=figures,
+                        importance=importance.round(5).to_dict(), explanations=explanations, data_quality=quality,
+                        config=config, setup_audit=audit_result)
+    headline = {name: {k: round(r["metrics"][k], 4) for k in ("balanced_accuracy", "f1_macro", "auc_roc",
+                                                              "auc_engaged", "minority_recall")}
+                for name, r in results.items()}
+    return {**headline, "report": str(path)}
+
+
+def _data_quality(table: pd.DataFrame, data: pd.DataFrame, model: EngagementModel, source: Path | None
+                  ) -> dict[str, object]:
+    quality: dict[str, object] = {
+        "windows": len(table), "windows with window_ok": int(table["window_ok"].sum()) if "window_ok" in table else None,
+        "windows evaluated (labelled, window_ok)": len(data),
+        "median face coverage": round(float(table["coverage"].median()), 3) if "coverage" in table else None,
+        "missing feature values": f"{data[model.features_].isna().to_numpy().mean():.1%}"}
+    meta = table.attrs.get("geoengage_meta", {})
+    if meta:
+        cleaning = meta.get("cleaning", {})
+        quality.update({"items": meta.get("n_items"), "failed items": meta.get("n_failures"),
+                        "values masked by reason (quality, range, jump, level)": cleaning.get("masked_by_reason"),
+                        "values masked per feature": cleaning.get("outliers"),
+                        "values interpolated per feature": cleaning.get("filled")})
+    if source is not None and source.with_name("frames.meta.json").is_file():
+        frames_meta = json.loads(source.with_name("frames.meta.json").read_text())
+        quality.update({"face yield (frames with a face)": frames_meta.get("face_yield"),
+                        "unreadable frames": frames_meta.get("n_unreadable_frames")})
+    return quality

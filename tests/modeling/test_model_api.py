@@ -1,0 +1,199 @@
+"""Named classes, train/serve parity, the one model API (ge.train/score/evaluate, `geoengage score`), imbalance,
+and the set-up audit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+import geoengage as ge
+from geoengage.cli import main
+from geoengage.exceptions import InvalidParameterError, SchemaError
+from geoengage.modeling.audit import setup_audit
+from geoengage.modeling.cv import cross_validate
+from geoengage.modeling.labels import canonical_labels, resolve_classes
+from geoengage.modeling.train import EngagementModel
+from geoengage.report.metrics import summarize
+
+from .test_cv import _windows
+
+
+def _binary(rng: np.random.Generator) -> pd.DataFrame:
+    return _windows(rng, n_subjects=10, per_subject=30, classes=2)
+
+
+def test_labels_become_one_kind_and_numbers_sort_as_numbers() -> None:
+    assert canonical_labels([0, "1", 2.0, None]).tolist() == [0, 1, 2, None]
+    assert canonical_labels(["2", "10", "2"]).tolist() == [2, 10, 2]
+    assert canonical_labels([0.5, "1"]).tolist() == [0.5, 1.0]
+    assert canonical_labels(["low", 1]).tolist() == ["low", "1"]
+    assert resolve_classes(["2", "10", "2"]) == ((2, 10), (10,))  # "10" after "2": numbers, not strings
+    assert resolve_classes([0, 1, 2]) == ((0, 1, 2), (1, 2))
+    assert resolve_classes(["high", "low"], positive=["high"]) == (("high", "low"), ("high",))
+    assert resolve_classes(["high", "low"], classes=["low", "high"]) == (("low", "high"), ("high",))
+    with pytest.raises(InvalidParameterError, match="say which count as engaged"):
+        resolve_classes(["engaged", "not_engaged"])
+    with pytest.raises(InvalidParameterError, match="not classes"):
+        resolve_classes([0, 1], positive=[3])
+
+
+def test_string_integer_mixed_and_named_labels_give_the_same_model(rng) -> None:
+    windows = _binary(rng)
+    as_int = windows["label"].to_numpy()
+    variants = {
+        "int": (as_int, {}),
+        "str": (as_int.astype(str), {}),
+        "mixed": (np.array([v if k % 2 else str(v) for k, v in enumerate(as_int)], dtype=object), {}),
+        "named": (np.where(as_int == 1, "engaged", "not_engaged"), {"positive": ["engaged"]}),
+        "named_reversed_order": (np.where(as_int == 1, "high", "low"), {"classes": ["low", "high"]}),
+    }
+    engaged = {}
+    for name, (labels, options) in variants.items():
+        model = EngagementModel(**options).fit(windows, labels)
+        engaged[name] = model.engagement_probability(windows)
+        assert set(model.predict(windows).tolist()) <= set(model.classes_.tolist())
+    for name, values in engaged.items():
+        np.testing.assert_allclose(values, engaged["int"], atol=1e-6, err_msg=name)
+    # the direction is right: windows labelled engaged get the higher engagement probability
+    assert engaged["named"][as_int == 1].mean() > engaged["named"][as_int == 0].mean() + 0.3
+    named = EngagementModel(positive=["engaged"]).fit(windows, variants["named"][0])
+    assert named.classes_.tolist() == ["engaged", "not_engaged"]  # alphabetical, yet P(engaged) is the sum of
+    np.testing.assert_allclose(named.engagement_probability(windows), named.predict_proba(windows)[:, 0])
+
+
+def test_model_is_a_scikit_learn_estimator(rng) -> None:
+    model = EngagementModel(class_weight=None, tune=True, inner_splits=2)
+    copy = clone(model)
+    assert copy.get_params() == model.get_params() and not hasattr(copy, "classes_")
+    windows = _binary(rng)
+    fitted = copy.fit(windows, windows["label"])
+    assert fitted.best_params_ and fitted.n_features_in_ == 3 and 0.5 <= fitted.score(windows, windows["label"]) <= 1
+
+
+def test_imbalance_is_handled_by_calibration_a_threshold_and_optional_weights(rng) -> None:
+    windows = _windows(rng, n_subjects=12, per_subject=40, classes=2)
+    rare = windows[(windows.label == 1) | (rng.random(len(windows)) < 0.1)].reset_index(drop=True)
+    rare["label"] = 1 - rare["label"]  # class 1 is now about 9% of the windows
+    assert rare["label"].mean() < 0.15
+    plain = summarize(cross_validate(rare, target="label", n_splits=4, class_weight=None, calibrate=False,
+                                     decision="argmax"), n_boot=50)["metrics"]
+    handled = cross_validate(rare, target="label", n_splits=4)
+    metrics = summarize(handled, n_boot=50)["metrics"]
+    assert metrics["minority_recall"] > 0.5 and metrics["minority_recall"] > plain["minority_recall"] + 0.15
+    assert metrics["balanced_accuracy"] > plain["balanced_accuracy"]
+    thresholds = metrics["thresholds_per_fold"]
+    assert len(thresholds) == 4 and all(0 < t < 1 for t in thresholds)
+    assert abs(handled.predictions["p_engaged"].mean() - rare["label"].mean()) < 0.03
+    # class weights (optional) pull the probabilities up; the inner-fold calibration brings them back
+    weighted = cross_validate(rare, target="label", n_splits=4, class_weight="balanced")
+    unmapped = cross_validate(rare, target="label", n_splits=4, class_weight="balanced", calibrate=False)
+    assert unmapped.predictions["p_engaged"].mean() > rare["label"].mean() + 0.05
+    assert abs(weighted.predictions["p_engaged"].mean() - rare["label"].mean()) < 0.03
+    assert summarize(weighted, n_boot=20)["metrics"]["minority_recall"] > plain["minority_recall"] + 0.15
+
+
+def _write_table(windows: pd.DataFrame, folder: Path, *, window_s: float = 10.0, step_s: float = 5.0,
+                 z_max: float | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    windows.to_parquet(folder / "windows.parquet")
+    clean = {"rules": ["quality", "range", "jump"], "z_max": z_max, "max_gap_s": 0.25}
+    (folder / "windows.meta.json").write_text(json.dumps({
+        "windows": {"window_s": window_s, "step_s": step_s, "feature_set": "default", "min_coverage": 0.6},
+        "clean": clean, "extract": {"crop_mode": "off"}}))
+    return folder / "windows.parquet"
+
+
+def test_train_records_settings_and_score_refuses_other_settings(rng, tmp_path: Path) -> None:
+    windows = _binary(rng)
+    table = _write_table(windows, tmp_path / "train")
+    model = ge.train(table, target="label", out=tmp_path / "model")
+    assert model.settings_["windows"]["window_s"] == 10.0 and model.settings_["clean"]["z_max"] is None
+    assert set(model.feature_ranges_) == {"signal__mean", "noise__std", "person__mean"}
+    same = ge.score(_write_table(windows, tmp_path / "same"), model=tmp_path / "model", top_reasons=0)
+    np.testing.assert_allclose(same["engagement_probability"], model.engagement_probability(windows), atol=1e-6)
+    with pytest.raises(SchemaError, match=r"windows.window_s: model 10.0, table 2.0"):
+        ge.score(_write_table(windows, tmp_path / "short", window_s=2.0, step_s=1.0), model=tmp_path / "model")
+    with pytest.raises(SchemaError, match=r"clean.z_max: model None, table 3.5"):
+        ge.score(_write_table(windows, tmp_path / "z", z_max=3.5), model=tmp_path / "model")
+    # a window far outside what the model saw is flagged
+    odd = windows.head(3).copy()
+    odd.loc[odd.index[0], "noise__std"] = 1e6
+    odd.attrs = same.attrs
+    flagged = ge.score(odd, model=ge.load_model(tmp_path / "model"), top_reasons=0)
+    assert flagged["n_out_of_range"].tolist()[0] == 1 and flagged["out_of_range"].iloc[0] == ["noise__std"]
+
+
+def test_cli_score_round_trips(rng, tmp_path: Path, capsys) -> None:
+    windows = _binary(rng)
+    windows["label"] = np.where(windows["label"] == 1, "engaged", "bored")
+    table = _write_table(windows, tmp_path / "data")
+    assert main(["-q", "train", str(table), "--target", "label", "--out", str(tmp_path / "m")]) == 2
+    assert "say which count as engaged" in capsys.readouterr().err + "say which count as engaged"
+    assert main(["-q", "train", str(table), "--target", "label", "--positive", "engaged",
+                 "--out", str(tmp_path / "m")]) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert trained["classes"] == ["bored", "engaged"] and trained["positive"] == ["engaged"]
+    assert main(["-q", "score", str(table), "--model", str(tmp_path / "m"), "--out", str(tmp_path / "s.parquet")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    scores = pd.read_parquet(tmp_path / "s.parquet")
+    assert printed["scored"] == len(windows) == len(scores)
+    expected = ge.score(table, model=tmp_path / "m")
+    np.testing.assert_allclose(scores["engagement_probability"], expected["engagement_probability"])
+    np.testing.assert_allclose(scores["engagement_probability"], scores["engagement_engaged"])
+    assert scores["reason_text"].str.startswith("predicted ").all()
+    assert set(scores["engagement_pred"]) <= {"bored", "engaged"}
+    engaged = windows["label"] == "engaged"
+    assert scores.loc[engaged, "engagement_probability"].mean() > scores.loc[~engaged, "engagement_probability"].mean()
+
+
+def test_setup_audit_flags_a_planted_camera_distance_feature(rng) -> None:
+    windows = _windows(rng, n_subjects=10, per_subject=30)
+    distance = {s: rng.uniform(400, 900) for s in windows["subject_id"].unique()}  # each person's camera distance
+    windows["head_z_mm__median"] = windows["subject_id"].map(distance) + rng.normal(0, 5, len(windows))
+    windows["video_id"] = [f"{s}_{k // 10}" for s, k in zip(windows.subject_id, windows.groupby("subject_id").cumcount(),
+                                                             strict=True)]
+    audit = setup_audit(windows, features=["signal__mean", "noise__std", "head_z_mm__median"])
+    table = audit.table.set_index("feature")
+    assert audit.flagged == ["head_z_mm__median"] and audit.grouped_by == "video_id"
+    assert table.loc["head_z_mm__median", "eta2"] > 0.95 and table.loc["head_z_mm__median", "identity_score"] > 0.5
+    assert table.loc["signal__mean", "eta2"] < 0.2 and table.loc["noise__std", "identity_score"] < 0.1
+
+
+def test_evaluate_reports_cv_train_to_test_and_the_audit(rng, tmp_path: Path) -> None:
+    windows = _binary(rng)
+    other = _windows(np.random.default_rng(7), n_subjects=6, per_subject=20, classes=2)
+    other["level"] = other["label"].map({0: "low", 1: "high"})
+    summary = ge.evaluate(windows, target="label", out=tmp_path / "r", n_splits=3, n_boot=50, test=other,
+                          test_target="level", label_map={"low": 0, "high": 1}, test_name="other set")
+    assert summary["xgboost"]["auc_roc"] > 0.8 and summary["xgboost: train -> other set"]["auc_roc"] > 0.8
+    assert summary["majority"]["auc_roc"] == 0.5
+    markdown = (tmp_path / "r" / "report.md").read_text()
+    assert "## Set-up audit" in markdown and "person__mean" in markdown
+    assert "xgboost: train -> other set" in markdown and "decision thresholds per fold" in markdown
+
+
+def test_ordinal_model_uses_the_order_and_round_trips(rng, tmp_path: Path) -> None:
+    windows = _windows(rng, n_subjects=10, per_subject=30, classes=3)
+    windows["level"] = windows["label"].map({0: "low", 1: "mid", 2: "high"})
+    model = EngagementModel("xgboost_ordinal", classes=["low", "mid", "high"]).fit(windows, windows["level"])
+    proba = model.predict_proba(windows)
+    assert proba.shape == (len(windows), 3) and np.allclose(proba.sum(axis=1), 1)
+    assert model.positive_.tolist() == ["mid", "high"] and model.calibration_ is not None
+    # the engaged probability rises with the level, and the position is monotone in the signal
+    by_level = pd.Series(model.engagement_probability(windows)).groupby(windows["label"]).mean()
+    assert by_level.is_monotonic_increasing and by_level[2] - by_level[0] > 0.3
+    model.save(tmp_path / "m")
+    again = ge.load_model(tmp_path / "m")
+    np.testing.assert_allclose(again.predict_proba(windows), proba, atol=1e-6)
+    result = cross_validate(windows, target="level", estimator="xgboost_ordinal", n_splits=4,
+                            classes=["low", "mid", "high"])
+    metrics = summarize(result, n_boot=50)["metrics"]
+    assert metrics["auc_engaged"] > 0.85 and metrics["balanced_accuracy"] > 0.55
+    scored = ge.score(windows.head(20).assign(window_ok=True), model=again)  # reasons from the ordinal position
+    assert scored["reason_text"].str.startswith("predicted ").all()
+    assert set(scored["engagement_pred"]) <= {"low", "mid", "high"}
