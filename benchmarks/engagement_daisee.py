@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 
-from engagement_data import daisee, feature_sets, parse_args, summary_line, wacv
+from engagement_data import daisee, feature_sets, parse_args, summary_line, wacv, within_subject
 
 from geoengage.evaluation import transfer
 from geoengage.modeling.cv import cross_validate
@@ -40,11 +40,14 @@ def main() -> None:
           f"WACV {len(other)} / {other.subject_id.nunique()}")
     report: dict[str, dict] = {}
     majority = {"target": "level", "estimator": "majority", "classes": ["low", "high"], "positive": ["high"]}
-    for label, features in {"majority": None, **feature_sets()}.items():
-        columns = features or feature_sets()["new default"]
+    for label, features in {"majority": None, **feature_sets(), "new default, within-subject z": "z"}.items():
+        columns, fit_on, test_on = features or feature_sets()["new default"], train, validation
+        if features == "z":  # per-subject normalisation: each subject's windows against its own median and MAD
+            columns = feature_sets()["new default"]
+            fit_on, test_on = within_subject(train, columns), within_subject(validation, columns)
         for model, options in ({"majority": majority} if features is None else MODELS).items():
-            cv = summarize(cross_validate(train, features=columns, **options), n_boot=args.n_boot)
-            held = summarize(transfer(train, validation, features=columns, **options), n_boot=args.n_boot)
+            cv = summarize(cross_validate(fit_on, features=columns, **options), n_boot=args.n_boot)
+            held = summarize(transfer(fit_on, test_on, features=columns, **options), n_boot=args.n_boot)
             report[f"{label}: {model}"] = {"cv_train": cv, "train_to_validation": held}
             print(f"{label}, {model}:")
             print(summary_line("subject-grouped CV on train (5 folds)", cv, METRICS))

@@ -104,3 +104,14 @@ def parse_args(doc: str, needs: tuple[str, ...]):  # type: ignore[no-untyped-def
         sys.exit(0)
     warnings.simplefilter("ignore")
     return args
+
+
+def within_subject(windows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``windows`` with ``columns`` as robust z-scores within each subject (median, 1.4826 MAD; 0 where constant):
+    per-subject normalisation, which needs only the subject's own unlabelled windows at test time."""
+    out = windows.copy()
+    grouped = out.groupby("subject_id")[columns]
+    median = grouped.transform("median")
+    mad = (out[columns] - median).abs().groupby(out["subject_id"]).transform("median") * 1.4826
+    out[columns] = ((out[columns] - median) / mad.where(mad > 0)).fillna(0.0)
+    return out

@@ -48,8 +48,8 @@ from .media import IMAGE_EXTENSIONS, MediaItem, list_media
 from .progress import Hook
 from .windows import load_feature_set, make_windows
 
-__all__ = ["SETTINGS_KEYS", "DatasetResult", "WindowConfig", "build_dataset", "config_key", "part_path", "read_windows",
-           "write_windows"]
+__all__ = ["SETTINGS_KEYS", "DatasetResult", "WindowConfig", "build_dataset", "config_key", "feature_models",
+           "part_path", "read_windows", "write_windows"]
 
 logger = logging.getLogger(__name__)
 WINDOWS_SCHEMA_VERSION = "geoengage.windows/1"
@@ -112,15 +112,21 @@ def _chunks(items: list[MediaItem], chunk_size: int) -> list[list[MediaItem]]:
 def config_key(config: ExtractConfig) -> str:
     """A short hash of everything that decides a part's values: the extraction settings, the per-frame
     table's schema version and the model files (landmarks, expression CNN and its embedding projection)."""
+    from .extract import FRAMES_SCHEMA_VERSION
+
+    what = {"config": config_to_dict(config), "schema": FRAMES_SCHEMA_VERSION, **feature_models(config)}
+    return hashlib.sha1(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def feature_models(config: ExtractConfig) -> dict[str, str | None]:
+    """SHA-256 of the model files behind the features: the landmark model and (when it runs) the expression CNN
+    with its embedding projection. A scoring model refuses windows made with other ones."""
     from .detect.expression import EMBEDDING_PROJECTION, EXPRESSION_WEIGHTS
     from .detect.models import model_sha256
-    from .extract import FRAMES_SCHEMA_VERSION
 
     expression = (hashlib.sha256(EXPRESSION_WEIGHTS.read_bytes() + EMBEDDING_PROJECTION.read_bytes()).hexdigest()
                   if config.expression else None)
-    what = {"config": config_to_dict(config), "schema": FRAMES_SCHEMA_VERSION,
-            "landmarks": model_sha256("landmarks68"), "expression": expression}
-    return hashlib.sha1(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {"landmarks": model_sha256("landmarks68"), "expression": expression}
 
 
 def _note_other_configs(parts_root: Path, key: str, config: ExtractConfig) -> None:
@@ -285,13 +291,14 @@ def build_dataset(
         write_windows(table, out, meta={
             "schema": WINDOWS_SCHEMA_VERSION, "windows": dataclasses.asdict(windows),
             "clean": dataclasses.asdict(clean), "cleaning": cleaned.to_dict(),
-            "extract": config_to_dict(extract), "n_items": len(items), "n_failures": len(failures)})
+            "extract": config_to_dict(extract), "feature_models": feature_models(extract), "n_items": len(items),
+            "n_failures": len(failures)})
     return DatasetResult(out, len(items), len(todo) - len(failures), skipped,
                          pd.DataFrame(failures, columns=FAILURE_COLUMNS))
 
 
 #: The parts of ``windows.meta.json`` that say how a table was made (a model records them: train/serve parity).
-SETTINGS_KEYS = ("windows", "clean", "extract", "import")
+SETTINGS_KEYS = ("windows", "clean", "extract", "import", "feature_models")
 
 
 def read_windows(path: str | Path) -> pd.DataFrame:

@@ -98,7 +98,8 @@ def _comparable(value: object) -> str:
 
 
 def settings_differences(trained: dict, table: dict) -> list[str]:
-    """What differs between a model's training settings and a table's (window length and step, cleaning)."""
+    """What differs between a model's training settings and a table's (window length and step, cleaning, and the
+    landmark and expression model files behind the features)."""
     problems = []
     mine, theirs = trained.get("windows") or {}, table.get("windows") or {}
     for key in ("window_s", "step_s"):
@@ -108,6 +109,11 @@ def settings_differences(trained: dict, table: dict) -> list[str]:
     for key in sorted(set(mine) & set(theirs)):
         if _comparable(mine[key]) != _comparable(theirs[key]):
             problems.append(f"clean.{key}: model {mine[key]}, table {theirs[key]}")
+    mine, theirs = trained.get("feature_models") or {}, table.get("feature_models") or {}
+    for key in sorted(set(mine) & set(theirs)):
+        if mine[key] != theirs[key]:
+            problems.append(f"feature_models.{key}: the table's features come from other {key} model weights "
+                            f"({str(theirs[key])[:12]} vs the model's {str(mine[key])[:12]})")
     return problems
 
 

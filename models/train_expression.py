@@ -40,6 +40,7 @@ from geoengage.detect.expression import (
     FERPLUS_TO_FER,
     ExpressionNet,
     evaluate,
+    ferplus_targets,
     predict_proba,
     train_epoch,
 )
@@ -120,26 +121,6 @@ def main() -> int:
         shutil.copy2(out / "expression_cnn.pt", target)
         print(f"shipped to {target}")
     return 0
-
-
-def ferplus_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """FER+ votes (n, 10) -> soft targets (n, 8), majority label (n,) and which rows are usable.
-
-    A row is usable when it has votes and its majority (over all 10 columns) is one of the 8 emotions;
-    the majority label is -1 where the top count is tied. Soft targets drop single votes (FER+'s outlier
-    rule) unless that leaves nothing, and are normalised over the 8 emotions.
-    """
-    votes = votes.astype(np.float64)
-    top = votes.max(axis=1)
-    tied = (votes == top[:, None]).sum(axis=1) > 1
-    majority = np.where(tied, -1, votes.argmax(axis=1))
-    usable = (votes.sum(axis=1) > 0) & (votes[:, :8].max(axis=1) >= votes[:, 8:].max(axis=1)) & (top > 0)
-    emotions = votes[:, :8]
-    pruned = np.where(emotions > 1, emotions, 0.0)
-    emotions = np.where(pruned.sum(axis=1, keepdims=True) > 0, pruned, emotions)
-    soft = emotions / np.maximum(emotions.sum(axis=1, keepdims=True), 1e-9)
-    majority = np.where(majority < 8, majority, -1)
-    return soft.astype(np.float32), majority, usable
 
 
 def _logits(model: ExpressionNet, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -257,8 +238,24 @@ def _train_ferplus(config: dict, args: argparse.Namespace, data, faces: np.ndarr
                      | {"private_accuracy": summary["private_ferplus"]["accuracy"],
                         "fer7_accuracy": summary["private_fer2013_labels_7_class"]["accuracy"]}))
     if args.ship:
-        print("not shipped: the 8-class network needs the inference side's temperature and class names first")
+        print(f"shipped to {ship_ferplus(out)}")
     return 0
+
+
+def ship_ferplus(out: Path) -> Path:
+    """Copy a FER+ run's weights into the package: the head's rows reordered from FER+'s class order to
+    geoengage's (``EXPRESSION_CLASSES``: FER-2013's seven names, then contempt), and the PublicTest temperature
+    stored as ``calibration.temperature``; still a state dict of tensors (``torch.load(weights_only=True)``)."""
+    from geoengage.detect.expression import EXPRESSION_WEIGHTS, FERPLUS_TO_EXPRESSION
+
+    state = torch.load(out / "expression_cnn.pt", map_location="cpu", weights_only=True)
+    order = torch.as_tensor(np.argsort(FERPLUS_TO_EXPRESSION))  # geoengage position -> FER+ row
+    state = {**state, "head.3.weight": state["head.3.weight"][order].clone(),
+             "head.3.bias": state["head.3.bias"][order].clone()}
+    temperature = json.loads((out / "temperature.json").read_text())["temperature"]
+    state["calibration.temperature"] = torch.tensor(float(temperature))
+    torch.save(state, EXPRESSION_WEIGHTS)
+    return EXPRESSION_WEIGHTS
 
 
 def _plot(history: list[dict], path: Path) -> None:

@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["EMBEDDING_PROJECTION", "EXPRESSION_CLASSES", "EXPRESSION_WEIGHTS", "FERPLUS_CLASSES", "FERPLUS_TO_FER",
-           "ExpressionNet", "augment", "evaluate", "load_embedding_projection", "load_expression_model",
+           "ExpressionNet", "augment", "evaluate", "ferplus_targets", "load_embedding_projection", "load_expression_model",
            "predict_proba", "predict_with_embedding", "train_epoch"]
 
 #: FER-2013 label order.
@@ -228,6 +228,26 @@ def load_embedding_projection(path: str | Path | None = None) -> tuple[np.ndarra
     if path == EMBEDDING_PROJECTION and str(data["weights_sha256"]) != weights:
         raise SchemaError(f"{path} was fitted for other CNN weights; run models/fit_expression_embedding.py again.")
     return data["mean"].astype(np.float32), data["components"].astype(np.float32)
+
+
+def ferplus_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FER+ votes (n, 10) -> soft targets (n, 8), majority label (n,) and which rows are usable.
+
+    A row is usable when it has votes and its majority (over all 10 columns) is one of the 8 emotions;
+    the majority label is -1 where the top count is tied. Soft targets drop single votes (FER+'s outlier
+    rule) unless that leaves nothing, and are normalised over the 8 emotions.
+    """
+    votes = votes.astype(np.float64)
+    top = votes.max(axis=1)
+    tied = (votes == top[:, None]).sum(axis=1) > 1
+    majority = np.where(tied, -1, votes.argmax(axis=1))
+    usable = (votes.sum(axis=1) > 0) & (votes[:, :8].max(axis=1) >= votes[:, 8:].max(axis=1)) & (top > 0)
+    emotions = votes[:, :8]
+    pruned = np.where(emotions > 1, emotions, 0.0)
+    emotions = np.where(pruned.sum(axis=1, keepdims=True) > 0, pruned, emotions)
+    soft = emotions / np.maximum(emotions.sum(axis=1, keepdims=True), 1e-9)
+    majority = np.where(majority < 8, majority, -1)
+    return soft.astype(np.float32), majority, usable
 
 
 def evaluate(model: ExpressionNet, faces: np.ndarray, labels: np.ndarray) -> dict[str, float]:

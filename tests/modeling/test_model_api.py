@@ -197,3 +197,17 @@ def test_ordinal_model_uses_the_order_and_round_trips(rng, tmp_path: Path) -> No
     scored = ge.score(windows.head(20).assign(window_ok=True), model=again)  # reasons from the ordinal position
     assert scored["reason_text"].str.startswith("predicted ").all()
     assert set(scored["engagement_pred"]) <= {"low", "mid", "high"}
+
+
+def test_score_refuses_features_from_other_model_weights(rng, tmp_path: Path) -> None:
+    windows = _binary(rng)
+    table = _write_table(windows, tmp_path / "train")
+    meta = json.loads((tmp_path / "train" / "windows.meta.json").read_text())
+    meta["feature_models"] = {"landmarks": "a" * 64, "expression": "b" * 64}
+    (tmp_path / "train" / "windows.meta.json").write_text(json.dumps(meta))
+    model = ge.train(table, target="label")
+    other = _write_table(windows, tmp_path / "other")
+    meta["feature_models"]["expression"] = "c" * 64  # e.g. windows extracted after the expression CNN changed
+    (tmp_path / "other" / "windows.meta.json").write_text(json.dumps(meta))
+    with pytest.raises(SchemaError, match="feature_models.expression: the table's features come from other"):
+        ge.score(other, model=model)
