@@ -76,7 +76,6 @@ IMPORTED_SIGNALS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     r"pyfeat_(yaw|pitch|roll)_deg": ("Py-Feat Yaw/Pitch/Roll", "deg",
                                      "geoengage's signs: +yaw subject's right, +pitch chin up, +roll right shoulder "
                                      "(Py-Feat's Roll negated)", ("median", "std")),
-    r"expr_contempt": ("Py-Feat contempt", "probability 0-1", "Py-Feat's emotion probability", ("mean",)),
     r"openface_confidence": ("OpenFace 2.x confidence", "0-1", "landmark fit confidence", ("mean",)),
 }
 

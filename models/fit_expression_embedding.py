@@ -1,6 +1,6 @@
 """Fit the projection of the expression CNN's embedding that extraction writes as ``expr_emb_00 ... expr_emb_15``.
 
-    python models/fit_expression_embedding.py [--aligned models/artifacts/expression_v03/fer_aligned.npz]
+    python models/fit_expression_embedding.py [--data FER.npz] [--aligned models/artifacts/expression_v03/fer_aligned.npz]
 
 The shipped CNN's penultimate layer (256 pooled features, face and mirror averaged) is computed for the FER-2013
 ``Training`` faces, aligned as in training and inference (the cache that models/train_expression.py writes, or
@@ -11,12 +11,11 @@ with ``allow_pickle=False``; refused when the weights change).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import sys
-from pathlib import Path
 
 import numpy as np
+from train_expression import fer_faces
 
 from geoengage.detect.expression import (
     EMBEDDING_PROJECTION,
@@ -24,27 +23,16 @@ from geoengage.detect.expression import (
     load_expression_model,
     predict_with_embedding,
 )
-from geoengage.normalize import normalize_crops
 
-ROOT = Path(__file__).resolve().parents[1]
 N_COMPONENTS = 16
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "fer2013" / "fer2013.npz")
-    parser.add_argument("--aligned", type=Path, default=ROOT / "models" / "artifacts" / "expression_v03" /
-                        "fer_aligned.npz")
-    args = parser.parse_args()
-    if not args.data.is_file():
-        print(f"blocked: {args.data} is absent")
+    loaded = fer_faces(__doc__)
+    if loaded is None:
         return 2
-    data = np.load(args.data, allow_pickle=False)
-    training = data["usage"] == "Training"
-    if args.aligned.is_file():
-        faces = np.load(args.aligned)["faces"][training]
-    else:
-        faces, _ = normalize_crops(data["images"][training])
+    data, faces = loaded
+    faces = faces[data["usage"] == "Training"]
     _, embedding = predict_with_embedding(load_expression_model(), faces)
     mean = embedding.mean(axis=0)
     _, singular, axes = np.linalg.svd(embedding - mean, full_matrices=False)

@@ -123,6 +123,23 @@ def main() -> int:
     return 0
 
 
+def fer_faces(doc: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """For the scripts that study the shipped CNN on FER-2013: parse ``--data`` and ``--aligned``, load the data set
+    and the faces aligned as in training (the training run's cache, or aligned now). None when the data is absent
+    (the script then prints "blocked" and exits 2)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "fer2013" / "fer2013.npz")
+    parser.add_argument("--aligned", type=Path, default=ROOT / "models" / "artifacts" / "expression_v03" /
+                        "fer_aligned.npz", help="aligned faces cached by models/train_expression.py")
+    args = parser.parse_args()
+    if not args.data.is_file():
+        print(f"blocked: {args.data} is absent")
+        return None
+    data = np.load(args.data, allow_pickle=False)
+    faces = np.load(args.aligned)["faces"] if args.aligned.is_file() else normalize_crops(data["images"])[0]
+    return data, faces
+
+
 def _logits(model: ExpressionNet, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Logits of each face and of its mirror image."""
     model.eval()

@@ -1,4 +1,4 @@
-"""Aligned face crops -> 7 expression probabilities: a small PyTorch CNN (FER-2013 classes).
+"""Aligned face crops -> 8 expression probabilities: a small PyTorch CNN (FER+ classes, FER-2013 names).
 
 Faces are prepared by :func:`geoengage.normalize.normalize_face` (eyes level, 48x48, CLAHE,
 standardised) for training and inference alike. The network is VGG-like: four convolution
@@ -21,16 +21,43 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["EMBEDDING_PROJECTION", "EXPRESSION_CLASSES", "EXPRESSION_WEIGHTS", "FERPLUS_CLASSES", "FERPLUS_TO_FER",
-           "ExpressionNet", "augment", "evaluate", "ferplus_targets", "load_embedding_projection", "load_expression_model",
-           "predict_proba", "predict_with_embedding", "train_epoch"]
+__all__ = [
+    "EMBEDDING_PROJECTION",
+    "EXPRESSION_CLASSES",
+    "EXPRESSION_WEIGHTS",
+    "FERPLUS_CLASSES",
+    "FERPLUS_TO_EXPRESSION",
+    "FERPLUS_TO_FER",
+    "FER_CLASSES",
+    "ExpressionNet",
+    "augment",
+    "evaluate",
+    "ferplus_targets",
+    "load_embedding_projection",
+    "load_expression_model",
+    "predict_proba",
+    "predict_with_embedding",
+    "to_fer7",
+    "train_epoch",
+]
 
-#: FER-2013 label order.
-EXPRESSION_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+#: The network's output order: FER-2013's seven classes in FER-2013's label order, then FER+'s contempt.
+EXPRESSION_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")
+#: FER-2013's own seven classes (label order of its ``emotion`` column).
+FER_CLASSES = EXPRESSION_CLASSES[:7]
 #: FER+ emotion order (the first 8 vote columns of fer2013new.csv; ``unknown`` and ``NF`` are not classes).
 FERPLUS_CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 #: FER+ class -> FER-2013 class index (contempt, absent from FER-2013, joins disgust).
 FERPLUS_TO_FER = (6, 3, 5, 4, 0, 1, 2, 1)
+#: FER+ class order -> :data:`EXPRESSION_CLASSES` position (how the shipped head's rows are ordered).
+FERPLUS_TO_EXPRESSION = (6, 3, 5, 4, 0, 1, 2, 7)
+
+
+def to_fer7(proba: np.ndarray) -> np.ndarray:
+    """8-class probabilities (:data:`EXPRESSION_CLASSES` order) -> FER-2013's 7 classes: contempt joins disgust."""
+    seven = np.array(proba[:, :7], dtype=np.float64, copy=True)
+    seven[:, 1] += proba[:, 7]
+    return seven
 
 #: The trained weights shipped in the package (``models/train_expression.py --ship``; card:
 #: ``models/MODEL_CARD_expression.md``): a state dict of tensors, read with ``weights_only=True``.
@@ -72,6 +99,9 @@ class ExpressionNet(nn.Module):
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
                                   nn.Linear(previous, n_classes))
 
+    #: Logits are divided by this before the softmax (temperature scaling, fitted on PublicTest; 1 = none).
+    temperature: float = 1.0
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
@@ -81,7 +111,12 @@ class ExpressionNet(nn.Module):
 
     @classmethod
     def from_state_dict(cls, state: dict[str, torch.Tensor]) -> ExpressionNet:
-        """The network whose layers match ``state`` (read from the convolutions' positions and shapes), loaded."""
+        """The network whose layers match ``state`` (read from the convolutions' positions and shapes), loaded.
+
+        A ``calibration.temperature`` entry (a 0-d tensor) sets :attr:`temperature`.
+        """
+        state = dict(state)
+        temperature = state.pop("calibration.temperature", None)
         positions = sorted(int(key.split(".")[1]) for key, value in state.items()
                            if key.startswith("features.") and key.endswith(".weight") and value.ndim == 4)
         channels, convs = [], []
@@ -94,6 +129,8 @@ class ExpressionNet(nn.Module):
                 convs.append(1)
         model = cls(n_classes=int(state["head.3.weight"].shape[0]), channels=tuple(channels), convs=tuple(convs))
         model.load_state_dict(state)
+        if temperature is not None:
+            model.temperature = float(temperature)
         return model
 
 
@@ -179,13 +216,14 @@ def train_epoch(model: ExpressionNet, faces: np.ndarray, labels: np.ndarray, *, 
 
 @torch.no_grad()
 def predict_proba(model: ExpressionNet, faces: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities (n, 7) for standardised faces (n, 48, 48); the flipped face is averaged in."""
+    """Class probabilities (n, classes) for standardised faces (n, 48, 48), logits divided by the model's
+    temperature; the flipped face is averaged in."""
     model.eval()
     out = []
     for start in range(0, len(faces), batch_size):
         x = torch.from_numpy(np.ascontiguousarray(faces[start:start + batch_size])).unsqueeze(1)
         both = torch.cat([x, torch.flip(x, dims=[3])]).contiguous(memory_format=torch.channels_last)
-        proba = model(both).softmax(dim=1)
+        proba = (model(both) / model.temperature).softmax(dim=1)
         out.append(((proba[:len(x)] + proba[len(x):]) / 2).numpy())
     return np.concatenate(out) if out else np.empty((0, len(EXPRESSION_CLASSES)), dtype=np.float32)
 
@@ -200,7 +238,7 @@ def predict_with_embedding(model: ExpressionNet, faces: np.ndarray, *, batch_siz
         x = torch.from_numpy(np.ascontiguousarray(faces[start:start + batch_size])).unsqueeze(1)
         both = torch.cat([x, torch.flip(x, dims=[3])]).contiguous(memory_format=torch.channels_last)
         pooled = model.embed(both)
-        proba = model.head[3](pooled).softmax(dim=1)
+        proba = (model.head[3](pooled) / model.temperature).softmax(dim=1)
         probas.append(((proba[:len(x)] + proba[len(x):]) / 2).numpy())
         embeddings.append(((pooled[:len(x)] + pooled[len(x):]) / 2).numpy())
     if not probas:

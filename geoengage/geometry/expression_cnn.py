@@ -1,8 +1,11 @@
 """Aligned face crops -> expression probabilities and an appearance embedding, from the CNN shipped in the package.
 
-The seven ``expr_<class>`` columns are the softmax of :class:`geoengage.detect.expression.ExpressionNet`
-(averaged with the mirrored face) over the FER-2013 classes; they sum to 1 in every row with a
-face. Extraction also writes ``expr_class``, the most probable class (see the per-frame schema).
+The eight ``expr_<class>`` columns are the temperature-scaled softmax of
+:class:`geoengage.detect.expression.ExpressionNet` (averaged with the mirrored face) over FER+'s eight emotions,
+named as in FER-2013 (``angry disgust fear happy sad surprise neutral``) plus ``contempt``; they sum to 1 in
+every row with a face. Feature sets made before contempt existed still find their seven columns; FER-2013's
+seven-class view (contempt joined to disgust) is :func:`geoengage.detect.expression.to_fer7`. Extraction also
+writes ``expr_class``, the most probable class (see the per-frame schema).
 
 ``expr_emb_00`` ... ``expr_emb_15`` are the same forward pass's penultimate layer (256 pooled features)
 projected on its 16 principal axes over FER-2013 Training (``models/fit_expression_embedding.py``; unit
@@ -22,12 +25,12 @@ from .registry import frame_features
 
 __all__ = ["EXPRESSION_CLASSES", "expression_probabilities"]
 
-#: FER-2013 label order (the same tuple as ``geoengage.detect.expression.EXPRESSION_CLASSES``,
-#: repeated here so that listing features does not import torch; a test checks they agree).
-EXPRESSION_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+#: The CNN's classes (the same tuple as ``geoengage.detect.expression.EXPRESSION_CLASSES``, repeated here so
+#: that listing features does not import torch; a test checks they agree).
+EXPRESSION_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")
 
 _WORDS = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness", "sad": "sadness",
-          "surprise": "surprise", "neutral": "a neutral face"}
+          "surprise": "surprise", "neutral": "a neutral face", "contempt": "contempt"}
 
 
 #: Principal axes of the CNN embedding written per face.
@@ -35,8 +38,8 @@ N_EMBEDDING = 16
 EMBEDDING_COLUMNS = tuple(f"expr_emb_{k:02d}" for k in range(N_EMBEDDING))
 
 
-@frame_features(*((f"expr_{c}", "probability", 0.0, 1.0, f"CNN probability of {_WORDS[c]} (FER-2013 classes; "
-                   "the seven sum to 1).") for c in EXPRESSION_CLASSES),
+@frame_features(*((f"expr_{c}", "probability", 0.0, 1.0, f"CNN probability of {_WORDS[c]} (FER+ classes; "
+                   "the eight sum to 1).") for c in EXPRESSION_CLASSES),
                 *((name, "sd", -20.0, 20.0, f"Expression CNN embedding on its principal axis {k + 1} (unit variance "
                    "over FER-2013 Training faces): appearance, for the `appearance` feature set.")
                   for k, name in enumerate(EMBEDDING_COLUMNS)),
