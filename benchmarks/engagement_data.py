@@ -20,9 +20,9 @@ import pandas as pd
 
 from geoengage.config import ExtractConfig
 from geoengage.dataset import WindowConfig, build_dataset, read_windows
-from geoengage.detect.faces import fit_crop_box
+from geoengage.detect.faces import fit_crop_box_to_files
 from geoengage.exceptions import GeoEngageWarning
-from geoengage.media import MediaItem, read_image
+from geoengage.media import MediaItem
 from geoengage.windows import load_feature_set
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -39,9 +39,7 @@ def feature_sets() -> dict[str, list[str]]:
 
 
 def _crop_box(folder: Path, paths: list[str]) -> tuple[float, float, float, float]:
-    chosen = np.random.default_rng(0).permutation(len(paths))[:300]
-    fractions, _ = fit_crop_box([read_image(folder / paths[k]) for k in chosen])
-    return fractions
+    return fit_crop_box_to_files([folder / p for p in paths])[0]
 
 
 def _extract(items: list[MediaItem], out: Path, crop_box: tuple[float, float, float, float]) -> pd.DataFrame:

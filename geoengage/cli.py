@@ -82,23 +82,14 @@ def _extract_config(args: argparse.Namespace) -> ExtractConfig:
 
 def _fit_crop_box(source: str) -> tuple[float, float, float, float]:
     """Crop-box fractions fitted on up to 300 images of ``source`` (a seeded sample)."""
-    import numpy as np
+    from .detect.faces import fit_crop_box_to_files
+    from .media import IMAGE_EXTENSIONS, list_media
 
-    from .detect.faces import fit_crop_box
-    from .media import IMAGE_EXTENSIONS, list_media, read_image
-
-    items = [i for i in list_media(source) if Path(i.path).suffix.lower() in IMAGE_EXTENSIONS]
-    if not items:
+    paths = [i.path for i in list_media(source) if Path(i.path).suffix.lower() in IMAGE_EXTENSIONS]
+    if not paths:
         raise InvalidParameterError(f"`--crop-box auto` needs images; {source} has none.")
-    chosen = np.random.default_rng(0).permutation(len(items))[:300]
-    images = []
-    for k in chosen:
-        try:
-            images.append(read_image(items[k].path))
-        except GeoEngageError:
-            continue
-    fractions, n = fit_crop_box(images)
-    logger.info("crop box fitted on %d of %d sampled images: %s", n, len(images), [round(v, 3) for v in fractions])
+    fractions, n, n_read = fit_crop_box_to_files(paths)
+    logger.info("crop box fitted on %d of %d sampled images: %s", n, n_read, [round(v, 3) for v in fractions])
     return tuple(round(v, 4) for v in fractions)  # type: ignore[return-value]
 
 

@@ -18,7 +18,7 @@ import tomli_w
 
 from .exceptions import InvalidParameterError
 
-__all__ = ["SCREEN_FIELDS", "ExtractConfig", "config_to_dict", "dump_config", "load_config"]
+__all__ = ["SCREEN_FIELDS", "ExtractConfig", "config_from_dict", "config_to_dict", "dump_config", "load_config"]
 
 #: The settings that describe the screen behind ``on_screen`` (:class:`ExtractConfig`, the service, the CLI).
 SCREEN_FIELDS = ("screen_width_mm", "screen_height_mm", "screen_centre_x_mm", "screen_top_mm")
@@ -171,9 +171,14 @@ def load_config(path: str | Path, cls: type[C], *, table: str) -> C:
         data = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise InvalidParameterError(f"{path}: cannot read the config ({err}).") from err
-    values = data.get(table, {})
+    return config_from_dict(data.get(table, {}), cls, where=f"{path} [{table}]")
+
+
+def config_from_dict(values: dict[str, Any], cls: type[C], *, where: str) -> C:
+    """A config from plain values (a TOML table, a model's saved settings); unknown keys are an error naming
+    ``where`` they came from, and ``cls`` validates the rest (lists from JSON or TOML become tuples there)."""
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(values) - known)
     if unknown:
-        raise InvalidParameterError(f"{path}: unknown keys {unknown} in [{table}]; known keys are {sorted(known)}.")
+        raise InvalidParameterError(f"{where}: unknown keys {unknown}; known keys are {sorted(known)}.")
     return cls(**values)

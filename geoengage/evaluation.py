@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import InvalidParameterError, SchemaError
-from .modeling.cv import CVResult, cross_validate, feature_columns, make_folds, scorable_windows, typed_labels
+from .modeling.cv import CVResult, cross_validate, feature_columns, make_folds, prediction_table, scorable_windows
 from .modeling.labels import canonical_labels
 from .modeling.train import EngagementModel
 
@@ -70,7 +70,7 @@ def transfer(train: pd.DataFrame, test: pd.DataFrame, *, target: str, estimator:
     test_target = test_target or target
     if test_target not in test.columns:
         raise SchemaError(f"transfer: the test windows lack the target column {test_target!r}.")
-    other = test[test["window_ok"].fillna(False).astype(bool)] if "window_ok" in test.columns else test
+    other = scorable_windows(test, test_target)
     mapped = map_labels(other[test_target], label_map)
     keep = np.array([v is not None for v in mapped])
     other, mapped = other[keep].reset_index(drop=True), mapped[keep]
@@ -87,21 +87,15 @@ def transfer(train: pd.DataFrame, test: pd.DataFrame, *, target: str, estimator:
         raise InvalidParameterError(f"transfer: test labels {unknown} are not training classes "
                                     f"{model.classes_.tolist()}; map them with label_map.")
     proba = model.predict_proba(other)
-    predictions = pd.DataFrame({"row": np.arange(len(other)), "fold": 0,
-                                "group": other[groups].to_numpy() if groups in other else np.nan,
-                                "y_true": typed_labels(mapped),
-                                "y_pred": typed_labels(model.classes_[model.decide(proba)])})
-    for k, cls in enumerate(model.classes_):
-        predictions[f"proba_{cls}"] = proba[:, k]
-    predictions["p_engaged"] = proba[:, np.isin(model.classes_, model.positive_)].sum(axis=1)
+    classes, positive = tuple(model.classes_.tolist()), tuple(model.positive_.tolist())
+    predictions = prediction_table(other, 0, groups, mapped, model.classes_[model.decide(proba)], proba, classes,
+                                   positive)
     shared = sorted(set(data.get(groups, pd.Series(dtype=object)).dropna().astype(str))
                     & set(other.get(groups, pd.Series(dtype=object)).dropna().astype(str)))
     audit = {"subjects_in_train_and_test": shared, "n_subjects_in_train_and_test": len(shared),
              "n_near_duplicate_test_windows": None, "leak_free": not shared}
-    return CVResult(predictions, tuple(model.classes_.tolist()), tuple(chosen), estimator, "transfer", audit,
-                    tuple(model.positive_.tolist()),
-                    {"0": {"threshold": model.threshold_, "best_params": model.best_params_,
-                           "calibrated": model.calibration_ is not None}})
+    return CVResult(predictions, classes, tuple(chosen), estimator, "transfer", audit, positive,
+                    {"0": model.decision_record()})
 
 
 def evaluate(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path, groups: str = "subject_id",
@@ -129,12 +123,13 @@ def evaluate(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path
     if target not in table.columns:
         raise SchemaError(f"evaluate: the windows lack the target column {target!r}.")
     options = _model_params(params)
+    classes = None if classes is None else list(classes)
+    positive = None if positive is None else list(positive)
     data = scorable_windows(table, target)
     chosen = list(features or feature_columns(data))
     folds = make_folds(data, target=target, groups=groups, n_splits=n_splits, split=split, random_state=seed)
     cv = {name: cross_validate(data, target=target, groups=groups, estimator=name, features=chosen, folds=folds,
-                               split=split, random_state=seed, classes=None if classes is None else list(classes),
-                               positive=None if positive is None else list(positive), **options)
+                               split=split, random_state=seed, classes=classes, positive=positive, **options)
           for name in (estimator, *BASELINES)}
     results = {name: summarize(result, n_boot=n_boot, seed=seed) for name, result in cv.items()}
     other = None
@@ -145,8 +140,7 @@ def evaluate(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path
                              label_map=label_map, groups=groups, features=chosen, classes=classes,
                              positive=positive, random_state=seed, **options)
             results[f"{name}: train -> {test_name}"] = summarize(moved, n_boot=n_boot, seed=seed)
-    model = EngagementModel(estimator, features=chosen, classes=None if classes is None else list(classes),
-                            positive=None if positive is None else list(positive), random_state=seed,
+    model = EngagementModel(estimator, features=chosen, classes=classes, positive=positive, random_state=seed,
                             **options).fit(data, data[target].to_numpy())
     explanation = explain_model(model, data)
     importance = global_importance(explanation).mean(axis=1)

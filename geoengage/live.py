@@ -44,7 +44,7 @@ from .geometry.expression_cnn import EXPRESSION_CLASSES
 from .geometry.registry import compute_frame_features
 from .media import Frame, iter_frames, media_kind, probe_video
 from .modeling.train import EngagementModel, load_default_model
-from .predict import model_settings, score_windows
+from .predict import ModelSettings, model_settings, score_windows
 from .windows import make_windows
 
 __all__ = ["CsvSink", "JsonLinesSink", "LiveConfig", "LiveStats", "run_live"]
@@ -236,9 +236,8 @@ class _Remember:
             yield frame
 
 
-def _window_record(rows: list[dict[str, Any]], config: LiveConfig, model: EngagementModel,
-                   options: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    made = model_settings(model)
+def _window_record(rows: list[dict[str, Any]], config: LiveConfig, model: EngagementModel, made: ModelSettings,
+                   options: dict[str, Any]) -> dict[str, Any] | None:
     table = compute_frame_features(frames_from_rows(rows), options=options)
     cleaned = clean_frames(table, config=made.clean).frames
     window_s = config.window_s or made.window_s
@@ -279,7 +278,9 @@ def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None 
     config = config or LiveConfig()
     extract = replace(extract or ExtractConfig(), expression_batch=1)
     model = model or load_default_model()
-    window_s = config.window_s or model_settings(model).window_s
+    made = model_settings(model)  # once: the model's cleaning, window length and features for every record
+    options = extract.feature_options()  # once: the gaze and screen settings for every frame
+    window_s = config.window_s or made.window_s
     kind = media_kind(source)
     if kind not in ("video", "stream"):
         raise InvalidParameterError(f"`source` must be a camera index, stream address or video file. Got a {kind}: "
@@ -300,7 +301,7 @@ def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None 
             frame = remembered.last
             row = {"video_id": str(source), "source_path": str(source), **row}
             n_processed += 1
-            features = compute_frame_features(frames_from_rows([row]), options=extract.feature_options()).iloc[0]
+            features = compute_frame_features(frames_from_rows([row]), options=options).iloc[0]
             latency_ms = (1000 * (time.monotonic() - reader.start - row["time_s"])
                           if isinstance(reader, _NewestFrame) and kind == "video" else None)
             sink({"type": "frame", **{k: features.get(k) for k in FRAME_FIELDS if k in features},
@@ -311,7 +312,7 @@ def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None 
                 history.popleft()
             next_window = row["time_s"] + config.step_s if next_window is None else next_window
             if row["time_s"] >= next_window and len(history) > 1:
-                record = _window_record(list(history), config, model, extract.feature_options())
+                record = _window_record(list(history), config, model, made, options)
                 next_window += config.step_s * max(1, math.floor((row["time_s"] - next_window) / config.step_s) + 1)
                 if record is not None:
                     n_windows += 1

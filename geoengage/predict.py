@@ -43,14 +43,14 @@ import numpy as np
 import pandas as pd
 
 from .clean import CleanConfig, CleanResult, clean_frames
-from .config import ExtractConfig, _check
+from .config import ExtractConfig, _check, config_from_dict
 from .exceptions import GeoEngageWarning, SchemaError
 from .extract import extract_frames
 from .modeling.train import EngagementModel, load_default_model, load_model
 from .windows import FeatureSet, make_windows, parse_feature_name
 
-__all__ = ["ModelSettings", "PredictConfig", "Prediction", "check_settings", "model_settings", "predict_frames", "predict_media", "score",
-           "score_windows"]
+__all__ = ["ModelSettings", "PredictConfig", "Prediction", "check_settings", "model_settings", "predict_frames",
+           "predict_media", "score", "score_windows"]
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def score_windows(windows: pd.DataFrame, *, model: EngagementModel | None = None
         proba = model.predict_proba(scorable)
         for k, c in enumerate(model.classes_):
             columns[f"engagement_{c}"][rows] = proba[:, k]
-        engaged[rows] = proba[:, np.isin(model.classes_, model.positive_)].sum(axis=1)
+        engaged[rows] = model.engaged(proba)
         decided = model.decide(proba)
         pred.iloc[rows] = model.classes_[decided]
         for row, names in zip(rows, model.out_of_range(scorable), strict=True):
@@ -226,16 +226,9 @@ def model_settings(model: EngagementModel) -> ModelSettings:
     return ModelSettings(window_s=float(windows.get("window_s", default.window_s)),
                          step_s=float(windows.get("step_s", default.step_s)),
                          min_coverage=float(windows.get("min_coverage", default.min_coverage)),
-                         clean=CleanConfig(**_clean_fields(trained.get("clean") or {})),
+                         clean=config_from_dict(trained.get("clean") or {}, CleanConfig,
+                                                where="the model's cleaning settings"),
                          features=FeatureSet("model", tuple(parse_feature_name(f) for f in model.features_)))
-
-
-def _clean_fields(values: dict) -> dict:
-    """A saved cleaning config (JSON) as :class:`CleanConfig` arguments (lists back to tuples)."""
-    import dataclasses
-
-    known = {f.name for f in dataclasses.fields(CleanConfig)}
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known}
 
 
 def predict_media(source: str | int | Path, *, extract: ExtractConfig | None = None,

@@ -35,13 +35,14 @@ import numpy as np
 import torch
 
 from geoengage.detect.expression import (
-    EXPRESSION_CLASSES,
+    FER_CLASSES,
     FERPLUS_CLASSES,
-    FERPLUS_TO_FER,
+    FERPLUS_TO_EXPRESSION,
     ExpressionNet,
     evaluate,
     ferplus_targets,
     predict_proba,
+    to_fer7,
     train_epoch,
 )
 from geoengage.normalize import normalize_crops
@@ -67,49 +68,25 @@ def main() -> int:
     torch.set_num_threads(config["threads"])
 
     data = np.load(data_path, allow_pickle=False)
-    cache = out / "fer_aligned.npz"
-    if cache.is_file():
-        aligned = np.load(cache)
-        faces, detected = aligned["faces"], aligned["detected"]
-    else:
-        start = time.perf_counter()
-        faces, detected = normalize_crops(data["images"])
-        np.savez_compressed(cache, faces=faces, detected=detected)
-        print(f"aligned {len(faces)} faces in {time.perf_counter() - start:.0f} s "
-              f"(detector {detected.mean():.1%}, crop box {1 - detected.mean():.1%})")
+    faces, detected = aligned_faces(data, out / "fer_aligned.npz", save=True)
     usage = data["usage"]
     split = {name: usage == name for name in ("Training", "PublicTest", "PrivateTest")}
     if config.get("labels", "fer") == "ferplus":
         return _train_ferplus(config, args, data, faces, detected, split, epochs, out)
     labels = data["labels"].astype(np.int64)
-    counts = np.bincount(labels[split["Training"]], minlength=len(EXPRESSION_CLASSES))
+    counts = np.bincount(labels[split["Training"]], minlength=len(FER_CLASSES))
     weights = (np.median(counts) / counts) ** config["class_weight_power"]
 
     shape = ({"channels": tuple(config["channels"]), "convs": tuple(config["convs"])} if "channels" in config
              else {"width": config["width"]})
-    model = ExpressionNet(**shape).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config["learning_rate"], weight_decay=config["weight_decay"])
-    steps = epochs * int(np.ceil(split["Training"].sum() / config["batch_size"]))
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config["learning_rate"], total_steps=steps)
-    history, best = [], (-1.0, None, -1)
-    for epoch in range(epochs):
-        start = time.perf_counter()
-        loss = train_epoch(model, faces[split["Training"]], labels[split["Training"]], optimizer=optimizer,
-                           scheduler=scheduler, batch_size=config["batch_size"], class_weights=weights,
-                           label_smoothing=config["label_smoothing"], seed=config["seed"] + epoch)
-        public = evaluate(model, faces[split["PublicTest"]], labels[split["PublicTest"]])
-        history.append({"epoch": epoch + 1, "train_loss": loss, **{f"public_{k}": v for k, v in public.items()},
-                        "seconds": time.perf_counter() - start})
-        print(json.dumps(history[-1]))
-        if public["accuracy"] > best[0]:
-            best = (public["accuracy"], {k: v.clone() for k, v in model.state_dict().items()}, epoch + 1)
-            torch.save(best[1], out / "expression_cnn.pt")  # an interrupted run keeps its best epoch
-    model.load_state_dict(best[1])
+    model = ExpressionNet(n_classes=len(FER_CLASSES), **shape).to(memory_format=torch.channels_last)
+    history, best = _fit_epochs(model, config, epochs, (faces[split["Training"]], labels[split["Training"]]),
+                                weights, (faces[split["PublicTest"]], labels[split["PublicTest"]]), out)
     torch.save(best[1], out / "expression_cnn.pt")
     private = evaluate(model, faces[split["PrivateTest"]], labels[split["PrivateTest"]])
     predicted = predict_proba(model, faces[split["PrivateTest"]]).argmax(axis=1)
     truth = labels[split["PrivateTest"]]
-    per_class = {c: float(np.mean(predicted[truth == k] == k)) for k, c in enumerate(EXPRESSION_CLASSES)}
+    per_class = {c: float(np.mean(predicted[truth == k] == k)) for k, c in enumerate(FER_CLASSES)}
     summary = {"config": config, "epochs_run": epochs, "best_epoch": best[2], "public_accuracy": best[0],
                "private": private, "private_recall_per_class": per_class, "history": history,
                "aligned_by_detector": float(detected.mean())}
@@ -121,6 +98,46 @@ def main() -> int:
         shutil.copy2(out / "expression_cnn.pt", target)
         print(f"shipped to {target}")
     return 0
+
+
+def _fit_epochs(model: ExpressionNet, config: dict, epochs: int, train: tuple[np.ndarray, np.ndarray],
+                weights: np.ndarray, public: tuple[np.ndarray, np.ndarray], out: Path) -> tuple[list, tuple]:
+    """The training loop both label kinds share: AdamW with a one-cycle schedule, PublicTest accuracy after every
+    epoch, the best epoch's weights kept (saved as they improve, so an interrupted run keeps them) and loaded
+    back into ``model``. Returns the history and (accuracy, weights, epoch) of the best epoch."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config["learning_rate"], weight_decay=config["weight_decay"])
+    steps = epochs * int(np.ceil(len(train[0]) / config["batch_size"]))
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config["learning_rate"], total_steps=steps)
+    history, best = [], (-1.0, None, -1)
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        loss = train_epoch(model, train[0], train[1], optimizer=optimizer, scheduler=scheduler,
+                           batch_size=config["batch_size"], class_weights=weights,
+                           label_smoothing=config["label_smoothing"], seed=config["seed"] + epoch)
+        scores = evaluate(model, public[0], public[1])
+        history.append({"epoch": epoch + 1, "train_loss": loss, **{f"public_{k}": v for k, v in scores.items()},
+                        "seconds": time.perf_counter() - start})
+        print(json.dumps(history[-1]), flush=True)
+        if scores["accuracy"] > best[0]:
+            best = (scores["accuracy"], {k: v.clone() for k, v in model.state_dict().items()}, epoch + 1)
+            torch.save(best[1], out / "expression_cnn.pt")
+    model.load_state_dict(best[1])
+    return history, best
+
+
+def aligned_faces(data, cache: Path, *, save: bool) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Every FER-2013 image aligned as inference aligns faces (and whether the detector framed it), from the
+    ``cache`` a training run wrote, or aligned now (and cached when ``save``)."""
+    if cache.is_file():
+        aligned = np.load(cache)
+        return aligned["faces"], aligned["detected"]
+    start = time.perf_counter()
+    faces, detected = normalize_crops(data["images"])
+    if save:
+        np.savez_compressed(cache, faces=faces, detected=detected)
+    print(f"aligned {len(faces)} faces in {time.perf_counter() - start:.0f} s "
+          f"(detector {detected.mean():.1%}, crop box {1 - detected.mean():.1%})")
+    return faces, detected
 
 
 def fer_faces(doc: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -136,8 +153,7 @@ def fer_faces(doc: str) -> tuple[np.ndarray, np.ndarray] | None:
         print(f"blocked: {args.data} is absent")
         return None
     data = np.load(args.data, allow_pickle=False)
-    faces = np.load(args.aligned)["faces"] if args.aligned.is_file() else normalize_crops(data["images"])[0]
-    return data, faces
+    return data, aligned_faces(data, args.aligned, save=False)[0]
 
 
 def _logits(model: ExpressionNet, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -191,25 +207,10 @@ def _train_ferplus(config: dict, args: argparse.Namespace, data, faces: np.ndarr
     weights = (np.median(counts) / np.maximum(counts, 1)) ** config["class_weight_power"]
     shape = {"channels": tuple(config["channels"]), "convs": tuple(config["convs"])}
     model = ExpressionNet(n_classes=len(FERPLUS_CLASSES), **shape).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config["learning_rate"], weight_decay=config["weight_decay"])
-    steps = epochs * int(np.ceil(train.sum() / config["batch_size"]))
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config["learning_rate"], total_steps=steps)
     print(json.dumps({"training_images": int(train.sum()), "public": int(public.sum()), "private": int(private.sum()),
                       "majority_counts": dict(zip(FERPLUS_CLASSES, counts.tolist(), strict=True))}))
-    history, best = [], (-1.0, None, -1)
-    for epoch in range(epochs):
-        start = time.perf_counter()
-        loss = train_epoch(model, faces[train], soft[train], optimizer=optimizer, scheduler=scheduler,
-                           batch_size=config["batch_size"], class_weights=weights,
-                           label_smoothing=config["label_smoothing"], seed=config["seed"] + epoch)
-        scores = evaluate(model, faces[public], majority[public])
-        history.append({"epoch": epoch + 1, "train_loss": loss, **{f"public_{k}": v for k, v in scores.items()},
-                        "seconds": time.perf_counter() - start})
-        print(json.dumps(history[-1]), flush=True)
-        if scores["accuracy"] > best[0]:
-            best = (scores["accuracy"], {k: v.clone() for k, v in model.state_dict().items()}, epoch + 1)
-            torch.save(best[1], out / "expression_cnn.pt")  # an interrupted run keeps its best epoch
-    model.load_state_dict(best[1])
+    history, best = _fit_epochs(model, config, epochs, (faces[train], soft[train]), weights,
+                                (faces[public], majority[public]), out)
     temperature = fit_temperature(_logits(model, faces[public]), majority[public])
     # PrivateTest, once: FER+ majority (8 classes), and FER-2013's labels through the 7-class mapping
     logits = _logits(model, faces[split["PrivateTest"]])
@@ -217,9 +218,7 @@ def _train_ferplus(config: dict, args: argparse.Namespace, data, faces: np.ndarr
     kept = private[split["PrivateTest"]]
     truth, predicted = majority[split["PrivateTest"]][kept], proba[kept].argmax(axis=1)
     precision, recall, f1, n = precision_recall_fscore_support(truth, predicted, labels=range(8), zero_division=0)
-    seven = np.zeros((len(proba), 7))
-    for k, target in enumerate(FERPLUS_TO_FER):
-        seven[:, target] += proba[:, k]
+    seven = to_fer7(proba[:, np.argsort(FERPLUS_TO_EXPRESSION)])  # FER+ order -> geoengage's, then 7 classes
     fer_labels = data["labels"][split["PrivateTest"]].astype(int)
     no_contempt = truth != FERPLUS_CLASSES.index("contempt")
     sample = np.arange(len(proba)) < 500

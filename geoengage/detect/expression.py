@@ -214,18 +214,10 @@ def train_epoch(model: ExpressionNet, faces: np.ndarray, labels: np.ndarray, *, 
     return total / max(seen, 1)
 
 
-@torch.no_grad()
 def predict_proba(model: ExpressionNet, faces: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
     """Class probabilities (n, classes) for standardised faces (n, 48, 48), logits divided by the model's
-    temperature; the flipped face is averaged in."""
-    model.eval()
-    out = []
-    for start in range(0, len(faces), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(faces[start:start + batch_size])).unsqueeze(1)
-        both = torch.cat([x, torch.flip(x, dims=[3])]).contiguous(memory_format=torch.channels_last)
-        proba = (model(both) / model.temperature).softmax(dim=1)
-        out.append(((proba[:len(x)] + proba[len(x):]) / 2).numpy())
-    return np.concatenate(out) if out else np.empty((0, len(EXPRESSION_CLASSES)), dtype=np.float32)
+    temperature; the flipped face is averaged in (the probabilities of :func:`predict_with_embedding`)."""
+    return predict_with_embedding(model, faces, batch_size=batch_size)[0]
 
 
 @torch.no_grad()

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import dlib
 import numpy as np
 
-__all__ = ["CROP_BOX_FRACTIONS", "Detection", "HogFaceDetector", "crop_box", "fit_crop_box"]
+__all__ = ["CROP_BOX_FRACTIONS", "Detection", "HogFaceDetector", "crop_box", "fit_crop_box", "fit_crop_box_to_files"]
 
 #: dlib's HOG detector sees faces of about this width, in pixels, at scale 1.
 DETECTOR_FACE_PX = 80
@@ -124,3 +125,22 @@ def fit_crop_box(images: list[np.ndarray], *, threshold: float = 0.0, min_found:
                                     f"{min_found} are needed to fit a crop box. Give --crop-box fractions instead.")
     fitted = np.median(np.asarray(boxes), axis=0)
     return (float(fitted[0]), float(fitted[1]), float(fitted[2]), float(fitted[3])), len(boxes)
+
+
+def fit_crop_box_to_files(paths: list[str] | list[Path], *, n_sample: int = 300, seed: int = 0
+                          ) -> tuple[tuple[float, float, float, float], int, int]:
+    """:func:`fit_crop_box` on a seeded sample of up to ``n_sample`` image files (unreadable ones are skipped).
+
+    Returns the fractions, how many crops showed a face and how many were read.
+    """
+    from ..exceptions import GeoEngageError
+    from ..media import read_image
+
+    images = []
+    for k in np.random.default_rng(seed).permutation(len(paths))[:n_sample]:
+        try:
+            images.append(read_image(paths[k]))
+        except GeoEngageError:
+            continue
+    fractions, found = fit_crop_box(images)
+    return fractions, found, len(images)

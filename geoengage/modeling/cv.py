@@ -23,8 +23,8 @@ from sklearn.neighbors import NearestNeighbors
 from ..exceptions import InvalidParameterError, SchemaError
 from .estimators import REGRESSORS, make_estimator
 
-__all__ = ["CVResult", "audit_leakage", "cross_validate", "feature_columns", "make_folds", "scorable_windows",
-           "typed_labels"]
+__all__ = ["CVResult", "audit_leakage", "cross_validate", "feature_columns", "make_folds", "prediction_table",
+           "scorable_windows", "typed_labels"]
 
 
 def feature_columns(windows: pd.DataFrame) -> list[str]:
@@ -175,16 +175,24 @@ def cross_validate(
                                   else group_values[train])
         proba[test] = fitted.predict_proba(data[test])
         predicted[test] = fitted.classes_[fitted.decide(proba[test])]
-        decisions[str(int(fold))] = {"threshold": fitted.threshold_, "best_params": fitted.best_params_,
-                                     "calibrated": fitted.calibration_ is not None}
-    predictions = pd.DataFrame({"row": np.arange(len(data)), "fold": folds,
-                                "group": data[groups].to_numpy() if groups in data else np.nan,
-                                "y_true": typed_labels(labels), "y_pred": typed_labels(predicted)})
-    for k, cls in enumerate(order):
-        predictions[f"proba_{cls}"] = proba[:, k]
-    predictions["p_engaged"] = proba[:, [order.index(c) for c in engaged]].sum(axis=1)
+        decisions[str(int(fold))] = fitted.decision_record()
+    predictions = prediction_table(data, folds, groups, labels, predicted, proba, order, engaged)
     audit = audit_leakage(data, folds, groups=groups, features=features)
     return CVResult(predictions, tuple(order), tuple(features), name, split, audit, tuple(engaged), decisions)
+
+
+def prediction_table(data: pd.DataFrame, folds: np.ndarray | int, groups: str, labels: np.ndarray,
+                     predicted: np.ndarray, proba: np.ndarray, classes: tuple[object, ...],
+                     positive: tuple[object, ...]) -> pd.DataFrame:
+    """:attr:`CVResult.predictions` for windows ``data``: fold, group, true and predicted class, the probability of
+    each class and of the engaged ones together (``p_engaged``)."""
+    table = pd.DataFrame({"row": np.arange(len(data)), "fold": folds,
+                          "group": data[groups].to_numpy() if groups in data else np.nan,
+                          "y_true": typed_labels(labels), "y_pred": typed_labels(predicted)})
+    for k, cls in enumerate(classes):
+        table[f"proba_{cls}"] = proba[:, k]
+    table["p_engaged"] = proba[:, [list(classes).index(c) for c in positive]].sum(axis=1)
+    return table
 
 
 def typed_labels(values: np.ndarray) -> np.ndarray:

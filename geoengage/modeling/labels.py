@@ -44,17 +44,16 @@ def canonical_labels(values: Iterable[object]) -> np.ndarray:
     Missing values (None, NaN, pd.NA) stay missing (None).
     """
     items = list(values)
-    present = [v for v in items if not (v is None or (not isinstance(v, str) and pd.isna(v)))]
-    numbers = [_as_number(v) for v in present]
-    out = np.empty(len(items), dtype=object)
-    if present and all(n is not None and np.isfinite(n) for n in numbers):
-        whole = all(float(n).is_integer() for n in numbers)  # type: ignore[arg-type]
-        for i, v in enumerate(items):
-            n = None if v is None or (not isinstance(v, str) and pd.isna(v)) else _as_number(v)
-            out[i] = None if n is None else (int(n) if whole else float(n))
+    present = [k for k, v in enumerate(items) if not (v is None or (not isinstance(v, str) and pd.isna(v)))]
+    numbers = {k: _as_number(items[k]) for k in present}
+    out = np.full(len(items), None, dtype=object)
+    if present and all(n is not None and np.isfinite(n) for n in numbers.values()):
+        whole = all(float(n).is_integer() for n in numbers.values())  # type: ignore[arg-type]
+        for k, n in numbers.items():
+            out[k] = int(n) if whole else float(n)  # type: ignore[arg-type]
         return out
-    for i, v in enumerate(items):
-        out[i] = None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v).strip()
+    for k in present:
+        out[k] = str(items[k]).strip()
     return out
 
 

@@ -48,8 +48,8 @@ from .cv import feature_columns
 from .estimators import make_estimator
 from .labels import canonical_labels, resolve_classes
 
-__all__ = ["DEFAULT_MODEL_DIR", "MODEL_ESTIMATORS", "MODEL_SCHEMA_VERSION", "EngagementModel", "fit_model", "load_default_model",
-           "load_model", "train"]
+__all__ = ["DEFAULT_MODEL_DIR", "MODEL_ESTIMATORS", "MODEL_SCHEMA_VERSION", "EngagementModel", "fit_model",
+           "load_default_model", "load_model", "train"]
 
 logger = logging.getLogger(__name__)
 MODEL_SCHEMA_VERSION = "geoengage.model/2"
@@ -294,7 +294,7 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
         if missing:
             raise SchemaError(f"the windows lack {len(missing)} features this model was trained on, e.g. "
                               f"{missing[:5]}: make them with the same feature set "
-                              f"({self.settings_.get('feature_set', {}).get('name', 'unknown')}).")
+                              f"({(self.settings_.get('windows') or {}).get('feature_set', 'unknown')}).")
         X = windows[self.features_].astype(np.float64).to_numpy()
         return np.where(np.isnan(X), np.asarray(self.medians_), X)
 
@@ -332,7 +332,16 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
 
     def engagement_probability(self, X: pd.DataFrame) -> np.ndarray:
         """P(any positive class) per window: the sum of the engaged classes' probabilities."""
-        return self.predict_proba(X)[:, np.isin(self.classes_, self.positive_)].sum(axis=1)
+        return self.engaged(self.predict_proba(X))
+
+    def engaged(self, proba: np.ndarray) -> np.ndarray:
+        """The engaged classes' summed probability, per row of ``proba`` (columns in ``classes_`` order)."""
+        return proba[:, np.isin(self.classes_, self.positive_)].sum(axis=1)
+
+    def decision_record(self) -> dict[str, object]:
+        """The fitted decision rule, as reports record it per fold: threshold, tuned parameters, calibration."""
+        return {"threshold": self.threshold_, "best_params": self.best_params_,
+                "calibrated": self.calibration_ is not None}
 
     def proba_frame(self, windows: pd.DataFrame) -> pd.DataFrame:
         """Probabilities as a DataFrame, columns ``proba_<class>``, indexed like ``windows``."""
@@ -465,11 +474,7 @@ def load_model(folder: str | Path) -> EngagementModel:
     return model
 
 
-def load_default_model() -> EngagementModel:
-    """The engagement model shipped with geoengage (see models/MODEL_CARD_engagement.md)."""
-    return _default_model()
-
-
 @lru_cache(maxsize=1)
-def _default_model() -> EngagementModel:
+def load_default_model() -> EngagementModel:
+    """The engagement model shipped with geoengage (see models/MODEL_CARD_engagement.md), loaded once per process."""
     return load_model(DEFAULT_MODEL_DIR)
