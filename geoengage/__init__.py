@@ -10,6 +10,9 @@ Public API (the data flow, stage by stage):
 - models (one API, imported on first use): :func:`evaluate` (grouped CV, train -> test, set-up audit ->
   report), :func:`train` (fit and save), :func:`score` (apply a saved model to windows), :func:`load_model`,
   :func:`read_windows`, :class:`EngagementModel` (a scikit-learn classifier)
+- sequences (imported on first use): :func:`read_window_table` (another tool's per-window table -> windows),
+  :class:`SequenceModel` (GRU / LSTM over each recording's windows), :func:`evaluate_recordings`,
+  :func:`load_sequence_model`
 
 Later stages live in their modules (imported on use, so ``import geoengage`` stays light):
 ``geoengage.geometry`` (per-frame features), ``geoengage.importers`` (OpenFace, Py-Feat),
@@ -41,7 +44,11 @@ from .media import Frame, MediaItem, iter_frames, list_media, read_image, read_m
 #: Names served lazily (their modules import xgboost, sklearn and shap on use).
 _LAZY = {"evaluate": ("evaluation", "evaluate"), "train": ("modeling.train", "train"),
          "score": ("predict", "score"), "load_model": ("modeling.train", "load_model"),
-         "EngagementModel": ("modeling.train", "EngagementModel"), "read_windows": ("dataset", "read_windows")}
+         "EngagementModel": ("modeling.train", "EngagementModel"), "read_windows": ("dataset", "read_windows"),
+         "read_window_table": ("window_tables", "read_window_table"),
+         "SequenceModel": ("modeling.sequence", "SequenceModel"),
+         "load_sequence_model": ("modeling.sequence", "load_sequence_model"),
+         "evaluate_recordings": ("evaluation", "evaluate_recordings")}
 
 
 def __getattr__(name: str) -> object:
@@ -65,18 +72,22 @@ __all__ = [
     "MediaReadError",
     "MissingDependencyError",
     "SchemaError",
+    "SequenceModel",
     "__version__",
     "enroll_people",
     "evaluate",
+    "evaluate_recordings",
     "extract_batch",
     "extract_frames",
     "iter_frames",
     "list_media",
     "load_encodings",
     "load_model",
+    "load_sequence_model",
     "read_frames",
     "read_image",
     "read_manifest",
+    "read_window_table",
     "read_windows",
     "sample_image",
     "sample_video",

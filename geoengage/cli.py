@@ -110,11 +110,39 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                            clean=CleanConfig(z_max=args.z_max, max_gap_s=args.max_gap_s),
                            windows=_window_config(args), n_jobs=args.jobs, scheduler=args.scheduler, hook=hook)
     print(json.dumps(result.to_dict()))
-    return 1 if result.n_items and len(result.failures) == result.n_items else 0
+    if len(result.failures):  # the batch went on; the exit status still says that not everything was read
+        logger.error("%d of %d items failed (see %s); the others are in %s", len(result.failures), result.n_items,
+                     Path(args.out) / "failures.csv", args.out)
+        return 1
+    return 0
+
+
+def _cmd_import_table(args: argparse.Namespace) -> int:
+    from .dataset import WINDOWS_SCHEMA_VERSION, write_windows
+    from .window_tables import read_window_table
+
+    if len(args.csv) != 1:
+        raise InvalidParameterError(f"`import table` reads one table; got {len(args.csv)} files.")
+    if not (args.recording and args.order):
+        raise InvalidParameterError("`import table` needs --recording and --order (the recording column and the "
+                                    "column giving each window's position in it).")
+    drop = [c.strip() for c in (args.drop or "").split(",") if c.strip()]
+    result = read_window_table(args.csv[0], recording=args.recording, order=args.order, subject=args.subject,
+                               target=args.target, start=args.start, end=args.end, drop=drop)
+    args.out.mkdir(parents=True, exist_ok=True)
+    attrs = result.windows.attrs["geoengage"]
+    write_windows(result.windows, args.out, meta={"schema": WINDOWS_SCHEMA_VERSION, **attrs,
+                                                  "feature_set": [c for c in result.windows.columns if "__" in c],
+                                                  "table_import": result.summary})
+    print(json.dumps({**result.summary, "out": str(args.out)}))
+    return 0
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
     import dataclasses
+
+    if args.tool == "table":
+        return _cmd_import_table(args)
 
     from .clean import CleanConfig, clean_frames
     from .dataset import WINDOWS_SCHEMA_VERSION, write_windows
@@ -176,8 +204,25 @@ def _label_map(text: str | None) -> dict[str, str] | None:
         raise InvalidParameterError(f"`--test-map` must be FROM=TO pairs, e.g. 0=0,1=0,2=1. Got {text!r}.") from err
 
 
+def _sequence_options(args: argparse.Namespace) -> dict[str, object]:
+    options: dict[str, object] = {"cell": args.model}
+    for name in ("hidden", "max_epochs", "n_seeds", "max_features"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    if args.summary_path:
+        options["summary"] = True
+    return options
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate
+    from .evaluation import evaluate, evaluate_recordings
+
+    if args.model != "tabular":
+        summary = evaluate_recordings(args.windows, target=args.target, out=args.out, groups=args.groups,
+                                      task=args.task, n_splits=args.n_splits, seed=args.seed, n_boot=args.n_boot,
+                                      **_sequence_options(args))
+        print(json.dumps(summary))
+        return 0
 
     summary = evaluate(args.windows, target=args.target, out=args.out, groups=args.groups, n_splits=args.n_splits,
                        split=args.split, seed=args.seed, n_boot=args.n_boot, test=args.test,
@@ -197,6 +242,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from .modeling.train import train
 
+    if args.model != "tabular":
+        from .modeling.sequence import train_sequence_model
+
+        options = _sequence_options(args)
+        fitted = train_sequence_model(args.windows, target=args.target, out=args.out, task=args.task,
+                                      random_state=args.seed, **options)
+        print(json.dumps({"model": str(args.out), "kind": f"sequence ({fitted.cell})", "task": fitted.task,
+                          "features": len(fitted.features_), "recordings": fitted.n_recordings_,
+                          "epochs": fitted.epochs_, "classes": fitted.classes_.tolist()}, default=str))
+        return 0
+
     model = train(args.windows, target=args.target, out=args.out, random_state=args.seed, **_model_options(args))
     print(json.dumps({"model": str(args.out), "features": len(model.features_), "classes": model.classes_.tolist(),
                       "positive": model.positive_.tolist(), "threshold": model.threshold_,
@@ -208,8 +264,20 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .predict import score
 
     scored = score(args.windows, model=args.model, top_reasons=args.top_reasons)
-    table = scored.drop(columns=["reasons"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if "engagement_so_far" in scored.columns:  # a sequence model: scores with time
+        if args.out.suffix.lower() == ".csv":
+            scored.to_csv(args.out, index=False)
+        else:
+            scored.to_parquet(args.out, index=False)
+        final = scored.dropna(subset=["engagement_recording"]).drop_duplicates("video_id")
+        print(json.dumps({"out": str(args.out), "windows": len(scored),
+                          "scored": int(scored["engagement_so_far"].notna().sum()), "recordings": len(final),
+                          "recording_predictions": dict(zip(final["video_id"].astype(str).head(20),
+                                                            final["engagement_recording"].head(20).tolist()))},
+                         default=str))
+        return 0
+    table = scored.drop(columns=["reasons"])
     if args.out.suffix.lower() == ".csv":
         table.assign(out_of_range=table["out_of_range"].map(";".join)).to_csv(args.out, index=False)
     else:
@@ -239,6 +307,21 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="pick classes for balanced accuracy (fitted threshold) or the most probable one")
     group.add_argument("--threshold", type=float, help="two classes: fixed threshold on P(engaged)")
     group.add_argument("--tune", action="store_true", help="choose XGBoost depth and trees in inner grouped folds")
+    sequence = parser.add_argument_group("sequence models (one prediction per recording, from its windows in order)")
+    sequence.add_argument("--model", choices=["tabular", "gru", "lstm"], default="tabular",
+                          help="gru / lstm: a recurrent network over each recording's windows, reported beside "
+                               "ridge/logistic and XGBoost on per-recording aggregates (default tabular: per window)")
+    sequence.add_argument("--task", choices=["regression", "classification"],
+                          help="sequence models: intensity (MSE) or class (default: regression for numeric labels)")
+    sequence.add_argument("--hidden", type=int, help="sequence models: state size (default 32)")
+    sequence.add_argument("--max-epochs", type=int, help="sequence models: most epochs (default 100; the count is "
+                                                         "chosen on an inner subject split)")
+    sequence.add_argument("--max-features", type=int,
+                          help="sequence models: keep the features whose recording medians rank-correlate most with "
+                               "the label (chosen inside each training fold; default: all)")
+    sequence.add_argument("--n-seeds", type=int, help="sequence models: networks averaged (default 5)")
+    sequence.add_argument("--summary-path", action="store_true",
+                          help="sequence models: also feed the recording's mean and sd of each input to the output")
 
 
 def _add_window_options(parser: argparse.ArgumentParser) -> None:
@@ -291,7 +374,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from .serve import ServeConfig, create_app
 
     app = create_app(ServeConfig(max_upload_mb=args.max_upload_mb, max_video_s=args.max_video_s,
-                                 video_fps=args.video_fps, **_screen_overrides(args)))
+                                 video_fps=args.video_fps, sequence_model=args.sequence_model,
+                                 **_screen_overrides(args)))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
     return 0
 
@@ -315,8 +399,13 @@ def _cmd_live(args: argparse.Namespace) -> int:
         stream = sys.stdout if args.output is None else open(args.output, "w")  # noqa: SIM115 (closed below)
         sink = JsonLinesSink(stream)
     try:
+        sequence = None
+        if args.sequence_model is not None:
+            from .modeling.sequence import load_sequence_model
+
+            sequence = load_sequence_model(args.sequence_model)
         stats = run_live(source, sink, config=config, extract=_extract_config(args), annotate_path=args.annotate,
-                         stop=stop)
+                         stop=stop, sequence_model=sequence)
     finally:
         if isinstance(sink, CsvSink):
             sink.close()
@@ -356,11 +445,23 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_window_options(extract)
     extract.set_defaults(handler=_cmd_extract)
 
-    importer = sub.add_parser("import", parents=common, help="another tool's per-frame CSV -> frames and windows")
-    importer.add_argument("tool", choices=["openface", "pyfeat"])
+    importer = sub.add_parser("import", parents=common,
+                              help="another tool's per-frame CSV -> frames and windows; or a per-window table "
+                                   "(import table FILE --recording ... --order ...) -> windows")
+    importer.add_argument("tool", choices=["openface", "pyfeat", "table"],
+                          help="table: any per-window feature table (parquet or CSV), one row per (recording, window)")
     importer.add_argument("csv", nargs="+", type=Path,
                           help="the tool's CSVs, or a CSV manifest with a 'path' column naming them and any other "
-                               "columns (label, subject_id, fps, frame_width, frame_height, media_path)")
+                               "columns (label, subject_id, fps, frame_width, frame_height, media_path); for "
+                               "'table', one parquet or CSV file")
+    table_group = importer.add_argument_group("per-window tables (import table)")
+    table_group.add_argument("--recording", help="column naming each row's recording (video)")
+    table_group.add_argument("--order", help="column giving the window's position within its recording")
+    table_group.add_argument("--subject", help="column naming the person (folds never split it)")
+    table_group.add_argument("--target", help="label column")
+    table_group.add_argument("--start", help="column with each window's start (seconds)")
+    table_group.add_argument("--end", help="column with each window's end (seconds)")
+    table_group.add_argument("--drop", help="columns that are neither keys nor features, comma-separated")
     importer.add_argument("--out", required=True, type=Path)
     importer.add_argument("--fps", type=float, help="frame rate for times (default: the CSV's timestamps, else 30)")
     importer.add_argument("--frame-size", metavar="WxH",
@@ -417,6 +518,8 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload-mb", type=float, default=50.0)
     serve.add_argument("--max-video-s", type=float, default=120.0)
     serve.add_argument("--video-fps", type=float, default=10.0, help="video frames analysed per second")
+    serve.add_argument("--sequence-model", help="saved sequence model folder (geoengage train --model gru): videos "
+                                                "also get its prediction from the windows so far")
     _add_screen_options(serve)
     serve.set_defaults(handler=_cmd_serve)
 
@@ -429,6 +532,8 @@ def _build_parser() -> argparse.ArgumentParser:
     live.add_argument("--window-s", type=float, help="window length (default: the model's training windows)")
     live.add_argument("--step-s", type=float, default=1.0, help="seconds between window records (default 1)")
     live.add_argument("--max-seconds", type=float, help="stop after this much source time")
+    live.add_argument("--sequence-model", type=Path, help="saved sequence model folder (geoengage train --model gru on "
+                                                        "geoengage windows): window records add engagement_so_far")
     live.add_argument("--every-frame", action="store_true",
                       help="analyse every frame instead of dropping frames to keep up (offline use)")
     _add_extract_options(live)
@@ -452,6 +557,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GeoEngageError as err:
         logger.error("%s", err)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, the conventional status; finished parts stay (a rerun resumes)
+        logger.error("interrupted; finished work is kept (run the same command again to resume)")
+        return 130
 
 
 if __name__ == "__main__":

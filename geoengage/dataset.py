@@ -31,6 +31,7 @@ import json
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -166,13 +167,30 @@ def _extract_chunk(chunk: list[MediaItem], config: ExtractConfig, parts_dir: Pat
     return failures
 
 
-def _one_thread_each() -> None:
+def _one_thread_each(parent_pid: int | None = None) -> None:
     """Worker processes are the one level of parallelism: OpenCV and torch (the expression CNN) use one thread
-    each, so N workers on N cores do not fight over them (torch's spinning threads slow down several-fold)."""
+    each, so N workers on N cores do not fight over them (torch's spinning threads slow down several-fold).
+
+    With ``parent_pid``, a watchdog thread ends the worker when that process is gone (``kill -9`` of the command
+    leaves no orphaned workers; the forkserver and resource tracker then end by themselves)."""
     cv2.setNumThreads(1)
     import torch
 
     torch.set_num_threads(1)
+    if parent_pid is not None:
+        import threading
+
+        def watch() -> None:
+            while True:
+                time.sleep(0.5)
+                try:
+                    os.kill(parent_pid, 0)
+                except ProcessLookupError:
+                    os._exit(1)
+                except PermissionError:  # pragma: no cover - the pid now belongs to another user's process
+                    os._exit(1)
+
+        threading.Thread(target=watch, name="geoengage-parent-watch", daemon=True).start()
 
 
 def _done_ids(parts_dir: Path) -> set[str]:
@@ -203,7 +221,7 @@ def _run(todo: list[list[MediaItem]], config: ExtractConfig, parts_dir: Path, *,
     workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
     # forkserver, not fork: a child forked from a process whose torch/OpenMP threads have run can hang
     executor = ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_one_thread_each,
-                                   mp_context=multiprocessing.get_context("forkserver"))
+                                   initargs=(os.getpid(),), mp_context=multiprocessing.get_context("forkserver"))
     try:
         futures = {executor.submit(_extract_chunk, chunk, config, parts_dir): len(chunk) for chunk in todo}
         for future in as_completed(futures):

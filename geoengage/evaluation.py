@@ -31,7 +31,7 @@ from .modeling.cv import CVResult, cross_validate, feature_columns, make_folds, 
 from .modeling.labels import canonical_labels
 from .modeling.train import EngagementModel
 
-__all__ = ["evaluate", "transfer"]
+__all__ = ["evaluate", "evaluate_recordings", "transfer"]
 
 #: The baselines every report shows beside the main estimator (the last is the majority class).
 BASELINES = ("logistic", "majority")
@@ -202,3 +202,66 @@ def _data_quality(table: pd.DataFrame, data: pd.DataFrame, model: EngagementMode
         quality.update({"face yield (frames with a face)": frames_meta.get("face_yield"),
                         "unreadable frames": frames_meta.get("n_unreadable_frames")})
     return quality
+
+
+def evaluate_recordings(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path,
+                        groups: str = "subject_id", task: str | None = None, cell: str = "gru", n_splits: int = 5,
+                        seed: int = 0, n_boot: int = 1000, features: Sequence[str] | None = None,
+                        **params: Any) -> dict[str, Any]:
+    """Recording-level evaluation: the sequence model (:class:`~geoengage.modeling.sequence.SequenceModel`, ``cell``
+    GRU or LSTM, ``params`` its options) beside the recording-level baselines (ridge or logistic, XGBoost on per
+    recording median / sd / slope, the mean or majority) on the same subject-grouped folds; report with
+    subject-bootstrap intervals, permutation importance over features and over time.
+
+    ``task`` defaults to ``"regression"`` for numeric labels (intensities) and ``"classification"`` otherwise.
+    """
+    from .modeling.sequence import (
+        SequenceModel,
+        cross_validate_recordings,
+        feature_importance,
+        labelled_windows,
+        recording_table,
+        time_importance,
+    )
+    from .report.metrics import summarize
+    from .report.render import write_report
+
+    table, data, task = labelled_windows(windows, target, task, where="evaluate")
+    chosen = list(features or feature_columns(data))
+    model = SequenceModel(task, cell=cell, features=chosen, random_state=seed, **params)
+    cv = cross_validate_recordings(data, target=target, groups=groups, task=task, n_splits=n_splits,
+                                   features=chosen, seed=seed, model=model)
+    results = {name: summarize(result, n_boot=n_boot, seed=seed) for name, result in cv.items()}
+    fitted = SequenceModel(task, cell=cell, features=chosen, random_state=seed, **params).fit(data, target)
+    importance = feature_importance(fitted, data, target)
+    over_time = time_importance(fitted, data, target)
+    recordings = recording_table(data, chosen[:1], target=target, groups=groups)
+    protocol: dict[str, object] = {
+        "target": target, "task": task, "unit": "recording (its windows in order)",
+        "split": f"subject ({n_splits} folds, grouped by {groups}); one prediction per recording",
+        "recordings": len(recordings), "windows": len(data),
+        "subjects": int(data[groups].nunique()) if groups in data else None,
+        "windows per recording (min / median / max)": (int(recordings["n_windows"].min()),
+                                                       float(recordings["n_windows"].median()),
+                                                       int(recordings["n_windows"].max())),
+        f"{cell} options (scaling, epoch count and weights fitted inside each training fold)":
+            {k: v for k, v in model.get_params().items() if k not in ("features", "classes")},
+        "epochs chosen per fold (inner subject split)": [d.get("epochs") for d in cv[cell].decision.values()],
+        "baselines": "ridge / logistic regression and XGBoost on per-recording median, sd and slope of each "
+                     "feature; the training mean / majority class",
+        "importance": f"permutation importance of the {cell} fitted on every recording (rise in "
+                      f"{'MSE' if task == 'regression' else 'log-loss'} when a feature is shuffled across recordings)",
+        f"importance over time (rise in error when window k is blanked, k = 0..{len(over_time) - 1})":
+            [round(float(v), 5) for v in over_time],
+    }
+    config = {"evaluate": {"target": target, "groups": groups, "task": task, "cell": cell, "n_splits": n_splits,
+                           "seed": seed, "n_boot": n_boot, **params}, **table.attrs.get("geoengage", {})}
+    quality = {"windows": len(table), "windows evaluated (labelled, window_ok)": len(data),
+               "missing feature values": f"{data[chosen].isna().to_numpy().mean():.1%}"}
+    path = write_report(results, out, title=f"geoengage recording-level evaluation: {target}", protocol=protocol,
+                        importance=importance.round(6).to_dict(), data_quality=quality, config=config)
+    keys = ("mse", "mae", "pearson", "spearman", "accuracy_rounded") if task == "regression" else (
+        "balanced_accuracy", "f1_macro", "auc_roc")
+    headline = {name: {k: round(float(r["metrics"][k]), 4) for k in keys if k in r["metrics"]}
+                for name, r in results.items()}
+    return {**headline, "report": str(path)}

@@ -11,6 +11,7 @@ __all__ = [
     "GeoEngageWarning",
     "InvalidParameterError",
     "MediaReadError",
+    "MediaTooLargeError",
     "MissingDependencyError",
     "SchemaError",
 ]
@@ -35,6 +36,10 @@ class MediaReadError(GeoEngageError, OSError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class MediaTooLargeError(MediaReadError):
+    """A media file is over a size limit (pixels, duration); refused before its content is decoded."""
 
 
 class MissingDependencyError(GeoEngageError, ImportError):

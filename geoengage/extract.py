@@ -151,10 +151,10 @@ def frames_from_rows(rows: list[dict[str, object]]) -> pd.DataFrame:
 
 
 def _source_rows(source: str | int | Path, config: ExtractConfig, *, video_id: str,
-                 hook: Hook | None = None) -> list[dict[str, object]]:
+                 hook: Hook | None = None, max_frames: int | None = None) -> list[dict[str, object]]:
     keys = {"video_id": video_id, "source_path": str(source)}
     rows = []
-    frames = iter_frames(source, sample_fps=config.sample_fps, sequence_fps=config.sequence_fps)
+    frames = iter_frames(source, sample_fps=config.sample_fps, sequence_fps=config.sequence_fps, max_frames=max_frames)
     for row in iter_face_rows(frames, config=config):
         rows.append({**keys, **row})
         if hook is not None:
@@ -168,6 +168,7 @@ def extract_frames(
     config: ExtractConfig | None = None,
     hook: Hook | None = None,
     video_id: str | None = None,
+    max_frames: int | None = None,
 ) -> pd.DataFrame:
     """Faces and 68 landmarks for every (sampled) frame of one source.
 
@@ -181,6 +182,8 @@ def extract_frames(
         Called as ``hook("frames", n_done, None)``.
     video_id : str, optional
         Recording id written in every row (default: the file name).
+    max_frames : int, optional
+        Stop after this many (sampled) frames, whatever the container states (a limit on frames actually decoded).
 
     Returns
     -------
@@ -197,7 +200,8 @@ def extract_frames(
     if not isinstance(config, ExtractConfig):
         raise InvalidParameterError(f"`config` must be an ExtractConfig. Got {type(config).__name__} instead.")
     name = video_id if video_id is not None else (Path(str(source)).name if not isinstance(source, int) else str(source))
-    return compute_frame_features(frames_from_rows(_source_rows(source, config, video_id=name, hook=hook)),
+    return compute_frame_features(frames_from_rows(_source_rows(source, config, video_id=name, hook=hook,
+                                                                max_frames=max_frames)),
                                   options=config.feature_options())
 
 

@@ -6,7 +6,9 @@ records to a sink (:class:`JsonLinesSink` or :class:`CsvSink`):
 ``{"type": "frame", ...}``   every processed frame: time, face, head pose, gaze, eye aspect ratio,
                              expression probabilities and class, frames dropped so far, latency;
 ``{"type": "window", ...}``  every ``step_s`` seconds: the last ``window_s`` seconds scored by the
-                             engagement model (probability, class, top reasons, blink rate).
+                             engagement model (probability, class, top reasons, blink rate) and, with a
+                             sequence model, ``engagement_so_far``: its prediction from the windows so far
+                             (made at its own training window length and step).
 
 Keeping up with real time: with ``realtime=True`` a reader thread decodes frames into a
 one-frame slot and the analysis takes the newest one; a frame replaced before it was analysed
@@ -56,7 +58,7 @@ FRAME_FIELDS = ("frame_idx", "time_s", "face_found", "yaw_deg", "pitch_deg", "ro
                 "ear", "expr_class", *(f"expr_{c}" for c in EXPRESSION_CLASSES), "dropped_total", "latency_ms")
 #: Columns of a window record (besides ``type``), in CSV order.
 WINDOW_FIELDS = ("start_s", "end_s", "coverage", "window_ok", "engagement_probability", "engagement_pred", "blink_per_min",
-                 "reason_text")
+                 "reason_text", "engagement_so_far")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,15 +238,58 @@ class _Remember:
             yield frame
 
 
-def _window_record(rows: list[dict[str, Any]], config: LiveConfig, model: EngagementModel, made: ModelSettings,
-                   options: dict[str, Any]) -> dict[str, Any] | None:
+def _last_window(rows: list[dict[str, Any]], made: ModelSettings, *, window_s: float, min_coverage: float,
+                 options: dict[str, Any]) -> pd.DataFrame:
+    """The frame rows cleaned with the model's settings and aggregated into windows of ``window_s``."""
     table = compute_frame_features(frames_from_rows(rows), options=options)
     cleaned = clean_frames(table, config=made.clean).frames
-    window_s = config.window_s or made.window_s
     with warnings.catch_warnings():  # a faceless window is reported in the record (window_ok), not warned about
         warnings.simplefilter("ignore", GeoEngageWarning)
-        windows = make_windows(cleaned, window_s=window_s, step_s=window_s, min_coverage=config.min_coverage,
-                               feature_set=made.features)
+        return make_windows(cleaned, window_s=window_s, step_s=window_s, min_coverage=min_coverage,
+                            feature_set=made.features)
+
+
+class _SequenceSoFar:
+    """A sequence model's windows so far, made at its own training window length and step, and its latest
+    prediction from them (``engagement_so_far`` in the window records)."""
+
+    def __init__(self, model: Any, made: ModelSettings) -> None:
+        from .dataset import WindowConfig
+        from .modeling.sequence import media_feature_set
+
+        trained = (model.settings_ or {}).get("windows") or {}
+        default = WindowConfig()
+        self.model = model
+        self.window_s = float(trained.get("window_s", default.window_s))
+        self.step_s = float(trained.get("step_s", default.step_s))
+        self.min_coverage = float(trained.get("min_coverage", default.min_coverage))
+        self.made = replace(made, features=media_feature_set(model))
+        self.windows: list[pd.DataFrame] = []
+        self.next_end: float | None = None
+        self.latest: Any = None
+
+    def update(self, history: list[dict[str, Any]], now: float, options: dict[str, Any]) -> Any:
+        self.next_end = history[0]["time_s"] + self.window_s if self.next_end is None else self.next_end
+        added = False
+        while now >= self.next_end:
+            rows = [r for r in history if self.next_end - self.window_s <= r["time_s"] < self.next_end]
+            if len(rows) > 1:
+                window = _last_window(rows, self.made, window_s=self.window_s, min_coverage=self.min_coverage,
+                                      options=options).iloc[[-1]]
+                if bool(window["window_ok"].iloc[0]):
+                    self.windows.append(window.assign(video_id="live", track_id=0, window_idx=len(self.windows)))
+                    added = True
+            self.next_end += self.step_s
+        if added:
+            value = self.model.predict_recordings(pd.concat(self.windows, ignore_index=True))["prediction"].iloc[0]
+            self.latest = value.item() if isinstance(value, np.generic) else value
+        return self.latest
+
+
+def _window_record(rows: list[dict[str, Any]], config: LiveConfig, model: EngagementModel, made: ModelSettings,
+                   options: dict[str, Any]) -> dict[str, Any] | None:
+    windows = _last_window(rows, made, window_s=config.window_s or made.window_s, min_coverage=config.min_coverage,
+                           options=options)
     if windows.empty:
         return None
     scored = score_windows(windows.iloc[[-1]], model=model, top_reasons=3).iloc[0]
@@ -258,7 +303,8 @@ def _window_record(rows: list[dict[str, Any]], config: LiveConfig, model: Engage
 
 def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None = None,
              extract: ExtractConfig | None = None, annotate_path: str | Path | None = None,
-             model: EngagementModel | None = None, stop: threading.Event | None = None) -> LiveStats:
+             model: EngagementModel | None = None, stop: threading.Event | None = None,
+             sequence_model: Any = None) -> LiveStats:
     """Analyse a camera, stream or file as it plays, sending frame and window records to ``sink``.
 
     Parameters
@@ -274,6 +320,8 @@ def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None 
         Write an annotated video here (``.avi``: MJPG, ``.mp4``: mp4v).
     stop : threading.Event, optional
         Set it to end the run (e.g. from a signal handler).
+    sequence_model : SequenceModel, optional
+        Trained on geoengage windows (``geoengage train --model gru``): window records get ``engagement_so_far``.
     """
     config = config or LiveConfig()
     extract = replace(extract or ExtractConfig(), expression_batch=1)
@@ -281,6 +329,8 @@ def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None 
     made = model_settings(model)  # once: the model's cleaning, window length and features for every record
     options = extract.feature_options()  # once: the gaze and screen settings for every frame
     window_s = config.window_s or made.window_s
+    so_far = _SequenceSoFar(sequence_model, made) if sequence_model is not None else None
+    keep_s = max(window_s, so_far.window_s) if so_far is not None else window_s
     kind = media_kind(source)
     if kind not in ("video", "stream"):
         raise InvalidParameterError(f"`source` must be a camera index, stream address or video file. Got a {kind}: "
@@ -308,11 +358,14 @@ def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None 
                   "face_found": bool(row["face_found"]), "dropped_total": reader.n_dropped,
                   "latency_ms": latency_ms})
             history.append(row)
-            while history and history[0]["time_s"] < row["time_s"] - window_s:
+            while history and history[0]["time_s"] < row["time_s"] - keep_s:
                 history.popleft()
             next_window = row["time_s"] + config.step_s if next_window is None else next_window
             if row["time_s"] >= next_window and len(history) > 1:
-                record = _window_record(list(history), config, model, made, options)
+                recent = [r for r in history if r["time_s"] >= row["time_s"] - window_s]
+                record = _window_record(recent, config, model, made, options)
+                if record is not None and so_far is not None:
+                    record["engagement_so_far"] = so_far.update(list(history), row["time_s"], options)
                 next_window += config.step_s * max(1, math.floor((row["time_s"] - next_window) / config.step_s) + 1)
                 if record is not None:
                     n_windows += 1

@@ -22,15 +22,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .exceptions import InvalidParameterError, MediaReadError
+from .exceptions import InvalidParameterError, MediaReadError, MediaTooLargeError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "MAX_IMAGE_PIXELS",
     "VIDEO_EXTENSIONS",
     "Frame",
+    "ImageHeader",
     "MediaItem",
     "VideoInfo",
+    "check_image_size",
     "exif_orientation",
+    "image_header",
     "iter_frames",
     "list_media",
     "media_kind",
@@ -112,15 +116,66 @@ def media_kind(source: str | int | Path) -> str:
     return kind
 
 
-def exif_orientation(path: Path) -> int:
-    """EXIF orientation tag (1..8) of an image file, 1 when absent or unreadable (5-8: turned by 90 degrees)."""
+#: Largest image decoded, in pixels (width x height): 50 megapixels, above the photos of a 45-MP camera. Checked from
+#: the file's header before any pixel is decoded (a 30000 x 30000 PNG of 2.6 MB is refused without using memory);
+#: raise it (``geoengage.media.MAX_IMAGE_PIXELS = ...``) or pass ``max_pixels`` to :func:`read_image` for larger
+#: images.
+MAX_IMAGE_PIXELS = 50_000_000
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file's header states, read without decoding its pixels: size (None when the header cannot be
+    parsed) and EXIF orientation (1 when absent)."""
+
+    width: int | None
+    height: int | None
+    orientation: int = 1
+
+    @property
+    def pixels(self) -> int | None:
+        return None if self.width is None or self.height is None else self.width * self.height
+
+
+def image_header(path: str | Path) -> ImageHeader:
+    """The size and EXIF orientation an image file declares (Pillow reads the header only; no pixels are decoded).
+
+    A header declaring more pixels than Pillow's decompression-bomb limit gives that size too, never Pillow's error.
+    """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            return int(im.getexif().get(_EXIF_ORIENTATION, 1))
-    except (OSError, UnidentifiedImageError, ValueError):
-        return 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+                try:
+                    orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1))
+                except (OSError, ValueError, SyntaxError):
+                    orientation = 1
+                return ImageHeader(int(width), int(height), orientation)
+    except Image.DecompressionBombError as err:
+        sizes = [int(v) for v in re.findall(r"\d+", str(err))[:1]]
+        return ImageHeader(sizes[0] if sizes else 1 << 31, 1)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        return ImageHeader(None, None)
+
+
+def exif_orientation(path: Path) -> int:
+    """EXIF orientation tag (1..8) of an image file, 1 when absent or unreadable (5-8: turned by 90 degrees)."""
+    return image_header(path).orientation
+
+
+def check_image_size(path: str | Path, header: ImageHeader, max_pixels: int | None = None) -> None:
+    """Raise :class:`MediaTooLargeError` when ``header`` declares more than ``max_pixels`` (default
+    :data:`MAX_IMAGE_PIXELS`)."""
+    limit = MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    if header.pixels is not None and header.pixels > limit:
+        size = f"{header.width} x {header.height}" if header.height != 1 else f"{header.pixels}"
+        raise MediaTooLargeError(path, f"declares {size} pixels ({header.pixels / 1e6:.0f} megapixels); the limit is "
+                                       f"{limit / 1e6:g} megapixels (geoengage.media.MAX_IMAGE_PIXELS)")
 
 
 def _apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
@@ -163,13 +218,15 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
     raise InvalidParameterError(f"`image` must have 1, 3 or 4 channels. Got shape {image.shape} instead.")
 
 
-def read_image(path: str | Path) -> np.ndarray:
+def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as upright 8-bit BGR.
 
     Parameters
     ----------
     path : str or Path
         A jpg, png, bmp, tiff or webp file: grayscale, RGB, RGBA, 8 or 16 bit.
+    max_pixels : int, optional
+        Refuse images whose header declares more pixels (default :data:`MAX_IMAGE_PIXELS`), before decoding.
 
     Returns
     -------
@@ -179,19 +236,28 @@ def read_image(path: str | Path) -> np.ndarray:
     ------
     MediaReadError
         Missing, empty, unsupported or undecodable file; the message names it.
+    MediaTooLargeError
+        The header declares more than ``max_pixels`` pixels (nothing is decoded).
     """
     path = Path(path)
     kind = media_kind(path)
     if kind != "image":
         raise MediaReadError(path, f"expected an image file, but this is a {kind}")
+    header = image_header(path)
+    check_image_size(path, header, max_pixels)
     try:
         raw = np.fromfile(path, dtype=np.uint8)
     except OSError as err:
         raise MediaReadError(path, f"cannot be read ({err.strerror or err})") from err
-    decoded = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+    try:
+        decoded = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+    except cv2.error as err:  # a header OpenCV refuses (a huge declared size, a fuzzed BMP)
+        problem = str(err).strip().splitlines()[-1] if str(err).strip() else "OpenCV error"
+        raise MediaReadError(path, f"cannot be decoded as an image ({problem})") from err
     if decoded is None or decoded.size == 0:
         raise MediaReadError(path, "cannot be decoded as an image (corrupt, truncated, or not the format its extension says)")
-    return to_bgr8(_apply_orientation(decoded, exif_orientation(path)))
+    check_image_size(path, ImageHeader(decoded.shape[1], decoded.shape[0]), max_pixels)  # a header that lied
+    return to_bgr8(_apply_orientation(decoded, header.orientation))
 
 
 def _natural_key(name: str) -> list[object]:
@@ -246,9 +312,10 @@ def _iter_video(path: Path, *, sample_fps: float | None, default_fps: float, max
             elif not cap.grab():
                 break
             idx += 1
-        if max_frames is None and idx == 0:
+        at_limit = max_frames is not None and kept >= max_frames  # stopped by the caller's limit, not the file
+        if not at_limit and idx == 0:
             raise MediaReadError(path, "no frame could be decoded (corrupt or truncated video)")
-        if max_frames is None and expected > 0 and idx < 0.9 * expected - 1:
+        if not at_limit and expected > 0 and idx < 0.9 * expected - 1:
             raise MediaReadError(
                 path, f"decoding stopped at frame {idx} of the {expected} the file announces "
                 f"(t = {idx / fps:.2f} s): the video is truncated or corrupt")

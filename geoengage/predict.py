@@ -50,7 +50,7 @@ from .modeling.train import EngagementModel, load_default_model, load_model
 from .windows import FeatureSet, make_windows, parse_feature_name
 
 __all__ = ["ModelSettings", "PredictConfig", "Prediction", "check_settings", "model_settings", "predict_frames",
-           "predict_media", "score", "score_windows"]
+           "predict_media", "score", "score_sequence", "score_windows", "sequence_windows"]
 
 logger = logging.getLogger(__name__)
 
@@ -179,12 +179,67 @@ def score(windows: pd.DataFrame | str | Path, *, model: EngagementModel | str | 
     The table must have been made with the model's window and cleaning settings (:func:`check_settings`).
     """
     from .dataset import read_windows
+    from .modeling.sequence import SequenceModel, load_sequence_model
 
     table = read_windows(windows) if isinstance(windows, (str, Path)) else windows
+    if isinstance(model, SequenceModel) or (isinstance(model, (str, Path))
+                                            and (Path(model) / "sequence.meta.json").is_file()):
+        sequence = model if isinstance(model, SequenceModel) else load_sequence_model(model)
+        check_settings(sequence, table)  # type: ignore[arg-type]
+        return score_sequence(table, model=sequence)
     fitted = model if isinstance(model, EngagementModel) else (
         load_default_model() if model is None else load_model(model))
     check_settings(fitted, table)
     return score_windows(table, model=fitted, top_reasons=top_reasons)
+
+
+def score_sequence(windows: pd.DataFrame, *, model: object) -> pd.DataFrame:
+    """Scoring with time: a copy of ``windows`` where each window gets the sequence model's prediction from its
+    recording's windows so far (``engagement_so_far``: intensity or class; ``engagement_so_far_<class>``: class
+    probabilities) and the whole recording's (``engagement_recording``). Windows without enough face are left out of
+    the sequence (their columns are NaN)."""
+    from .modeling.sequence import SequenceModel
+
+    assert isinstance(model, SequenceModel)
+    attrs = dict(windows.attrs)
+    table = windows.reset_index(drop=True)
+    ok = table["window_ok"].to_numpy(dtype=bool) if "window_ok" in table else np.ones(len(table), dtype=bool)
+    out = table.copy()
+    out["engagement_so_far"] = np.nan if model.task == "regression" else None
+    out["engagement_recording"] = out["engagement_so_far"]
+    if ok.any():
+        scorable = table[ok].reset_index(drop=True)
+        so_far = model.predict_so_far(scorable)
+        rows = np.flatnonzero(ok)
+        out.loc[rows, "engagement_so_far"] = so_far["prediction_so_far"].to_numpy()
+        for c in model.classes_:
+            out.loc[rows, f"engagement_so_far_{c}"] = so_far[f"proba_so_far_{c}"].to_numpy()
+        final = model.predict_recordings(scorable)
+        keys = [k for k in ("video_id", "track_id") if k in final.columns]
+        lookup = final.set_index(keys)["prediction"]
+        index = pd.MultiIndex.from_frame(scorable[keys]) if len(keys) > 1 else pd.Index(scorable[keys[0]])
+        out.loc[rows, "engagement_recording"] = lookup.reindex(index).to_numpy()
+    out.attrs = attrs
+    return out
+
+
+def sequence_windows(cleaned: pd.DataFrame, model: object) -> pd.DataFrame:
+    """A recording's cleaned frames -> windows made with the sequence model's recorded window settings and its
+    features (geoengage feature names) -> :func:`score_sequence` (the prediction from the windows so far)."""
+    from .dataset import WindowConfig
+    from .modeling.sequence import SequenceModel, media_feature_set
+
+    assert isinstance(model, SequenceModel)
+    windows_made = (model.settings_ or {}).get("windows") or {}
+    default = WindowConfig()
+    features = media_feature_set(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GeoEngageWarning)
+        windows = make_windows(cleaned, window_s=float(windows_made.get("window_s", default.window_s)),
+                               step_s=float(windows_made.get("step_s", default.step_s)),
+                               min_coverage=float(windows_made.get("min_coverage", default.min_coverage)),
+                               feature_set=features)
+    return score_sequence(windows, model=model)
 
 
 def predict_frames(frames: pd.DataFrame, *, config: PredictConfig | None = None,

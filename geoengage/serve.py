@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -32,17 +33,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from fastapi import FastAPI, File, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from . import __version__
 from .config import SCREEN_FIELDS, ExtractConfig, _check
-from .exceptions import GeoEngageError, MediaReadError
+from .exceptions import GeoEngageError, MediaReadError, MediaTooLargeError
 from .extract import extract_frames
 from .geometry.expression_cnn import EXPRESSION_CLASSES
 from .media import probe_video, read_image, sniff_media
 from .modeling.train import load_default_model
-from .predict import PredictConfig, predict_frames
+from .predict import PredictConfig, predict_frames, sequence_windows
 
 __all__ = ["ServeConfig", "create_app"]
 
@@ -64,7 +66,18 @@ class ServeConfig:
     max_upload_mb : float
         Largest upload accepted (413 above it; checked from ``Content-Length`` and while reading).
     max_video_s : float
-        Longest video accepted, by the duration its container states (413 above it).
+        Longest video accepted (413 above it): by the duration its container states, and by the frames actually
+        decoded (a header that understates the length does not get past it).
+    max_queue : int
+        Requests allowed to wait for a free slot; one more gets 503 with ``Retry-After`` at once.
+    max_request_s : float
+        Time budget of one analysis: a video whose frames are still being analysed after it gets 413 (and frees the
+        slot for the next request).
+    threads : int
+        Threads OpenCV and torch use for one analysis (1: requests do not fight over the cores).
+    max_image_megapixels : float
+        Largest image accepted, by the size its header declares, before any pixel is decoded (413 above it; images
+        are also bounded by :data:`geoengage.media.MAX_IMAGE_PIXELS` wherever they are read).
     video_fps : float
         Video frames analysed per second (the rest are skipped).
     window_s, step_s : float or None
@@ -73,6 +86,9 @@ class ServeConfig:
         Requests processed at the same time; the others wait their turn.
     screen_width_mm, screen_height_mm, screen_centre_x_mm, screen_top_mm : float
         The screen behind ``on_screen`` (see :class:`~geoengage.config.ExtractConfig`).
+    sequence_model : str, optional
+        Folder of a saved sequence model (``geoengage train --model gru`` on geoengage windows): videos also get
+        ``sequence``, its prediction from each face's windows so far (:func:`geoengage.predict.sequence_windows`).
     """
 
     max_upload_mb: float = 50.0
@@ -85,8 +101,18 @@ class ServeConfig:
     screen_height_mm: float = 194.0
     screen_centre_x_mm: float = 0.0
     screen_top_mm: float = 0.0
+    sequence_model: str | None = None
+    max_image_megapixels: float = 50.0
+    max_queue: int = 16
+    max_request_s: float = 120.0
+    threads: int = 1
 
     def __post_init__(self) -> None:
+        _check(0 <= self.max_queue <= 10_000, "max_queue", "between 0 and 10000", self.max_queue)
+        _check(0 < self.max_request_s <= 3600, "max_request_s", "between 0 and 3600", self.max_request_s)
+        _check(1 <= self.threads <= 256, "threads", "between 1 and 256", self.threads)
+        _check(0 < self.max_image_megapixels <= 1000, "max_image_megapixels", "between 0 and 1000",
+               self.max_image_megapixels)
         _check(0 < self.max_upload_mb <= 4096, "max_upload_mb", "between 0 and 4096", self.max_upload_mb)
         _check(0 < self.max_video_s <= 3600, "max_video_s", "between 0 and 3600", self.max_video_s)
         _check(0 < self.video_fps <= 120, "video_fps", "between 0 and 120", self.video_fps)
@@ -180,6 +206,7 @@ class Health(BaseModel):
     engagement_classes: list[str]
     engaged_classes: list[str]
     limits: dict[str, float]
+    busy: int
 
 
 def _read_upload(upload: UploadFile, limit: int, folder: Path) -> tuple[Path, str]:
@@ -210,20 +237,85 @@ def _screen(config: ServeConfig) -> dict[str, float]:
 
 def _analyse(path: Path, kind: str, config: ServeConfig, timeline: bool) -> dict[str, Any]:
     name = "upload"
+    deadline = time.monotonic() + config.max_request_s
+
+    def on_time(stage: str, done: int, total: int | None) -> None:
+        if time.monotonic() > deadline:
+            raise UploadError(413, f"the {kind} takes longer than the {config.max_request_s:g} s budget per request "
+                                   f"to analyse ({done} frames done); send a shorter clip")
+
     try:
         if kind == "image":
-            read_image(path)  # decode once up front: a broken image is the client's fault (422), not ours
+            read_image(path, max_pixels=int(config.max_image_megapixels * 1e6))  # header checked, then decoded
+            # once up front: a broken image is the client's fault (422), not ours
             extract = ExtractConfig(face_policy="all", **_screen(config))
         else:
             info = probe_video(path)
             if info.duration_s > config.max_video_s:
                 raise UploadError(413, f"the video lasts {info.duration_s:.1f} s; the limit is {config.max_video_s:g} s")
             extract = ExtractConfig(face_policy="all", sample_fps=config.video_fps, **_screen(config))
-        frames = extract_frames(path, config=extract, video_id=name)
+        # the duration limit counts frames actually decoded, not what the container says
+        allowed = math.floor(config.max_video_s * config.video_fps) + 1 if kind == "video" else None
+        frames = extract_frames(path, config=extract, video_id=name, hook=on_time,
+                                max_frames=None if allowed is None else allowed + 1)
+        if allowed is not None and frames["frame_idx"].nunique() > allowed:
+            raise UploadError(413, f"the video runs past the {config.max_video_s:g} s limit (its header says "
+                                   f"{info.duration_s:.1f} s)")
+    except MediaTooLargeError as err:
+        raise UploadError(413, f"the {kind} is too large: {err.problem}") from err
     except MediaReadError as err:
         raise UploadError(422, f"the {kind} cannot be decoded: {err.problem}") from err
     prediction = predict_frames(frames, config=PredictConfig(window_s=config.window_s, step_s=config.step_s))
-    return summarize_prediction(frames, prediction.windows, kind=kind, timeline=timeline)
+    answer = summarize_prediction(frames, prediction.windows, kind=kind, timeline=timeline)
+    if kind == "video" and config.sequence_model:
+        scored = sequence_windows(prediction.cleaning.frames, _sequence_model(config.sequence_model))
+        answer["sequence"] = [{"track_id": int(row["track_id"]), "window_idx": int(row["window_idx"]),
+                               "start_s": _number(row["start_s"]), "end_s": _number(row["end_s"]),
+                               "engagement_so_far": _json_scalar(row["engagement_so_far"]),
+                               "engagement_recording": _json_scalar(row["engagement_recording"])}
+                              for _, row in scored.iterrows()]
+    return answer
+
+
+@lru_cache(maxsize=2)
+def _sequence_model(folder: str):  # type: ignore[no-untyped-def]
+    from .modeling.sequence import load_sequence_model
+
+    return load_sequence_model(folder)
+
+
+def _json_scalar(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return None
+    return _number(value) if isinstance(value, (int, float, np.number)) else str(value)
+
+
+class _Admission:
+    """Counts requests running or waiting; refuses one over ``limit`` (the bounded queue)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.count = limit, 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        with self._lock:
+            if self.count >= self.limit:
+                return False
+            self.count += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self.count -= 1
+
+
+def _set_threads(n: int) -> None:
+    """One analysis uses ``n`` OpenCV and torch threads (the service's parallelism is its requests)."""
+    import cv2
+    import torch
+
+    cv2.setNumThreads(n)
+    torch.set_num_threads(n)
 
 
 def create_app(config: ServeConfig | None = None) -> FastAPI:
@@ -231,6 +323,9 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     config = config or ServeConfig()
     limit = int(config.max_upload_mb * 2**20)
     gate = threading.Semaphore(config.max_concurrent)
+    admitted = _Admission(config.max_concurrent + config.max_queue)
+    _set_threads(config.threads)
+    default_model = load_default_model()  # loaded once, before the first request (and for /health)
     app = FastAPI(title="geoengage", version=__version__,
                   description="Engagement, expressions and the reasons behind them, from a face image or video.")
     errors = {status: {"model": Problem, "description": text} for status, text in
@@ -248,20 +343,36 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
                                     status_code=413)
         return await call_next(request)
 
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, err: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in err.errors())
+        return JSONResponse({"detail": f"bad request: {problems}"}, status_code=422)
+
     @app.get("/health", response_model=Health)
-    def health() -> dict[str, Any]:
-        """Liveness and what this server runs."""
-        model = load_default_model()
+    async def health() -> dict[str, Any]:
+        """Liveness and what this server runs: answered on the event loop, never queued behind analyses."""
         return {"status": "ok", "version": __version__, "expression_classes": list(EXPRESSION_CLASSES),
-                "engagement_classes": [str(c) for c in model.classes_],
-                "engaged_classes": [str(c) for c in model.positive_],
-                "limits": {"max_upload_mb": config.max_upload_mb, "max_video_s": config.max_video_s}}
+                "engagement_classes": [str(c) for c in default_model.classes_],
+                "engaged_classes": [str(c) for c in default_model.positive_],
+                "limits": {"max_upload_mb": config.max_upload_mb, "max_video_s": config.max_video_s,
+                           "max_image_megapixels": config.max_image_megapixels,
+                           "max_request_s": config.max_request_s, "max_queue": config.max_queue},
+                "busy": admitted.count}
 
     @app.post("/predict", responses=errors)  # type: ignore[arg-type]
     def predict(file: UploadFile = File(..., description="an image or a short video"),
                 timeline: bool = Query(False, description="add the per-frame series (for plotting)")) -> Any:
         """Faces, features, expressions, engagement and reasons for one image or short video."""
         start = time.perf_counter()
+        if not admitted.enter():
+            return JSONResponse({"detail": f"the server is busy ({admitted.limit} requests running or waiting); "
+                                           "try again shortly"}, status_code=503, headers={"Retry-After": "5"})
+        try:
+            return _predict_admitted(file, timeline, start)
+        finally:
+            admitted.leave()
+
+    def _predict_admitted(file: UploadFile, timeline: bool, start: float) -> Any:
         with tempfile.TemporaryDirectory(prefix="geoengage-") as folder, gate:
             try:
                 path, kind = _read_upload(file, limit, Path(folder))

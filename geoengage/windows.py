@@ -22,7 +22,8 @@ every column that is constant within the recording (``subject_id``, ``label``, .
 Aggregations (:data:`AGGREGATIONS`): ``mean``, ``std``, ``median``, ``p10``, ``p90``, ``slope``
 (units per second, least squares), ``frac`` (share of face frames where a 0/1 flag is 1),
 ``above`` (share of face frames with value >= param; PERCLOS is ``eye_closure__above__0.5``),
-``rate`` (rising edges of a 0/1 flag per minute of face time; the blink rate is ``blink__rate``).
+``rate`` (rising edges of a 0/1 flag per minute of face time; the blink rate is ``blink__rate``),
+``value`` (a per-window value another tool computed, imported by :mod:`geoengage.window_tables`).
 Missing values are ignored; a window whose frames all lack a signal gets NaN.
 """
 
@@ -88,6 +89,8 @@ AGGREGATIONS: dict[str, tuple[Callable[[np.ndarray, np.ndarray, float | None], f
     "above": (lambda t, v, p: _on_finite(lambda x: np.mean(x >= p))(t, v, p), True,
               "share of face frames with value >= param"),
     "rate": (_rate, False, "rising edges of a 0/1 flag per minute of face time"),
+    "value": (_on_finite(np.mean), False,
+              "a per-window value imported as is (geoengage.window_tables); over frames, their mean"),
 }
 
 

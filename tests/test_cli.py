@@ -21,17 +21,29 @@ def test_demo_writes_outputs(tmp_path: Path, capsys) -> None:
         assert (tmp_path / "demo" / name).is_file()
 
 
-def test_extract_folder_with_a_bad_file(media_dir: Path, tmp_path: Path, capsys) -> None:
+def test_extract_folder_with_a_bad_file(media_dir: Path, tmp_path: Path, capsys, caplog) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "good.jpg").write_bytes((media_dir / "one_face.jpg").read_bytes())
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    assert main(["-q", "extract", str(folder), "--out", str(tmp_path / "out"), "--crop-mode", "fallback"]) == 0
-    assert json.loads(capsys.readouterr().out)["n_failures"] == 1
+    assert main(["-q", "extract", str(folder), "--out", str(tmp_path / "out"), "--crop-mode", "fallback"]) == 1
+    assert json.loads(capsys.readouterr().out)["n_failures"] == 1  # the batch went on; the status says one failed
+    assert "1 of 2 items failed" in caplog.text
     frames = pd.read_parquet(tmp_path / "out" / "frames.parquet")
     assert frames.video_id.tolist() == ["good.jpg"] and frames.face_found.all()
     failures = pd.read_csv(tmp_path / "out" / "failures.csv")
     assert failures.video_id.tolist() == ["broken.png"] and "cannot be decoded" in failures.message[0]
+
+
+def test_ctrl_c_is_one_line_and_status_130(tmp_path: Path, monkeypatch, caplog) -> None:
+    import geoengage.dataset
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(geoengage.dataset, "build_dataset", interrupted)
+    assert main(["-q", "extract", str(tmp_path), "--out", str(tmp_path / "o")]) == 130
+    assert "interrupted; finished work is kept" in caplog.text and "Traceback" not in caplog.text
 
 
 def test_user_errors_exit_2_without_traceback(tmp_path: Path, caplog) -> None:

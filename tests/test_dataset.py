@@ -83,10 +83,27 @@ def test_kill_and_resume_gives_the_rows_of_an_uninterrupted_run(clips: Path, ref
     done = len(list((out / "parts").glob("*/*.parquet")))
     assert 3 <= done < 9, "the kill must land half way"
     assert not (out / "frames.parquet").exists()
-    assert subprocess.run(command, check=False).returncode == 0
+    assert subprocess.run(command, check=False).returncode == 1  # finished; the one broken clip still fails
     resumed = _frames(out)
     pd.testing.assert_frame_equal(resumed, _frames(reference))
     assert len(resumed) == len(_frames(reference))
+
+
+def test_kill_9_leaves_no_worker_processes(clips: Path, tmp_path: Path) -> None:
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "orphans"
+    command = [sys.executable, "-m", "geoengage", "-q", "extract", str(clips), "--out", str(out), "--jobs", "2",
+               "--window-s", "1", "--step-s", "0.5"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list((out / "parts").glob("*/*.parquet")):
+        time.sleep(0.02)
+    family = psutil.Process(process.pid).children(recursive=True)
+    assert len(family) >= 2, "the workers must be running when the parent is killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    _, alive = psutil.wait_procs(family, timeout=10)
+    assert not alive, f"orphaned: {[(p.pid, p.name()) for p in alive]}"
 
 
 def test_dask_cluster(clips: Path, reference: Path, tmp_path: Path) -> None:

@@ -196,3 +196,65 @@ def test_live_stream_over_http(tmp_path: Path) -> None:
 def test_missing_camera_is_a_clear_error() -> None:
     with pytest.raises(MediaReadError, match="cannot open the camera or stream"):
         list(iter_frames(97, max_frames=1))
+
+
+def _png_bomb(path: Path, width: int, height: int) -> Path:
+    """A real PNG of width x height black 8-bit gray pixels: a few hundred KB on disk, width*height bytes decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    compressor = zlib.compressobj(9)
+    row = bytes(width + 1)  # filter byte 0 + the row's pixels
+    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
+    import resource
+
+    from geoengage.exceptions import MediaTooLargeError
+
+    bomb = _png_bomb(tmp_path / "bomb.png", 20000, 20000)  # 400 megapixels in a small file
+    assert bomb.stat().st_size < 2_000_000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(MediaTooLargeError, match=r"bomb.png: declares .*\(400 megapixels\); the limit is 50 megapixels"):
+        read_image(bomb)
+    with pytest.raises(MediaTooLargeError):
+        list(iter_frames(bomb))
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KB: nothing decoded
+    # a budget is a parameter: a small image over a small budget is refused the same way
+    small = _png_bomb(tmp_path / "small.png", 300, 200)
+    assert read_image(small).shape == (200, 300, 3)
+    with pytest.raises(MediaTooLargeError, match="300 x 200"):
+        read_image(small, max_pixels=50_000)
+
+
+def test_lying_and_fuzzed_headers_give_media_read_errors(tmp_path: Path, astronaut) -> None:
+    jpeg = bytearray(cv2.imencode(".jpg", astronaut)[1].tobytes())
+    sof = jpeg.find(b"\xff\xc0")
+    jpeg[sof + 5:sof + 9] = (65500).to_bytes(2, "big") * 2  # height, width: 65500 x 65500
+    (tmp_path / "huge.jpg").write_bytes(bytes(jpeg))
+    with pytest.raises(MediaReadError, match=r"huge.jpg: declares 4290250000 pixels \(4290 megapixels\)"):
+        read_image(tmp_path / "huge.jpg")
+    bmp = bytearray(cv2.imencode(".bmp", astronaut[:64, :64])[1].tobytes())
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for k in range(40):  # random bytes in the 54-byte BMP header: an image or a MediaReadError, nothing else
+        fuzzed = bytearray(bmp)
+        for at in rng.integers(2, 54, size=3):
+            fuzzed[at] = int(rng.integers(0, 256))
+        path = tmp_path / f"fuzz{k}.bmp"
+        path.write_bytes(bytes(fuzzed))
+        try:
+            image = read_image(path)
+            outcomes.add("image")
+            assert image.dtype == np.uint8 and image.ndim == 3
+        except MediaReadError as err:
+            outcomes.add("error")
+            assert str(path) in str(err)
+    assert "error" in outcomes

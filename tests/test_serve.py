@@ -35,7 +35,8 @@ def test_health(client) -> None:
     assert answer.status_code == 200
     body = answer.json()
     assert body["status"] == "ok" and body["expression_classes"] == list(EXPRESSION_CLASSES)
-    assert body["limits"] == {"max_upload_mb": 8.0, "max_video_s": 10.0}
+    assert body["limits"] == {"max_upload_mb": 8.0, "max_video_s": 10.0, "max_image_megapixels": 50.0,
+                              "max_request_s": 120.0, "max_queue": 16} and body["busy"] == 0
 
 
 def test_openapi_lists_the_endpoints(client) -> None:

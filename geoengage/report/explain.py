@@ -95,6 +95,8 @@ def describe_feature(name: str, value: float) -> str:
         return f"{value:.1f} {label} per minute"
     if parsed.agg == "slope":
         return f"{label} changing by {value:+.3g} per second"
+    if parsed.agg == "value":
+        return f"{label} {value:.3g}"
     words = {"mean": "mean", "median": "median", "std": "variability (sd) of", "p10": "low (10th pct.)",
              "p90": "high (90th pct.)"}[parsed.agg]
     return f"{words} {label} {value:.3g}"

@@ -90,17 +90,37 @@ def _spearman(t: np.ndarray, p: np.ndarray) -> float:
     return float(spearmanr(t, p).statistic)
 
 
+def _pearson(t: np.ndarray, p: np.ndarray) -> float:
+    if np.ptp(t) == 0 or np.ptp(p) == 0:
+        return float("nan")
+    return float(np.corrcoef(t, p)[0, 1])
+
+
+def _accuracy_rounded(t: np.ndarray, p: np.ndarray) -> float:
+    """Accuracy after rounding each prediction to the nearest label level (labels with at most 10 levels, such as
+    engagement intensities 0, 0.33, 0.66, 1); NaN for continuous labels."""
+    levels = np.unique(t)
+    if len(levels) > 10:
+        return float("nan")
+    nearest = levels[np.abs(p[:, None] - levels[None, :]).argmin(axis=1)]
+    return float(np.mean(np.isclose(nearest, t)))
+
+
 #: name -> function(y_true, y_pred) for regressors
 REGRESSION_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "mse": lambda t, p: float(np.mean((t - p) ** 2)),
     "mae": lambda t, p: float(np.mean(np.abs(t - p))),
     "rmse": lambda t, p: float(np.sqrt(np.mean((t - p) ** 2))),
     "r2": lambda t, p: float(1 - np.sum((t - p) ** 2) / np.sum((t - t.mean()) ** 2)) if np.ptp(t) else float("nan"),
+    "pearson": _pearson,
     "spearman": _spearman,
+    "accuracy_rounded": _accuracy_rounded,
 }
 
 
 def regression_metrics(result: CVResult) -> dict[str, float]:
-    """MAE, RMSE, R² and Spearman correlation of out-of-fold numeric predictions."""
+    """MSE, MAE, RMSE, R², Pearson and Spearman correlation and (level labels) rounded accuracy of out-of-fold
+    numeric predictions."""
     t, p = result.predictions["y_true"].to_numpy(float), result.predictions["y_pred"].to_numpy(float)
     return {name: f(t, p) for name, f in REGRESSION_METRICS.items()}
 

@@ -1,0 +1,749 @@
+"""Windows -> recordings: sequence models (GRU / LSTM) over each recording's ordered windows.
+
+A recording (``video_id``, ``track_id``) is the sequence of its windows in ``window_idx`` order; its label is the
+label its windows share (a recording whose windows disagree is an error: use the window models for window labels).
+:class:`SequenceModel` maps the sequence (variable length, packed so padding never changes an output) to an
+intensity (``task="regression"``, mean squared error) or a class (``task="classification"``, cross-entropy):
+
+    windows (T x F) -> signed log -> robust scale (median / IQR, clipped at +-5; missing -> 0 and a missing-share
+    channel) -> dropout -> linear + GELU -> GRU or LSTM -> attention pooling over time (or the last state)
+    -> [optional: the recording's mean and sd of the scaled inputs] -> output
+
+Everything fitted (the scaling, the number of epochs, the weights) is fitted inside :meth:`SequenceModel.fit`,
+so cross-validation refits it on each training fold: the epoch count is chosen on an inner split that holds out
+whole subjects (``groups``), then ``n_seeds`` networks are trained on all the training recordings for that many
+epochs and averaged. Training is seeded and deterministic on a CPU.
+
+:func:`recording_table` gives the recording-level tabular baseline's inputs (per feature: median, standard
+deviation and slope over the windows) and :func:`cross_validate_recordings` runs the sequence model beside
+ridge / logistic regression, XGBoost on those aggregates and the mean / majority baseline on the same
+subject-grouped folds, returning :class:`~geoengage.modeling.cv.CVResult` objects the report understands.
+
+Saved models are ``sequence.pt`` (a tensor-only state dict, loaded with ``weights_only=True``) and
+``sequence.meta.json`` (the configuration, features, classes and recorded settings).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+
+from ..exceptions import InvalidParameterError, MissingDependencyError, SchemaError
+from .cv import CVResult, audit_leakage, feature_columns, make_folds, prediction_table, scorable_windows
+
+__all__ = ["RECORDING_KEYS", "SEQUENCE_SCHEMA_VERSION", "SequenceModel", "cross_validate_recordings",
+           "feature_importance", "labelled_windows", "load_sequence_model", "media_feature_set", "recording_sequences", "recording_table", "time_importance",
+           "train_sequence_model"]
+
+SEQUENCE_SCHEMA_VERSION = "geoengage.sequence/1"
+#: Columns that name a recording in the windows table.
+RECORDING_KEYS = ("video_id", "track_id")
+#: The estimators :func:`cross_validate_recordings` runs on the same folds (sequence model first).
+RECORDING_BASELINES = {"regression": ("ridge", "xgboost", "mean"), "classification": ("logistic", "xgboost",
+                                                                                     "majority")}
+
+
+def _torch():  # type: ignore[no-untyped-def]
+    try:
+        import torch
+    except ImportError as err:  # pragma: no cover - torch is a core dependency
+        raise MissingDependencyError("sequence models need torch: pip install torch.") from err
+    return torch
+
+
+# --- windows -> recordings ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RecordingSequences:
+    """Windows grouped into recordings: ``values[i]`` is recording ``i``'s (T_i x F) feature matrix in window order;
+    ``rows[i]`` the positions of its windows in the input table; ``keys`` one row per recording (the recording
+    keys, the group column and the label when asked for)."""
+
+    values: list[np.ndarray]
+    rows: list[np.ndarray]
+    keys: pd.DataFrame
+
+
+def _recording_keys(windows: pd.DataFrame) -> list[str]:
+    keys = [k for k in RECORDING_KEYS if k in windows.columns]
+    if "video_id" not in keys:
+        raise SchemaError("sequence models need the recording column 'video_id' in the windows table.")
+    return keys
+
+
+def recording_sequences(windows: pd.DataFrame, features: list[str], *, target: str | None = None,
+                        groups: str | None = None) -> RecordingSequences:
+    """Group ``windows`` into recordings (see :class:`RecordingSequences`); the label must be one per recording."""
+    missing = [f for f in features if f not in windows.columns]
+    if missing:
+        raise SchemaError(f"the windows lack {len(missing)} of the model's features, e.g. {missing[:5]}.")
+    keys = _recording_keys(windows)
+    table = windows.reset_index(drop=True)
+    order = "window_idx" if "window_idx" in table.columns else None
+    index = pd.MultiIndex.from_frame(table[keys].astype(str)) if len(keys) > 1 else table[keys[0]].astype(str)
+    codes = pd.factorize(index, sort=False)[0]
+    sort_by = np.lexsort(((table[order].to_numpy() if order else np.arange(len(table))), codes))
+    bounds = np.flatnonzero(np.r_[True, codes[sort_by][1:] != codes[sort_by][:-1], True])
+    data = table[features].to_numpy(dtype=np.float64)
+    values, rows, records = [], [], []
+    for lo, hi in itertools.pairwise(bounds):
+        at = sort_by[lo:hi]
+        values.append(data[at])
+        rows.append(at)
+        first = table.iloc[at[0]]
+        record = {k: first[k] for k in keys}
+        if groups is not None:
+            record[groups] = first[groups] if groups in table.columns else np.nan
+        if target is not None:
+            labels = table[target].iloc[at].dropna()
+            if labels.astype(str).nunique() > 1:
+                raise SchemaError(f"recording {record['video_id']!r} has windows with different {target!r} labels "
+                                  f"({sorted(labels.astype(str).unique())[:4]}); sequence models predict one label "
+                                  "per recording (use the window models for window labels).")
+            record[target] = labels.iloc[0] if len(labels) else np.nan
+        record["n_windows"] = hi - lo
+        records.append(record)
+    return RecordingSequences(values, rows, pd.DataFrame(records))
+
+
+def _slopes(values: np.ndarray) -> np.ndarray:
+    t = np.arange(len(values), dtype=np.float64)
+    out = np.full(values.shape[1], np.nan)
+    for j in range(values.shape[1]):
+        ok = np.isfinite(values[:, j])
+        if ok.sum() >= 2:
+            tt, vv = t[ok] - t[ok].mean(), values[ok, j]
+            out[j] = float((tt * (vv - vv.mean())).sum() / (tt ** 2).sum())
+    return out
+
+
+def recording_table(windows: pd.DataFrame, features: list[str], *, target: str | None = None,
+                    groups: str | None = None) -> pd.DataFrame:
+    """One row per recording: the keys, ``n_windows`` and per feature its ``__rec_median``, ``__rec_std`` and
+    ``__rec_slope`` (per window) over the recording's windows (the recording-level tabular baseline's inputs)."""
+    sequences = recording_sequences(windows, features, target=target, groups=groups)
+    stats = []
+    for values in sequences.values:
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                median = np.nanmedian(values, axis=0)
+                std = np.nanstd(values, axis=0, ddof=1) if len(values) > 1 else np.full(values.shape[1], np.nan)
+        stats.append(np.concatenate([median, std, _slopes(values)]))
+    columns = ([f"{f}__rec_median" for f in features] + [f"{f}__rec_std" for f in features]
+               + [f"{f}__rec_slope" for f in features])
+    return pd.concat([sequences.keys, pd.DataFrame(np.vstack(stats), columns=columns)], axis=1)
+
+
+# --- the network ---------------------------------------------------------------------------------------------
+
+def _network(n_inputs: int, n_outputs: int, *, cell: str, hidden: int, attention: bool, dropout: float,
+             summary: bool):  # type: ignore[no-untyped-def]
+    torch = _torch()
+    nn = torch.nn
+
+    class SequenceNet(nn.Module):
+        """Input projection -> GRU/LSTM (packed) -> attention pooling -> (+ mean/sd summary) -> output."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.inp = nn.Sequential(nn.Dropout(dropout), nn.Linear(n_inputs, hidden), nn.GELU())
+            self.rnn = (nn.GRU if cell == "gru" else nn.LSTM)(hidden, hidden, batch_first=True)
+            self.att = nn.Linear(hidden, 1)
+            self.drop = nn.Dropout(dropout)
+            self.out = nn.Linear(hidden + (2 * n_inputs if summary else 0), n_outputs)
+
+        def forward(self, x, lengths):  # type: ignore[no-untyped-def]
+            packed = nn.utils.rnn.pack_padded_sequence(self.inp(x), lengths, batch_first=True, enforce_sorted=False)
+            states, _ = self.rnn(packed)
+            states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=x.shape[1])
+            mask = torch.arange(x.shape[1])[None, :] < lengths[:, None]
+            if attention:
+                scores = self.att(states).squeeze(-1).masked_fill(~mask, float("-inf"))
+                pooled = (torch.softmax(scores, dim=1).unsqueeze(-1) * states).sum(dim=1)
+            else:
+                pooled = states[torch.arange(len(lengths)), lengths - 1]
+            if summary:
+                m = mask.unsqueeze(-1).to(x.dtype)
+                n = lengths[:, None].to(x.dtype)
+                mean = (x * m).sum(1) / n
+                sd = (((x - mean[:, None]) ** 2 * m).sum(1) / n).sqrt()
+                pooled = torch.cat([pooled, self.drop(mean), self.drop(sd)], dim=1)
+            return self.out(pooled)
+
+    return SequenceNet()
+
+
+class SequenceModel(BaseEstimator):
+    """A GRU or LSTM over each recording's windows (see the module docstring); scikit-learn style.
+
+    Parameters
+    ----------
+    task : {"regression", "classification"}
+        Predict an intensity (MSE) or a class (cross-entropy).
+    cell : {"gru", "lstm"}
+    hidden : int
+        Size of the input projection and of the recurrent state.
+    attention : bool
+        Attention pooling over time (else the last state).
+    summary : bool
+        Also feed the output layer the recording's mean and sd of each scaled input (a skip path).
+    dropout, lr, weight_decay, batch_size : float / int
+        Training settings (AdamW).
+    max_epochs : int
+        Upper bound of the epoch count chosen on the inner split.
+    early_stopping : bool
+        Choose the epoch count on held-out whole subjects: ``inner_splits`` (default 3) subject-grouped inner folds,
+        their validation-loss curves averaged, or with ``inner_splits=1`` one split holding out ``inner_fraction`` of
+        the subjects (curves of up to 3 seeds averaged); the curve is smoothed over 5 epochs before its minimum is
+        taken. Else ``max_epochs``.
+    scaling : {"robust", "quantile"}
+        Per feature after the signed log: median / IQR, or the training quantiles mapped to a standard normal.
+    augment : float
+        When > 0, every training batch sees a random contiguous stretch of each recording, at least this share of
+        its windows long (crop augmentation); prediction always sees every window.
+    noise : float
+        Standard deviation of Gaussian noise added to the scaled inputs in training.
+    max_features : int, optional
+        Keep only this many features: those whose per-recording median correlates most with the label (absolute
+        Spearman correlation on the training recordings; for classes, with the class position). Chosen inside
+        ``fit``, so inside every training fold.
+    n_seeds : int
+        Networks trained (different seeds) and averaged.
+    features, classes : list, optional
+        Feature columns (default: every window feature) and the class order (default: sorted labels).
+    """
+
+    def __init__(self, task: str = "regression", *, cell: str = "gru", hidden: int = 32, attention: bool = True,
+                 summary: bool = False, dropout: float = 0.4, lr: float = 1e-3, weight_decay: float = 1e-2,
+                 batch_size: int = 16, max_epochs: int = 100, early_stopping: bool = True,
+                 inner_fraction: float = 0.2, inner_splits: int = 3, n_seeds: int = 5, scaling: str = "robust",
+                 augment: float = 0.0, noise: float = 0.0, max_features: int | None = None,
+                 features: list[str] | None = None,
+                 classes: list[object] | None = None, random_state: int = 0) -> None:
+        self.task = task
+        self.cell = cell
+        self.hidden = hidden
+        self.attention = attention
+        self.summary = summary
+        self.dropout = dropout
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.inner_fraction = inner_fraction
+        self.inner_splits = inner_splits
+        self.scaling = scaling
+        self.augment = augment
+        self.noise = noise
+        self.max_features = max_features
+        self.n_seeds = n_seeds
+        self.features = features
+        self.classes = classes
+        self.random_state = random_state
+
+    # --- preprocessing (fitted on training windows only) ---------------------------------------------------
+    @staticmethod
+    def _signed_log(values: np.ndarray) -> np.ndarray:
+        return np.sign(values) * np.log1p(np.abs(values))
+
+    def _fit_scaling(self, sequences: list[np.ndarray]) -> None:
+        import warnings
+
+        if self.scaling not in ("robust", "quantile"):
+            raise InvalidParameterError(f"`scaling` must be 'robust' or 'quantile'. Got {self.scaling!r} instead.")
+        flat = self._signed_log(np.vstack(sequences))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            centre = np.nanmedian(flat, axis=0)
+            spread = np.nanpercentile(flat, 75, axis=0) - np.nanpercentile(flat, 25, axis=0)
+            self.quantiles_ = np.nan_to_num(np.nanpercentile(flat, np.linspace(0, 100, 101), axis=0), nan=0.0)
+        self.centre_ = np.nan_to_num(centre, nan=0.0)
+        self.spread_ = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
+
+    def _scaled(self, values: np.ndarray) -> np.ndarray:
+        logged = self._signed_log(values)
+        if self.scaling == "quantile":
+            from scipy.stats import norm
+
+            grid = np.linspace(0, 1, len(self.quantiles_))
+            z = np.full(logged.shape, np.nan)
+            for j in range(logged.shape[1]):
+                known = np.isfinite(logged[:, j])
+                # ties (repeated quantiles) map to the middle of their run: interpolate up and down, average
+                q = self.quantiles_[:, j]
+                up = np.interp(logged[known, j], q, grid)
+                down = 1 - np.interp(-logged[known, j], -q[::-1], grid)
+                z[known, j] = norm.ppf(np.clip((up + down) / 2, 0.001, 0.999))
+        else:
+            z = (logged - self.centre_) / self.spread_
+        z = np.clip(z, -5.0, 5.0)
+        missing = np.isnan(z)
+        return np.concatenate([np.where(missing, 0.0, z), missing.mean(axis=1, keepdims=True)], axis=1)
+
+    def _batch(self, sequences: list[np.ndarray]):  # type: ignore[no-untyped-def]
+        torch = _torch()
+        lengths = np.array([len(s) for s in sequences])
+        x = np.zeros((len(sequences), int(lengths.max()), len(self.features_) + 1), dtype=np.float32)
+        for i, s in enumerate(sequences):
+            x[i, :len(s)] = self._scaled(s)
+        return torch.from_numpy(x), torch.from_numpy(lengths.astype(np.int64))
+
+    # --- training ----------------------------------------------------------------------------------------------
+    def _targets(self, labels: np.ndarray) -> np.ndarray:
+        if self.task == "regression":
+            return ((labels.astype(np.float64) - self.y_low_) / self.y_span_).astype(np.float32)
+        lookup = {c: k for k, c in enumerate(self.classes_.tolist())}
+        return np.array([lookup[v] for v in labels.tolist()], dtype=np.int64)
+
+    def _loss(self, outputs, targets):  # type: ignore[no-untyped-def]
+        torch = _torch()
+        if self.task == "regression":
+            return ((torch.sigmoid(outputs[:, 0]) - targets) ** 2).mean()
+        return torch.nn.functional.cross_entropy(outputs, targets)
+
+    def _select(self, sequences: list[np.ndarray], labels: np.ndarray) -> list[int]:
+        """Positions of the ``max_features`` features whose recording medians rank-correlate most with the label."""
+        import warnings
+
+        from scipy.stats import spearmanr
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            medians = np.vstack([np.nanmedian(values, axis=0) for values in sequences])
+        if self.task == "regression":
+            position = labels.astype(np.float64)
+        else:
+            order = {c: k for k, c in enumerate(sorted(set(labels.tolist()), key=lambda v: (isinstance(v, str), v)))}
+            position = np.array([order[v] for v in labels.tolist()], dtype=np.float64)
+        strength = []
+        for j in range(medians.shape[1]):
+            ok = np.isfinite(medians[:, j])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rho = spearmanr(medians[ok, j], position[ok]).statistic if ok.sum() > 2 else np.nan
+            strength.append(abs(rho) if np.isfinite(rho) else 0.0)
+        return sorted(np.argsort(strength)[::-1][:self.max_features].tolist())
+
+    def _crops(self, x, lengths, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+        """A random contiguous stretch of each sequence, at least ``augment`` of its length (training only)."""
+        torch = _torch()
+        full = lengths.numpy()
+        keep = np.array([int(rng.integers(max(1, int(np.ceil(self.augment * n))), n + 1)) for n in full])
+        offset = np.array([int(rng.integers(0, n - k + 1)) for n, k in zip(full, keep, strict=True)])
+        out = torch.zeros((len(full), int(keep.max()), x.shape[2]), dtype=x.dtype)
+        for i, (k, o) in enumerate(zip(keep, offset, strict=True)):
+            out[i, :k] = x[i, o:o + k]
+        return out, torch.from_numpy(keep.astype(np.int64))
+
+    def _train(self, x, lengths, targets, *, epochs: int, seed: int, watch=None):  # type: ignore[no-untyped-def]
+        """Train one network; with ``watch=(x, lengths, targets)`` also return the loss there after each epoch."""
+        torch = _torch()
+        torch.manual_seed(seed)
+        n_out = 1 if self.task == "regression" else len(self.classes_)
+        net = _network(x.shape[2], n_out, cell=self.cell, hidden=self.hidden, attention=self.attention,
+                       dropout=self.dropout, summary=self.summary)
+        optimiser = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        y = torch.from_numpy(targets)
+        rng = np.random.default_rng(seed)
+        curve = []
+        for _ in range(epochs):
+            net.train()
+            order = rng.permutation(len(y))
+            for start in range(0, len(order), self.batch_size):
+                batch = torch.from_numpy(order[start:start + self.batch_size])
+                xb, lb = x[batch], lengths[batch]
+                if self.augment > 0:
+                    xb, lb = self._crops(xb, lb, rng)
+                if self.noise > 0:
+                    xb = xb + self.noise * torch.randn_like(xb)
+                optimiser.zero_grad()
+                loss = self._loss(net(xb, lb), y[batch])
+                loss.backward()
+                optimiser.step()
+            if watch is not None:
+                net.eval()
+                with torch.no_grad():
+                    curve.append(float(self._loss(net(watch[0], watch[1]), torch.from_numpy(watch[2]))))
+        net.eval()
+        return net, curve
+
+    def fit(self, windows: pd.DataFrame, y: np.ndarray | pd.Series | str, groups: np.ndarray | None = None
+            ) -> SequenceModel:
+        """Fit on ``windows`` (one row per window); ``y`` is the label column's name or one label per window.
+
+        ``groups`` (one per window; default the ``subject_id`` column, else the recording) keeps whole subjects
+        out of the inner split that chooses the epoch count.
+        """
+        if self.task not in ("regression", "classification"):
+            raise InvalidParameterError(f"`task` must be 'regression' or 'classification'. Got {self.task!r}.")
+        if self.cell not in ("gru", "lstm"):
+            raise InvalidParameterError(f"`cell` must be 'gru' or 'lstm'. Got {self.cell!r} instead.")
+        table = windows.reset_index(drop=True)
+        labels = table[y].to_numpy() if isinstance(y, str) else np.asarray(y)
+        if len(labels) != len(table):
+            raise InvalidParameterError(f"`y` must have one label per window ({len(table)}); got {len(labels)}.")
+        group_values = (np.asarray(groups) if groups is not None else table["subject_id"].to_numpy()
+                        if "subject_id" in table.columns else table["video_id"].to_numpy())
+        table = table.assign(_label=labels, _group=group_values)
+        keep = table["_label"].notna()
+        if "window_ok" in table.columns:
+            keep &= table["window_ok"].fillna(False).astype(bool)
+        table = table[keep].reset_index(drop=True)
+        self.features_ = list(self.features or feature_columns(windows))
+        sequences = recording_sequences(table, self.features_, target="_label", groups="_group")
+        labels = sequences.keys["_label"].to_numpy()
+        if self.max_features is not None and self.max_features < len(self.features_):
+            keep = self._select(sequences.values, labels)
+            self.features_ = [self.features_[j] for j in keep]
+            sequences = recording_sequences(table, self.features_, target="_label", groups="_group")
+        if self.task == "regression":
+            labels = labels.astype(np.float64)
+            self.y_low_, self.y_span_ = float(labels.min()), float(np.ptp(labels)) or 1.0
+            self.classes_ = np.array([])
+        else:
+            from .labels import canonical_labels
+
+            labels = canonical_labels(labels)
+            found = sorted(set(labels.tolist()), key=lambda v: (isinstance(v, str), v))
+            self.classes_ = np.array(list(self.classes) if self.classes is not None else found, dtype=object)
+            unknown = sorted(set(found) - set(self.classes_.tolist()), key=str)
+            if unknown:
+                raise InvalidParameterError(f"labels {unknown} are not in `classes` {self.classes_.tolist()}.")
+        self._fit_scaling(sequences.values)
+        x, lengths = self._batch(sequences.values)
+        targets = self._targets(labels)
+        self.epochs_ = self.max_epochs
+        self.curve_: list[float] = []
+        subjects = sequences.keys["_group"].astype(str).to_numpy()
+        if self.early_stopping and len(np.unique(subjects)) >= max(4, self.inner_splits):
+            from sklearn.model_selection import GroupKFold, GroupShuffleSplit
+
+            if self.inner_splits > 1:
+                splits = list(GroupKFold(n_splits=self.inner_splits, shuffle=True, random_state=self.random_state)
+                              .split(np.zeros(len(subjects)), groups=subjects))
+                runs = [(inner, held, self.random_state + 1000 + k) for k, (inner, held) in enumerate(splits)]
+            else:
+                split = GroupShuffleSplit(n_splits=1, test_size=self.inner_fraction, random_state=self.random_state)
+                inner, held = next(split.split(np.zeros(len(subjects)), groups=subjects))
+                runs = [(inner, held, self.random_state + 1000 + k) for k in range(min(self.n_seeds, 3))]
+            curves = [self._train(x[inner], lengths[inner], targets[inner], epochs=self.max_epochs, seed=seed,
+                                  watch=(x[held], lengths[held], targets[held]))[1] for inner, held, seed in runs]
+            self.curve_ = np.mean(curves, axis=0).tolist()
+            smooth = np.convolve(np.pad(self.curve_, 2, mode="edge"), np.ones(5) / 5, mode="valid")
+            self.epochs_ = int(np.argmin(smooth)) + 1
+        self.nets_ = [self._train(x, lengths, targets, epochs=self.epochs_, seed=self.random_state + k)[0]
+                      for k in range(self.n_seeds)]
+        self.n_recordings_ = len(sequences.values)
+        self.settings_: dict[str, Any] = getattr(self, "settings_", {})
+        return self
+
+    # --- prediction ------------------------------------------------------------------------------------------------
+    def _outputs(self, sequences: list[np.ndarray]) -> np.ndarray:
+        torch = _torch()
+        x, lengths = self._batch(sequences)
+        with torch.no_grad():
+            outputs = []
+            for net in self.nets_:
+                out = net(x, lengths)
+                outputs.append(torch.sigmoid(out[:, 0]).numpy()[:, None] if self.task == "regression"
+                               else torch.softmax(out, dim=1).numpy())
+        return np.mean(outputs, axis=0)
+
+    def _decoded(self, outputs: np.ndarray) -> np.ndarray:
+        if self.task == "regression":
+            return self.y_low_ + self.y_span_ * outputs[:, 0]
+        return self.classes_[outputs.argmax(axis=1)]
+
+    def predict_recordings(self, windows: pd.DataFrame) -> pd.DataFrame:
+        """One row per recording: its keys, ``n_windows`` and ``prediction`` (intensity or class), plus
+        ``proba_<class>`` for classification."""
+        sequences = recording_sequences(windows, self.features_)
+        outputs = self._outputs(sequences.values)
+        table = sequences.keys.assign(prediction=self._decoded(outputs))
+        if self.task == "classification":
+            for k, c in enumerate(self.classes_):
+                table[f"proba_{c}"] = outputs[:, k]
+        return table
+
+    def predict(self, windows: pd.DataFrame) -> np.ndarray:
+        """The recording-level prediction of each recording, in :func:`recording_sequences` order."""
+        return self.predict_recordings(windows)["prediction"].to_numpy()
+
+    def predict_so_far(self, windows: pd.DataFrame) -> pd.DataFrame:
+        """For every window: the prediction from its recording's windows up to and including it (scoring with time,
+        as a live stream would see it). Columns ``prediction_so_far`` (and ``proba_so_far_<class>``), in the input
+        row order."""
+        sequences = recording_sequences(windows, self.features_)
+        prefixes, positions = [], []
+        for values, rows in zip(sequences.values, sequences.rows, strict=True):
+            for k in range(len(values)):
+                prefixes.append(values[:k + 1])
+                positions.append(rows[k])
+        outputs = self._outputs(prefixes)
+        out = pd.DataFrame(index=range(len(windows)))
+        out.loc[positions, "prediction_so_far"] = self._decoded(outputs)
+        if self.task == "classification":
+            for k, c in enumerate(self.classes_):
+                out.loc[positions, f"proba_so_far_{c}"] = outputs[:, k]
+        return out
+
+    # --- saving ------------------------------------------------------------------------------------------------
+    def save(self, folder: str | Path, *, settings: dict[str, Any] | None = None) -> Path:
+        """Write ``sequence.pt`` (tensors only) and ``sequence.meta.json`` into ``folder``."""
+        torch = _torch()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {f"net{k}.{name}": tensor for k, net in enumerate(self.nets_) for name, tensor in
+                 net.state_dict().items()}
+        state["scaling.centre"] = torch.from_numpy(self.centre_)
+        state["scaling.spread"] = torch.from_numpy(self.spread_)
+        state["scaling.quantiles"] = torch.from_numpy(self.quantiles_)
+        torch.save(state, folder / "sequence.pt")
+        meta = {"schema": SEQUENCE_SCHEMA_VERSION, "params": self.get_params(), "features": self.features_,
+                "classes": self.classes_.tolist(), "epochs": self.epochs_, "n_recordings": self.n_recordings_,
+                "target_range": [getattr(self, "y_low_", None), getattr(self, "y_span_", None)],
+                "inner_curve": self.curve_, "settings": settings or {}}
+        (folder / "sequence.meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        return folder
+
+
+def load_sequence_model(folder: str | Path) -> SequenceModel:
+    """A :class:`SequenceModel` saved by :meth:`SequenceModel.save` (``torch.load(..., weights_only=True)``)."""
+    from ..exceptions import MediaReadError
+
+    torch = _torch()
+    folder = Path(folder)
+    meta_path, state_path = folder / "sequence.meta.json", folder / "sequence.pt"
+    if not meta_path.is_file() or not state_path.is_file():
+        raise MediaReadError(folder, "is not a saved sequence model (needs sequence.meta.json and sequence.pt)")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("schema") != SEQUENCE_SCHEMA_VERSION:
+        raise MediaReadError(meta_path, f"has schema {meta.get('schema')!r}; expected {SEQUENCE_SCHEMA_VERSION!r}")
+    state = torch.load(state_path, weights_only=True)
+    model = SequenceModel(**meta["params"])
+    model.features_ = list(meta["features"])
+    model.classes_ = np.array(meta["classes"], dtype=object)
+    model.epochs_, model.n_recordings_, model.curve_ = meta["epochs"], meta["n_recordings"], meta["inner_curve"]
+    model.y_low_, model.y_span_ = meta["target_range"]
+    model.centre_ = state["scaling.centre"].numpy()
+    model.spread_ = state["scaling.spread"].numpy()
+    model.quantiles_ = state["scaling.quantiles"].numpy()
+    model.settings_ = meta.get("settings", {})
+    n_out = 1 if model.task == "regression" else len(model.classes_)
+    model.nets_ = []
+    for k in range(model.n_seeds):
+        net = _network(len(model.features_) + 1, n_out, cell=model.cell, hidden=model.hidden,
+                       attention=model.attention, dropout=model.dropout, summary=model.summary)
+        net.load_state_dict({name[len(f"net{k}."):]: t for name, t in state.items() if name.startswith(f"net{k}.")})
+        net.eval()
+        model.nets_.append(net)
+    return model
+
+
+# --- importance --------------------------------------------------------------------------------------------
+
+def _error(model: SequenceModel, sequences: list[np.ndarray], truth: np.ndarray) -> float:
+    outputs = model._outputs(sequences)
+    if model.task == "regression":
+        return float(np.mean((model._decoded(outputs) - truth.astype(np.float64)) ** 2))
+    codes = np.array([model.classes_.tolist().index(v) for v in truth.tolist()])
+    return float(-np.mean(np.log(np.clip(outputs[np.arange(len(codes)), codes], 1e-9, 1))))
+
+
+def feature_importance(model: SequenceModel, windows: pd.DataFrame, target: str, *, n_repeats: int = 3,
+                       seed: int = 0) -> pd.Series:
+    """Permutation importance over features: the rise in error (MSE, or log-loss for classes) when one feature's
+    sequences are shuffled across recordings, averaged over ``n_repeats``; largest first."""
+    sequences = recording_sequences(windows, model.features_, target=target)
+    truth = sequences.keys[target].to_numpy()
+    base = _error(model, sequences.values, truth)
+    rng = np.random.default_rng(seed)
+    rises = {}
+    for j, name in enumerate(model.features_):
+        total = 0.0
+        for _ in range(n_repeats):
+            donors = rng.permutation(len(sequences.values))
+            shuffled = []
+            for i, values in enumerate(sequences.values):
+                donor = sequences.values[donors[i]][:, j]
+                copy = values.copy()
+                copy[:, j] = np.resize(donor, len(values))
+                shuffled.append(copy)
+            total += _error(model, shuffled, truth) - base
+        rises[name] = total / n_repeats
+    return pd.Series(rises).sort_values(ascending=False)
+
+
+def time_importance(model: SequenceModel, windows: pd.DataFrame, target: str) -> pd.Series:
+    """Importance over time: the rise in error when window position ``k`` of every recording is blanked (all its
+    features missing), for each position; index = window position."""
+    sequences = recording_sequences(windows, model.features_, target=target)
+    truth = sequences.keys[target].to_numpy()
+    base = _error(model, sequences.values, truth)
+    longest = max(len(v) for v in sequences.values)
+    rises = {}
+    for k in range(longest):
+        blanked = []
+        for values in sequences.values:
+            copy = values.copy()
+            if k < len(copy):
+                copy[k] = np.nan
+            blanked.append(copy)
+        rises[k] = _error(model, blanked, truth) - base
+    return pd.Series(rises, name="error_rise")
+
+
+# --- cross-validation --------------------------------------------------------------------------------------
+
+def _baseline(name: str, task: str, seed: int):  # type: ignore[no-untyped-def]
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegressionCV, RidgeCV
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from .estimators import _xgboost
+
+    signed_log = FunctionTransformer(SequenceModel._signed_log)
+    # the penalties are chosen inside the training fold (RidgeCV: leave-one-out; LogisticRegressionCV: 3 folds)
+    steps = {"ridge": [("log", signed_log), ("scale", StandardScaler()),
+                       ("model", RidgeCV(alphas=np.logspace(-1, 4, 11)))],
+             "logistic": [("log", signed_log), ("scale", StandardScaler()),
+                          ("model", LogisticRegressionCV(Cs=np.logspace(-3, 1, 5).tolist(), max_iter=5000))],
+             "xgboost": [("model", _xgboost("XGBRegressor" if task == "regression" else "XGBClassifier", seed))],
+             "mean": [("model", DummyRegressor(strategy="mean"))],
+             "majority": [("model", DummyClassifier(strategy="prior"))]}[name]
+    return Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)), *steps])
+
+
+def cross_validate_recordings(windows: pd.DataFrame, *, target: str, groups: str = "subject_id",
+                              task: str = "regression", n_splits: int = 5, folds: np.ndarray | None = None,
+                              features: list[str] | None = None, seed: int = 0, model: SequenceModel | None = None,
+                              baselines: tuple[str, ...] | None = None) -> dict[str, CVResult]:
+    """Subject-grouped CV at the recording level: the sequence model and the recording-level baselines on the same
+    folds (``folds``: one fold number per recording in :func:`recording_sequences` order). Returns name ->
+    :class:`~geoengage.modeling.cv.CVResult` (one prediction per recording)."""
+    data = scorable_windows(windows, target)
+    if groups not in data.columns:
+        raise SchemaError(f"cross_validate_recordings: the windows lack the group column {groups!r}.")
+    chosen = list(features or feature_columns(data))
+    model = model if model is not None else SequenceModel(task, random_state=seed)
+    model = model.set_params(task=task, features=chosen)
+    aggregated = recording_table(data, chosen, target=target, groups=groups)
+    truth = aggregated[target].to_numpy()
+    if folds is None:
+        folds = make_folds(aggregated, target=target, groups=groups, n_splits=n_splits, random_state=seed)
+    elif len(folds) != len(aggregated):
+        raise InvalidParameterError(f"`folds` must have one entry per recording ({len(aggregated)}).")
+    sequences = recording_sequences(data, chosen, target=target, groups=groups)
+    window_fold = np.empty(len(data), dtype=int)
+    for rows, fold in zip(sequences.rows, folds, strict=True):
+        window_fold[rows] = fold
+    aggregate_columns = [c for c in aggregated.columns if "__rec_" in c]
+    names = (f"{model.cell}", *(baselines if baselines is not None else RECORDING_BASELINES[task]))
+    results = {}
+    classes: tuple[object, ...] = ()
+    if task == "classification":
+        from .labels import canonical_labels
+
+        truth = canonical_labels(truth)
+        classes = tuple(sorted(set(truth.tolist()), key=lambda v: (isinstance(v, str), v)))
+    audit = audit_leakage(aggregated, folds, groups=groups, features=aggregate_columns)
+    for name in names:
+        predicted = np.empty(len(truth), dtype=object if task == "classification" else np.float64)
+        proba = np.zeros((len(truth), len(classes)))
+        decision: dict[str, object] = {}
+        for fold in np.unique(folds):
+            test, train = folds == fold, folds != fold
+            if name == model.cell:
+                fitted = clone(model).fit(data[window_fold != fold], data.loc[window_fold != fold, target].to_numpy())
+                table = fitted.predict_recordings(data[window_fold == fold])
+                order = table.set_index([k for k in RECORDING_KEYS if k in table.columns]).index
+                mine = aggregated[test].set_index([k for k in RECORDING_KEYS if k in aggregated.columns]).index
+                table = table.set_index(order).loc[mine]
+                decision[str(int(fold))] = {"epochs": fitted.epochs_}
+                if task == "regression":
+                    predicted[test] = table["prediction"].to_numpy(np.float64)
+                else:
+                    proba[test] = table[[f"proba_{c}" for c in fitted.classes_]].to_numpy()
+                    predicted[test] = table["prediction"].to_numpy()
+            else:
+                estimator = _baseline(name, task, seed)
+                X = aggregated[aggregate_columns].to_numpy(np.float64)
+                if task == "regression":
+                    predicted[test] = estimator.fit(X[train], truth[train].astype(np.float64)).predict(X[test])
+                else:
+                    codes = np.array([classes.index(v) for v in truth.tolist()])
+                    estimator.fit(X[train], codes[train])
+                    p = np.zeros((int(test.sum()), len(classes)))
+                    p[:, estimator.classes_] = estimator.predict_proba(X[test])
+                    proba[test] = p
+                    predicted[test] = np.array(classes, dtype=object)[p.argmax(axis=1)]
+        if task == "regression":
+            predictions = pd.DataFrame({"row": np.arange(len(truth)), "fold": folds,
+                                        "group": aggregated[groups].to_numpy(), "y_true": truth.astype(np.float64),
+                                        "y_pred": predicted})
+            results[name] = CVResult(predictions, (), tuple(chosen), name, "subject", audit, (), decision)
+        else:
+            positive = classes[1:]
+            predictions = prediction_table(aggregated, folds, groups, truth, predicted, proba, classes, positive)
+            results[name] = CVResult(predictions, classes, tuple(chosen), name, "subject", audit, positive, decision)
+    return results
+
+
+def media_feature_set(model: SequenceModel):  # type: ignore[no-untyped-def]
+    """The model's features as a :class:`~geoengage.windows.FeatureSet` of geoengage's own signals, for scoring
+    media (live mode, the service); an :class:`InvalidParameterError` when it learnt from imported features."""
+    from ..geometry.registry import feature_specs
+    from ..windows import FeatureSet, parse_feature_name
+
+    known = {spec.name for spec in feature_specs()}
+    try:
+        parsed = tuple(parse_feature_name(f) for f in model.features_)
+    except InvalidParameterError:
+        parsed = ()
+    foreign = [f for f in model.features_ if not parsed or parse_feature_name(f).agg == "value"
+               or parse_feature_name(f).signal not in known]
+    if foreign or not parsed:
+        raise InvalidParameterError(f"this sequence model learnt from features geoengage does not compute from media "
+                                    f"({foreign[:3]} ...: an imported table's), so it can only score such tables.")
+    return FeatureSet("sequence model", parsed)
+
+
+def labelled_windows(windows: pd.DataFrame | str | Path, target: str, task: str | None, *, where: str
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The window table (read from ``windows.parquet`` if a path), its labelled windows with a face, and the task
+    (``None``: regression for numeric labels, else classification)."""
+    from ..dataset import read_windows
+
+    table = read_windows(windows) if isinstance(windows, (str, Path)) else windows
+    if target not in table.columns:
+        raise SchemaError(f"{where}: the windows lack the target column {target!r}.")
+    data = scorable_windows(table, target)
+    if task is None:
+        task = "regression" if pd.api.types.is_numeric_dtype(data[target]) else "classification"
+    return table, data, task
+
+
+def train_sequence_model(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path | None = None,
+                         task: str | None = None, random_state: int = 0, **params: Any) -> SequenceModel:
+    """Fit a :class:`SequenceModel` on every recording of a window table (or ``windows.parquet``) and save it into
+    ``out`` with how the table was made (for the parity check when scoring). ``task`` defaults to regression for
+    numeric labels."""
+    table, data, task = labelled_windows(windows, target, task, where="train")
+    model = SequenceModel(task, random_state=random_state, **params).fit(data, target)
+    model.settings_ = dict(table.attrs.get("geoengage", {}))
+    if out is not None:
+        model.save(out, settings=model.settings_)
+    return model

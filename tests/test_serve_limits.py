@@ -1,0 +1,82 @@
+"""Service limits checked before work: image pixel budget from the header, video length by frames decoded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from geoengage import serve
+from geoengage.datasets import sample_video
+from geoengage.media import VideoInfo
+from geoengage.serve import ServeConfig, UploadError, _analyse
+from tests.test_media import _png_bomb
+
+
+def test_image_over_the_pixel_budget_is_a_413(tmp_path: Path) -> None:
+    bomb = _png_bomb(tmp_path / "bomb.png", 20000, 20000)
+    with pytest.raises(UploadError) as err:
+        _analyse(bomb, "image", ServeConfig(), timeline=False)
+    assert err.value.status == 413 and "400 megapixels" in err.value.detail
+    small = _png_bomb(tmp_path / "small.png", 400, 300)
+    with pytest.raises(UploadError) as err:
+        _analyse(small, "image", ServeConfig(max_image_megapixels=0.1), timeline=False)
+    assert err.value.status == 413 and "400 x 300" in err.value.detail
+
+
+def test_video_longer_than_its_header_says_is_stopped_by_decoded_frames(tmp_path: Path, monkeypatch) -> None:
+    clip = sample_video(tmp_path / "clip.avi", n_frames=60, fps=30.0)  # 2 s
+    honest = serve.probe_video(clip)
+    monkeypatch.setattr(serve, "probe_video", lambda path: VideoInfo(honest.fps, 15, 0.5, honest.width, honest.height))
+    with pytest.raises(UploadError) as err:  # the header claims 0.5 s; the limit is 1 s; 2 s of frames decode
+        _analyse(clip, "video", ServeConfig(max_video_s=1.0, video_fps=5.0), timeline=False)
+    assert err.value.status == 413 and "runs past the 1 s limit" in err.value.detail
+    answer = _analyse(clip, "video", ServeConfig(max_video_s=3.0, video_fps=5.0), timeline=False)
+    assert answer["n_frames"] == 10  # 2 s at 5 frames per second: within the limit, all analysed
+
+
+def test_queue_is_bounded_and_health_never_waits(monkeypatch, astronaut) -> None:
+    import threading
+    import time
+
+    import cv2
+    from fastapi.testclient import TestClient
+
+    release = threading.Event()
+
+    def slow(path, kind, config, timeline):  # an analysis that holds its slot until released
+        release.wait(30)
+        return {"kind": kind}
+
+    monkeypatch.setattr(serve, "_analyse", slow)
+    client = TestClient(serve.create_app(ServeConfig(max_concurrent=1, max_queue=1)))
+    jpeg = cv2.imencode(".jpg", astronaut)[1].tobytes()
+    answers: list[int] = []
+    runners = [threading.Thread(target=lambda: answers.append(
+        client.post("/predict", files={"file": ("a.jpg", jpeg)}).status_code)) for _ in range(2)]
+    for runner in runners:  # one running, one waiting: the queue is full
+        runner.start()
+    deadline = time.monotonic() + 10
+    while client.get("/health").json()["busy"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.perf_counter()
+    health = client.get("/health")
+    assert health.status_code == 200 and time.perf_counter() - started < 0.5 and health.json()["busy"] == 2
+    refused = client.post("/predict", files={"file": ("a.jpg", jpeg)})
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "5" and "busy" in refused.json()["detail"]
+    release.set()
+    for runner in runners:
+        runner.join(30)
+    assert answers == [200, 200]
+
+
+def test_time_budget_and_string_details(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    clip = sample_video(tmp_path / "clip.avi", n_frames=60, fps=30.0)
+    with pytest.raises(UploadError) as err:
+        _analyse(clip, "video", ServeConfig(max_request_s=0.001, video_fps=30.0), timeline=False)
+    assert err.value.status == 413 and "budget per request" in err.value.detail
+    client = TestClient(serve.create_app(ServeConfig()))
+    answer = client.post("/predict", data={"nothing": "here"})  # no file field: FastAPI's validation, as a string
+    assert answer.status_code == 422 and isinstance(answer.json()["detail"], str) and "file" in answer.json()["detail"]
