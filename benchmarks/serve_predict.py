@@ -7,7 +7,7 @@ percentiles (median, 95th). The baseline, measured in the same run and in this p
 the same work without HTTP (:func:`geoengage.predict.predict_media` on the file), so the ratio
 shows what the service adds.
 
-    python benchmarks/serve_predict.py [--requests 40] [--clients 4]
+    python benchmarks/serve_predict.py [--requests 40] [--clients 4] [--workers 1]
 """
 
 from __future__ import annotations
@@ -49,10 +49,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1, help="geoengage serve --workers")
     args = parser.parse_args()
     jpeg = cv2.imencode(".jpg", sample_image())[1].tobytes()
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "geoengage.cli", "-q", "serve", "--port", str(port)])
+    server = subprocess.Popen([sys.executable, "-m", "geoengage.cli", "-q", "serve", "--port", str(port),
+                               "--workers", str(args.workers)])
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -72,9 +74,18 @@ def main() -> None:
             serial = [_post(client, jpeg) for _ in range(args.requests)]
             serial_rps = args.requests / (time.perf_counter() - start)
         clients = [httpx.Client(base_url=url, timeout=300) for _ in range(args.clients)]
-        with ThreadPoolExecutor(args.clients) as pool:
+        for i in range(args.clients * 2):  # every worker process loads its models before the timing
+            _post(clients[i % args.clients], jpeg)
+        health: list[float] = []
+        with ThreadPoolExecutor(args.clients) as pool, httpx.Client(base_url=url, timeout=60) as probe:
             start = time.perf_counter()
-            parallel = list(pool.map(lambda i: _post(clients[i % args.clients], jpeg), range(args.requests)))
+            running = pool.map(lambda i: _post(clients[i % args.clients], jpeg), range(args.requests))
+            while len(health) < 20:  # /health while every client waits on an analysis
+                tick = time.perf_counter()
+                probe.get("/health").raise_for_status()
+                health.append(time.perf_counter() - tick)
+                time.sleep(0.05)
+            parallel = list(running)
             parallel_rps = args.requests / (time.perf_counter() - start)
         for c in clients:
             c.close()
@@ -100,7 +111,8 @@ def main() -> None:
     print(f"POST /predict, one 512x512 JPEG with one face, {args.requests} requests per row")
     print(f"  1 client : {serial_rps:6.2f} req/s, latency median {ms(serial, 0.5):6.1f} ms, p95 {ms(serial, 0.95):6.1f} ms")
     print(f"  {args.clients} clients: {parallel_rps:6.2f} req/s, latency median {ms(parallel, 0.5):6.1f} ms, "
-          f"p95 {ms(parallel, 0.95):6.1f} ms (one request processed at a time per worker)")
+          f"p95 {ms(parallel, 0.95):6.1f} ms ({args.workers} worker process(es), one request at a time each)")
+    print(f"  /health under that load: median {ms(health, 0.5):6.1f} ms, max {1000 * max(health):6.1f} ms")
     print(f"  baseline, same work without HTTP (predict_media): median {ms(direct, 0.5):6.1f} ms "
           f"-> service / direct latency ratio {statistics.median(serial) / statistics.median(direct):.2f}")
 

@@ -369,14 +369,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    import dataclasses
+    import os
+
     import uvicorn
 
-    from .serve import ServeConfig, create_app
+    from .serve import CONFIG_ENV, ServeConfig, create_app
 
-    app = create_app(ServeConfig(max_upload_mb=args.max_upload_mb, max_video_s=args.max_video_s,
-                                 video_fps=args.video_fps, sequence_model=args.sequence_model,
-                                 **_screen_overrides(args)))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    config = ServeConfig(max_upload_mb=args.max_upload_mb, max_video_s=args.max_video_s, video_fps=args.video_fps,
+                         sequence_model=args.sequence_model, max_queue=args.max_queue,
+                         max_request_s=args.max_request_s, max_image_megapixels=args.max_image_megapixels,
+                         **_screen_overrides(args))
+    workers = args.workers or os.cpu_count() or 1
+    log_level = "warning" if args.quiet else "info"
+    if workers == 1:
+        uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=log_level)
+    else:  # one process per worker, each with its own models; uvicorn's supervisor restarts a worker that dies
+        os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+        uvicorn.run("geoengage.serve:create_app_from_env", factory=True, workers=workers, host=args.host,
+                    port=args.port, log_level=log_level)
     return 0
 
 
@@ -518,6 +529,12 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload-mb", type=float, default=50.0)
     serve.add_argument("--max-video-s", type=float, default=120.0)
     serve.add_argument("--video-fps", type=float, default=10.0, help="video frames analysed per second")
+    serve.add_argument("--workers", type=int, help="worker processes, each analysing one request at a time with one "
+                                                   "thread (default: the number of cores)")
+    serve.add_argument("--max-queue", type=int, default=16, help="requests waiting per worker before 503 (default 16)")
+    serve.add_argument("--max-request-s", type=float, default=120.0, help="time budget of one analysis (default 120)")
+    serve.add_argument("--max-image-megapixels", type=float, default=50.0,
+                       help="largest image, by its header, before decoding (default 50)")
     serve.add_argument("--sequence-model", help="saved sequence model folder (geoengage train --model gru): videos "
                                                 "also get its prediction from the windows so far")
     _add_screen_options(serve)

@@ -318,6 +318,19 @@ def _set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
+#: Environment variable through which ``geoengage serve --workers N`` hands its settings to each worker process.
+CONFIG_ENV = "GEOENGAGE_SERVE_CONFIG"
+
+
+def create_app_from_env() -> FastAPI:
+    """The application with the :class:`ServeConfig` in ``$GEOENGAGE_SERVE_CONFIG`` (JSON): the factory each worker
+    process of ``geoengage serve --workers N`` calls (``uvicorn geoengage.serve:create_app_from_env --factory``)."""
+    import json
+    import os
+
+    return create_app(ServeConfig(**json.loads(os.environ.get(CONFIG_ENV, "{}"))))
+
+
 def create_app(config: ServeConfig | None = None) -> FastAPI:
     """The FastAPI application (run it with ``geoengage serve`` or any ASGI server)."""
     config = config or ServeConfig()

@@ -10,8 +10,8 @@ label per video: e.g. engaged 1 / not 0). Steps:
 2. subject-grouped 5-fold CV of the GRU beside logistic regression / XGBoost on per-clip aggregates and the majority
    class (same folds) -> ``OUT/cv.json`` with subject-bootstrap intervals;
 3. the GRU on every clip -> ``OUT/model`` (sequence.pt, tensor-only; sequence.meta.json).
-On 2 CPU cores step 1 costs about 20-40 ms per frame (300 clips x 30 frames: a few minutes); steps 2-3 take seconds
-to minutes.
+Step 1 costs about 10-25 ms per 640x480 frame on one core (300 clips x 30 frames: 1.5-4 minutes); steps 2-3 take
+seconds to minutes.
 """
 
 from __future__ import annotations

@@ -43,3 +43,28 @@ def test_upload_a_clip_and_see_the_timeline(running_app, tmp_path: Path) -> None
     assert green.sum() > 2000  # the engagement bars are drawn
     lanes = (image.min(axis=2) < 200).mean(axis=1)
     assert (lanes > 0.02).sum() > 300  # four lanes of curves and a table, not an empty page
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_image_card_errors_in_words_and_a_fresh_page_per_upload(running_app, tmp_path: Path, astronaut) -> None:
+    cv2.imwrite(str(tmp_path / "face.jpg"), astronaut)
+    (tmp_path / "notes.jpg").write_bytes(b"just some text, not a picture at all")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto(running_app.url + "/")
+        page.wait_for_function("document.getElementById('limits').textContent.length > 0")
+        limits = page.inner_text("#limits")
+        page.set_input_files("#file", str(tmp_path / "face.jpg"))
+        page.click("#go")
+        page.wait_for_selector("body[data-state]", timeout=120_000)
+        card, timeline_hidden = page.inner_text("#card"), page.is_hidden("#timeline")
+        page.set_input_files("#file", str(tmp_path / "notes.jpg"))
+        page.click("#go")
+        page.wait_for_selector("body[data-state='error']", timeout=60_000)
+        error, result_hidden, enabled = page.inner_text("#status"), page.is_hidden("#result"), page.is_enabled("#go")
+        browser.close()
+    assert "uploads up to 8" in limits and "megapixels" in limits
+    assert timeline_hidden and "Engagement probability" in card and "expression" in card
+    assert error.startswith("Error: ") and "not an image or video" in error  # the service's sentence, not JSON
+    assert result_hidden and enabled  # the image's card went with the new upload; the button is back

@@ -99,6 +99,12 @@ def describe_feature(name: str, value: float) -> str:
         return f"{label} {value:.3g}"
     words = {"mean": "mean", "median": "median", "std": "variability (sd) of", "p10": "low (10th pct.)",
              "p90": "high (90th pct.)"}[parsed.agg]
+    if parsed.signal.startswith("expr_emb_"):  # an axis of the CNN's appearance embedding: no unit, in sds
+        return f"{words} appearance axis {parsed.signal[len('expr_emb_'):]} {value:+.2f} sd"
+    if parsed.signal.startswith("expr_"):  # expression probabilities read as shares
+        return f"{words} {parsed.signal[len('expr_'):]} expression probability {value:.0%}"
+    if parsed.signal == "on_screen" and parsed.agg in ("mean", "median"):
+        return f"gaze on screen in {value:.0%} of the window"
     return f"{words} {label} {value:.3g}"
 
 

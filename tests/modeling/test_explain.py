@@ -34,4 +34,8 @@ def test_feature_descriptions() -> None:
     assert describe_feature("blink__rate", 3.0) == "3.0 blinks per minute"
     assert describe_feature("eye_closure__above__0.5", 0.1) == "eye closure >= 0.5 in 10% of the window"
     assert describe_feature("yaw_deg__median", -12.34) == "median head yaw (deg) -12.3"
+    # expression probabilities as shares, embedding axes in sds, never "mean expr_sad 0.0212"
+    assert describe_feature("expr_sad__mean", 0.0212) == "mean sad expression probability 2%"
+    assert describe_feature("expr_emb_03__mean", 1.234) == "mean appearance axis 03 +1.23 sd"
+    assert describe_feature("on_screen__mean", 0.38) == "gaze on screen in 38% of the window"
     assert describe_feature("ear__mean", float("nan")) == "eye aspect ratio: missing"
