@@ -10,7 +10,8 @@ PrivateTest is reported on the FER+ majority label (ties, unknown and not-a-face
 7-class mapping (contempt -> disgust) against FER-2013's own labels. A temperature for the logits is fitted
 on PublicTest (negative log-likelihood of the majority label) and its calibration reported on PrivateTest.
 
-1. Every FER image is aligned by the same function inference uses: dlib landmarks on the image
+1. Every FER image is aligned by the same function inference uses (``alignment = "landmarks"``, the default; or
+   ``"plain"``: the 48x48 crop as it is, equalised and standardised, for the alignment comparison): dlib landmarks on the image
    upscaled 3x (the detector's box, or the calibrated crop box when it finds nothing), then
    ``geoengage.normalize.normalize_face`` (eyes level, 48x48, CLAHE, standardised). The aligned set is
    cached in models/artifacts/<name>/fer_aligned.npz (git-ignored; FER-2013 is not redistributed).
@@ -68,7 +69,11 @@ def main() -> int:
     torch.set_num_threads(config["threads"])
 
     data = np.load(data_path, allow_pickle=False)
-    faces, detected = aligned_faces(data, out / "fer_aligned.npz", save=True)
+    if config.get("alignment", "landmarks") == "plain":  # the crop as it is: no landmarks, no geometric alignment
+        faces, detected = plain_faces(data["images"]), np.zeros(len(data["images"]), bool)
+    else:
+        cache = config.get("aligned_cache")
+        faces, detected = aligned_faces(data, ROOT / cache if cache else out / "fer_aligned.npz", save=not cache)
     usage = data["usage"]
     split = {name: usage == name for name in ("Training", "PublicTest", "PrivateTest")}
     if config.get("labels", "fer") == "ferplus":
@@ -123,6 +128,18 @@ def _fit_epochs(model: ExpressionNet, config: dict, epochs: int, train: tuple[np
             torch.save(best[1], out / "expression_cnn.pt")
     model.load_state_dict(best[1])
     return history, best
+
+
+def plain_faces(images: np.ndarray) -> np.ndarray:
+    """FER-2013's 48x48 crops as they are (no landmarks, no rotation or scaling), with the same illumination
+    equalisation and standardisation as aligned faces: the plain-crop side of the alignment comparison."""
+    from geoengage.normalize import equalize_illumination
+
+    faces = np.empty(images.shape, np.float32)
+    for i, image in enumerate(images):
+        face = equalize_illumination(np.ascontiguousarray(image, dtype=np.uint8)).astype(np.float32)
+        faces[i] = (face - face.mean()) / max(float(face.std()), 1e-6)
+    return faces
 
 
 def aligned_faces(data, cache: Path, *, save: bool) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]

@@ -151,3 +151,15 @@ def test_classification_cv_reports_the_gru_beside_aggregate_baselines(late_event
     assert summary["gru"]["balanced_accuracy"] >= 0.9
     assert summary["majority"]["balanced_accuracy"] == 0.5  # (the aggregates' slope partly sees *when*: no bound)
     assert set(results["gru"].predictions.columns) >= {"proba_0", "proba_1", "p_engaged"}
+
+
+def test_training_is_seeded_and_deterministic(late_event: pd.DataFrame) -> None:
+    train = late_event[late_event.video_id < "v040"]
+
+    def fitted(seed: int) -> np.ndarray:
+        model = SequenceModel("classification", hidden=8, max_epochs=8, n_seeds=2, random_state=seed)
+        return model.fit(train, "label").predict_recordings(train)["proba_1"].to_numpy()
+
+    first, again, other = fitted(0), fitted(0), fitted(1)
+    assert np.array_equal(first, again)  # same seed, same numbers, bit for bit
+    assert not np.allclose(first, other)
