@@ -215,12 +215,14 @@ def evaluate_recordings(windows: pd.DataFrame | str | Path, *, target: str, out:
 
     ``task`` defaults to ``"regression"`` for numeric labels (intensities) and ``"classification"`` otherwise.
     """
+    from sklearn.base import clone
+
     from .modeling.sequence import (
+        RECORDING_KEYS,
         SequenceModel,
         cross_validate_recordings,
         feature_importance,
         labelled_windows,
-        recording_table,
         time_importance,
     )
     from .report.metrics import summarize
@@ -232,18 +234,17 @@ def evaluate_recordings(windows: pd.DataFrame | str | Path, *, target: str, out:
     cv = cross_validate_recordings(data, target=target, groups=groups, task=task, n_splits=n_splits,
                                    features=chosen, seed=seed, model=model)
     results = {name: summarize(result, n_boot=n_boot, seed=seed) for name, result in cv.items()}
-    fitted = SequenceModel(task, cell=cell, features=chosen, random_state=seed, **params).fit(data, target)
+    fitted = clone(model).fit(data, target)
     importance = feature_importance(fitted, data, target)
     over_time = time_importance(fitted, data, target)
-    recordings = recording_table(data, chosen[:1], target=target, groups=groups)
+    lengths = data.groupby([k for k in RECORDING_KEYS if k in data.columns], sort=False).size()
     protocol: dict[str, object] = {
         "target": target, "task": task, "unit": "recording (its windows in order)",
         "split": f"subject ({n_splits} folds, grouped by {groups}); one prediction per recording",
-        "recordings": len(recordings), "windows": len(data),
+        "recordings": len(lengths), "windows": len(data),
         "subjects": int(data[groups].nunique()) if groups in data else None,
-        "windows per recording (min / median / max)": (int(recordings["n_windows"].min()),
-                                                       float(recordings["n_windows"].median()),
-                                                       int(recordings["n_windows"].max())),
+        "windows per recording (min / median / max)": (int(lengths.min()), float(lengths.median()),
+                                                       int(lengths.max())),
         f"{cell} options (scaling, epoch count and weights fitted inside each training fold)":
             {k: v for k, v in model.get_params().items() if k not in ("features", "classes")},
         "epochs chosen per fold (inner subject split)": [d.get("epochs") for d in cv[cell].decision.values()],

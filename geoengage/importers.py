@@ -54,7 +54,7 @@ import pandas as pd
 
 from .exceptions import GeoEngageError, InvalidParameterError, MediaReadError, SchemaError
 from .geometry.registry import compute_frame_features, image_features
-from .media import IMAGE_EXTENSIONS, exif_orientation, media_kind, probe_video, read_image
+from .media import IMAGE_EXTENSIONS, image_header, media_kind, probe_video, read_image
 from .schema import FRAMES, LANDMARK_COLUMNS, validate
 from .windows import FeatureName, FeatureSet, load_feature_set
 
@@ -137,15 +137,11 @@ def _media_size(path: str | None) -> tuple[float, float]:
         except MediaReadError:
             return np.nan, np.nan
         return float(info.width), float(info.height)
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except (OSError, UnidentifiedImageError, ValueError):
+    header = image_header(path)  # one read of the header: size and orientation
+    if header.width is None or header.height is None:
         return np.nan, np.nan
-    turned = exif_orientation(Path(path)) in (5, 6, 7, 8)  # read_image rotates these by 90 degrees
-    return (float(height), float(width)) if turned else (float(width), float(height))
+    width, height = float(header.width), float(header.height)
+    return (height, width) if header.orientation in (5, 6, 7, 8) else (width, height)  # read_image turns these
 
 
 def _frame_sizes(table: pd.DataFrame, media: pd.Series | None, frame_size: tuple[int, int] | None,

@@ -254,16 +254,10 @@ class _SequenceSoFar:
     prediction from them (``engagement_so_far`` in the window records)."""
 
     def __init__(self, model: Any, made: ModelSettings) -> None:
-        from .dataset import WindowConfig
-        from .modeling.sequence import media_feature_set
-
-        trained = (model.settings_ or {}).get("windows") or {}
-        default = WindowConfig()
+        own = model_settings(model)  # its window length, step, coverage rule and (geoengage) features
         self.model = model
-        self.window_s = float(trained.get("window_s", default.window_s))
-        self.step_s = float(trained.get("step_s", default.step_s))
-        self.min_coverage = float(trained.get("min_coverage", default.min_coverage))
-        self.made = replace(made, features=media_feature_set(model))
+        self.window_s, self.step_s, self.min_coverage = own.window_s, own.step_s, own.min_coverage
+        self.made = replace(made, features=own.features)  # cleaned as the engagement model's frames are
         self.windows: list[pd.DataFrame] = []
         self.next_end: float | None = None
         self.latest: Any = None

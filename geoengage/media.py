@@ -126,14 +126,18 @@ MAX_IMAGE_PIXELS = 50_000_000
 @dataclass(frozen=True)
 class ImageHeader:
     """What an image file's header states, read without decoding its pixels: size (None when the header cannot be
-    parsed) and EXIF orientation (1 when absent)."""
+    parsed), EXIF orientation (1 when absent), and the pixel count when only that is known (a header over Pillow's
+    decompression-bomb limit)."""
 
     width: int | None
     height: int | None
     orientation: int = 1
+    declared_pixels: int | None = None
 
     @property
     def pixels(self) -> int | None:
+        if self.declared_pixels is not None:
+            return self.declared_pixels
         return None if self.width is None or self.height is None else self.width * self.height
 
 
@@ -157,8 +161,8 @@ def image_header(path: str | Path) -> ImageHeader:
                     orientation = 1
                 return ImageHeader(int(width), int(height), orientation)
     except Image.DecompressionBombError as err:
-        sizes = [int(v) for v in re.findall(r"\d+", str(err))[:1]]
-        return ImageHeader(sizes[0] if sizes else 1 << 31, 1)
+        sizes = [int(v) for v in re.findall(r"\d+", str(err))[:1]]  # "Image size (N pixels) exceeds limit ..."
+        return ImageHeader(None, None, declared_pixels=sizes[0] if sizes else 1 << 31)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
         return ImageHeader(None, None)
 
@@ -173,7 +177,7 @@ def check_image_size(path: str | Path, header: ImageHeader, max_pixels: int | No
     :data:`MAX_IMAGE_PIXELS`)."""
     limit = MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     if header.pixels is not None and header.pixels > limit:
-        size = f"{header.width} x {header.height}" if header.height != 1 else f"{header.pixels}"
+        size = f"{header.pixels}" if header.width is None else f"{header.width} x {header.height}"
         raise MediaTooLargeError(path, f"declares {size} pixels ({header.pixels / 1e6:.0f} megapixels); the limit is "
                                        f"{limit / 1e6:g} megapixels (geoengage.media.MAX_IMAGE_PIXELS)")
 

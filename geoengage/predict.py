@@ -226,19 +226,11 @@ def score_sequence(windows: pd.DataFrame, *, model: object) -> pd.DataFrame:
 def sequence_windows(cleaned: pd.DataFrame, model: object) -> pd.DataFrame:
     """A recording's cleaned frames -> windows made with the sequence model's recorded window settings and its
     features (geoengage feature names) -> :func:`score_sequence` (the prediction from the windows so far)."""
-    from .dataset import WindowConfig
-    from .modeling.sequence import SequenceModel, media_feature_set
-
-    assert isinstance(model, SequenceModel)
-    windows_made = (model.settings_ or {}).get("windows") or {}
-    default = WindowConfig()
-    features = media_feature_set(model)
+    made = model_settings(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GeoEngageWarning)
-        windows = make_windows(cleaned, window_s=float(windows_made.get("window_s", default.window_s)),
-                               step_s=float(windows_made.get("step_s", default.step_s)),
-                               min_coverage=float(windows_made.get("min_coverage", default.min_coverage)),
-                               feature_set=features)
+        windows = make_windows(cleaned, window_s=made.window_s, step_s=made.step_s, min_coverage=made.min_coverage,
+                               feature_set=made.features)
     return score_sequence(windows, model=model)
 
 
@@ -270,20 +262,24 @@ class ModelSettings:
     features: FeatureSet
 
 
-def model_settings(model: EngagementModel) -> ModelSettings:
+def model_settings(model: EngagementModel | object) -> ModelSettings:
     """The cleaning, window length, step and feature set of ``model``'s training table (defaults where unrecorded:
-    :class:`CleanConfig`, :class:`geoengage.dataset.WindowConfig`)."""
+    :class:`CleanConfig`, :class:`geoengage.dataset.WindowConfig`). ``model`` is an :class:`EngagementModel` or a
+    :class:`~geoengage.modeling.sequence.SequenceModel` (whose features must be geoengage's own, to score media)."""
     from .dataset import WindowConfig
+    from .modeling.sequence import SequenceModel, media_feature_set
 
-    trained = model.settings_ or {}
+    trained = model.settings_ or {}  # type: ignore[attr-defined]
     windows = trained.get("windows") or {}
     default = WindowConfig()
+    features = (media_feature_set(model) if isinstance(model, SequenceModel)
+                else FeatureSet("model", tuple(parse_feature_name(f) for f in model.features_)))  # type: ignore
     return ModelSettings(window_s=float(windows.get("window_s", default.window_s)),
                          step_s=float(windows.get("step_s", default.step_s)),
                          min_coverage=float(windows.get("min_coverage", default.min_coverage)),
                          clean=config_from_dict(trained.get("clean") or {}, CleanConfig,
                                                 where="the model's cleaning settings"),
-                         features=FeatureSet("model", tuple(parse_feature_name(f) for f in model.features_)))
+                         features=features)
 
 
 def predict_media(source: str | int | Path, *, extract: ExtractConfig | None = None,

@@ -137,7 +137,10 @@ def read_window_table(path: str | Path, *, recording: str, order: str, subject: 
         out[target] = table[target].to_numpy()
     out["window_idx"] = position.to_numpy()
     out["start_s"] = table[start].astype(np.float64).to_numpy() if start else position.to_numpy(np.float64)
-    out["end_s"] = table[end].astype(np.float64).to_numpy() if end else out["start_s"] + 1.0 if not start else np.nan
+    if end:
+        out["end_s"] = table[end].astype(np.float64).to_numpy()
+    else:  # a window's position: it ends where the next begins; a start in seconds without an end: unknown
+        out["end_s"] = np.nan if start else out["start_s"] + 1.0
     out["window_complete"] = True
     out["n_frames"] = np.nan
     present = values.notna().to_numpy()

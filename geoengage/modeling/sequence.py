@@ -113,35 +113,32 @@ def recording_sequences(windows: pd.DataFrame, features: list[str], *, target: s
     return RecordingSequences(values, rows, pd.DataFrame(records))
 
 
-def _slopes(values: np.ndarray) -> np.ndarray:
-    t = np.arange(len(values), dtype=np.float64)
-    out = np.full(values.shape[1], np.nan)
-    for j in range(values.shape[1]):
-        ok = np.isfinite(values[:, j])
-        if ok.sum() >= 2:
-            tt, vv = t[ok] - t[ok].mean(), values[ok, j]
-            out[j] = float((tt * (vv - vv.mean())).sum() / (tt ** 2).sum())
-    return out
+def _aggregate(sequences: RecordingSequences, features: list[str]) -> pd.DataFrame:
+    """The recording-level table of already grouped ``sequences`` (see :func:`recording_table`)."""
+    import warnings
+
+    from ..windows import AGGREGATIONS
+
+    slope = AGGREGATIONS["slope"][0]  # least squares against the window position, as the window aggregation
+    stats = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a feature missing in every window of a recording: NaN
+        for values in sequences.values:
+            position = np.arange(len(values), dtype=np.float64)
+            median = np.nanmedian(values, axis=0)
+            std = np.nanstd(values, axis=0, ddof=1) if len(values) > 1 else np.full(values.shape[1], np.nan)
+            slopes = [slope(position, values[:, j], None) for j in range(values.shape[1])]
+            stats.append(np.concatenate([median, std, slopes]))
+    columns = ([f"{f}__rec_median" for f in features] + [f"{f}__rec_std" for f in features]
+               + [f"{f}__rec_slope" for f in features])
+    return pd.concat([sequences.keys, pd.DataFrame(np.vstack(stats), columns=columns)], axis=1)
 
 
 def recording_table(windows: pd.DataFrame, features: list[str], *, target: str | None = None,
                     groups: str | None = None) -> pd.DataFrame:
     """One row per recording: the keys, ``n_windows`` and per feature its ``__rec_median``, ``__rec_std`` and
     ``__rec_slope`` (per window) over the recording's windows (the recording-level tabular baseline's inputs)."""
-    sequences = recording_sequences(windows, features, target=target, groups=groups)
-    stats = []
-    for values in sequences.values:
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                median = np.nanmedian(values, axis=0)
-                std = np.nanstd(values, axis=0, ddof=1) if len(values) > 1 else np.full(values.shape[1], np.nan)
-        stats.append(np.concatenate([median, std, _slopes(values)]))
-    columns = ([f"{f}__rec_median" for f in features] + [f"{f}__rec_std" for f in features]
-               + [f"{f}__rec_slope" for f in features])
-    return pd.concat([sequences.keys, pd.DataFrame(np.vstack(stats), columns=columns)], axis=1)
+    return _aggregate(recording_sequences(windows, features, target=target, groups=groups), features)
 
 
 # --- the network ---------------------------------------------------------------------------------------------
@@ -162,11 +159,34 @@ def _network(n_inputs: int, n_outputs: int, *, cell: str, hidden: int, attention
             self.drop = nn.Dropout(dropout)
             self.out = nn.Linear(hidden + (2 * n_inputs if summary else 0), n_outputs)
 
-        def forward(self, x, lengths):  # type: ignore[no-untyped-def]
+        def _states(self, x, lengths):  # type: ignore[no-untyped-def]
             packed = nn.utils.rnn.pack_padded_sequence(self.inp(x), lengths, batch_first=True, enforce_sorted=False)
             states, _ = self.rnn(packed)
             states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=x.shape[1])
-            mask = torch.arange(x.shape[1])[None, :] < lengths[:, None]
+            return states, torch.arange(x.shape[1])[None, :] < lengths[:, None]
+
+        def prefixes(self, x, lengths):  # type: ignore[no-untyped-def]
+            """The output for every prefix of every sequence, (batch, time, outputs), from one pass: the recurrence
+            runs forwards only, so the state at step k has seen steps 0..k and nothing after (entries at or past a
+            sequence's length are padding)."""
+            states, mask = self._states(x, lengths)
+            steps = x.shape[1]
+            upto = torch.tril(torch.ones(steps, steps, dtype=torch.bool))  # [k, j]: step j is in prefix k
+            if attention:
+                scores = self.att(states).squeeze(-1).masked_fill(~mask, float("-inf"))  # (batch, time)
+                weights = torch.softmax(scores[:, None, :].masked_fill(~upto, float("-inf")), dim=2)
+                pooled = torch.nan_to_num(weights) @ states  # (batch, prefix, hidden); NaN rows: past the end
+            else:
+                pooled = states
+            if summary:
+                count = torch.arange(1, steps + 1, dtype=x.dtype)[None, :, None]
+                mean = torch.cumsum(x, dim=1) / count
+                sd = (torch.cumsum(x ** 2, dim=1) / count - mean ** 2).clamp(min=0).sqrt()
+                pooled = torch.cat([pooled, self.drop(mean), self.drop(sd)], dim=2)
+            return self.out(pooled)
+
+        def forward(self, x, lengths):  # type: ignore[no-untyped-def]
+            states, mask = self._states(x, lengths)
             if attention:
                 scores = self.att(states).squeeze(-1).masked_fill(~mask, float("-inf"))
                 pooled = (torch.softmax(scores, dim=1).unsqueeze(-1) * states).sum(dim=1)
@@ -449,14 +469,18 @@ class SequenceModel(BaseEstimator):
         return self
 
     # --- prediction ------------------------------------------------------------------------------------------------
-    def _outputs(self, sequences: list[np.ndarray]) -> np.ndarray:
+    def _outputs(self, sequences: list[np.ndarray], *, prefixes: bool = False) -> np.ndarray:
+        """Probabilities (classes) or the 0-1 position (regression), averaged over the networks: one row per
+        sequence, or with ``prefixes`` one row per window, each from its sequence's windows up to it (in order)."""
         torch = _torch()
         x, lengths = self._batch(sequences)
         with torch.no_grad():
             outputs = []
             for net in self.nets_:
-                out = net(x, lengths)
-                outputs.append(torch.sigmoid(out[:, 0]).numpy()[:, None] if self.task == "regression"
+                out = net.prefixes(x, lengths) if prefixes else net(x, lengths)
+                if prefixes:  # the steps inside each sequence, sequence by sequence
+                    out = out[torch.arange(x.shape[1])[None, :] < lengths[:, None]]
+                outputs.append(torch.sigmoid(out[:, :1]).numpy() if self.task == "regression"
                                else torch.softmax(out, dim=1).numpy())
         return np.mean(outputs, axis=0)
 
@@ -485,12 +509,8 @@ class SequenceModel(BaseEstimator):
         as a live stream would see it). Columns ``prediction_so_far`` (and ``proba_so_far_<class>``), in the input
         row order."""
         sequences = recording_sequences(windows, self.features_)
-        prefixes, positions = [], []
-        for values, rows in zip(sequences.values, sequences.rows, strict=True):
-            for k in range(len(values)):
-                prefixes.append(values[:k + 1])
-                positions.append(rows[k])
-        outputs = self._outputs(prefixes)
+        outputs = self._outputs(sequences.values, prefixes=True)
+        positions = np.concatenate(sequences.rows)
         out = pd.DataFrame(index=range(len(windows)))
         out.loc[positions, "prediction_so_far"] = self._decoded(outputs)
         if self.task == "classification":
@@ -638,15 +658,15 @@ def cross_validate_recordings(windows: pd.DataFrame, *, target: str, groups: str
     if groups not in data.columns:
         raise SchemaError(f"cross_validate_recordings: the windows lack the group column {groups!r}.")
     chosen = list(features or feature_columns(data))
-    model = model if model is not None else SequenceModel(task, random_state=seed)
-    model = model.set_params(task=task, features=chosen)
-    aggregated = recording_table(data, chosen, target=target, groups=groups)
+    model = clone(model).set_params(task=task, features=chosen) if model is not None else SequenceModel(
+        task, features=chosen, random_state=seed)  # the caller's model is left as it was
+    sequences = recording_sequences(data, chosen, target=target, groups=groups)
+    aggregated = _aggregate(sequences, chosen)
     truth = aggregated[target].to_numpy()
     if folds is None:
         folds = make_folds(aggregated, target=target, groups=groups, n_splits=n_splits, random_state=seed)
     elif len(folds) != len(aggregated):
         raise InvalidParameterError(f"`folds` must have one entry per recording ({len(aggregated)}).")
-    sequences = recording_sequences(data, chosen, target=target, groups=groups)
     window_fold = np.empty(len(data), dtype=int)
     for rows, fold in zip(sequences.rows, folds, strict=True):
         window_fold[rows] = fold

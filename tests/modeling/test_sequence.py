@@ -163,3 +163,17 @@ def test_training_is_seeded_and_deterministic(late_event: pd.DataFrame) -> None:
     first, again, other = fitted(0), fitted(0), fitted(1)
     assert np.array_equal(first, again)  # same seed, same numbers, bit for bit
     assert not np.allclose(first, other)
+
+
+@pytest.mark.parametrize("options", [{"summary": True}, {"attention": False}])
+def test_predictions_so_far_equal_the_prefixes_scored_alone(late_event: pd.DataFrame, options: dict) -> None:
+    """predict_so_far scores every prefix in one pass; each must equal that prefix scored on its own."""
+    model = SequenceModel("classification", hidden=8, max_epochs=3, n_seeds=2, early_stopping=False,
+                          **options).fit(late_event[late_event.video_id < "v030"], "label")
+    two = late_event[late_event.video_id.isin(["v130", "v131"])].reset_index(drop=True)
+    so_far = model.predict_so_far(two)
+    for video in ("v130", "v131"):
+        rows = np.flatnonzero(two.video_id.to_numpy() == video)
+        for k, row in enumerate(rows):
+            alone = model.predict_recordings(two.iloc[rows[:k + 1]])["proba_1"].iloc[0]
+            assert so_far["proba_so_far_1"].iloc[row] == pytest.approx(alone, abs=1e-6)
