@@ -12,40 +12,17 @@ over ``--repeats`` runs, with torch limited to ``--threads`` threads (default 1:
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
-
-import cv2
 import numpy as np
 import torch
+from timing import astronaut_face, median_ms, speed_arguments
 
-from geoengage.datasets import sample_image
 from geoengage.detect.expression import EXPRESSION_WEIGHTS, ExpressionNet, load_expression_model, predict_proba
-from geoengage.detect.faces import HogFaceDetector
-from geoengage.detect.landmarks import DlibLandmarker
 from geoengage.normalize import normalize_face
 
 
-def _median_ms(func, repeats: int) -> float:
-    func()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(1)
-    gray = cv2.cvtColor(sample_image(), cv2.COLOR_BGR2GRAY)
-    landmarks = DlibLandmarker()(gray, HogFaceDetector()(gray)[0].box)
+    args = speed_arguments(__doc__)
+    gray, landmarks = astronaut_face()
     rng = np.random.default_rng(0)
     faces = np.stack([normalize_face(gray, landmarks + rng.normal(0, 1.0, landmarks.shape)) for _ in range(32)])
     fast = load_expression_model()
@@ -53,11 +30,11 @@ def main() -> None:
     plain.eval()
     print(f"expression CNN ({EXPRESSION_WEIGHTS.stat().st_size / 1e6:.2f} MB), torch {torch.__version__}, "
           f"{args.threads} thread(s), median of {args.repeats} runs, face + mirror image per prediction")
-    align = _median_ms(lambda: normalize_face(gray, landmarks), args.repeats)
+    align = median_ms(lambda: normalize_face(gray, landmarks), args.repeats)
     print(f"  alignment (normalize_face)        {align:6.2f} ms per face")
     for batch in (1, 32):
-        shipped = _median_ms(lambda: predict_proba(fast, faces[:batch]), args.repeats) / batch
-        baseline = _median_ms(lambda: predict_proba(plain, faces[:batch]), args.repeats) / batch
+        shipped = median_ms(lambda: predict_proba(fast, faces[:batch]), args.repeats) / batch
+        baseline = median_ms(lambda: predict_proba(plain, faces[:batch]), args.repeats) / batch
         print(f"  batch {batch:2d}: as shipped {shipped:6.2f} ms per face, plain eval model {baseline:6.2f} ms "
               f"({baseline / shipped:.2f} x faster as shipped)")
 

@@ -1,7 +1,7 @@
 """Draw faces, boxes and landmarks from per-frame rows onto images (for previews and live video).
 
 :func:`draw_face` draws the box, 68 landmarks and track label; :func:`draw_live` adds the head-pose
-axes, the expression and an engagement gauge (the annotated video of ``geoengage live``).
+axes, the gaze ray, the expression and an engagement gauge (the annotated video of ``geoengage live``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from collections.abc import Mapping
 import cv2
 import numpy as np
 
-from .geometry.pose import rotation_from_angles
+from .geometry.gaze import eyeball_origins, vectors_from_yaw_pitch
+from .geometry.pose import camera_matrix, rotation_from_angles
 from .schema import LANDMARK_COLUMNS
 
 __all__ = ["draw_face", "draw_live"]
@@ -50,6 +51,31 @@ def _finite(value: object) -> float | None:
     return number if np.isfinite(number) else None
 
 
+def _draw_gaze(out: np.ndarray, row: Mapping[str, object], points: np.ndarray, yaw: float, pitch: float,
+               roll: float) -> None:
+    """The gaze ray (the CNN's where present, else the geometric estimate), 200 mm long, drawn from between the
+    eyes in magenta; nothing when the row has no gaze."""
+    for yaw_key, pitch_key in (("gaze_cnn_yaw_deg", "gaze_cnn_pitch_deg"), ("gaze_yaw_deg", "gaze_pitch_deg")):
+        gaze_yaw, gaze_pitch = _finite(row.get(yaw_key)), _finite(row.get(pitch_key))
+        if gaze_yaw is not None and gaze_pitch is not None:
+            break
+    else:
+        return
+    position = [_finite(row.get(k)) for k in ("head_x_mm", "head_y_mm", "head_z_mm", "frame_width_px",
+                                              "frame_height_px")]
+    if None in position:
+        return
+    x, y, z, width, height = position  # type: ignore[misc]
+    origin = eyeball_origins(np.array([[yaw, pitch, roll, x, y, z]]))[0]
+    tip = origin + 200.0 * vectors_from_yaw_pitch(np.radians([gaze_yaw, gaze_pitch]))
+    camera = camera_matrix(width, height)  # type: ignore[arg-type]
+    projected, _ = cv2.projectPoints(np.stack([origin, tip]), np.zeros(3), np.zeros(3), camera, None)
+    start, end = projected[:, 0]
+    between_eyes = (points[36:42].mean(axis=0) + points[42:48].mean(axis=0)) / 2
+    cv2.arrowedLine(out, tuple(int(v) for v in between_eyes), tuple(int(v) for v in end - start + between_eyes),
+                    (255, 0, 255), 2, cv2.LINE_AA, tipLength=0.15)
+
+
 def draw_live(image: np.ndarray, row: Mapping[str, object], *, engagement: float | None = None,
               dropped: int = 0) -> np.ndarray:
     """:func:`draw_face` plus head-pose axes, the expression class, an engagement gauge and a drop count.
@@ -68,6 +94,7 @@ def draw_live(image: np.ndarray, row: Mapping[str, object], *, engagement: float
             tip = nose + length * (rotation @ axis)[:2]
             cv2.arrowedLine(out, tuple(int(v) for v in nose), tuple(int(v) for v in tip), color, 2, cv2.LINE_AA,
                             tipLength=0.2)
+        _draw_gaze(out, row, points, yaw, pitch, roll)  # type: ignore[arg-type]
         label = row.get("expr_class")
         if isinstance(label, str):
             bottom = int(float(row["face_top_px"]) + float(row["face_height_px"])) + 18  # type: ignore[arg-type]

@@ -38,6 +38,8 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--identify", type=Path, metavar="ENCODINGS_JSON",
                        help="name faces by the people enrolled in this file (from `geoengage enroll`)")
     group.add_argument("--no-expression", action="store_true", help="skip the expression CNN (no expr_* columns)")
+    group.add_argument("--no-gaze-cnn", action="store_true",
+                       help="skip the gaze CNN (no gaze_cnn_*/on_screen_cnn; the geometric gaze_* stay)")
     _add_screen_options(parser)
 
 
@@ -65,6 +67,8 @@ def _extract_config(args: argparse.Namespace) -> ExtractConfig:
         overrides["tracking"] = False
     if args.no_expression:
         overrides["expression"] = False
+    if args.no_gaze_cnn:
+        overrides["gaze_cnn"] = False
     if args.identify is not None:
         overrides.update(identify=True, encodings_path=str(args.identify))
     overrides.update(_screen_overrides(args))
@@ -379,7 +383,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     config = ServeConfig(max_upload_mb=args.max_upload_mb, max_video_s=args.max_video_s, video_fps=args.video_fps,
                          sequence_model=args.sequence_model, max_queue=args.max_queue,
                          max_request_s=args.max_request_s, max_image_megapixels=args.max_image_megapixels,
-                         **_screen_overrides(args))
+                         gaze_cnn=not args.no_gaze_cnn, **_screen_overrides(args))
     workers = args.workers or os.cpu_count() or 1
     log_level = "warning" if args.quiet else "info"
     if workers == 1:
@@ -537,6 +541,7 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="largest image, by its header, before decoding (default 50)")
     serve.add_argument("--sequence-model", help="saved sequence model folder (geoengage train --model gru): videos "
                                                 "also get its prediction from the windows so far")
+    serve.add_argument("--no-gaze-cnn", action="store_true", help="skip the gaze CNN (no gaze_cnn_*/on_screen_cnn)")
     _add_screen_options(serve)
     serve.set_defaults(handler=_cmd_serve)
 

@@ -83,6 +83,9 @@ class ExtractConfig:
         Largest encoding distance accepted as the same person (0.6 is dlib's rule).
     expression : bool
         Run the shipped expression CNN on every face (columns ``expr_<class>`` and ``expr_class``).
+    gaze_cnn : bool
+        Run the shipped gaze CNN on both eyes of every face (``gaze_cnn_*``, ``on_screen_cnn``;
+        :mod:`geoengage.geometry.gaze_cnn`).
     screen_width_mm, screen_height_mm : float
         Size of the screen the subject looks at, for ``on_screen`` (default a 15.6-inch laptop).
     screen_centre_x_mm : float
@@ -93,7 +96,7 @@ class ExtractConfig:
         Upward bias of the measured vertical pupil position removed before the gaze geometry
         (see :mod:`geoengage.geometry.gaze`).
     expression_batch : int
-        Faces per CNN call. Rows are held back until a batch is full (32 suits files); live mode
+        Faces per CNN call (expression and gaze). Rows are held back until a batch is full (32 suits files); live mode
         uses 1 so each frame's row comes out at once.
     """
 
@@ -114,6 +117,7 @@ class ExtractConfig:
     encodings_path: str | None = None
     identity_tolerance: float = 0.6
     expression: bool = True
+    gaze_cnn: bool = True
     expression_batch: int = 32
     screen_width_mm: float = 345.0
     screen_height_mm: float = 194.0

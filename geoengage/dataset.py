@@ -120,14 +120,16 @@ def config_key(config: ExtractConfig) -> str:
 
 
 def feature_models(config: ExtractConfig) -> dict[str, str | None]:
-    """SHA-256 of the model files behind the features: the landmark model and (when it runs) the expression CNN
-    with its embedding projection. A scoring model refuses windows made with other ones."""
+    """SHA-256 of the model files behind the features: the landmark model and (when they run) the expression CNN
+    with its embedding projection and the gaze CNN. A scoring model refuses windows made with other ones."""
     from .detect.expression import EMBEDDING_PROJECTION, EXPRESSION_WEIGHTS
+    from .detect.gaze import GAZE_WEIGHTS
     from .detect.models import model_sha256
 
     expression = (hashlib.sha256(EXPRESSION_WEIGHTS.read_bytes() + EMBEDDING_PROJECTION.read_bytes()).hexdigest()
                   if config.expression else None)
-    return {"landmarks": model_sha256("landmarks68"), "expression": expression}
+    gaze = hashlib.sha256(GAZE_WEIGHTS.read_bytes()).hexdigest() if config.gaze_cnn else None
+    return {"landmarks": model_sha256("landmarks68"), "expression": expression, "gaze": gaze}
 
 
 def _note_other_configs(parts_root: Path, key: str, config: ExtractConfig) -> None:

@@ -31,8 +31,9 @@ from .exceptions import GeoEngageError, InvalidParameterError, SchemaError
 from .media import Frame, MediaItem, iter_frames, list_media
 from .progress import Hook
 from .geometry.expression_cnn import EXPRESSION_CLASSES
-from .geometry.registry import compute_frame_features, face_crop_features, feature_specs, image_features
-from .normalize import normalize_face
+from .geometry.registry import (compute_frame_features, eye_patch_features, face_crop_features, feature_specs,
+                                image_features)
+from .normalize import EyePatches, normalize_eyes, normalize_face
 from .schema import FRAMES, LANDMARK_COLUMNS, Column, validate
 
 __all__ = ["BatchResult", "FAILURE_COLUMNS", "FRAMES_SCHEMA_VERSION", "extract_batch", "extract_frames", "extract_items",
@@ -40,7 +41,8 @@ __all__ = ["BatchResult", "FAILURE_COLUMNS", "FRAMES_SCHEMA_VERSION", "extract_b
 
 logger = logging.getLogger(__name__)
 _IMAGE_FEATURES = tuple(spec.name for spec in feature_specs("image"))
-_FACE_FEATURES = tuple(spec.name for spec in feature_specs("faces"))
+#: Features the CNNs fill in batches (expression on aligned faces, gaze on normalised eyes): NaN until scored.
+_BATCH_FEATURES = tuple(spec.name for spec in (*feature_specs("faces"), *feature_specs("eyes")))
 
 FRAMES_SCHEMA_VERSION = "geoengage.frames/2"
 
@@ -62,7 +64,7 @@ class _Identifier:
 
 
 def _empty_row() -> dict[str, object]:
-    row: dict[str, object] = {name: np.nan for name in (*LANDMARK_COLUMNS, *_IMAGE_FEATURES, *_FACE_FEATURES)}
+    row: dict[str, object] = {name: np.nan for name in (*LANDMARK_COLUMNS, *_IMAGE_FEATURES, *_BATCH_FEATURES)}
     row.update(face_found=False, n_faces=0, track_id=-1, person=None, identity_distance=np.nan,
                face_left_px=np.nan, face_top_px=np.nan, face_width_px=np.nan, face_height_px=np.nan,
                detect_score=np.nan, face_source=None, expr_class=None)
@@ -75,7 +77,7 @@ def _face_row(face: TrackedFace, n_faces: int, identity: tuple[str | None, float
     row.update(face_found=True, n_faces=n_faces, track_id=face.track_id, person=identity[0],
                identity_distance=identity[1], face_left_px=box[0], face_top_px=box[1],
                face_width_px=box[2] - box[0], face_height_px=box[3] - box[1], detect_score=face.score,
-               face_source=face.source, expr_class=None, **dict.fromkeys(_FACE_FEATURES, np.nan))
+               face_source=face.source, expr_class=None, **dict.fromkeys(_BATCH_FEATURES, np.nan))
     return row
 
 
@@ -84,8 +86,8 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
 
     One row per kept face per frame, or one ``face_found=False`` row for a frame with no face.
     Used by :func:`extract_frames` and by live mode, which consumes rows as they come. With
-    ``config.expression``, rows are held until ``config.expression_batch`` faces (or rows) are
-    pending, so the expression CNN scores them in one call; the rows keep their order.
+    ``config.expression`` or ``config.gaze_cnn``, rows are held until ``config.expression_batch`` faces (or rows)
+    are pending, so the expression and gaze CNNs score them in one call each; the rows keep their order.
     """
     tracker = FaceTracker(
         HogFaceDetector(min_face_px=config.min_face_px, threshold=config.detect_threshold), get_landmark_backend("dlib"),
@@ -98,6 +100,7 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
         identify = _Identifier(load_encodings(config.encodings_path), config.identity_tolerance, config.detect_every)
     pending: list[dict[str, object]] = []
     crops: list[tuple[int, np.ndarray]] = []  # (index in pending, aligned face)
+    eyes: list[tuple[int, EyePatches]] = []  # (index in pending, both eyes normalised)
     width = height = None
     for frame_no, frame in enumerate(frames):
         if frame.image is None:
@@ -116,21 +119,29 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
                 identity = (None, np.nan) if identify is None else identify(frame.image, face, frame_no)
                 if config.expression:
                     crops.append((len(pending), normalize_face(gray, face.landmarks)))
+                patches = normalize_eyes(gray, face.landmarks) if config.gaze_cnn else None
+                if patches is not None:
+                    eyes.append((len(pending), patches))
                 pending.append({**base, **_face_row(face, len(faces), identity), **image_features(gray, face.landmarks)})
         if len(pending) >= config.expression_batch:
-            yield from _score_expressions(pending, crops)
-            pending, crops = [], []
-    yield from _score_expressions(pending, crops)
+            yield from _score_batch(pending, crops, eyes)
+            pending, crops, eyes = [], [], []
+    yield from _score_batch(pending, crops, eyes)
 
 
-def _score_expressions(rows: list[dict[str, object]], crops: list[tuple[int, np.ndarray]]) -> list[dict[str, object]]:
-    """``rows`` with the expression CNN's columns filled in for the faces in ``crops`` (one batch)."""
+def _score_batch(rows: list[dict[str, object]], crops: list[tuple[int, np.ndarray]],
+                 eyes: list[tuple[int, EyePatches]]) -> list[dict[str, object]]:
+    """``rows`` with the CNNs' columns filled in for the faces in ``crops`` (expression) and ``eyes`` (gaze)."""
     if crops:
         scores = face_crop_features(np.stack([crop for _, crop in crops]))
         proba = np.column_stack([scores[f"expr_{c}"] for c in EXPRESSION_CLASSES])
         for j, (i, _) in enumerate(crops):
             rows[i].update({name: float(values[j]) for name, values in scores.items()},
                            expr_class=EXPRESSION_CLASSES[int(proba[j].argmax())])
+    if eyes:
+        scores = eye_patch_features(EyePatches.stack([patches for _, patches in eyes]))
+        for j, (i, _) in enumerate(eyes):
+            rows[i].update({name: float(values[j]) for name, values in scores.items()})
     return rows
 
 
@@ -141,7 +152,7 @@ def frames_from_rows(rows: list[dict[str, object]]) -> pd.DataFrame:
     """Rows of :func:`iter_face_rows` (plus ``video_id`` and ``source_path``) as the typed per-frame
     table, built column by column, before :func:`~geoengage.geometry.registry.compute_frame_features`."""
     columns = {}
-    for col in (*FRAMES, *(Column(name, "float", "", "") for name in (*_IMAGE_FEATURES, *_FACE_FEATURES))):
+    for col in (*FRAMES, *(Column(name, "float", "", "") for name in (*_IMAGE_FEATURES, *_BATCH_FEATURES))):
         values = [row[col.name] for row in rows]
         if col.dtype == "float":
             columns[col.name] = np.asarray(values, dtype=np.float64)

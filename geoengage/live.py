@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 
 #: Columns of a frame record (besides ``type``), in CSV order.
 FRAME_FIELDS = ("frame_idx", "time_s", "face_found", "yaw_deg", "pitch_deg", "roll_deg", "gaze_yaw_deg", "on_screen",
-                "ear", "expr_class", *(f"expr_{c}" for c in EXPRESSION_CLASSES), "dropped_total", "latency_ms")
+                "gaze_cnn_yaw_deg", "gaze_cnn_pitch_deg", "on_screen_cnn", "ear", "expr_class", *(f"expr_{c}" for c in EXPRESSION_CLASSES), "dropped_total", "latency_ms")
 #: Columns of a window record (besides ``type``), in CSV order.
 WINDOW_FIELDS = ("start_s", "end_s", "coverage", "window_ok", "engagement_probability", "engagement_pred", "blink_per_min",
                  "reason_text", "engagement_so_far")

@@ -20,16 +20,17 @@ import pandas as pd
 from .exceptions import SchemaError
 
 __all__ = [
-    "Column",
     "FRAMES",
     "FRAME_KEYS",
     "LANDMARK_COLUMNS",
     "N_LANDMARKS",
     "TRACK_KEYS",
+    "Column",
     "describe",
     "landmark_columns",
     "track_keys",
     "validate",
+    "with_columns",
 ]
 
 N_LANDMARKS = 68
@@ -118,3 +119,19 @@ def describe(schema: Sequence[Column]) -> pd.DataFrame:
         [(c.name, c.dtype, c.unit, c.nullable, c.doc) for c in schema],
         columns=["name", "dtype", "unit", "nullable", "doc"],
     )
+
+
+def with_columns(table: pd.DataFrame, columns: dict[str, object]) -> pd.DataFrame:
+    """A copy of ``table`` with ``columns`` set: existing ones replaced where they are, new ones appended in one
+    concatenation (``DataFrame.assign`` inserts them one by one, and with pandas' Arrow-backed column names each
+    insert rebuilds the name index: about 1 ms per column on a 150-column table)."""
+    out = table.copy()
+    new = {}
+    for name, values in columns.items():
+        if name in out.columns:
+            out[name] = values
+        else:
+            new[name] = values
+    if not new:
+        return out
+    return pd.concat([out, pd.DataFrame(new, index=out.index)], axis=1)

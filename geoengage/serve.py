@@ -51,7 +51,8 @@ __all__ = ["ServeConfig", "create_app"]
 logger = logging.getLogger(__name__)
 
 #: Per-frame features reported per face (medians over a video's frames) and in the timeline.
-REPORTED_FEATURES = ("yaw_deg", "pitch_deg", "roll_deg", "gaze_yaw_deg", "gaze_h_ratio", "on_screen", "ear",
+REPORTED_FEATURES = ("yaw_deg", "pitch_deg", "roll_deg", "gaze_yaw_deg", "gaze_h_ratio", "on_screen", "gaze_cnn_yaw_deg",
+                     "gaze_cnn_pitch_deg", "on_screen_cnn", "ear",
                      "eye_closure", "blink", "mouth_aspect_ratio", "smile_width_iod", "brow_raise_iod",
                      "iod_px", "face_sharpness", "face_brightness")
 _CHUNK = 1 << 20
@@ -86,6 +87,8 @@ class ServeConfig:
         Requests processed at the same time; the others wait their turn.
     screen_width_mm, screen_height_mm, screen_centre_x_mm, screen_top_mm : float
         The screen behind ``on_screen`` (see :class:`~geoengage.config.ExtractConfig`).
+    gaze_cnn : bool
+        Run the gaze CNN on every face (``gaze_cnn_*``, ``on_screen_cnn``; about 1 ms per face).
     sequence_model : str, optional
         Folder of a saved sequence model (``geoengage train --model gru`` on geoengage windows): videos also get
         ``sequence``, its prediction from each face's windows so far (:func:`geoengage.predict.sequence_windows`).
@@ -106,6 +109,7 @@ class ServeConfig:
     max_queue: int = 16
     max_request_s: float = 120.0
     threads: int = 1
+    gaze_cnn: bool = True
 
     def __post_init__(self) -> None:
         _check(0 <= self.max_queue <= 10_000, "max_queue", "between 0 and 10000", self.max_queue)
@@ -248,12 +252,13 @@ def _analyse(path: Path, kind: str, config: ServeConfig, timeline: bool) -> dict
         if kind == "image":
             read_image(path, max_pixels=int(config.max_image_megapixels * 1e6))  # header checked, then decoded
             # once up front: a broken image is the client's fault (422), not ours
-            extract = ExtractConfig(face_policy="all", **_screen(config))
+            extract = ExtractConfig(face_policy="all", gaze_cnn=config.gaze_cnn, **_screen(config))
         else:
             info = probe_video(path)
             if info.duration_s > config.max_video_s:
                 raise UploadError(413, f"the video lasts {info.duration_s:.1f} s; the limit is {config.max_video_s:g} s")
-            extract = ExtractConfig(face_policy="all", sample_fps=config.video_fps, **_screen(config))
+            extract = ExtractConfig(face_policy="all", sample_fps=config.video_fps, gaze_cnn=config.gaze_cnn,
+                                    **_screen(config))
         # the duration limit counts frames actually decoded, not what the container says
         allowed = math.floor(config.max_video_s * config.video_fps) + 1 if kind == "video" else None
         frames = extract_frames(path, config=extract, video_id=name, hook=on_time,

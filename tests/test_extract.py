@@ -155,3 +155,19 @@ def test_expression_columns(media_dir) -> None:
     off = extract_frames(media_dir / "leaves.avi", config=ExtractConfig(expression=False))
     assert off["expr_happy"].isna().all() and off["expr_class"].isna().all()
     assert np.allclose(off["yaw_deg"], frames["yaw_deg"], equal_nan=True)
+
+
+def test_gaze_cnn_columns(media_dir) -> None:
+    """The gaze CNN scores both eyes of every face during extraction (batched; batching changes nothing), its
+    on-screen estimate follows, and gaze_cnn=False leaves the columns empty."""
+    frames = extract_frames(media_dir / "leaves.avi")
+    found = frames["face_found"].to_numpy(bool)
+    gaze = frames[["gaze_cnn_yaw_deg", "gaze_cnn_pitch_deg"]].to_numpy()
+    assert np.isfinite(gaze[found]).all(axis=1).mean() > 0.9 and np.isnan(gaze[~found]).all()
+    assert (np.abs(gaze[found & np.isfinite(gaze).all(axis=1)]) < 90).all()
+    assert set(frames.loc[found, "on_screen_cnn"].dropna().unique()) <= {0.0, 1.0}
+    one = extract_frames(media_dir / "leaves.avi", config=ExtractConfig(expression_batch=1))
+    assert np.allclose(one[["gaze_cnn_yaw_deg", "gaze_cnn_pitch_deg"]].to_numpy(), gaze, atol=1e-4, equal_nan=True)
+    off = extract_frames(media_dir / "leaves.avi", config=ExtractConfig(gaze_cnn=False))
+    assert off["gaze_cnn_yaw_deg"].isna().all() and off["on_screen_cnn"].isna().all()
+    assert np.allclose(off["gaze_yaw_deg"], frames["gaze_yaw_deg"], equal_nan=True)  # the geometric gaze stays

@@ -158,6 +158,10 @@ def test_feature_sets_extend_others(tmp_path) -> None:
     assert with_setup[: len(default)] == default and "iod_px__median" in with_setup and "iod_px__median" not in default
     assert appearance[: len(default)] == default and appearance[-1] == "expr_emb_15__mean"
     assert not {"head_z_mm__median", "face_brightness__median", "brow_furrow_iod__mean"} & set(default)
+    gaze_cnn = load_feature_set("gaze_cnn").columns
+    assert gaze_cnn[: len(default)] == default and gaze_cnn[len(default):] == [
+        "gaze_cnn_yaw_deg__median", "gaze_cnn_yaw_deg__std", "gaze_cnn_pitch_deg__median", "gaze_cnn_pitch_deg__std",
+        "on_screen_cnn__frac"]
     both = tmp_path / "both.toml"
     both.write_text('name = "both"\nextends = ["with_setup", "appearance"]\n[signals]\nyaw_deg = ["mean", "p90"]\n')
     columns = load_feature_set(both).columns

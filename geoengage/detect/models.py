@@ -1,4 +1,5 @@
-"""Locate and lazily load the dlib model files shipped by ``face-recognition-models``.
+"""Locate and lazily load the dlib model files shipped by ``face-recognition-models``, and read the CNN weights
+geoengage ships (tensors only, never unpickled).
 
 The files are found with :func:`importlib.util.find_spec`, without importing
 ``face_recognition_models`` (its ``__init__`` imports ``pkg_resources``, which
@@ -11,11 +12,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import pickle
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
-from ..exceptions import MissingDependencyError
+from ..exceptions import MissingDependencyError, SchemaError
 
-__all__ = ["MODEL_FILES", "model_path", "model_sha256"]
+__all__ = ["MODEL_FILES", "load_weights", "model_path", "model_sha256"]
+
+M = TypeVar("M")
 
 #: Short names of the dlib model files geoengage uses.
 MODEL_FILES = {
@@ -47,3 +53,20 @@ def model_sha256(name: str) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def load_weights(path: str | Path, build: Callable[[dict[str, Any]], M], *, what: str, remedy: str) -> M:
+    """``build(state_dict)`` from a file of tensors read with ``torch.load(..., weights_only=True)``.
+
+    A missing file is a :class:`MissingDependencyError` saying ``remedy``; a file that is not such a state dict
+    (a pickled object, other layers) is a :class:`SchemaError` naming ``what`` it should have been.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingDependencyError(f"{path}: the {what}'s weights are missing; reinstall geoengage or {remedy}.")
+    try:
+        return build(torch.load(path, map_location="cpu", weights_only=True))
+    except (pickle.UnpicklingError, RuntimeError, KeyError, ValueError, OSError) as err:  # e.g. a pickled object
+        raise SchemaError(f"{path}: not {what} weights ({str(err).splitlines()[0]}).") from err

@@ -51,8 +51,8 @@ from .blink import LEFT_EYE, RIGHT_EYE, eye_aspect_ratio
 from .pose import FACE_3D_MM
 from .registry import frame_features
 
-__all__ = ["EYEBALL_CENTRES_MM", "GazeConfig", "ScreenGeometry", "angles_of", "gaze_on_screen", "gaze_vectors",
-           "pupil_point", "pupil_position"]
+__all__ = ["EYEBALL_CENTRES_MM", "GazeConfig", "ScreenGeometry", "angles_of", "eyeball_origins", "gaze_on_screen",
+           "gaze_vectors", "pupil_point", "pupil_position", "screen_hits", "vectors_from_yaw_pitch"]
 
 EYEBALL_RADIUS_MM = 12.0
 DARK_FRACTION = 0.35
@@ -206,6 +206,13 @@ def _rotations(angles: np.ndarray) -> np.ndarray:
     return rz.reshape(-1, 3, 3) @ ry.reshape(-1, 3, 3) @ rx.reshape(-1, 3, 3)
 
 
+def vectors_from_yaw_pitch(yaw_pitch: np.ndarray) -> np.ndarray:
+    """Unit gaze vectors (..., 3) from yaw/pitch (..., 2) in radians: the inverse of :func:`angles_of` (which gives
+    degrees). MPIIGaze's convention and geoengage's agree: ``g = (-cos p sin y, -sin p, -cos p cos y)``."""
+    yaw, pitch = yaw_pitch[..., 0], yaw_pitch[..., 1]
+    return np.stack([-np.cos(pitch) * np.sin(yaw), -np.sin(pitch), -np.cos(pitch) * np.cos(yaw)], axis=-1)
+
+
 def angles_of(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(yaw, pitch) in degrees of gaze vectors (3,) or (n, 3) in OpenCV axes (+ yaw = towards the subject's
     right, + pitch = up)."""
@@ -275,13 +282,26 @@ def gaze_on_screen(table: pd.DataFrame, screen: ScreenGeometry | None = None, *,
     vectors, origins, rotations = _gaze_batch(landmarks[rows], ratios[rows], pose[rows], size[rows], config.v_bias)
     out["gaze_yaw_deg"][rows], out["gaze_pitch_deg"][rows] = angles_of(vectors)
     out["eye_yaw_deg"][rows], out["eye_pitch_deg"][rows] = angles_of(np.einsum("nji,nj->ni", rotations, vectors))
+    out["screen_x_mm"][rows], out["screen_y_mm"][rows], out["on_screen"][rows] = screen_hits(vectors, origins, screen)
+    return out
+
+
+def screen_hits(vectors: np.ndarray, origins: np.ndarray, screen: ScreenGeometry
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where gaze rays (unit ``vectors`` (n, 3) from ``origins`` (n, 3), camera frame, mm) meet the camera's plane
+    (x, y in mm; NaN when the ray points away from it) and whether that is on ``screen`` (1.0 / 0.0)."""
     towards = (vectors[:, 2] < 0) & (origins[:, 2] > 0)  # else: looking away from the screen's plane
     with np.errstate(invalid="ignore", divide="ignore"):
         hits = origins + (-origins[:, 2] / vectors[:, 2])[:, None] * vectors
-    out["screen_x_mm"][rows] = np.where(towards, hits[:, 0], np.nan)
-    out["screen_y_mm"][rows] = np.where(towards, hits[:, 1], np.nan)
-    out["on_screen"][rows] = np.where(towards, screen.contains(hits[:, 0], hits[:, 1]), False).astype(np.float64)
-    return out
+    x, y = np.where(towards, hits[:, 0], np.nan), np.where(towards, hits[:, 1], np.nan)
+    return x, y, np.where(towards, screen.contains(hits[:, 0], hits[:, 1]), False).astype(np.float64)
+
+
+def eyeball_origins(pose: np.ndarray) -> np.ndarray:
+    """Midpoints (n, 3) of the two eyeball centres, camera frame, mm, for head poses (n, 6) (``yaw_deg`` ...
+    ``head_z_mm``): where gaze rays start."""
+    centres = np.einsum("ej,nij->nei", EYEBALL_CENTRES_MM, _rotations(pose[:, :3])) + pose[:, None, 3:6]
+    return centres.mean(axis=1)
 
 
 @frame_features(

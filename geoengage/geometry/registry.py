@@ -1,6 +1,6 @@
 """The per-frame feature registry: every feature's name, unit, range and meaning, defined once.
 
-Feature functions register themselves with :func:`frame_features`, in one of five kinds,
+Feature functions register themselves with :func:`frame_features`, in one of six kinds,
 computed in this order:
 
 ``image``      per face, during extraction, from the grayscale frame and its 68 landmarks
@@ -8,6 +8,9 @@ computed in this order:
 ``faces``      during extraction, batched over aligned face crops from
                :func:`geoengage.normalize.normalize_face` (expression probabilities from the CNN):
                ``f(faces (n, 48, 48) float32) -> {name: ndarray (n,)}``
+``eyes``       during extraction, batched over both eyes' normalised patches from
+               :func:`geoengage.normalize.normalize_eyes` (gaze from the gaze CNN):
+               ``f(patches: EyePatches) -> {name: ndarray (n,)}``
 ``landmarks``  vectorised over the table, from landmarks and frame size (pose, blink, mouth, brows):
                ``f(landmarks (n, 68, 2), frame_size (n, 2)) -> {name: ndarray (n,)}``
 ``derived``    from other features' columns (gaze direction, on-screen):
@@ -29,12 +32,21 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InvalidParameterError
-from ..schema import LANDMARK_COLUMNS, Column
+from ..schema import LANDMARK_COLUMNS, Column, with_columns
 
-__all__ = ["FeatureSpec", "compute_frame_features", "feature_columns", "feature_specs", "features_markdown",
-           "face_crop_features", "frame_features", "image_features"]
+__all__ = [
+    "FeatureSpec",
+    "compute_frame_features",
+    "eye_patch_features",
+    "face_crop_features",
+    "feature_columns",
+    "feature_specs",
+    "features_markdown",
+    "frame_features",
+    "image_features",
+]
 
-KINDS = ("image", "faces", "landmarks", "derived", "track")
+KINDS = ("image", "faces", "eyes", "landmarks", "derived", "track")
 
 
 @dataclass(frozen=True)
@@ -80,16 +92,20 @@ def frame_features(*specs: tuple[str, str, float, float, str], kind: str = "land
     return register
 
 
+#: The feature modules; importing one registers its features. Within a kind, features are listed in this module
+#: order (then as each module registers them), whatever order the modules happened to be imported in.
+MODULES = ("blink", "expression", "expression_cnn", "gaze", "gaze_cnn", "pose", "quality")
+
+
 def _load() -> None:
-    # Importing the feature modules registers their features (in this order).
-    from . import blink, expression, expression_cnn, gaze, pose, quality  # noqa: F401
+    from . import blink, expression, expression_cnn, gaze, gaze_cnn, pose, quality  # noqa: F401
 
 
 def feature_specs(kind: str | None = None) -> list[FeatureSpec]:
     """Every registered feature (of one ``kind``), in computation order."""
     _load()
     order = {k: i for i, k in enumerate(KINDS)}
-    specs = sorted(_SPECS.values(), key=lambda s: order[s.kind])
+    specs = sorted(_SPECS.values(), key=lambda s: (order[s.kind], MODULES.index(s.module)))  # stable
     return [s for s in specs if kind is None or s.kind == kind]
 
 
@@ -109,15 +125,24 @@ def image_features(gray: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
     return out
 
 
-def face_crop_features(faces: np.ndarray) -> dict[str, np.ndarray]:
-    """All ``faces`` features of a batch of aligned crops (n, 48, 48): ``{name: ndarray (n,)}``."""
+def _batch_features(kind: str, batch: Any) -> dict[str, np.ndarray]:
     _load()
     out: dict[str, np.ndarray] = {}
-    for kind, func, names in _FUNCTIONS:
-        if kind == "faces":
-            values = func(faces)
+    for fkind, func, names in _FUNCTIONS:
+        if fkind == kind:
+            values = func(batch)
             out.update({name: np.asarray(values[name], dtype=np.float64) for name in names})
     return out
+
+
+def face_crop_features(faces: np.ndarray) -> dict[str, np.ndarray]:
+    """All ``faces`` features of a batch of aligned crops (n, 48, 48): ``{name: ndarray (n,)}``."""
+    return _batch_features("faces", faces)
+
+
+def eye_patch_features(patches: Any) -> dict[str, np.ndarray]:
+    """All ``eyes`` features of a batch of :class:`~geoengage.normalize.EyePatches`: ``{name: ndarray (n,)}``."""
+    return _batch_features("eyes", patches)
 
 
 def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
@@ -128,7 +153,7 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
     them: ``{"gaze": GazeConfig(...)}`` (screen geometry, :mod:`geoengage.geometry.gaze`),
     ``{"blink": BlinkConfig(...)}``; absent ones take their defaults.
 
-    ``image`` and ``faces`` features must already be columns (extraction adds them); where they are
+    ``image``, ``faces`` and ``eyes`` features must already be columns (extraction adds them); where they are
     absent (a table imported from another tool) they are added as NaN. With ``overwrite=False``,
     feature columns the table already has (e.g. OpenFace's head pose) are kept as they are
     and used by the features derived from them.
@@ -137,10 +162,10 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
     landmarks = frames[list(LANDMARK_COLUMNS)].to_numpy(dtype=np.float64).reshape(len(frames), 68, 2)
     frame_size = frames[["frame_width_px", "frame_height_px"]].astype("float64").to_numpy(na_value=np.nan)
     new: dict[str, np.ndarray] = {}
-    for spec in (*feature_specs("image"), *feature_specs("faces")):
+    for spec in (*feature_specs("image"), *feature_specs("faces"), *feature_specs("eyes")):
         if spec.name not in frames.columns:
             new[spec.name] = np.full(len(frames), np.nan)
-    table = frames.assign(**new) if new else frames.copy()
+    table = with_columns(frames, new)
     for kind in ("landmarks", "derived", "track"):
         computed: dict[str, np.ndarray] = {}
         for fkind, func, names in _FUNCTIONS:
@@ -157,7 +182,7 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
                     raise RuntimeError(f"feature {name!r} returned shape {column.shape}, expected ({len(frames)},)")
                 if overwrite or name not in frames.columns:
                     computed[name] = column
-        table = table.assign(**computed)
+        table = with_columns(table, computed)
     return table
 
 

@@ -31,6 +31,8 @@ SIGNAL_LABELS = {
     "mouth_corner_lift_iod": "mouth-corner lift", "brow_raise_iod": "brow raise", "brow_furrow_iod": "brow gap",
     "eye_openness_iod": "eye openness", "head_z_mm": "distance to camera (mm)", "iod_px": "face size (px)",
     "face_sharpness": "image sharpness", "face_brightness": "face brightness",
+    "gaze_pitch_deg": "gaze pitch (deg)", "gaze_cnn_yaw_deg": "gaze yaw, gaze CNN (deg)",
+    "gaze_cnn_pitch_deg": "gaze pitch, gaze CNN (deg)", "on_screen_cnn": "gaze on screen (gaze CNN)",
 }
 
 
@@ -103,8 +105,8 @@ def describe_feature(name: str, value: float) -> str:
         return f"{words} appearance axis {parsed.signal[len('expr_emb_'):]} {value:+.2f} sd"
     if parsed.signal.startswith("expr_"):  # expression probabilities read as shares
         return f"{words} {parsed.signal[len('expr_'):]} expression probability {value:.0%}"
-    if parsed.signal == "on_screen" and parsed.agg in ("mean", "median"):
-        return f"gaze on screen in {value:.0%} of the window"
+    if parsed.signal in ("on_screen", "on_screen_cnn") and parsed.agg in ("mean", "median"):
+        return f"{label} in {value:.0%} of the window"
     return f"{words} {label} {value:.3g}"
 
 

@@ -11,12 +11,13 @@ import pytest
 
 from geoengage.geometry.registry import (
     compute_frame_features,
+    eye_patch_features,
     face_crop_features,
     feature_specs,
     features_markdown,
     image_features,
 )
-from geoengage.normalize import normalize_face
+from geoengage.normalize import EyePatches, normalize_eyes, normalize_face
 from geoengage.schema import LANDMARK_COLUMNS
 
 FEATURES_MD = Path(__file__).resolve().parents[2] / "features" / "FEATURES.md"
@@ -46,6 +47,7 @@ def test_every_feature_has_one_value_per_frame_and_nan_without_a_face(
     images = [image_features(gray, lm) if not np.isnan(lm).any() else {} for lm in landmarks]
     good = [i for i in range(n) if not np.isnan(landmarks[i]).any()]
     crops = face_crop_features(np.stack([normalize_face(gray, landmarks[i]) for i in good]))
+    crops.update(eye_patch_features(EyePatches.stack([normalize_eyes(gray, landmarks[i]) for i in good])))
     faces = {name: np.full(n, np.nan) for name in crops}
     for name, values in crops.items():
         faces[name][good] = values

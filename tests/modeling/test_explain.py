@@ -39,3 +39,8 @@ def test_feature_descriptions() -> None:
     assert describe_feature("expr_emb_03__mean", 1.234) == "mean appearance axis 03 +1.23 sd"
     assert describe_feature("on_screen__mean", 0.38) == "gaze on screen in 38% of the window"
     assert describe_feature("ear__mean", float("nan")) == "eye aspect ratio: missing"
+
+
+def test_gaze_cnn_features_in_words() -> None:
+    assert describe_feature("on_screen_cnn__frac", 0.4) == "gaze on screen (gaze CNN) in 40% of the window"
+    assert describe_feature("gaze_cnn_yaw_deg__median", 12.3) == "median gaze yaw, gaze CNN (deg) 12.3"

@@ -1,0 +1,94 @@
+"""Normalised eye patches -> gaze from the learned gaze CNN, composed with the head pose, and its on-screen estimate.
+
+The second gaze estimate beside the geometric one of :mod:`geoengage.geometry.gaze` (which reads the pupil's
+position between the eye's landmarks). During extraction both eyes are normalised the way MPIIGaze does it
+(:func:`geoengage.normalize.normalize_eyes`: a virtual camera looking straight at each eye from 600 mm, head roll
+removed, the right eye mirrored), the shipped CNN (:mod:`geoengage.detect.gaze`, trained on MPIIGaze; card
+``models/MODEL_CARD_gaze.md``) predicts each eye's gaze in its normalised camera, each prediction is rotated back
+into the camera (the normalisation's rotation undone; the head pose is in it, so this *is* the composition of
+eye and head), and the open eyes' unit vectors are averaged. ``gaze_cnn_yaw_deg``/``gaze_cnn_pitch_deg`` use the
+signs of ``gaze_yaw_deg``/``gaze_pitch_deg`` (+ yaw = towards the subject's right, + pitch = up; 0/0 = along the
+camera's axis, away from the camera, i.e. looking into the camera).
+
+``on_screen_cnn`` (with ``screen_cnn_x_mm``/``screen_cnn_y_mm``) intersects that ray, from the midpoint of the
+eyeball centres, with the camera's plane and the screen of :class:`~geoengage.geometry.gaze.ScreenGeometry`, as
+``on_screen`` does for the geometric estimate. NaN where both eyes are shut (aspect ratio < 0.15) or there is no
+head pose. Skip the CNN with ``ExtractConfig(gaze_cnn=False)`` / ``geoengage extract --no-gaze-cnn``.
+The camera model is geoengage's (focal length = frame width): with a real camera's focal length the angles
+would shift by a few degrees; MPIIGaze's own camera was calibrated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .gaze import GazeConfig, angles_of, eyeball_origins, screen_hits, vectors_from_yaw_pitch
+from .registry import frame_features
+
+__all__ = ["GAZE_CNN_COLUMNS", "cnn_gaze", "cnn_gaze_on_screen", "gaze_vectors_from_patches"]
+
+#: The columns the CNN writes during extraction.
+GAZE_CNN_COLUMNS = ("gaze_cnn_yaw_deg", "gaze_cnn_pitch_deg")
+
+
+def gaze_vectors_from_patches(patches, predictions: np.ndarray) -> np.ndarray:
+    """Camera-frame unit gaze vectors (n, 3) from per-eye predictions (n, 2, 2) yaw/pitch in radians in the
+    normalised cameras of ``patches`` (:class:`~geoengage.normalize.EyePatches`; eye 1 mirrored): the open eyes
+    averaged, NaN where both are shut."""
+    unmirrored = predictions * np.array([[1.0, 1.0], [-1.0, 1.0]])  # eye 1 was mirrored: its yaw changes sign back
+    normalised = vectors_from_yaw_pitch(unmirrored)  # (n, 2, 3)
+    camera = np.einsum("nkji,nkj->nki", patches.rotations, normalised)  # R^T g per eye
+    weights = patches.eye_open.astype(np.float64)[..., None]
+    summed = (camera * weights).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vectors = summed / np.linalg.norm(summed, axis=1, keepdims=True)
+    vectors[~patches.eye_open.any(axis=1)] = np.nan
+    return vectors
+
+
+@frame_features(
+    ("gaze_cnn_yaw_deg", "deg", -180, 180, "Gaze yaw from the gaze CNN (MPIIGaze-trained, both eyes normalised, "
+     "composed with the head pose), camera frame; + = towards the subject's right, 0 = into the camera."),
+    ("gaze_cnn_pitch_deg", "deg", -90, 90, "Gaze pitch from the gaze CNN, camera frame; + = up."),
+    kind="eyes",
+)
+def cnn_gaze(patches) -> dict[str, np.ndarray]:
+    """Gaze of a batch of faces' :class:`~geoengage.normalize.EyePatches` from the shipped CNN."""
+    from ..detect.gaze import predict_eye_crops
+
+    n = len(patches)
+    if not n:
+        return {name: np.empty(0) for name in GAZE_CNN_COLUMNS}
+    predictions = predict_eye_crops(patches.crops.reshape(-1, 9, 15),
+                                    patches.head_yaw_pitch.reshape(-1, 2)).reshape(n, 2, 2).astype(np.float64)
+    yaw, pitch = angles_of(gaze_vectors_from_patches(patches, predictions))
+    return {"gaze_cnn_yaw_deg": yaw, "gaze_cnn_pitch_deg": pitch}
+
+
+def cnn_gaze_on_screen(table: pd.DataFrame, *, gaze: GazeConfig | None = None) -> dict[str, np.ndarray]:
+    """Where the CNN's gaze ray meets the camera's plane, and whether on the screen, for every row."""
+    screen = (gaze or GazeConfig()).screen
+    n = len(table)
+    out = {name: np.full(n, np.nan) for name in ("screen_cnn_x_mm", "screen_cnn_y_mm", "on_screen_cnn")}
+    angles = np.radians(table[list(GAZE_CNN_COLUMNS)].to_numpy(dtype=np.float64))
+    pose = table[["yaw_deg", "pitch_deg", "roll_deg", "head_x_mm", "head_y_mm", "head_z_mm"]].to_numpy(dtype=np.float64)
+    rows = np.flatnonzero(np.isfinite(angles).all(axis=1) & np.isfinite(pose).all(axis=1))
+    if len(rows):
+        x, y, on = screen_hits(vectors_from_yaw_pitch(angles[rows]), eyeball_origins(pose[rows]), screen)
+        out["screen_cnn_x_mm"][rows], out["screen_cnn_y_mm"][rows], out["on_screen_cnn"][rows] = x, y, on
+    return out
+
+
+@frame_features(
+    ("screen_cnn_x_mm", "mm", -2000, 2000, "Where the CNN's gaze meets the camera plane, right of the camera in the "
+     "image (NaN if away)."),
+    ("screen_cnn_y_mm", "mm", -2000, 2000, "Where the CNN's gaze meets the camera plane, below the camera (NaN if "
+     "away)."),
+    ("on_screen_cnn", "flag", 0, 1, "1 when the CNN's gaze lands on the screen (ScreenGeometry, as on_screen), "
+     "else 0."),
+    kind="derived",
+    typical_range=("screen_cnn_x_mm", "screen_cnn_y_mm"),
+)
+def gaze_cnn_direction(table: pd.DataFrame, *, gaze: GazeConfig | None = None) -> dict[str, np.ndarray]:
+    return cnn_gaze_on_screen(table, gaze=gaze)
