@@ -70,3 +70,18 @@ def test_default_model_scores_the_demo_windows(tmp_path: Path) -> None:
     assert np.allclose(ok["engagement_probability"], engaged)
     faceless = windows[~windows.window_ok]  # windows the face left: no score, no prediction, no reasons
     assert len(faceless) == 2 and faceless.engagement_probability.isna().all() and faceless.engagement_pred.isna().all()
+
+
+def test_extract_without_the_gaze_cnn(media_dir: Path, tmp_path: Path) -> None:
+    """--no-gaze-cnn leaves the CNN's columns empty and says so in the metadata (no gaze weights behind them)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "face.jpg").write_bytes((media_dir / "one_face.jpg").read_bytes())
+    for flag, out in (([], "with"), (["--no-gaze-cnn"], "without")):
+        assert main(["-q", "extract", str(folder), "--out", str(tmp_path / out), *flag]) == 0
+    with_cnn = pd.read_parquet(tmp_path / "with" / "frames.parquet")
+    without = pd.read_parquet(tmp_path / "without" / "frames.parquet")
+    assert np.isfinite(with_cnn["gaze_cnn_yaw_deg"]).all() and without["gaze_cnn_yaw_deg"].isna().all()
+    meta = json.loads((tmp_path / "without" / "windows.meta.json").read_text())
+    assert meta["feature_models"]["gaze"] is None and meta["extract"]["gaze_cnn"] is False
+    assert json.loads((tmp_path / "with" / "windows.meta.json").read_text())["feature_models"]["gaze"]

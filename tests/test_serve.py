@@ -55,6 +55,7 @@ def test_image_prediction(client, astronaut) -> None:
     left, top, width, height = face["box_px"]
     assert abs(left + width / 2 - 222) < 25 and abs(top + height / 2 - 128) < 30  # the astronaut's face
     assert abs(face["features"]["yaw_deg"]) < 20 and 0.15 < face["features"]["ear"] < 0.45
+    assert abs(face["features"]["gaze_cnn_yaw_deg"]) < 30 and face["features"]["on_screen_cnn"] in (0.0, 1.0)
     assert sum(face["expression"].values()) == pytest.approx(1.0, abs=1e-4)
     assert face["expression_class"] == max(face["expression"], key=face["expression"].get)
     assert 0.0 <= face["engagement_probability"] <= 1.0
