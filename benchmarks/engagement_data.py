@@ -32,10 +32,12 @@ ALL_FEATURES = Path(__file__).resolve().parent / "all_features.toml"
 
 
 def feature_sets() -> dict[str, list[str]]:
-    """Feature columns of the old default set (with set-up features) and the new default."""
+    """Feature columns of the old default set (with set-up features), the new default, and the new default plus the
+    appearance embedding or the gaze CNN's estimate."""
     return {"old default (with set-up features)": load_feature_set(OLD_DEFAULT).columns,
             "new default": load_feature_set("default").columns,
-            "new default + appearance": load_feature_set("appearance").columns}
+            "new default + appearance": load_feature_set("appearance").columns,
+            "new default + gaze CNN": load_feature_set("gaze_cnn").columns}
 
 
 def _crop_box(folder: Path, paths: list[str]) -> tuple[float, float, float, float]:
