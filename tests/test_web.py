@@ -30,10 +30,13 @@ def test_upload_a_clip_and_see_the_timeline(running_app, tmp_path: Path) -> None
         n_windows = page.locator("svg#engagement rect.window").count()
         rows = page.locator("#windows tbody tr").count()
         summary = page.inner_text("#summary")
+        gaze_lines = [page.locator("svg#gaze path").nth(k).get_attribute("stroke")
+                      for k in range(page.locator("svg#gaze path").count())]
         page.locator("svg#engagement rect.window").first.click()
         selected = page.locator("#windows tbody tr.selected").count()
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
+    assert {"#1f77b4", "#ff7f0e"} <= set(gaze_lines)  # the geometric and the CNN's gaze are both drawn
     assert n_windows == rows == 3  # 4 s at 2 s windows, 1 s step
     assert selected == 1  # clicking a window picks out its row and reasons
     assert "video: 40 frames analysed" in summary and "1 face track(s)" in summary  # leaves, comes back: one person
