@@ -8,7 +8,9 @@ regressed, then calibrated into level probabilities; engaged = P(2) + P(3)). Bot
 and the decision rule fitted in inner subject-grouped folds (geoengage.modeling.train). ``auc_engaged`` is the
 engaged-vs-not AUC for both; balanced accuracy and minority recall are over the model's own classes (2 or 4).
 Cross-data-set label maps: DAiSEE 0-1 -> WACV 0, 2 -> 1, 3 -> 2; WACV 0 -> DAiSEE 1, 1 -> 2, 2 -> 3 (ordinal);
-low/high for the binary model (WACV: 0 low, 1-2 high).
+low/high for the binary model (WACV: 0 low, 1-2 high). The fine-tuned CNN's rows (the expression CNN fine-tuned on
+the crops) are benchmarks/engagement_finetuned.py. The gaze CNN row ("new default + gaze CNN") was added after the
+figures in the README were measured and has not been run on DAiSEE yet.
 
     python benchmarks/engagement_daisee.py [--data ../shared/data] [--work benchmarks/out] [--out results.json]
 """

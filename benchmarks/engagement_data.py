@@ -86,9 +86,10 @@ def summary_line(name: str, summary: dict, metrics: tuple[str, ...] = ("auc_roc"
     return f"  {name:44s} " + "  ".join(parts)
 
 
-def parse_args(doc: str, needs: tuple[str, ...]):  # type: ignore[no-untyped-def]
-    """The engagement benchmarks' options (--data, --work, --out, --n-boot); exits 0 with a clear line when a data
-    set in ``needs`` is absent (the benchmarks skip, they do not fail)."""
+def parse_args(doc: str, needs: tuple[str, ...], extra: tuple[tuple[str, type, object], ...] = ()):  # type: ignore[no-untyped-def]
+    """The engagement benchmarks' options (--data, --work, --out, --n-boot, and ``extra`` (flag, type, default)
+    ones); exits 0 with a clear line when a data set in ``needs`` is absent (the benchmarks skip, they do not
+    fail)."""
     import argparse
     import sys
 
@@ -97,6 +98,8 @@ def parse_args(doc: str, needs: tuple[str, ...]):  # type: ignore[no-untyped-def
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="where extracted tables are kept")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON")
     parser.add_argument("--n-boot", type=int, default=1000, help="subject bootstrap resamples")
+    for flag, kind, default in extra:
+        parser.add_argument(flag, type=kind, default=default, help=f"default {default}")
     args = parser.parse_args()
     missing = [n for n in needs if not (args.data / n / "labels.csv").is_file()]
     if missing:
@@ -115,3 +118,22 @@ def within_subject(windows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     mad = (out[columns] - median).abs().groupby(out["subject_id"]).transform("median") * 1.4826
     out[columns] = ((out[columns] - median) / mad.where(mad > 0)).fillna(0.0)
     return out
+
+
+def aligned_faces(work: Path, video_ids: list[str]) -> np.ndarray:
+    """The face of each image in ``video_ids`` aligned as the expression CNN expects (``normalize_face``), from the
+    landmarks the extraction in ``work`` stored and the image itself: (n, 48, 48) float32."""
+    import cv2
+
+    from geoengage.normalize import normalize_face
+    from geoengage.schema import LANDMARK_COLUMNS
+
+    frames = pd.read_parquet(work / "frames.parquet", columns=["video_id", "source_path", "face_found",
+                                                                *LANDMARK_COLUMNS])
+    frames = frames[frames["face_found"].astype(bool)].drop_duplicates("video_id").set_index("video_id")
+    faces = np.empty((len(video_ids), 48, 48), np.float32)
+    for i, video_id in enumerate(video_ids):
+        row = frames.loc[video_id]
+        gray = cv2.imread(str(row["source_path"]), cv2.IMREAD_GRAYSCALE)
+        faces[i] = normalize_face(gray, row[list(LANDMARK_COLUMNS)].to_numpy(np.float64).reshape(68, 2))
+    return faces

@@ -10,6 +10,7 @@ XGBoost on OpenFace's own features of the same images (same folds).
    subject-grouped folds (StratifiedGroupKFold, the same for every row), 95% intervals from bootstrapping subjects.
 4. Set-up audit per feature set: how well the features identify the subject (geoengage.modeling.audit).
 5. OpenFace comparison on the images OpenFace covers (classes 0 and 1 only, per SOURCE.md).
+The fine-tuned CNN row (the expression CNN fine-tuned on the crops, same folds) is benchmarks/engagement_finetuned.py.
 
     python benchmarks/engagement_wacv.py [--data ../shared/data] [--work benchmarks/out] [--out results.json]
 """
