@@ -13,10 +13,9 @@ pixels (the expression CNN uses it for training and inference alike):
 Eyes are normalised the way MPIIGaze (Zhang et al., CVPR 2015; "Revisiting data normalization", ETRA 2018)
 does it, for the gaze CNN (:func:`normalize_eyes`): a virtual camera (focal length 960 px) is turned to look
 straight at the eye centre (the midpoint of its two corner landmarks, at the depth the head pose puts the 3D mean
-face's corners) with the
-head's x axis kept horizontal (head roll removed), and moved to 600 mm from it; the frame is warped into that
-camera (one perspective warp, :func:`eye_warp`), the 60x36 patch histogram-equalised, and the 15x9 window
-around the iris cut out (rows 13-21, columns 22-36: the window of ``../shared/data/mpiigaze``). The subject's
+face's corners) with the head's x axis kept horizontal (head roll removed), and moved to 600 mm from it; the frame
+is warped into that camera (one perspective warp, :func:`eye_warp`), the 60x36 patch histogram-equalised, and the
+9x15 window around the iris cut out (rows 13-21, columns 22-36: the window of ``../shared/data/mpiigaze``). The subject's
 right eye is mirrored so that both look like a left eye (its yaws change sign), as in MPIIGaze.
 """
 
