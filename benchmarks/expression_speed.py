@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from timing import astronaut_face, median_ms, speed_arguments
 
-from geoengage.detect.expression import EXPRESSION_WEIGHTS, ExpressionNet, load_expression_model, predict_proba
+from geoengage.detect.expression import EXPRESSION_WEIGHTS, load_expression_model, predict_proba, read_expression_net
 from geoengage.normalize import normalize_face
 
 
@@ -26,8 +26,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     faces = np.stack([normalize_face(gray, landmarks + rng.normal(0, 1.0, landmarks.shape)) for _ in range(32)])
     fast = load_expression_model()
-    plain = ExpressionNet.from_state_dict(torch.load(EXPRESSION_WEIGHTS, weights_only=True))
-    plain.eval()
+    plain = read_expression_net().eval()
     print(f"expression CNN ({EXPRESSION_WEIGHTS.stat().st_size / 1e6:.2f} MB), torch {torch.__version__}, "
           f"{args.threads} thread(s), median of {args.repeats} runs, face + mirror image per prediction")
     align = median_ms(lambda: normalize_face(gray, landmarks), args.repeats)

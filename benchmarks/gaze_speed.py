@@ -23,7 +23,7 @@ from timing import astronaut_face, median_ms, speed_arguments
 
 from geoengage.config import ExtractConfig
 from geoengage.datasets import sample_video
-from geoengage.detect.gaze import GAZE_WEIGHTS, GazeNet, load_gaze_model, predict_eye_crops
+from geoengage.detect.gaze import GAZE_WEIGHTS, load_gaze_model, predict_eye_crops, read_gaze_net
 from geoengage.extract import extract_frames
 from geoengage.normalize import normalize_eyes
 
@@ -36,7 +36,7 @@ def main() -> None:
     crops = np.concatenate([e.crops[0] for e in eyes])  # 32 eyes
     head = np.concatenate([e.head_yaw_pitch[0] for e in eyes]).astype(np.float32)
     fast = load_gaze_model()
-    plain = GazeNet.from_state_dict(torch.load(GAZE_WEIGHTS, weights_only=True)).eval()
+    plain = read_gaze_net().eval()
     print(f"gaze CNN ({GAZE_WEIGHTS.stat().st_size / 1e6:.2f} MB), torch {torch.__version__}, {args.threads} "
           f"thread(s), median of {args.repeats} runs, crop + mirror image per prediction")
     normalise = median_ms(lambda: normalize_eyes(gray, landmarks), args.repeats)

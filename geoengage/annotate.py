@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import cv2
 import numpy as np
 
-from .geometry.gaze import eyeball_origins, vectors_from_yaw_pitch
+from .geometry.gaze import POSE_COLUMNS, eyeball_origins, vectors_from_yaw_pitch
 from .geometry.pose import camera_matrix, rotation_from_angles
 from .schema import LANDMARK_COLUMNS
 
@@ -51,8 +51,7 @@ def _finite(value: object) -> float | None:
     return number if np.isfinite(number) else None
 
 
-def _draw_gaze(out: np.ndarray, row: Mapping[str, object], points: np.ndarray, yaw: float, pitch: float,
-               roll: float) -> None:
+def _draw_gaze(out: np.ndarray, row: Mapping[str, object], points: np.ndarray) -> None:
     """The gaze ray (the CNN's where present, else the geometric estimate), 200 mm long, drawn from between the
     eyes in magenta; nothing when the row has no gaze."""
     for yaw_key, pitch_key in (("gaze_cnn_yaw_deg", "gaze_cnn_pitch_deg"), ("gaze_yaw_deg", "gaze_pitch_deg")):
@@ -61,12 +60,11 @@ def _draw_gaze(out: np.ndarray, row: Mapping[str, object], points: np.ndarray, y
             break
     else:
         return
-    position = [_finite(row.get(k)) for k in ("head_x_mm", "head_y_mm", "head_z_mm", "frame_width_px",
-                                              "frame_height_px")]
-    if None in position:
+    values = [_finite(row.get(k)) for k in (*POSE_COLUMNS, "frame_width_px", "frame_height_px")]
+    if None in values:
         return
-    x, y, z, width, height = position  # type: ignore[misc]
-    origin = eyeball_origins(np.array([[yaw, pitch, roll, x, y, z]]))[0]
+    *pose, width, height = values
+    origin = eyeball_origins(np.array([pose], dtype=np.float64))[0]
     tip = origin + 200.0 * vectors_from_yaw_pitch(np.radians([gaze_yaw, gaze_pitch]))
     camera = camera_matrix(width, height)  # type: ignore[arg-type]
     projected, _ = cv2.projectPoints(np.stack([origin, tip]), np.zeros(3), np.zeros(3), camera, None)
@@ -94,7 +92,7 @@ def draw_live(image: np.ndarray, row: Mapping[str, object], *, engagement: float
             tip = nose + length * (rotation @ axis)[:2]
             cv2.arrowedLine(out, tuple(int(v) for v in nose), tuple(int(v) for v in tip), color, 2, cv2.LINE_AA,
                             tipLength=0.2)
-        _draw_gaze(out, row, points, yaw, pitch, roll)  # type: ignore[arg-type]
+        _draw_gaze(out, row, points)
         label = row.get("expr_class")
         if isinstance(label, str):
             bottom = int(float(row["face_top_px"]) + float(row["face_height_px"])) + 18  # type: ignore[arg-type]

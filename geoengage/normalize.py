@@ -121,8 +121,6 @@ class EyePatches:
     rotations : ndarray of shape (n, 2, 3, 3)
         Camera -> normalised-camera rotations (of the unmirrored eyes): a gaze ``g_n`` predicted in the
         normalised camera is ``rotations[i, k].T @ g_n`` in the camera.
-    centres_mm : ndarray of shape (n, 2, 3)
-        Eye centres in the camera frame (x right, y down, z forward), mm.
     eye_open : ndarray of shape (n, 2), bool
         The eye's aspect ratio is at least 0.15 (a shut eye's patch says nothing about gaze).
     """
@@ -130,7 +128,6 @@ class EyePatches:
     crops: np.ndarray
     head_yaw_pitch: np.ndarray
     rotations: np.ndarray
-    centres_mm: np.ndarray
     eye_open: np.ndarray
 
     def __len__(self) -> int:
@@ -140,7 +137,7 @@ class EyePatches:
     def stack(cls, items: list[EyePatches]) -> EyePatches:
         """One batch from several (each of any length)."""
         return cls(*(np.concatenate([getattr(item, name) for item in items])
-                     for name in ("crops", "head_yaw_pitch", "rotations", "centres_mm", "eye_open")))
+                     for name in ("crops", "head_yaw_pitch", "rotations", "eye_open")))
 
 
 def eye_normalization(centre_mm: np.ndarray, head_rotation: np.ndarray) -> np.ndarray:
@@ -187,7 +184,7 @@ def normalize_eyes(gray: np.ndarray, landmarks: np.ndarray, *, full: bool = Fals
         return None
     head = rotation_from_angles(*pose[:3])
     camera = camera_matrix(width, height)
-    crops, angles, rotations, centres = [], [], [], []
+    crops, angles, rotations = [], [], []
     for k, corners in enumerate(_EYE_CORNERS):
         # the depth from the head model, the direction from the eye's own corner landmarks (the mean face's
         # corners can sit a few pixels off the subject's)
@@ -203,7 +200,5 @@ def normalize_eyes(gray: np.ndarray, landmarks: np.ndarray, *, full: bool = Fals
         crops.append(np.ascontiguousarray(patch if full else patch[EYE_CROP]))
         angles.append(head_angles)
         rotations.append(rotation)
-        centres.append(centre)
     eye_open = eye_aspect_ratio(np.stack([landmarks[42:48], landmarks[36:42]])) >= MIN_OPEN_EAR
-    return EyePatches(np.stack(crops)[None], np.stack(angles)[None], np.stack(rotations)[None],
-                      np.stack(centres)[None], eye_open[None])
+    return EyePatches(np.stack(crops)[None], np.stack(angles)[None], np.stack(rotations)[None], eye_open[None])

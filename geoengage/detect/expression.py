@@ -37,6 +37,7 @@ __all__ = [
     "load_expression_model",
     "predict_proba",
     "predict_with_embedding",
+    "read_expression_net",
     "take_step",
     "to_fer7",
     "train_epoch",
@@ -142,11 +143,16 @@ def load_expression_model(path: str | Path | None = None) -> ExpressionNet:
     Loaded once per process (cached) and never unpickled: ``torch.load(..., weights_only=True)``
     accepts only tensors. The layers are read from the weights (:meth:`ExpressionNet.from_state_dict`).
     """
+    return for_inference(read_expression_net(path))
+
+
+def read_expression_net(path: str | Path | None = None) -> ExpressionNet:
+    """A fresh, trainable :class:`ExpressionNet` with the weights of ``path`` (the shipped ones by default), read with
+    ``torch.load(..., weights_only=True)``: the starting point for fine-tuning and the unfused baseline."""
     from .models import load_weights
 
-    model = load_weights(path if path is not None else EXPRESSION_WEIGHTS, ExpressionNet.from_state_dict,
-                         what="ExpressionNet", remedy="train them with models/train_expression.py --ship")
-    return for_inference(model)
+    return load_weights(path if path is not None else EXPRESSION_WEIGHTS, ExpressionNet.from_state_dict,
+                        what="ExpressionNet", remedy="train them with models/train_expression.py --ship")
 
 
 def for_inference(model: nn.Module) -> nn.Module:

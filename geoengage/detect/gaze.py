@@ -33,7 +33,8 @@ from ..geometry.gaze import vectors_from_yaw_pitch
 from .expression import for_inference, take_step
 from .models import load_weights
 
-__all__ = ["GAZE_WEIGHTS", "GazeNet", "angular_error_deg", "load_gaze_model", "predict_eye_crops", "train_epoch"]
+__all__ = ["GAZE_WEIGHTS", "GazeNet", "angular_error_deg", "load_gaze_model", "predict_eye_crops", "read_gaze_net",
+           "train_epoch"]
 
 #: The trained weights shipped in the package (``models/train_gaze.py --ship``).
 GAZE_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "gaze_cnn.pt"
@@ -88,9 +89,14 @@ class GazeNet(nn.Module):
 def load_gaze_model(path: str | Path | None = None) -> GazeNet:
     """The gaze CNN with trained weights (the shipped ones by default), in eval mode with batch norm folded into the
     convolutions, loaded once per process and never unpickled (``torch.load(..., weights_only=True)``)."""
-    model = load_weights(path if path is not None else GAZE_WEIGHTS, GazeNet.from_state_dict, what="GazeNet",
-                         remedy="train them with models/train_gaze.py --ship")
-    return for_inference(model)
+    return for_inference(read_gaze_net(path))
+
+
+def read_gaze_net(path: str | Path | None = None) -> GazeNet:
+    """A fresh :class:`GazeNet` with the weights of ``path`` (the shipped ones by default), read with
+    ``torch.load(..., weights_only=True)``, batch norm not folded (the unfused baseline)."""
+    return load_weights(path if path is not None else GAZE_WEIGHTS, GazeNet.from_state_dict, what="GazeNet",
+                        remedy="train them with models/train_gaze.py --ship")
 
 
 def _mirror(crops: np.ndarray, head: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -51,8 +51,8 @@ from .blink import LEFT_EYE, RIGHT_EYE, eye_aspect_ratio
 from .pose import FACE_3D_MM
 from .registry import frame_features
 
-__all__ = ["EYEBALL_CENTRES_MM", "GazeConfig", "ScreenGeometry", "angles_of", "eyeball_origins", "gaze_on_screen",
-           "gaze_vectors", "pupil_point", "pupil_position", "screen_hits", "vectors_from_yaw_pitch"]
+__all__ = ["EYEBALL_CENTRES_MM", "POSE_COLUMNS", "GazeConfig", "ScreenGeometry", "angles_of", "eyeball_origins",
+           "gaze_on_screen", "gaze_vectors", "pupil_point", "pupil_position", "screen_hits", "vectors_from_yaw_pitch"]
 
 EYEBALL_RADIUS_MM = 12.0
 DARK_FRACTION = 0.35
@@ -166,6 +166,9 @@ def gaze_ratios(gray: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
     return {"gaze_h_ratio": float(2 * (0.5 - t)), "gaze_v_ratio": float(2 * (0.5 - s))}
 
 
+#: The head-pose columns the gaze geometry reads, in this order (rotation in degrees, nose-tip position in mm).
+POSE_COLUMNS = ("yaw_deg", "pitch_deg", "roll_deg", "head_x_mm", "head_y_mm", "head_z_mm")
+
 #: Eyeball centres in the head model (right eye, left eye), shape (2, 3), mm: 12 mm behind each eye's points.
 EYEBALL_CENTRES_MM = np.stack([FACE_3D_MM[RIGHT_EYE].mean(axis=0), FACE_3D_MM[LEFT_EYE].mean(axis=0)]) + [
     0.0, 0.0, EYEBALL_RADIUS_MM]
@@ -225,7 +228,7 @@ def _gaze_batch(landmarks: np.ndarray, ratios: np.ndarray, pose: np.ndarray, siz
     """Unit gaze vectors, origins (midpoints of the eyeball centres) and head rotations of n faces with
     complete inputs: landmarks (n, 68, 2), ratios (n, 2), pose (n, 6), frame size (n, 2)."""
     rotations = _rotations(pose[:, :3])
-    centres = np.einsum("ej,nij->nei", EYEBALL_CENTRES_MM, rotations) + pose[:, None, 3:6]  # (n, 2 eyes, 3)
+    centres = _eyeball_centres(pose, rotations)  # (n, 2 eyes, 3)
     t, s = 0.5 - ratios[:, 0] / 2.0, 0.5 - (ratios[:, 1] - v_bias) / 2.0
     width, height = size[:, 0], size[:, 1]
     vectors = np.zeros((len(pose), 3))
@@ -273,7 +276,7 @@ def gaze_on_screen(table: pd.DataFrame, screen: ScreenGeometry | None = None, *,
                                                  "screen_x_mm", "screen_y_mm", "on_screen")}
     landmarks = table[list(LANDMARK_COLUMNS)].to_numpy(dtype=np.float64).reshape(n, 68, 2)
     ratios = table[["gaze_h_ratio", "gaze_v_ratio"]].to_numpy(dtype=np.float64)
-    pose = table[["yaw_deg", "pitch_deg", "roll_deg", "head_x_mm", "head_y_mm", "head_z_mm"]].to_numpy(dtype=np.float64)
+    pose = table[list(POSE_COLUMNS)].to_numpy(dtype=np.float64)
     size = table[["frame_width_px", "frame_height_px"]].astype("float64").to_numpy(na_value=np.nan)
     rows = np.flatnonzero(np.isfinite(ratios).all(axis=1) & np.isfinite(pose).all(axis=1) & np.isfinite(size).all(axis=1)
                           & np.isfinite(landmarks[:, 36:48]).all(axis=(1, 2)))
@@ -297,11 +300,15 @@ def screen_hits(vectors: np.ndarray, origins: np.ndarray, screen: ScreenGeometry
     return x, y, np.where(towards, screen.contains(hits[:, 0], hits[:, 1]), False).astype(np.float64)
 
 
+def _eyeball_centres(pose: np.ndarray, rotations: np.ndarray) -> np.ndarray:
+    """Eyeball centres (n, 2 eyes, 3), camera frame, mm, for head poses (n, 6) and their rotations (n, 3, 3)."""
+    return np.einsum("ej,nij->nei", EYEBALL_CENTRES_MM, rotations) + pose[:, None, 3:6]
+
+
 def eyeball_origins(pose: np.ndarray) -> np.ndarray:
-    """Midpoints (n, 3) of the two eyeball centres, camera frame, mm, for head poses (n, 6) (``yaw_deg`` ...
-    ``head_z_mm``): where gaze rays start."""
-    centres = np.einsum("ej,nij->nei", EYEBALL_CENTRES_MM, _rotations(pose[:, :3])) + pose[:, None, 3:6]
-    return centres.mean(axis=1)
+    """Midpoints (n, 3) of the two eyeball centres, camera frame, mm, for head poses (n, 6) (:data:`POSE_COLUMNS`):
+    where gaze rays start."""
+    return _eyeball_centres(pose, _rotations(pose[:, :3])).mean(axis=1)
 
 
 @frame_features(

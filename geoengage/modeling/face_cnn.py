@@ -51,8 +51,7 @@ class FaceCropClassifier(ClassifierMixin, BaseEstimator):
         import torch
         from torch import nn
 
-        from ..detect.expression import EXPRESSION_WEIGHTS, ExpressionNet, train_epoch
-        from ..detect.models import load_weights
+        from ..detect.expression import read_expression_net, train_epoch
 
         faces = self._check(faces)
         if len(faces) != len(y):
@@ -62,8 +61,7 @@ class FaceCropClassifier(ClassifierMixin, BaseEstimator):
             raise InvalidParameterError(f"`y` must hold at least two classes. Got {list(self.classes_)} instead.")
         torch.set_num_threads(self.threads)
         torch.manual_seed(self.seed)
-        model = load_weights(EXPRESSION_WEIGHTS, ExpressionNet.from_state_dict, what="ExpressionNet",
-                             remedy="train them with models/train_expression.py --ship")
+        model = read_expression_net()
         model.head[3] = nn.Linear(model.head[3].in_features, len(self.classes_))
         model.temperature = 1.0
         new = list(model.head[3].parameters())

@@ -4,6 +4,7 @@ composition of both eyes' predictions with the head pose on a generated symmetri
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -138,8 +139,8 @@ def test_both_eyes_agree_on_a_symmetric_face(symmetric_face: np.ndarray) -> None
     gaze = cnn_gaze(eyes)
     assert abs(gaze["gaze_cnn_yaw_deg"][0]) < 2.5  # symmetric about the camera's axis: no sideways gaze
     # with one eye shut, the other alone gives the gaze; both shut: no gaze
-    one_shut = type(eyes)(eyes.crops, eyes.head_yaw_pitch, eyes.rotations, eyes.centres_mm, np.array([[True, False]]))
+    one_shut = replace(eyes, eye_open=np.array([[True, False]]))
     alone = gaze_vectors_from_patches(one_shut, per_eye[None].astype(np.float64))
     assert alone[0] == pytest.approx(eyes.rotations[0, 0].T @ vectors_from_yaw_pitch(per_eye[0].astype(float)))
-    shut = type(eyes)(eyes.crops, eyes.head_yaw_pitch, eyes.rotations, eyes.centres_mm, np.array([[False, False]]))
+    shut = replace(eyes, eye_open=np.array([[False, False]]))
     assert np.isnan(gaze_vectors_from_patches(shut, per_eye[None].astype(np.float64))).all()
