@@ -12,6 +12,7 @@ uses them); torch is imported only by this module, so the rest of geoengage neve
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,7 +30,9 @@ __all__ = [
     "FERPLUS_TO_FER",
     "FER_CLASSES",
     "ExpressionNet",
+    "PRECISION_ENV",
     "augment",
+    "cnn_dtype",
     "evaluate",
     "ferplus_targets",
     "for_inference",
@@ -136,14 +139,39 @@ class ExpressionNet(nn.Module):
         return model
 
 
+#: Environment variable choosing the expression CNN's inference precision: ``auto`` (default), ``float32`` or
+#: ``bfloat16``. ``auto`` is bfloat16 on CPUs with native bfloat16 arithmetic (AVX512-BF16 or AMX), float32 elsewhere.
+PRECISION_ENV = "GEOENGAGE_CNN_PRECISION"
+
+
+def cnn_dtype(precision: str | None = None) -> torch.dtype:
+    """The dtype the expression CNN runs in: ``precision`` (or :data:`PRECISION_ENV`, default ``auto``).
+
+    bfloat16 halves the time per face where the CPU computes it natively (measured here: 2.0 vs 4.2 ms for a face
+    and its mirror image on one thread) and changes the probabilities very little (shipped weights on FER-2013
+    PrivateTest: FER+ accuracy 82.64% vs 82.61%, mean absolute difference 0.0004, largest 0.014, the same top class for
+    99.94% of faces; see the model card). Set ``float32`` for bit-for-bit the same numbers on every machine.
+    """
+    from ..exceptions import InvalidParameterError
+
+    choice = (precision or os.environ.get(PRECISION_ENV) or "auto").strip().lower()
+    if choice not in ("auto", "float32", "bfloat16"):
+        raise InvalidParameterError(f"{PRECISION_ENV}={choice!r}: use auto, float32 or bfloat16.")
+    if choice == "auto":
+        native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        return torch.bfloat16 if native else torch.float32
+    return torch.bfloat16 if choice == "bfloat16" else torch.float32
+
+
 @lru_cache(maxsize=4)
-def load_expression_model(path: str | Path | None = None) -> ExpressionNet:
-    """The expression CNN with trained weights (the shipped ones by default), in eval mode.
+def load_expression_model(path: str | Path | None = None, precision: str | None = None) -> ExpressionNet:
+    """The expression CNN with trained weights (the shipped ones by default), in eval mode, in the dtype of
+    :func:`cnn_dtype` (``precision``: ``auto``, ``float32`` or ``bfloat16``; default from :data:`PRECISION_ENV`).
 
     Loaded once per process (cached) and never unpickled: ``torch.load(..., weights_only=True)``
     accepts only tensors. The layers are read from the weights (:meth:`ExpressionNet.from_state_dict`).
     """
-    return for_inference(read_expression_net(path))
+    return for_inference(read_expression_net(path), dtype=cnn_dtype(precision))
 
 
 def read_expression_net(path: str | Path | None = None) -> ExpressionNet:
@@ -155,16 +183,17 @@ def read_expression_net(path: str | Path | None = None) -> ExpressionNet:
                         what="ExpressionNet", remedy="train them with models/train_expression.py --ship")
 
 
-def for_inference(model: nn.Module) -> nn.Module:
+def for_inference(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
     """Eval mode, batch norm folded into the convolutions of ``model.features`` (each convolution followed by its
-    batch norm and ReLU), channels-last: the same outputs, about 2x faster (used for the gaze CNN too)."""
+    batch norm and ReLU), channels-last, weights in ``dtype``: the same outputs, about 2x faster (used for the gaze
+    CNN too, which stays float32)."""
     from torch.ao.quantization import fuse_modules
 
     model.eval()
     layers = list(model.features)
     groups = [[str(i), str(i + 1), str(i + 2)] for i, layer in enumerate(layers) if isinstance(layer, nn.Conv2d)]
     fuse_modules(model.features, groups, inplace=True)
-    return model.to(memory_format=torch.channels_last)
+    return model.to(dtype=dtype, memory_format=torch.channels_last)
 
 
 def augment(batch: torch.Tensor, generator: torch.Generator, *, max_shift: float = 0.08,
@@ -231,14 +260,19 @@ def predict_proba(model: ExpressionNet, faces: np.ndarray, *, batch_size: int = 
 @torch.no_grad()
 def predict_with_embedding(model: ExpressionNet, faces: np.ndarray, *, batch_size: int = 256
                            ) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities and penultimate embeddings (n, channels[-1]); face and mirror image averaged."""
+    """Class probabilities and penultimate embeddings (n, channels[-1]); face and mirror image averaged.
+
+    Runs in the model's dtype (see :func:`cnn_dtype`); the results are float32."""
     model.eval()
+    dtype = model.head[3].weight.dtype
     probas, embeddings = [], []
     for start in range(0, len(faces), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(faces[start:start + batch_size])).unsqueeze(1)
-        both = torch.cat([x, torch.flip(x, dims=[3])]).contiguous(memory_format=torch.channels_last)
+        x = torch.from_numpy(np.ascontiguousarray(faces[start:start + batch_size], dtype=np.float32)).unsqueeze(1)
+        both = torch.cat([x, torch.flip(x, dims=[3])]).to(dtype).contiguous(memory_format=torch.channels_last)
         pooled = model.embed(both)
-        proba = (model.head[3](pooled) / model.temperature).softmax(dim=1)
+        logits = model.head[3](pooled).float()
+        pooled = pooled.float()
+        proba = (logits / model.temperature).softmax(dim=1)
         probas.append(((proba[:len(x)] + proba[len(x):]) / 2).numpy())
         embeddings.append(((pooled[:len(x)] + pooled[len(x):]) / 2).numpy())
     if not probas:

@@ -82,7 +82,7 @@ def test_shipped_weights_load_safely_and_fast_path_matches(tmp_path) -> None:
     from geoengage.detect.expression import EXPRESSION_WEIGHTS, load_expression_model
 
     assert EXPRESSION_WEIGHTS.is_file() and EXPRESSION_WEIGHTS.stat().st_size < 10 * 2**20
-    fused = load_expression_model()
+    fused = load_expression_model(precision="float32")
     plain = ExpressionNet.from_state_dict(torch.load(EXPRESSION_WEIGHTS, weights_only=True))
     faces = np.random.default_rng(0).standard_normal((6, 48, 48)).astype(np.float32)
     assert np.allclose(predict_proba(fused, faces), predict_proba(plain.eval(), faces), atol=1e-5)  # BN folded
@@ -135,17 +135,40 @@ def test_shipped_weights_give_the_documented_accuracy_and_are_calibrated(shared_
     from geoengage.detect.expression import load_expression_model
 
     faces, truth, _ = _fer_sample(shared_data)
-    model = load_expression_model()
-    proba = predict_proba(model, faces)
-    assert len(truth) == SHIPPED_SAMPLE_N and model.temperature != 1.0
-    assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
-    assert np.mean(proba.argmax(axis=1) == truth) == pytest.approx(SHIPPED_SAMPLE_ACCURACY, abs=0.005)
-    confidence, correct = proba.max(axis=1), proba.argmax(axis=1) == truth
-    edges = np.linspace(0, 1, 16)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, 14)
-    ece = sum(abs(confidence[which == b].mean() - correct[which == b].mean()) * np.mean(which == b)
-              for b in range(15) if np.any(which == b))
-    assert ece <= 0.05
+    for precision in ("float32", "bfloat16"):  # both inference precisions give the documented figure
+        model = load_expression_model(precision=precision)
+        proba = predict_proba(model, faces)
+        assert len(truth) == SHIPPED_SAMPLE_N and model.temperature != 1.0
+        assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+        assert np.mean(proba.argmax(axis=1) == truth) == pytest.approx(SHIPPED_SAMPLE_ACCURACY, abs=0.005)
+        confidence, correct = proba.max(axis=1), proba.argmax(axis=1) == truth
+        edges = np.linspace(0, 1, 16)
+        which = np.clip(np.digitize(confidence, edges[1:-1]), 0, 14)
+        ece = sum(abs(confidence[which == b].mean() - correct[which == b].mean()) * np.mean(which == b)
+                  for b in range(15) if np.any(which == b))
+        assert ece <= 0.05
+
+
+def test_bfloat16_inference_matches_float32(astronaut, astronaut_landmarks, monkeypatch) -> None:
+    """The faster bfloat16 path (the default where the CPU has native bfloat16) gives nearly the float32 numbers."""
+    import cv2
+
+    from geoengage.detect.expression import PRECISION_ENV, cnn_dtype, load_expression_model, predict_with_embedding
+    from geoengage.exceptions import InvalidParameterError
+
+    gray = cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY)
+    rng = np.random.default_rng(0)
+    faces = np.stack([normalize_face(gray, astronaut_landmarks + rng.normal(0, 1.5, (68, 2))) for _ in range(12)])
+    p32, e32 = predict_with_embedding(load_expression_model(precision="float32"), faces)
+    p16, e16 = predict_with_embedding(load_expression_model(precision="bfloat16"), faces)
+    assert p16.dtype == e16.dtype == np.float32 and np.allclose(p16.sum(axis=1), 1.0, atol=1e-5)
+    assert np.abs(p16 - p32).max() < 0.03 and np.array_equal(p16.argmax(axis=1), p32.argmax(axis=1))
+    assert np.abs(e16 - e32).max() < 0.05 * np.abs(e32).max()
+    monkeypatch.setenv(PRECISION_ENV, "float32")
+    assert cnn_dtype() == torch.float32 and cnn_dtype("bfloat16") == torch.bfloat16
+    monkeypatch.setenv(PRECISION_ENV, "half")
+    with pytest.raises(InvalidParameterError, match=PRECISION_ENV):
+        cnn_dtype()
 
 
 def test_seven_class_mapping_is_consistent() -> None:
