@@ -8,11 +8,24 @@ For each clip it prints the median over ``--repeats`` runs of:
 - decode: reading the file into frames (``iter_frames``), no face work;
 - landmarks with tracking / without tracking: the landmark stage on frames already decoded
   in memory (detection, landmarks, tracks), so decode time is not counted twice;
-- tracking + expression CNN: the same with the expression CNN on every face (batches of 32),
+- tracking + CNNs: the same with the expression and gaze CNNs on every face (batches of 32),
   as ``geoengage extract`` runs by default;
+- MediaPipe FaceMesh (when ``mediapipe`` is importable): its video mode (it tracks, and detects
+  only when it loses the face) on the same decoded frames, BGR -> RGB conversion included, and
+  geoengage's tracking rate as a ratio of it;
 and the ratio of each landmark rate to the decode rate measured in the same run; then the
 per-frame feature stage (pose, blink, mouth/brow geometry, gaze direction: everything that
 works on the table after extraction) on the tracked rows.
+
+MediaPipe is never a geoengage dependency, and not an extra either: ``mediapipe==0.10.14`` requires
+``opencv-contrib-python``, which would replace geoengage's ``opencv-python-headless`` in the same
+environment. To compare, give it an environment of its own that also sees geoengage's, e.g.::
+
+    python -m venv /tmp/mpv
+    echo "$PWD/.venv/lib/python3.11/site-packages" > /tmp/mpv/lib/python3.11/site-packages/geoengage.pth
+    /tmp/mpv/bin/pip install --no-deps mediapipe==0.10.14
+    /tmp/mpv/bin/pip install absl-py attrs flatbuffers "protobuf<5"
+    /tmp/mpv/bin/python benchmarks/landmark_speed.py
 
     python benchmarks/landmark_speed.py [--frames 300] [--repeats 5]
 """
@@ -41,16 +54,32 @@ def _fps(n: int, seconds: float) -> float:
     return n / seconds
 
 
+def _mediapipe_rate(frames: list) -> tuple[float, float] | None:
+    """(frames per second, share of frames with a face) of MediaPipe FaceMesh in video mode; None without it."""
+    try:
+        import mediapipe as mp
+    except ImportError:
+        return None
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1) as mesh:
+        mesh.process(cv2.cvtColor(frames[0].image, cv2.COLOR_BGR2RGB))  # graph set up outside the timing
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1) as mesh:
+        start, found = time.perf_counter(), 0
+        for frame in frames:
+            found += mesh.process(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)).multi_face_landmarks is not None
+        return _fps(len(frames), time.perf_counter() - start), found / len(frames)
+
+
 def measure(clip: Path, repeats: int) -> dict[str, float]:
     frames = list(iter_frames(clip))
     list(iter_face_rows(frames[:2], config=ExtractConfig()))  # load the models once, outside the timing
-    decode, tracked, detected, expressed, features, yields = [], [], [], [], [], {}
+    decode, tracked, detected, expressed, features, yields, mediapipe = [], [], [], [], [], {}, []
+    landmarks_only = {"expression": False, "gaze_cnn": False}
     for _ in range(repeats):
         start = time.perf_counter()
         n = sum(1 for _ in iter_frames(clip))
         decode.append(_fps(n, time.perf_counter() - start))
-        for label, config, out in (("tracking", ExtractConfig(expression=False), tracked),
-                                   ("detection", ExtractConfig(tracking=False, expression=False), detected),
+        for label, config, out in (("tracking", ExtractConfig(**landmarks_only), tracked),
+                                   ("detection", ExtractConfig(tracking=False, **landmarks_only), detected),
                                    ("expression", ExtractConfig(), expressed)):
             start = time.perf_counter()
             rows = list(iter_face_rows(frames, config=config))
@@ -61,6 +90,10 @@ def measure(clip: Path, repeats: int) -> dict[str, float]:
                 start = time.perf_counter()
                 compute_frame_features(table)
                 features.append(_fps(len(table), time.perf_counter() - start))
+        rate = _mediapipe_rate(frames)
+        if rate is not None:
+            mediapipe.append(rate[0])
+            yields["mediapipe"] = rate[1]
     result = {"frames": len(frames), "decode_fps": statistics.median(decode),
               "tracking_fps": statistics.median(tracked), "detection_fps": statistics.median(detected),
               "expression_fps": statistics.median(expressed),
@@ -69,6 +102,10 @@ def measure(clip: Path, repeats: int) -> dict[str, float]:
     result["detection_vs_decode"] = result["detection_fps"] / result["decode_fps"]
     result["face_yield_tracking"] = yields["tracking"]
     result["face_yield_detection"] = yields["detection"]
+    if mediapipe:
+        result["mediapipe_fps"] = statistics.median(mediapipe)
+        result["tracking_vs_mediapipe"] = statistics.median(t / m for t, m in zip(tracked, mediapipe, strict=True))
+        result["face_yield_mediapipe"] = yields["mediapipe"]
     return result
 
 
@@ -93,8 +130,14 @@ def main() -> None:
                   f"  face in {r['face_yield_tracking']:.1%} of frames")
             print(f"  landmarks, no tracking {r['detection_fps']:8.1f} fps  ({r['detection_vs_decode']:.2f} x decode)"
                   f"  face in {r['face_yield_detection']:.1%} of frames")
-            print(f"  tracking + expression  {r['expression_fps']:8.1f} fps  "
+            print(f"  tracking + both CNNs   {r['expression_fps']:8.1f} fps  "
                   f"({r['expression_fps'] / r['tracking_fps']:.2f} x landmarks alone)")
+            if "mediapipe_fps" in r:
+                print(f"  MediaPipe FaceMesh     {r['mediapipe_fps']:8.1f} fps  face in {r['face_yield_mediapipe']:.1%} "
+                      f"of frames; geoengage tracking / MediaPipe {r['tracking_vs_mediapipe']:.2f} "
+                      "(median of the per-run ratios)")
+            else:
+                print("  MediaPipe FaceMesh     not installed (see this script's docstring to compare)")
             print(f"  feature stage          {r['features_fps']:8.1f} rows/s (after extraction)")
 
 

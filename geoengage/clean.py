@@ -242,10 +242,21 @@ def fill_short_gaps(values: pd.Series, time_s: pd.Series, *, max_gap_s: float,
     so ``max_gap_s = 0.1`` at 30 fps fills runs of up to 3 frames. A run that contains a row of
     ``keep`` (boolean, aligned with ``values``: a detected event) is never filled.
     """
-    missing = values.isna().to_numpy()
-    if not missing.any() or missing.all():
+    filled = _fill_gaps(values.to_numpy(dtype=np.float64, na_value=np.nan), time_s.to_numpy(dtype=np.float64),
+                        max_gap_s=max_gap_s, keep=keep)
+    if filled is None:
         return values
-    times = time_s.to_numpy(dtype=np.float64)
+    out = values.copy()
+    out.iloc[:] = filled
+    return out
+
+
+def _fill_gaps(values: np.ndarray, times: np.ndarray, *, max_gap_s: float,
+               keep: np.ndarray | None = None) -> np.ndarray | None:
+    """:func:`fill_short_gaps` on arrays: the filled copy of ``values``, or None when nothing is filled."""
+    missing = np.isnan(values)
+    if not missing.any() or missing.all():
+        return None
     period = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
     run_id = np.cumsum(np.r_[True, missing[1:] != missing[:-1]])
     fill = np.zeros(len(values), dtype=bool)
@@ -257,17 +268,18 @@ def fill_short_gaps(values: pd.Series, time_s: pd.Series, *, max_gap_s: float,
         if inside and times[rows[-1]] - times[rows[0]] + period <= max_gap_s + 1e-9:
             fill[rows] = True
     if not fill.any():
-        return values
+        return None
     known = ~missing
     filled = values.copy()
-    filled.iloc[fill] = np.interp(times[fill], times[known], values.to_numpy(dtype=np.float64)[known])
+    filled[fill] = np.interp(times[fill], times[known], values[known])
     return filled
 
 
 def feature_columns_in(frames: pd.DataFrame) -> list[str]:
     """The numeric feature columns of a per-frame table: the registry's, plus imported ones (``au*``, ``expr_*``)."""
     registry = [s.name for s in feature_specs() if s.name in frames.columns and s.name not in _NOT_CLEANED]
-    imported = [c for c in frames.columns if c.startswith(("au", "expr_")) and pd.api.types.is_float_dtype(frames[c])]
+    dtypes = frames.dtypes
+    imported = [c for c in frames.columns if c.startswith(("au", "expr_")) and pd.api.types.is_float_dtype(dtypes[c])]
     return registry + [c for c in imported if c not in registry]
 
 
@@ -322,7 +334,8 @@ def clean_frames(frames: pd.DataFrame, *, config: CleanConfig | None = None) -> 
     order = np.lexsort((table["time_s"].to_numpy(dtype=np.float64), table["track_id"].to_numpy(),
                         table["video_id"].astype(str).to_numpy()))
     table = table.iloc[order].reset_index(drop=True)
-    values = table[columns].astype(np.float64)
+    # the rules work on one float array (pandas' per-column machinery costs ~30 ms even for a one-row table)
+    values = np.array(table[columns].to_numpy(dtype=np.float64, na_value=np.nan), copy=True)
     reason = np.full(values.shape, None, dtype=object)
     col = {c: i for i, c in enumerate(columns)}
 
@@ -332,7 +345,7 @@ def clean_frames(frames: pd.DataFrame, *, config: CleanConfig | None = None) -> 
         block[pd.isna(block)] = rule
         reason[np.ix_(rows, cols)] = block
 
-    known = np.isfinite(values.to_numpy())
+    known = np.isfinite(values)
     if "quality" in config.rules:
         bad = np.flatnonzero(_quality_rows(table, config))
         if len(bad):
@@ -340,7 +353,7 @@ def clean_frames(frames: pd.DataFrame, *, config: CleanConfig | None = None) -> 
     if "range" in config.rules:
         for spec in feature_specs():
             if spec.hard_range and spec.name in col:
-                v = values[spec.name].to_numpy()
+                v = values[:, col[spec.name]]
                 with np.errstate(invalid="ignore"):
                     out = np.flatnonzero(np.isfinite(v) & ((v < spec.low) | (v > spec.high)))
                 if len(out):
@@ -353,57 +366,62 @@ def clean_frames(frames: pd.DataFrame, *, config: CleanConfig | None = None) -> 
             for signal, min_rate in JUMP_SIGNALS.items():
                 if signal not in col:
                     continue
-                v = values[signal].to_numpy()[rows]
+                v = values[rows, col[signal]]
                 spikes = rows[spike_mask(v, times_all[rows], z_max=config.jump_z_max, min_rate=min_rate,
                                          max_spike_s=config.max_spike_s)]
                 if len(spikes):
                     mark(spikes, [col[signal]] + (dependents if signal.endswith("_deg") else []), "jump")
     masked_any = pd.notna(reason) & known  # only values that were there count as masked
     reason[~masked_any] = None
-    values = values.mask(masked_any)
+    values[masked_any] = np.nan
     if config.z_max is not None:
         groups = table["subject_id"] if config.scope == "subject" else table["video_id"]
-        level_flags, values = _level_rule(values, groups, config)
+        level_flags, level_values = _level_rule(pd.DataFrame(values, columns=columns), groups, config)
+        values = np.array(level_values.to_numpy(dtype=np.float64), copy=True)
         level = level_flags.to_numpy() & known & ~masked_any
         reason[level] = "level"
-    table.loc[:, columns] = values.to_numpy()  # one block write (per-column assignment is ~2x slower)
     # a 0/1 flag is not cleaned itself, but it is unknown where its pose was masked
+    new_columns: dict[str, object] = {}
     pose = [col[c] for c in ("yaw_deg", "pitch_deg", "roll_deg") if c in col]
     flags = [c for c in _POSE_FLAGS if c in table]
     if pose and flags:
-        table.loc[pd.notna(reason[:, pose]).any(axis=1), flags] = np.nan
+        unknown = pd.notna(reason[:, pose]).any(axis=1)
+        for flag in flags:
+            flag_values = np.array(table[flag].to_numpy(dtype=np.float64, na_value=np.nan), copy=True)
+            flag_values[unknown] = np.nan
+            new_columns[flag] = flag_values
 
     # short gaps, per track, never across a blink or an extreme change
-    before = table[columns].isna()
-    missing = before.to_numpy()
-    positions = [table.columns.get_loc(c) for c in columns]
+    missing = np.isnan(values)
     blink = table["blink"].to_numpy(dtype=np.float64) if "blink" in table else np.zeros(len(table))
     for rows in track_rows:
         if len(rows) < 3:
             continue
         gaps = missing[rows]
-        times = table["time_s"].iloc[rows]
+        times = times_all[rows]
         in_blink = np.nan_to_num(blink[rows]) >= 0.5
         for k in np.flatnonzero(gaps.any(axis=0) & ~gaps.all(axis=0)):
-            series = table.iloc[rows, positions[k]]
-            keep = in_blink | _event_edges(series.to_numpy(dtype=np.float64), times.to_numpy(), columns[k], config)
-            table.iloc[rows, positions[k]] = fill_short_gaps(series, times, max_gap_s=config.max_gap_s,
-                                                             keep=keep).to_numpy()
-    filled_mask = before & table[columns].notna()
-    is_masked = pd.DataFrame(reason, columns=columns).notna()
-    n_masked = is_masked.sum(axis=1).astype(np.int64).to_numpy()
+            series = values[rows, k]
+            keep = in_blink | _event_edges(series, times, columns[k], config)
+            filled = _fill_gaps(series, times, max_gap_s=config.max_gap_s, keep=keep)
+            if filled is not None:
+                values[rows, k] = filled
+    filled_mask = missing & ~np.isnan(values)
+    n_masked = pd.notna(reason).sum(axis=1).astype(np.int64)
     row_reason = np.full(len(table), None, dtype=object)
     for i in np.flatnonzero(n_masked > 0):
         row_reason[i] = ",".join(sorted({r for r in reason[i] if r is not None}))
-    table = with_columns(table, {"interpolated": filled_mask.any(axis=1).to_numpy(), "n_masked": n_masked,
+    kept = table.drop(columns=[*columns, *new_columns])
+    table = pd.concat([kept, pd.DataFrame(values, columns=columns), pd.DataFrame(new_columns)], axis=1)[
+        [*frames.columns]]  # the cleaned block in one piece, in the input's column order
+    table = with_columns(table, {"interpolated": filled_mask.any(axis=1), "n_masked": n_masked,
                                  "clean_reason": pd.array(row_reason, dtype="string")})
 
     if config.baseline == "subject_median":
         table[columns] = table[columns] - table.groupby("subject_id")[columns].transform("median")
 
-    counts = pd.DataFrame(0, index=list(RULES), columns=columns, dtype=np.int64)
-    for rule in RULES:
-        counts.loc[rule] = (reason == rule).sum(axis=0) if len(reason) else 0
+    counts = pd.DataFrame(np.stack([(reason == rule).sum(axis=0) for rule in RULES]).astype(np.int64)
+                          if len(columns) else np.zeros((len(RULES), 0), np.int64), index=list(RULES), columns=columns)
     # back to the caller's row order and index
     back = np.argsort(order, kind="stable")
     cleaned = table.iloc[back]
@@ -411,7 +429,7 @@ def clean_frames(frames: pd.DataFrame, *, config: CleanConfig | None = None) -> 
     cleaned.attrs["geoengage"] = {**frames.attrs.get("geoengage", {}), "clean": dataclasses.asdict(config)}
     reasons = pd.DataFrame(reason[back], columns=columns, index=frames.index, dtype="string") if len(reason) else \
         pd.DataFrame(columns=columns, index=frames.index, dtype="string")
-    return CleanResult(cleaned, counts, filled_mask.sum().astype(np.int64), reasons)
+    return CleanResult(cleaned, counts, pd.Series(filled_mask.sum(axis=0).astype(np.int64), index=columns), reasons)
 
 
 def _event_edges(values: np.ndarray, times: np.ndarray, column: str, config: CleanConfig) -> np.ndarray:
