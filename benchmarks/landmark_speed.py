@@ -22,7 +22,8 @@ MediaPipe is never a geoengage dependency, and not an extra either: ``mediapipe=
 environment. To compare, give it an environment of its own that also sees geoengage's, e.g.::
 
     python -m venv /tmp/mpv
-    echo "$PWD/.venv/lib/python3.11/site-packages" > /tmp/mpv/lib/python3.11/site-packages/geoengage.pth
+    echo "import site; site.addsitedir('$PWD/.venv/lib/python3.11/site-packages')" \
+        > /tmp/mpv/lib/python3.11/site-packages/geoengage.pth
     /tmp/mpv/bin/pip install --no-deps mediapipe==0.10.14
     /tmp/mpv/bin/pip install absl-py attrs flatbuffers "protobuf<5"
     /tmp/mpv/bin/python benchmarks/landmark_speed.py
