@@ -47,6 +47,7 @@ from .config import ExtractConfig, _check, config_from_dict
 from .exceptions import GeoEngageWarning, SchemaError
 from .extract import extract_frames
 from .modeling.train import EngagementModel, load_default_model, load_model
+from .schema import with_columns
 from .windows import FeatureSet, make_windows, parse_feature_name
 
 __all__ = ["ModelSettings", "PredictConfig", "Prediction", "check_settings", "model_settings", "predict_frames",
@@ -166,8 +167,9 @@ def score_windows(windows: pd.DataFrame, *, model: EngagementModel | None = None
     if n_outside.any():
         logger.warning("%d of %d scored windows have features outside the training range (see out_of_range); "
                        "their scores extrapolate.", int((n_outside > 0).sum()), len(rows))
-    scored = windows.assign(**columns, engagement_pred=pred, engagement_probability=engaged,
-                            n_out_of_range=n_outside, out_of_range=outside, reasons=reasons, reason_text=texts)
+    scored = with_columns(windows, {**columns, "engagement_pred": pred, "engagement_probability": engaged,
+                                    "n_out_of_range": n_outside, "out_of_range": outside, "reasons": reasons,
+                                    "reason_text": texts})
     scored.attrs.update(attrs)
     return scored
 

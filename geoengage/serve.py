@@ -24,6 +24,7 @@ import math
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -161,12 +162,18 @@ def summarize_prediction(frames: pd.DataFrame, windows: pd.DataFrame, *, kind: s
     for track, group in found.groupby("track_id", sort=True):
         track_windows = windows[windows["track_id"] == track] if "track_id" in windows.columns else windows
         ok = track_windows[track_windows["window_ok"].astype(bool)]  # no score from windows without a face
+        box = ["face_left_px", "face_top_px", "face_width_px", "face_height_px"]
+        reported = [f for f in REPORTED_FEATURES if f in group]
+        with warnings.catch_warnings():  # an all-NaN column's median is NaN (reported as null), not a warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            medians = np.nanmedian(group[box + reported].to_numpy(dtype=np.float64, na_value=np.nan), axis=0)
+            means = np.nanmean(group[[f"expr_{c}" for c in EXPRESSION_CLASSES]].to_numpy(
+                dtype=np.float64, na_value=np.nan), axis=0)
         face: dict[str, Any] = {
             "track_id": int(track), "n_frames": len(group),
-            "box_px": [_number(group[c].median()) for c in ("face_left_px", "face_top_px", "face_width_px",
-                                                            "face_height_px")],
-            "features": {f: _number(group[f].median()) for f in REPORTED_FEATURES if f in group},
-            "expression": {c: _number(group[f"expr_{c}"].mean()) for c in EXPRESSION_CLASSES},
+            "box_px": [_number(v) for v in medians[:len(box)]],
+            "features": {f: _number(v) for f, v in zip(reported, medians[len(box):], strict=True)},
+            "expression": {c: _number(v) for c, v in zip(EXPRESSION_CLASSES, means, strict=True)},
         }
         expression = [face["expression"][c] for c in EXPRESSION_CLASSES]
         face["expression_class"] = (EXPRESSION_CLASSES[int(np.nanargmax(np.array(expression, dtype=float)))]

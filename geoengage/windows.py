@@ -173,7 +173,8 @@ def _constant_values(table: pd.DataFrame, starts: np.ndarray) -> list[dict[str, 
     """For each recording (a slice of ``table`` from each of ``starts``), its non-float columns that hold one value
     throughout it (``subject_id``, ``label``, ...) and that value: decided per recording, never across them."""
     skip = {c.name for c in FRAMES} | set(TRACK_KEYS) | _NOT_CARRIED
-    candidates = [c for c in table.columns if c not in skip and not pd.api.types.is_float_dtype(table[c])]
+    dtypes = table.dtypes  # not table[c]: each column access deep-copies the table's attrs
+    candidates = [c for c in table.columns if c not in skip and not pd.api.types.is_float_dtype(dtypes[c])]
     if not candidates:
         return [{} for _ in starts]
     recording = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(table)]))
