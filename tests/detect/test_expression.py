@@ -224,3 +224,48 @@ def test_embedding_is_the_same_pass_and_its_projection_belongs_to_the_weights(as
     finally:
         module.EMBEDDING_PROJECTION = original
         load_embedding_projection.cache_clear()
+
+
+def test_camera_like_frames_keep_the_face(astronaut, astronaut_landmarks) -> None:
+    """models/expression_alignment_frames.py: placing a crop in a frame and cutting it back out round-trips, the
+    detector box widened to the crop's framing lands on the placed crop, and landmark alignment undoes a roll."""
+    import importlib.util
+    from pathlib import Path
+
+    import cv2
+
+    from geoengage.detect.faces import HogFaceDetector
+    from geoengage.detect.landmarks import DlibLandmarker
+
+    path = Path(__file__).resolve().parents[2] / "models" / "expression_alignment_frames.py"
+    spec = importlib.util.spec_from_file_location("expression_alignment_frames", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)  # type: ignore[union-attr]
+    gray = cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY)
+    x0, y0 = astronaut_landmarks.min(axis=0)
+    x1, y1 = astronaut_landmarks.max(axis=0)
+    side = 1.3 * max(x1 - x0, y1 - y0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - 0.1 * side
+    crop = cv2.resize(gray[int(cy - side / 2):int(cy + side / 2), int(cx - side / 2):int(cx + side / 2)], (48, 48),
+                      interpolation=cv2.INTER_AREA)
+    detector, landmarker = HogFaceDetector(threshold=0.0), DlibLandmarker()
+    big = cv2.resize(crop, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    in_crop = detector(big)[0].box
+    fractions = tuple(in_crop / 144)
+    reference = normalize_face(big, landmarker(big, in_crop))
+
+    def corr(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1])
+
+    upright, matrix = script.camera_frame(crop, 0.0, np.random.default_rng(1))
+    placed = np.r_[matrix @ [0, 0, 1], matrix @ [48, 48, 1]]  # where the crop went (no roll: a box)
+    assert corr(script.plain_crop(upright, placed, (0.0, 0.0, 1.0, 1.0)), crop) > 0.95
+    box = detector(upright)[0].box  # widened by the fractions, the detector's box lands on the placed crop
+    width = (box[2] - box[0]) / (fractions[2] - fractions[0])
+    left, top = box[0] - fractions[0] * width, box[1] - fractions[1] * width
+    assert np.allclose([left, top, width], [placed[0], placed[1], placed[2] - placed[0]], atol=0.12 * width)
+    assert script.plain_crop(upright, box, fractions).shape == (48, 48)
+    rolled, _ = script.camera_frame(crop, 20.0, np.random.default_rng(2))
+    detections = detector(rolled)
+    assert detections, "the detector finds the face rolled by 20 deg"
+    assert corr(normalize_face(rolled, landmarker(rolled, detections[0].box)), reference) > 0.85
