@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from geoengage.config import ExtractConfig
 from geoengage.datasets import sample_frames
 from geoengage.detect.faces import HogFaceDetector
 from geoengage.detect.landmarks import DlibLandmarker
@@ -40,14 +41,31 @@ def test_face_leaves_and_returns(absent: tuple[float, float]) -> None:
     frames = sample_frames(60, absent=absent)
     truth = ~((np.arange(60) / 30 >= absent[0]) & (np.arange(60) / 30 < absent[1]))
     for tracking in (True, False):
-        faces, _ = _run(frames, tracking=tracking)
+        faces, _ = _run(frames, tracking=tracking, search_every=1)  # look for the face in every empty frame
         assert [len(f) == 1 for f in faces] == truth.tolist()
         ids = [f[0].track_id for f in faces if f]
         first_return = int(np.argmax(~truth)) + int(np.sum(~truth))
         assert set(ids[:first_return - int(np.sum(~truth))]) == {0}
         assert set(ids[first_return - int(np.sum(~truth)):]) == {0}  # the returning face is re-identified
-        plain, _ = _run(frames, tracking=tracking, reidentify=False)
+        plain, _ = _run(frames, tracking=tracking, reidentify=False, search_every=1)
         assert {f[0].track_id for f in plain[first_return - int(np.sum(~truth)):] if f} == {1}  # without: new id
+
+
+def test_search_cadence_while_no_face_is_tracked() -> None:
+    """With nobody in view the full-frame detector runs on every third frame; a returning face is found at most
+    two frames late, and the face frames before and after are the same as with a search in every frame."""
+    frames = sample_frames(60, absent=(1.0, 1.35))  # frames 30-40 empty, the face back from frame 41
+    every_frame, searched_always = _run(frames, search_every=1)
+    truth = np.array([len(f) == 1 for f in every_frame])
+    assert truth[:30].all() and not truth[30:41].any() and truth[41:].all()
+    faces, tracker = _run(frames)  # the default: search_every=3
+    found = np.array([len(f) == 1 for f in faces])
+    back = int(np.argmax(found[30:])) + 30
+    assert 41 <= back <= 43 and found[back:].all() and found[:30].all() and not found[30:back].any()
+    # empty frames 30-40: 11 searches, or one in three (30, 33, 36, 39) and the one that finds the face
+    assert searched_always.n_detector_runs - tracker.n_detector_runs >= 6
+    with pytest.raises(InvalidParameterError, match="search_every"):
+        ExtractConfig(search_every=0)
 
 
 def test_two_faces_keep_their_ids(two_face_image: np.ndarray) -> None:
@@ -94,7 +112,7 @@ def test_two_people_who_leave_and_return_keep_their_own_ids(shared_data) -> None
 
     obama, biden = framed("obama.jpg"), framed("biden.jpg")
     frames = [obama] * 5 + [blank] * 5 + [biden] * 5 + [blank] * 5 + [obama] * 5
-    faces, tracker = _run(frames, detect_every=3)
+    faces, tracker = _run(frames, detect_every=3, search_every=1)
     ids = [f[0].track_id if f else None for f in faces]
     assert ids[:5] == [0] * 5 and ids[5:10] == [None] * 5
     assert ids[10:15] == [1] * 5 and ids[20:] == [0] * 5
