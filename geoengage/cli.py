@@ -386,12 +386,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                          gaze_cnn=not args.no_gaze_cnn, **_screen_overrides(args))
     workers = args.workers or os.cpu_count() or 1
     log_level = "warning" if args.quiet else "info"
+    protocol = "geoengage.serve:NoDelayHTTPProtocol"  # answers without waiting for delayed ACKs (see the class)
     if workers == 1:
-        uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=log_level)
+        uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=log_level, http=protocol)
     else:  # one process per worker, each with its own models; uvicorn's supervisor restarts a worker that dies
         os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, "1")  # each worker computes on one core: N workers, N cores, no spinning
         uvicorn.run("geoengage.serve:create_app_from_env", factory=True, workers=workers, host=args.host,
-                    port=args.port, log_level=log_level)
+                    port=args.port, log_level=log_level, http=protocol)
     return 0
 
 

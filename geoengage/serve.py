@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import tempfile
 import threading
 import time
@@ -37,6 +38,7 @@ from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from . import __version__
 from .config import SCREEN_FIELDS, ExtractConfig, _check
@@ -328,6 +330,21 @@ def _set_threads(n: int) -> None:
 
     cv2.setNumThreads(n)
     torch.set_num_threads(n)
+
+
+class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+    """uvicorn's HTTP protocol with Nagle's algorithm off on every connection (``geoengage serve`` uses it).
+
+    With ``--workers N`` uvicorn hands the listening socket to the worker processes, where it arrives without its
+    protocol number, so asyncio no longer sets ``TCP_NODELAY`` on the connections it accepts; every answer then waits
+    for the client's delayed ACK. Measured on 127.0.0.1 with 2 workers: ``/health`` 44 ms, 1.1 ms with this class.
+    """
+
+    def connection_made(self, transport: Any) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
 
 
 #: Environment variable through which ``geoengage serve --workers N`` hands its settings to each worker process.

@@ -80,3 +80,41 @@ def test_time_budget_and_string_details(tmp_path: Path) -> None:
     client = TestClient(serve.create_app(ServeConfig()))
     answer = client.post("/predict", data={"nothing": "here"})  # no file field: FastAPI's validation, as a string
     assert answer.status_code == 422 and isinstance(answer.json()["detail"], str) and "file" in answer.json()["detail"]
+
+
+def test_two_worker_server_answers_without_delayed_ack_stalls() -> None:
+    """`geoengage serve --workers 2`: the worker processes get the listening socket without its protocol number, so
+    without NoDelayHTTPProtocol every answer waited ~40 ms for the client's delayed ACK (/health took 44 ms)."""
+    import socket
+    import statistics
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "geoengage.cli", "-q", "serve", "--port", str(port),
+                               "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
+        with httpx.Client(base_url=url, timeout=30) as client:
+            while True:
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+            times = []
+            for _ in range(15):  # one keep-alive connection: the same worker every time
+                start = time.perf_counter()
+                assert client.get("/health").status_code == 200
+                times.append(time.perf_counter() - start)
+        assert statistics.median(times) < 0.02, f"median /health {statistics.median(times) * 1000:.1f} ms"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
