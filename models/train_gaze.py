@@ -1,6 +1,7 @@
 """Train the gaze CNN on MPIIGaze's normalised eye crops, leave-one-participant-out, and ship one fold's weights.
 
-    python models/train_gaze.py models/configs/gaze_v01.toml [--jobs 2] [--participants 0,3] [--epochs N] [--ship]
+    python models/train_gaze.py models/configs/gaze_v01.toml [--jobs 2] [--participants 0,3] [--epochs N]
+                                [--seed N] [--ship]
 
 For every participant p00-p12 in turn, a :class:`geoengage.detect.gaze.GazeNet` is trained on the other twelve
 (AdamW, one-cycle schedule, L1 loss on yaw/pitch, half of every batch mirrored with the yaws negated, brightness
@@ -79,11 +80,15 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1, help="folds trained at once (one thread each)")
     parser.add_argument("--participants", help="comma-separated participants to hold out (default: all)")
     parser.add_argument("--epochs", type=int, help="override the config (a quick check; not for the card)")
+    parser.add_argument("--seed", type=int, help="override the config's seed; outputs go to <name>_seed<N>/ (the "
+                        "seed-ensemble check in the card)")
     parser.add_argument("--ship", action="store_true")
     args = parser.parse_args()
     config = tomllib.loads(args.config.read_text())
     if args.epochs:
         config["epochs"] = args.epochs
+    if args.seed is not None:
+        config["seed"], config["name"] = args.seed, f"{config['name']}_seed{args.seed}"
     data_path = ROOT / config["data"]
     if not data_path.is_file():
         print(f"{data_path} is absent: MPIIGaze's crops live in ../shared/data/mpiigaze (see its SOURCE.md).",
