@@ -154,6 +154,10 @@ def _engagement(row: pd.Series, classes: list[str]) -> dict[str, Any]:
             "reason_text": str(row["reason_text"])}
 
 
+#: The face box columns whose medians ``/predict`` reports as ``box_px``.
+_BOX_COLUMNS = ("face_left_px", "face_top_px", "face_width_px", "face_height_px")
+
+
 def summarize_prediction(frames: pd.DataFrame, windows: pd.DataFrame, *, kind: str,
                          timeline: bool = False) -> dict[str, Any]:
     """The ``/predict`` answer for one upload's frames and scored windows (JSON-ready)."""
@@ -164,22 +168,20 @@ def summarize_prediction(frames: pd.DataFrame, windows: pd.DataFrame, *, kind: s
     for track, group in found.groupby("track_id", sort=True):
         track_windows = windows[windows["track_id"] == track] if "track_id" in windows.columns else windows
         ok = track_windows[track_windows["window_ok"].astype(bool)]  # no score from windows without a face
-        box = ["face_left_px", "face_top_px", "face_width_px", "face_height_px"]
         reported = [f for f in REPORTED_FEATURES if f in group]
         with warnings.catch_warnings():  # an all-NaN column's median is NaN (reported as null), not a warning
             warnings.simplefilter("ignore", RuntimeWarning)
-            medians = np.nanmedian(group[box + reported].to_numpy(dtype=np.float64, na_value=np.nan), axis=0)
+            medians = np.nanmedian(group[[*_BOX_COLUMNS, *reported]].to_numpy(dtype=np.float64, na_value=np.nan),
+                                   axis=0)
             means = np.nanmean(group[[f"expr_{c}" for c in EXPRESSION_CLASSES]].to_numpy(
                 dtype=np.float64, na_value=np.nan), axis=0)
         face: dict[str, Any] = {
             "track_id": int(track), "n_frames": len(group),
-            "box_px": [_number(v) for v in medians[:len(box)]],
-            "features": {f: _number(v) for f, v in zip(reported, medians[len(box):], strict=True)},
+            "box_px": [_number(v) for v in medians[:len(_BOX_COLUMNS)]],
+            "features": {f: _number(v) for f, v in zip(reported, medians[len(_BOX_COLUMNS):], strict=True)},
             "expression": {c: _number(v) for c, v in zip(EXPRESSION_CLASSES, means, strict=True)},
+            "expression_class": EXPRESSION_CLASSES[int(np.argmax(means))] if np.isfinite(means).all() else None,
         }
-        expression = [face["expression"][c] for c in EXPRESSION_CLASSES]
-        face["expression_class"] = (EXPRESSION_CLASSES[int(np.nanargmax(np.array(expression, dtype=float)))]
-                                    if all(v is not None for v in expression) else None)
         if len(ok):  # the face's engagement: the mean over its (good) windows; reasons of its most typical one
             mean = ok["engagement_probability"].mean()
             typical = ok.iloc[int(np.argmin(np.abs(ok["engagement_probability"].to_numpy() - mean)))]
