@@ -1,13 +1,15 @@
 """Requests per second and latency of ``POST /predict`` on a single image, over real HTTP.
 
-Starts ``geoengage serve`` in a child process on 127.0.0.1, waits for ``/health``, sends
-scikit-image's astronaut photo (one face, JPEG, 512x512) ``--requests`` times from one client
-and then from ``--clients`` concurrent clients, and prints requests per second and latency
-percentiles (median, 95th). The baseline, measured in the same run and in this process, is
-the same work without HTTP (:func:`geoengage.predict.predict_media` on the file), so the ratio
-shows what the service adds.
+For each ``--workers`` count, starts ``geoengage serve --workers N`` in a child process on
+127.0.0.1, waits for ``/health``, sends scikit-image's astronaut photo (one face, JPEG, 512x512)
+``--requests`` times from one client and then from ``--clients`` concurrent clients, and prints
+requests per second, latency percentiles (median, 95th) and ``/health`` latency under that load.
+The 4-client throughput of each worker count is also printed as a ratio to the first count's,
+measured in the same run. The baseline, measured in the same run and in this process with one
+thread, is the same work without HTTP (:func:`geoengage.predict.predict_media` on the file), so
+the ratio shows what the service adds.
 
-    python benchmarks/serve_predict.py [--requests 40] [--clients 4] [--workers 1]
+    python benchmarks/serve_predict.py [--requests 40] [--clients 4] [--workers 1 2]
 """
 
 from __future__ import annotations
@@ -45,19 +47,14 @@ def _post(client: httpx.Client, jpeg: bytes) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=40)
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=1, help="geoengage serve --workers")
-    args = parser.parse_args()
-    jpeg = cv2.imencode(".jpg", sample_image())[1].tobytes()
+def _serve(workers: int, jpeg: bytes, n_requests: int, n_clients: int) -> dict[str, list[float] | float]:
+    """Latencies of one server with ``workers`` analysis workers: 1 client, then ``n_clients``, and /health."""
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "geoengage.cli", "-q", "serve", "--port", str(port),
-                               "--workers", str(args.workers)])
+                               "--workers", str(workers)])
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while True:
             try:
                 if httpx.get(url + "/health").status_code == 200:
@@ -69,34 +66,50 @@ def main() -> None:
             time.sleep(0.2)
         with httpx.Client(base_url=url, timeout=120) as client:
             for _ in range(3):
-                _post(client, jpeg)  # load the models, build the SHAP explainer
+                _post(client, jpeg)
             start = time.perf_counter()
-            serial = [_post(client, jpeg) for _ in range(args.requests)]
-            serial_rps = args.requests / (time.perf_counter() - start)
-        clients = [httpx.Client(base_url=url, timeout=300) for _ in range(args.clients)]
-        for i in range(args.clients * 2):  # every worker process loads its models before the timing
-            _post(clients[i % args.clients], jpeg)
+            serial = [_post(client, jpeg) for _ in range(n_requests)]
+            serial_rps = n_requests / (time.perf_counter() - start)
+        clients = [httpx.Client(base_url=url, timeout=300) for _ in range(n_clients)]
+        for i in range(n_clients * 2):
+            _post(clients[i % n_clients], jpeg)
         health: list[float] = []
-        with ThreadPoolExecutor(args.clients) as pool, httpx.Client(base_url=url, timeout=60) as probe:
+        with ThreadPoolExecutor(n_clients) as pool, httpx.Client(base_url=url, timeout=60) as probe:
             start = time.perf_counter()
-            running = pool.map(lambda i: _post(clients[i % args.clients], jpeg), range(args.requests))
+            running = pool.map(lambda i: _post(clients[i % n_clients], jpeg), range(n_requests))
             while len(health) < 20:  # /health while every client waits on an analysis
                 tick = time.perf_counter()
                 probe.get("/health").raise_for_status()
                 health.append(time.perf_counter() - tick)
                 time.sleep(0.05)
             parallel = list(running)
-            parallel_rps = args.requests / (time.perf_counter() - start)
+            parallel_rps = n_requests / (time.perf_counter() - start)
         for c in clients:
             c.close()
     finally:
         server.terminate()
         server.wait(timeout=30)
+    return {"serial": serial, "serial_rps": serial_rps, "parallel": parallel, "parallel_rps": parallel_rps,
+            "health": health}
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="geoengage serve --workers, each")
+    args = parser.parse_args()
+    jpeg = cv2.imencode(".jpg", sample_image())[1].tobytes()
+    runs = {workers: _serve(workers, jpeg, args.requests, args.clients) for workers in args.workers}
+
+    import torch
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)  # as in a worker process
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "astronaut.jpg"
         path.write_bytes(jpeg)
-        config, extract = PredictConfig(window_s=2.0, step_s=1.0), ExtractConfig(face_policy="all")
+        config, extract = PredictConfig(), ExtractConfig(face_policy="all")
         for _ in range(3):
             predict_media(path, extract=extract, config=config)
         direct = []
@@ -109,12 +122,17 @@ def main() -> None:
         return 1000 * float(np.quantile(values, q))
 
     print(f"POST /predict, one 512x512 JPEG with one face, {args.requests} requests per row")
-    print(f"  1 client : {serial_rps:6.2f} req/s, latency median {ms(serial, 0.5):6.1f} ms, p95 {ms(serial, 0.95):6.1f} ms")
-    print(f"  {args.clients} clients: {parallel_rps:6.2f} req/s, latency median {ms(parallel, 0.5):6.1f} ms, "
-          f"p95 {ms(parallel, 0.95):6.1f} ms ({args.workers} worker process(es), one request at a time each)")
-    print(f"  /health under that load: median {ms(health, 0.5):6.1f} ms, max {1000 * max(health):6.1f} ms")
-    print(f"  baseline, same work without HTTP (predict_media): median {ms(direct, 0.5):6.1f} ms "
-          f"-> service / direct latency ratio {statistics.median(serial) / statistics.median(direct):.2f}")
+    first = runs[args.workers[0]]["parallel_rps"]
+    for workers, run in runs.items():
+        print(f"{workers} analysis worker process(es):")
+        print(f"  1 client : {run['serial_rps']:6.2f} req/s, latency median {ms(run['serial'], 0.5):6.1f} ms, "
+              f"p95 {ms(run['serial'], 0.95):6.1f} ms")
+        print(f"  {args.clients} clients: {run['parallel_rps']:6.2f} req/s, latency median {ms(run['parallel'], 0.5):6.1f} "
+              f"ms, p95 {ms(run['parallel'], 0.95):6.1f} ms -> {run['parallel_rps'] / first:.2f}x the throughput of "
+              f"{args.workers[0]} worker(s)")
+        print(f"  /health under that load: median {ms(run['health'], 0.5):6.1f} ms, max {1000 * max(run['health']):6.1f} ms")
+        print(f"  service / direct latency ratio (1 client): {statistics.median(run['serial']) / statistics.median(direct):.2f}")
+    print(f"baseline, same work without HTTP (predict_media, one thread): median {ms(direct, 0.5):6.1f} ms")
 
 
 if __name__ == "__main__":

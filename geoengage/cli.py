@@ -373,28 +373,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import dataclasses
     import os
 
     import uvicorn
 
-    from .serve import CONFIG_ENV, ServeConfig, create_app
+    from .serve import ServeConfig, create_app
 
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")  # each analysis worker computes on one core: N workers, N cores
     config = ServeConfig(max_upload_mb=args.max_upload_mb, max_video_s=args.max_video_s, video_fps=args.video_fps,
                          sequence_model=args.sequence_model, max_queue=args.max_queue,
                          max_request_s=args.max_request_s, max_image_megapixels=args.max_image_megapixels,
-                         gaze_cnn=not args.no_gaze_cnn, **_screen_overrides(args))
-    workers = args.workers or os.cpu_count() or 1
-    log_level = "warning" if args.quiet else "info"
-    protocol = "geoengage.serve:NoDelayHTTPProtocol"  # answers without waiting for delayed ACKs (see the class)
-    if workers == 1:
-        uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=log_level, http=protocol)
-    else:  # one process per worker, each with its own models; uvicorn's supervisor restarts a worker that dies
-        os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
-        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(name, "1")  # each worker computes on one core: N workers, N cores, no spinning
-        uvicorn.run("geoengage.serve:create_app_from_env", factory=True, workers=workers, host=args.host,
-                    port=args.port, log_level=log_level, http=protocol)
+                         gaze_cnn=not args.no_gaze_cnn, workers=args.workers or os.cpu_count() or 1,
+                         **_screen_overrides(args))
+    # one web process (uploads, queue, /health) and a pool of analysis worker processes (see geoengage.serve)
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning" if args.quiet else "info",
+                http="geoengage.serve:NoDelayHTTPProtocol")
     return 0
 
 
@@ -538,7 +532,7 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--video-fps", type=float, default=10.0, help="video frames analysed per second")
     serve.add_argument("--workers", type=int, help="worker processes, each analysing one request at a time with one "
                                                    "thread (default: the number of cores)")
-    serve.add_argument("--max-queue", type=int, default=16, help="requests waiting per worker before 503 (default 16)")
+    serve.add_argument("--max-queue", type=int, default=16, help="requests waiting before 503 (default 16)")
     serve.add_argument("--max-request-s", type=float, default=120.0, help="time budget of one analysis (default 120)")
     serve.add_argument("--max-image-megapixels", type=float, default=50.0,
                        help="largest image, by its header, before decoding (default 50)")

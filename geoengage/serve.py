@@ -13,19 +13,28 @@ Endpoints (the OpenAPI spec is at ``/openapi.json``, interactive docs at ``/docs
 Bad input is a 4xx with ``{"detail": "..."}``: 400 empty or unreadable upload, 413 over the size
 or duration limit, 415 not an image or video geoengage reads, 422 a file of a known type that
 does not decode (truncated, corrupt). The upload is written only inside a temporary directory
-that is removed when the request ends. One request is processed at a time per worker
-(``ServeConfig.max_concurrent``); others wait.
+that is removed when the request ends.
+
+Analyses run in a pool of ``ServeConfig.workers`` worker processes (``geoengage serve --workers N``, default
+the cores), each with its own models and one compute thread, analysing one upload at a time; the web process
+only reads uploads, queues them (503 with ``Retry-After`` when the queue is full) and answers ``/health`` at
+once. With ``workers=0`` analyses run in the web process's threads (``max_concurrent`` at a time).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
+import os
 import socket
 import tempfile
 import threading
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -49,7 +58,7 @@ from .media import probe_video, read_image, sniff_media
 from .modeling.train import load_default_model
 from .predict import PredictConfig, predict_frames, sequence_windows
 
-__all__ = ["ServeConfig", "create_app"]
+__all__ = ["AnalysisPool", "ServeConfig", "create_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +96,11 @@ class ServeConfig:
     window_s, step_s : float or None
         Windows scored in videos (``None``: the engagement model's training settings).
     max_concurrent : int
-        Requests processed at the same time; the others wait their turn.
+        With ``workers=0``: requests analysed at the same time in the web process; the others wait their turn.
+    workers : int
+        Worker processes analysing uploads (one upload at a time each; ``max_concurrent`` is then ignored), started
+        with the application and ended with it (also when the web process is killed). 0: analyse in the web
+        process's threads.
     screen_width_mm, screen_height_mm, screen_centre_x_mm, screen_top_mm : float
         The screen behind ``on_screen`` (see :class:`~geoengage.config.ExtractConfig`).
     gaze_cnn : bool
@@ -113,6 +126,7 @@ class ServeConfig:
     max_request_s: float = 120.0
     threads: int = 1
     gaze_cnn: bool = True
+    workers: int = 0
 
     def __post_init__(self) -> None:
         _check(0 <= self.max_queue <= 10_000, "max_queue", "between 0 and 10000", self.max_queue)
@@ -126,6 +140,12 @@ class ServeConfig:
         _check(all(v is None or v > 0 for v in (self.window_s, self.step_s)), "window_s and step_s", "None or > 0",
                (self.window_s, self.step_s))
         _check(1 <= self.max_concurrent <= 64, "max_concurrent", "between 1 and 64", self.max_concurrent)
+        _check(0 <= self.workers <= 256, "workers", "between 0 and 256", self.workers)
+
+    @property
+    def running(self) -> int:
+        """Analyses that run at the same time."""
+        return self.workers or self.max_concurrent
 
 
 class UploadError(GeoEngageError):
@@ -134,6 +154,9 @@ class UploadError(GeoEngageError):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
         self.status, self.detail = status, detail
+
+    def __reduce__(self) -> tuple[type, tuple[int, str]]:  # crosses from worker processes intact
+        return UploadError, (self.status, self.detail)
 
 
 def _number(value: Any) -> float | None:
@@ -334,12 +357,89 @@ def _set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
+#: Settings of the analyses in this worker process (set by :func:`_start_worker`).
+_WORKER_CONFIG: ServeConfig | None = None
+
+
+def _start_worker(config: ServeConfig, parent_pid: int) -> None:
+    """A pool worker's start: one compute thread, a watch on the web process, and every model loaded and warm
+    (the bundled sample image analysed once), so that the first request costs what any other does."""
+    global _WORKER_CONFIG
+    from .dataset import _one_thread_each
+    from .datasets import sample_image
+
+    _one_thread_each(parent_pid)
+    _set_threads(config.threads)
+    _WORKER_CONFIG = config
+    with tempfile.TemporaryDirectory(prefix="geoengage-warm-") as folder:
+        import cv2
+
+        path = Path(folder) / "warm.png"
+        cv2.imwrite(str(path), sample_image())
+        _analyse(path, "image", config, False)
+
+
+def _worker_analyse(path: str, kind: str, timeline: bool) -> dict[str, Any]:
+    assert _WORKER_CONFIG is not None, "the pool's initializer did not run"
+    return _analyse(Path(path), kind, _WORKER_CONFIG, timeline)
+
+
+def _worker_ready() -> int:
+    return os.getpid()
+
+
+class AnalysisPool:
+    """``workers`` processes that analyse uploads, each with its own models (see :func:`_start_worker`).
+
+    A worker that dies (killed, out of memory) breaks the pool: the request it held gets 503 and the pool is
+    started again for the next ones.
+    """
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                # forkserver, not fork: a child forked from a process whose torch/OpenMP threads ran can hang
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.config.workers, mp_context=multiprocessing.get_context("forkserver"),
+                    initializer=_start_worker, initargs=(self.config, os.getpid()))
+            return self._executor
+
+    def start(self) -> list[int]:
+        """Start every worker and wait until its models are loaded; returns their process ids."""
+        pool = self._pool()
+        return sorted({f.result() for f in [pool.submit(_worker_ready) for _ in range(self.config.workers)]})
+
+    def analyse(self, path: Path, kind: str, timeline: bool) -> dict[str, Any]:
+        """The ``/predict`` answer for one upload (raises :class:`UploadError` for bad input)."""
+        pool = self._pool()
+        try:
+            return pool.submit(_worker_analyse, str(path), kind, timeline).result()
+        except BrokenProcessPool as err:
+            with self._lock:
+                if self._executor is pool:  # the first request to see it starts a new pool
+                    self._executor = None
+                    pool.shutdown(wait=False, cancel_futures=True)
+            logger.error("an analysis worker died; the pool starts again: %s", err)
+            raise UploadError(503, "the analysis worker stopped unexpectedly; try again") from err
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._executor = self._executor, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
 class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
     """uvicorn's HTTP protocol with Nagle's algorithm off on every connection (``geoengage serve`` uses it).
 
-    With ``--workers N`` uvicorn hands the listening socket to the worker processes, where it arrives without its
-    protocol number, so asyncio no longer sets ``TCP_NODELAY`` on the connections it accepts; every answer then waits
-    for the client's delayed ACK. Measured on 127.0.0.1 with 2 workers: ``/health`` 44 ms, 1.1 ms with this class.
+    With its own ``--workers N`` uvicorn hands the listening socket to the worker processes, where it arrives
+    without its protocol number, so asyncio no longer sets ``TCP_NODELAY`` on the connections it accepts; every
+    answer then waits for the client's delayed ACK. Measured on 127.0.0.1 with 2 workers: ``/health`` 44 ms, 1.1 ms with this class.
     """
 
     def connection_made(self, transport: Any) -> None:
@@ -349,15 +449,15 @@ class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
         super().connection_made(transport)
 
 
-#: Environment variable through which ``geoengage serve --workers N`` hands its settings to each worker process.
+#: Environment variable holding the :class:`ServeConfig` (JSON) for :func:`create_app_from_env`.
 CONFIG_ENV = "GEOENGAGE_SERVE_CONFIG"
 
 
 def create_app_from_env() -> FastAPI:
-    """The application with the :class:`ServeConfig` in ``$GEOENGAGE_SERVE_CONFIG`` (JSON): the factory each worker
-    process of ``geoengage serve --workers N`` calls (``uvicorn geoengage.serve:create_app_from_env --factory``)."""
+    """The application with the :class:`ServeConfig` in ``$GEOENGAGE_SERVE_CONFIG`` (JSON), for running under a
+    plain ASGI server: ``uvicorn geoengage.serve:create_app_from_env --factory`` (set ``workers`` in the JSON for
+    the analysis pool; ``geoengage serve`` builds the same application itself)."""
     import json
-    import os
 
     return create_app(ServeConfig(**json.loads(os.environ.get(CONFIG_ENV, "{}"))))
 
@@ -366,11 +466,24 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     """The FastAPI application (run it with ``geoengage serve`` or any ASGI server)."""
     config = config or ServeConfig()
     limit = int(config.max_upload_mb * 2**20)
-    gate = threading.Semaphore(config.max_concurrent)
-    admitted = _Admission(config.max_concurrent + config.max_queue)
-    _set_threads(config.threads)
+    gate = threading.Semaphore(config.running)
+    admitted = _Admission(config.running + config.max_queue)
+    pool = AnalysisPool(config) if config.workers else None
+    if pool is None:
+        _set_threads(config.threads)
     default_model = load_default_model()  # loaded once, before the first request (and for /health)
-    app = FastAPI(title="geoengage", version=__version__,
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        if pool is not None:  # every worker loaded and warm before the first request is accepted
+            import anyio
+
+            logger.info("analysis workers ready: processes %s", await anyio.to_thread.run_sync(pool.start))
+        yield
+        if pool is not None:
+            pool.close()
+
+    app = FastAPI(title="geoengage", version=__version__, lifespan=lifespan,
                   description="Engagement, expressions and the reasons behind them, from a face image or video.")
     errors = {status: {"model": Problem, "description": text} for status, text in
               ((400, "empty upload or malformed request"), (413, "upload too large or video too long"),
@@ -417,15 +530,19 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
             admitted.leave()
 
     def _predict_admitted(file: UploadFile, timeline: bool, start: float) -> Any:
-        with tempfile.TemporaryDirectory(prefix="geoengage-") as folder, gate:
+        with tempfile.TemporaryDirectory(prefix="geoengage-") as folder:
             try:
                 path, kind = _read_upload(file, limit, Path(folder))
-                answer = _analyse(path, kind, config, timeline)
+                if pool is not None:  # queued in the pool at once: a worker that finishes finds the next upload ready
+                    answer = pool.analyse(path, kind, timeline)
+                else:
+                    with gate:
+                        answer = _analyse(path, kind, config, timeline)
             except UploadError as err:
                 logger.info("rejected %s: %s", file.filename, err.detail)
                 return JSONResponse({"detail": err.detail}, status_code=err.status)
         answer["seconds"] = round(time.perf_counter() - start, 3)
-        return answer
+        return JSONResponse(answer)  # JSON-ready already (summarize_prediction): no second encoding pass
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:

@@ -82,39 +82,80 @@ def test_time_budget_and_string_details(tmp_path: Path) -> None:
     assert answer.status_code == 422 and isinstance(answer.json()["detail"], str) and "file" in answer.json()["detail"]
 
 
-def test_two_worker_server_answers_without_delayed_ack_stalls() -> None:
-    """`geoengage serve --workers 2`: the worker processes get the listening socket without its protocol number, so
-    without NoDelayHTTPProtocol every answer waited ~40 ms for the client's delayed ACK (/health took 44 ms)."""
+def test_two_worker_server_answers_fast_and_its_workers_die_with_it(astronaut) -> None:
+    """`geoengage serve --workers 2`: one web process and two analysis worker processes. /health is answered without
+    delayed-ACK stalls (once ~40 ms with uvicorn's own worker processes), an upload is analysed by a worker, and
+    `kill -9` of the server leaves no worker process behind."""
+    import os
+    import signal
     import socket
     import statistics
     import subprocess
     import sys
     import time
 
+    import cv2
     import httpx
 
+    psutil = pytest.importorskip("psutil")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-m", "geoengage.cli", "-q", "serve", "--port", str(port),
                                "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
-        with httpx.Client(base_url=url, timeout=30) as client:
-            while True:
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 180
+        with httpx.Client(base_url=url, timeout=60) as client:
+            while True:  # the server listens once both workers have loaded their models
                 try:
                     if client.get("/health").status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
-                assert time.monotonic() < deadline, "the server did not start"
+                assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.2)
             times = []
-            for _ in range(15):  # one keep-alive connection: the same worker every time
+            for _ in range(15):
                 start = time.perf_counter()
                 assert client.get("/health").status_code == 200
                 times.append(time.perf_counter() - start)
+            answer = client.post("/predict", files={"file": ("a.jpg", cv2.imencode(".jpg", astronaut)[1].tobytes())})
+            broken = client.post("/predict", files={"file": ("b.jpg", b"\xff\xd8\xff\xe0" + b"\0" * 200)})
         assert statistics.median(times) < 0.02, f"median /health {statistics.median(times) * 1000:.1f} ms"
-    finally:
-        server.terminate()
+        assert answer.status_code == 200 and len(answer.json()["faces"]) == 1
+        assert broken.status_code == 422 and "cannot be decoded" in broken.json()["detail"]  # raised in a worker
+        family = psutil.Process(server.pid).children(recursive=True)
+        assert len(family) >= 2, f"expected the analysis workers, found {family}"
+        os.kill(server.pid, signal.SIGKILL)
         server.wait(timeout=30)
+        _, alive = psutil.wait_procs(family, timeout=15)
+        assert not alive, f"orphaned: {[(p.pid, p.name()) for p in alive]}"
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def test_pool_survives_a_dead_worker(tmp_path: Path, astronaut) -> None:
+    """A worker killed mid-flight (out of memory, say): that request gets 503, the pool starts again for the next."""
+    import os
+    import signal
+
+    import cv2
+
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), astronaut)
+    pool = serve.AnalysisPool(ServeConfig(workers=1, gaze_cnn=False))
+    try:
+        (pid,) = pool.start()
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(UploadError) as err:
+            pool.analyse(image, "image", False)
+        assert err.value.status == 503 and "stopped unexpectedly" in err.value.detail
+        answer = pool.analyse(image, "image", False)
+        assert len(answer["faces"]) == 1 and answer["faces"][0]["engagement_probability"] is not None
+        with pytest.raises(UploadError) as err:  # a bad-input error raised in the worker arrives whole
+            pool.analyse(tmp_path / "missing.png", "image", False)
+        assert err.value.status == 422
+    finally:
+        pool.close()
