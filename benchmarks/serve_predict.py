@@ -4,12 +4,13 @@ For each ``--workers`` count, starts ``geoengage serve --workers N`` in a child 
 127.0.0.1, waits for ``/health``, sends scikit-image's astronaut photo (one face, JPEG, 512x512)
 ``--requests`` times from one client and then from ``--clients`` concurrent clients, and prints
 requests per second, latency percentiles (median, 95th) and ``/health`` latency under that load.
-The 4-client throughput of each worker count is also printed as a ratio to the first count's,
-measured in the same run. The baseline, measured in the same run and in this process with one
+Worker counts are run in turn, ``--rounds`` times (the machine's speed drifts between minutes),
+and each figure is the median over rounds; the 4-client throughput of each worker count is also
+printed as the median of its per-round ratios to the first count's. The baseline, measured in the same run and in this process with one
 thread, is the same work without HTTP (:func:`geoengage.predict.predict_media` on the file), so
 the ratio shows what the service adds.
 
-    python benchmarks/serve_predict.py [--requests 40] [--clients 4] [--workers 1 2]
+    python benchmarks/serve_predict.py [--requests 40] [--clients 4] [--workers 1 2] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -98,9 +99,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="geoengage serve --workers, each")
+    parser.add_argument("--rounds", type=int, default=3, help="times each worker count is run, in turn")
     args = parser.parse_args()
     jpeg = cv2.imencode(".jpg", sample_image())[1].tobytes()
-    runs = {workers: _serve(workers, jpeg, args.requests, args.clients) for workers in args.workers}
+    rounds = [{workers: _serve(workers, jpeg, args.requests, args.clients) for workers in args.workers}
+              for _ in range(args.rounds)]
 
     import torch
 
@@ -121,17 +124,27 @@ def main() -> None:
     def ms(values: list[float], q: float) -> float:
         return 1000 * float(np.quantile(values, q))
 
-    print(f"POST /predict, one 512x512 JPEG with one face, {args.requests} requests per row")
-    first = runs[args.workers[0]]["parallel_rps"]
-    for workers, run in runs.items():
+    def median_ms(workers: int, key: str, q: float) -> float:
+        return statistics.median(ms(r[workers][key], q) for r in rounds)  # type: ignore[arg-type]
+
+    def median_of(workers: int, key: str) -> float:
+        return statistics.median(float(r[workers][key]) for r in rounds)  # type: ignore[arg-type]
+
+    first = args.workers[0]
+    print(f"POST /predict, one 512x512 JPEG with one face, {args.requests} requests per row; medians over "
+          f"{args.rounds} rounds")
+    for workers in args.workers:
+        ratio = statistics.median(r[workers]["parallel_rps"] / r[first]["parallel_rps"] for r in rounds)  # type: ignore[operator]
+        per_round = ", ".join(f"{r[workers]['parallel_rps']:.1f}" for r in rounds)
         print(f"{workers} analysis worker process(es):")
-        print(f"  1 client : {run['serial_rps']:6.2f} req/s, latency median {ms(run['serial'], 0.5):6.1f} ms, "
-              f"p95 {ms(run['serial'], 0.95):6.1f} ms")
-        print(f"  {args.clients} clients: {run['parallel_rps']:6.2f} req/s, latency median {ms(run['parallel'], 0.5):6.1f} "
-              f"ms, p95 {ms(run['parallel'], 0.95):6.1f} ms -> {run['parallel_rps'] / first:.2f}x the throughput of "
-              f"{args.workers[0]} worker(s)")
-        print(f"  /health under that load: median {ms(run['health'], 0.5):6.1f} ms, max {1000 * max(run['health']):6.1f} ms")
-        print(f"  service / direct latency ratio (1 client): {statistics.median(run['serial']) / statistics.median(direct):.2f}")
+        print(f"  1 client : {median_of(workers, 'serial_rps'):6.2f} req/s, latency median "
+              f"{median_ms(workers, 'serial', 0.5):6.1f} ms, p95 {median_ms(workers, 'serial', 0.95):6.1f} ms")
+        print(f"  {args.clients} clients: {median_of(workers, 'parallel_rps'):6.2f} req/s (rounds: {per_round}), latency "
+              f"median {median_ms(workers, 'parallel', 0.5):6.1f} ms, p95 {median_ms(workers, 'parallel', 0.95):6.1f} ms "
+              f"-> {ratio:.2f}x the throughput of {first} worker(s)")
+        print(f"  /health under that load: median {median_ms(workers, 'health', 0.5):6.1f} ms, max "
+              f"{1000 * max(max(r[workers]['health']) for r in rounds):6.1f} ms")  # type: ignore[type-var]
+        print(f"  service / direct latency ratio (1 client): {median_ms(workers, 'serial', 0.5) / ms(direct, 0.5):.2f}")
     print(f"baseline, same work without HTTP (predict_media, one thread): median {ms(direct, 0.5):6.1f} ms")
 
 

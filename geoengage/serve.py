@@ -449,6 +449,29 @@ class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
         super().connection_made(transport)
 
 
+class _ContentLengthLimit:
+    """ASGI middleware: a ``/predict`` whose ``Content-Length`` is not a number (400) or over the upload limit (413)
+    is answered before its body is read. A plain ASGI class: Starlette's ``@app.middleware("http")`` wraps every
+    request and response in extra tasks and streams (about 1 ms of the web process's time per request)."""
+
+    def __init__(self, app: Any, *, limit: int, limit_mb: float) -> None:
+        self.app, self.limit, self.limit_mb = app, limit, limit_mb
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/predict":
+            length = dict(scope["headers"]).get(b"content-length")
+            problem = None
+            if length is not None and not length.isdigit():
+                problem = JSONResponse({"detail": "the Content-Length header is not a number"}, status_code=400)
+            elif length is not None and int(length) > self.limit + 65536:  # the multipart envelope adds a little
+                problem = JSONResponse({"detail": f"the upload is larger than the {self.limit_mb:g} MB limit"},
+                                       status_code=413)
+            if problem is not None:
+                await problem(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 #: Environment variable holding the :class:`ServeConfig` (JSON) for :func:`create_app_from_env`.
 CONFIG_ENV = "GEOENGAGE_SERVE_CONFIG"
 
@@ -489,16 +512,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
               ((400, "empty upload or malformed request"), (413, "upload too large or video too long"),
                (415, "not an image or video geoengage reads"), (422, "file does not decode, or a bad field"))}
 
-    @app.middleware("http")
-    async def _limit_size(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if request.url.path == "/predict" and length is not None:
-            if not length.isdigit():
-                return JSONResponse({"detail": "the Content-Length header is not a number"}, status_code=400)
-            if int(length) > limit + 65536:  # the multipart envelope adds a little
-                return JSONResponse({"detail": f"the upload is larger than the {config.max_upload_mb:g} MB limit"},
-                                    status_code=413)
-        return await call_next(request)
+    app.add_middleware(_ContentLengthLimit, limit=limit, limit_mb=config.max_upload_mb)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, err: RequestValidationError) -> JSONResponse:
