@@ -159,3 +159,35 @@ def test_pool_survives_a_dead_worker(tmp_path: Path, astronaut) -> None:
         assert err.value.status == 422
     finally:
         pool.close()
+
+
+def test_content_length_is_checked_before_the_body_is_read() -> None:
+    """The ASGI size check: a non-number is 400, over the limit 413, both as JSON, and the app never runs."""
+    import asyncio
+    import json
+
+    async def call(length: bytes | None, path: str = "/predict") -> tuple[int | None, dict | None, bool]:
+        ran, messages = [], []
+
+        async def app(scope, receive, send) -> None:
+            ran.append(True)
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            messages.append(message)
+
+        headers = [] if length is None else [(b"content-length", length)]
+        limit = serve._ContentLengthLimit(app, limit=1000, limit_mb=0.001)
+        await limit({"type": "http", "path": path, "method": "POST", "headers": headers}, receive, send)
+        start = next((m for m in messages if m["type"] == "http.response.start"), None)
+        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+        return (start or {}).get("status"), (json.loads(body) if body else None), bool(ran)
+
+    status, body, ran = asyncio.run(call(b"12x"))
+    assert status == 400 and "not a number" in body["detail"] and not ran
+    status, body, ran = asyncio.run(call(str(1000 + 65537).encode()))
+    assert status == 413 and "0.001 MB limit" in body["detail"] and not ran
+    assert asyncio.run(call(b"500"))[2] and asyncio.run(call(None))[2]  # within the limit, or chunked: the app runs
+    assert asyncio.run(call(b"10000000", path="/health"))[2]  # only uploads are checked
