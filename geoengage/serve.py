@@ -57,6 +57,7 @@ from .geometry.expression_cnn import EXPRESSION_CLASSES
 from .media import probe_video, read_image, sniff_media
 from .modeling.train import load_default_model
 from .predict import PredictConfig, predict_frames, sequence_windows
+from .schema import float_columns
 
 __all__ = ["AnalysisPool", "ServeConfig", "create_app"]
 
@@ -187,19 +188,23 @@ def summarize_prediction(frames: pd.DataFrame, windows: pd.DataFrame, *, kind: s
     classes = [c[len("engagement_"):] for c in windows.columns
                if c.startswith("engagement_") and c not in ("engagement_pred", "engagement_probability")]
     faces = []
-    found = frames[frames["face_found"].astype(bool)]
-    for track, group in found.groupby("track_id", sort=True):
+    found = frames["face_found"].to_numpy(dtype=bool, na_value=False)
+    tracks = frames["track_id"].to_numpy(dtype=np.int64, na_value=-1)
+    present = set(frames.columns.tolist())
+    reported = [f for f in REPORTED_FEATURES if f in present]
+    # arrays once for the whole upload (selecting columns of the wide per-frame table per face costs more)
+    values = float_columns(frames, [*_BOX_COLUMNS, *reported])
+    expressions = float_columns(frames, [f"expr_{c}" for c in EXPRESSION_CLASSES])
+    for track in np.unique(tracks[found]):
+        rows = np.flatnonzero(found & (tracks == track))
         track_windows = windows[windows["track_id"] == track] if "track_id" in windows.columns else windows
         ok = track_windows[track_windows["window_ok"].astype(bool)]  # no score from windows without a face
-        reported = [f for f in REPORTED_FEATURES if f in group]
         with warnings.catch_warnings():  # an all-NaN column's median is NaN (reported as null), not a warning
             warnings.simplefilter("ignore", RuntimeWarning)
-            medians = np.nanmedian(group[[*_BOX_COLUMNS, *reported]].to_numpy(dtype=np.float64, na_value=np.nan),
-                                   axis=0)
-            means = np.nanmean(group[[f"expr_{c}" for c in EXPRESSION_CLASSES]].to_numpy(
-                dtype=np.float64, na_value=np.nan), axis=0)
+            medians = np.nanmedian(values[rows], axis=0)
+            means = np.nanmean(expressions[rows], axis=0)
         face: dict[str, Any] = {
-            "track_id": int(track), "n_frames": len(group),
+            "track_id": int(track), "n_frames": len(rows),
             "box_px": [_number(v) for v in medians[:len(_BOX_COLUMNS)]],
             "features": {f: _number(v) for f, v in zip(reported, medians[len(_BOX_COLUMNS):], strict=True)},
             "expression": {c: _number(v) for c, v in zip(EXPRESSION_CLASSES, means, strict=True)},
@@ -210,9 +215,10 @@ def summarize_prediction(frames: pd.DataFrame, windows: pd.DataFrame, *, kind: s
             typical = ok.iloc[int(np.argmin(np.abs(ok["engagement_probability"].to_numpy() - mean)))]
             face.update(_engagement(typical, classes), engagement_probability=_number(mean))
         faces.append(face)
+    frame_idx = frames["frame_idx"].to_numpy(dtype=np.int64)
     answer: dict[str, Any] = {
-        "kind": kind, "n_frames": int(frames["frame_idx"].nunique()),
-        "face_yield": _number(frames.groupby("frame_idx")["face_found"].any().mean()),
+        "kind": kind, "n_frames": len(np.unique(frame_idx)),
+        "face_yield": _number(len(np.unique(frame_idx[found])) / len(np.unique(frame_idx)) if len(frames) else None),
         "faces": faces, "windows": [], "timeline": None}
     if kind == "video":
         answer["windows"] = [{"track_id": int(row.get("track_id", faces[0]["track_id"] if faces else -1)),

@@ -174,7 +174,7 @@ def _constant_values(table: pd.DataFrame, starts: np.ndarray) -> list[dict[str, 
     throughout it (``subject_id``, ``label``, ...) and that value: decided per recording, never across them."""
     skip = {c.name for c in FRAMES} | set(TRACK_KEYS) | _NOT_CARRIED
     dtypes = table.dtypes  # not table[c]: each column access deep-copies the table's attrs
-    candidates = [c for c in table.columns if c not in skip and not pd.api.types.is_float_dtype(dtypes[c])]
+    candidates = [c for c in table.columns.tolist() if c not in skip and not pd.api.types.is_float_dtype(dtypes[c])]
     if not candidates:
         return [{} for _ in starts]
     recording = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(table)]))
@@ -215,7 +215,7 @@ def make_windows(
         raise InvalidParameterError(f"`min_coverage` must be between 0 and 1. Got {min_coverage!r} instead.")
     validate(frames, FRAMES, where="make_windows")
     fset = load_feature_set(feature_set)
-    missing = sorted({f.signal for f in fset.features} - set(frames.columns))
+    missing = sorted({f.signal for f in fset.features} - set(frames.columns.tolist()))
     if missing:
         raise SchemaError(f"make_windows: feature set {fset.name!r} needs signals {missing} that the table lacks.")
     keys = track_keys()
@@ -263,13 +263,14 @@ def make_windows(
                 row = {"video_id": videos[lo_row], "track_id": int(track), **constants[r],
                        "window_idx": k, "start_s": start, "end_s": end, "window_complete": span >= window_s,
                        "n_frames": hi - lo, "coverage": float(face.mean()) if hi > lo else 0.0}
+                row["window_ok"] = row["coverage"] >= min_coverage
                 for feature in fset.features:
                     func = AGGREGATIONS[feature.agg][0]
                     row[str(feature)] = func(t, values[lo:hi, signals.index(feature.signal)], feature.param)
                 rows.append(row)
     carried = dict.fromkeys(c for values in constants for c in values)  # in first-seen order
-    windows = pd.DataFrame(rows, columns=[*keys, *carried, *_WINDOW_COLUMNS, *fset.columns])
-    windows.insert(windows.columns.get_loc("coverage") + 1, "window_ok", windows["coverage"] >= min_coverage)
+    windows = pd.DataFrame(rows, columns=[*keys, *carried, *_WINDOW_COLUMNS, "window_ok", *fset.columns])
+    windows["window_ok"] = windows["window_ok"].astype(bool)  # (an empty table has no rows to type it)
     low = int((~windows["window_ok"]).sum())
     if low:
         warnings.warn(f"{low} of {len(windows)} windows have face coverage below {min_coverage:.0%}; "

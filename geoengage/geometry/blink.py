@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InvalidParameterError
-from ..schema import TRACK_KEYS
+from ..schema import TRACK_KEYS, group_rows
 from .registry import frame_features
 
 __all__ = ["BlinkConfig", "blink_rate_per_min", "detect_blinks", "eye_aspect_ratio", "open_eye_baseline", "perclos"]
@@ -151,8 +151,7 @@ def _tracks(frames: pd.DataFrame, config: BlinkConfig):
     keys = _track_keys(frames)
     ear_all, time_all = frames["ear"].to_numpy(dtype=np.float64), frames["time_s"].to_numpy(dtype=np.float64)
     face_rows = np.flatnonzero(np.isfinite(ear_all))
-    faces = frames.iloc[face_rows]
-    groups = faces.groupby(keys, sort=True).indices if keys else {(): np.arange(len(faces))}
+    groups = group_rows(frames[keys].iloc[face_rows], keys) if keys else {(): np.arange(len(face_rows))}
     for key, members in groups.items():
         rows = face_rows[members]
         rows = rows[np.argsort(time_all[rows], kind="stable")]
@@ -160,7 +159,6 @@ def _tracks(frames: pd.DataFrame, config: BlinkConfig):
         baseline, population = open_eye_baseline(ear, times, config)
         with np.errstate(invalid="ignore", divide="ignore"):
             closure = 1.0 - ear / baseline
-        key = key if isinstance(key, tuple) else (key,)
         track = {"rows": rows, "times": times, "closure": closure, "baseline": baseline, "population": population}
         yield dict(zip(keys, key, strict=True)), track, _blinks_in_track(closure, times, ear, config)
 

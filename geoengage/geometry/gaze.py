@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InvalidParameterError
-from ..schema import LANDMARK_COLUMNS
+from ..schema import LANDMARK_COLUMNS, float_columns
 from .blink import LEFT_EYE, RIGHT_EYE, eye_aspect_ratio
 from .pose import FACE_3D_MM
 from .registry import frame_features
@@ -274,10 +274,10 @@ def gaze_on_screen(table: pd.DataFrame, screen: ScreenGeometry | None = None, *,
     n = len(table)
     out = {name: np.full(n, np.nan) for name in ("gaze_yaw_deg", "gaze_pitch_deg", "eye_yaw_deg", "eye_pitch_deg",
                                                  "screen_x_mm", "screen_y_mm", "on_screen")}
-    landmarks = table[list(LANDMARK_COLUMNS)].to_numpy(dtype=np.float64).reshape(n, 68, 2)
-    ratios = table[["gaze_h_ratio", "gaze_v_ratio"]].to_numpy(dtype=np.float64)
-    pose = table[list(POSE_COLUMNS)].to_numpy(dtype=np.float64)
-    size = table[["frame_width_px", "frame_height_px"]].astype("float64").to_numpy(na_value=np.nan)
+    landmarks = float_columns(table, LANDMARK_COLUMNS).reshape(n, 68, 2)
+    ratios = float_columns(table, ("gaze_h_ratio", "gaze_v_ratio"))
+    pose = float_columns(table, POSE_COLUMNS)
+    size = float_columns(table, ("frame_width_px", "frame_height_px"))
     rows = np.flatnonzero(np.isfinite(ratios).all(axis=1) & np.isfinite(pose).all(axis=1) & np.isfinite(size).all(axis=1)
                           & np.isfinite(landmarks[:, 36:48]).all(axis=(1, 2)))
     if not len(rows):

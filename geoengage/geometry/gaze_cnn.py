@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..schema import float_columns
 from .gaze import POSE_COLUMNS, GazeConfig, angles_of, eyeball_origins, screen_hits, vectors_from_yaw_pitch
 from .registry import frame_features
 
@@ -71,8 +72,8 @@ def cnn_gaze_on_screen(table: pd.DataFrame, *, gaze: GazeConfig | None = None) -
     screen = (gaze or GazeConfig()).screen
     n = len(table)
     out = {name: np.full(n, np.nan) for name in ("screen_cnn_x_mm", "screen_cnn_y_mm", "on_screen_cnn")}
-    angles = np.radians(table[list(GAZE_CNN_COLUMNS)].to_numpy(dtype=np.float64))
-    pose = table[list(POSE_COLUMNS)].to_numpy(dtype=np.float64)
+    angles = np.radians(float_columns(table, GAZE_CNN_COLUMNS))
+    pose = float_columns(table, POSE_COLUMNS)
     rows = np.flatnonzero(np.isfinite(angles).all(axis=1) & np.isfinite(pose).all(axis=1))
     if len(rows):
         x, y, on = screen_hits(vectors_from_yaw_pitch(angles[rows]), eyeball_origins(pose[rows]), screen)

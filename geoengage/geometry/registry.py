@@ -23,6 +23,7 @@ the registry and ``features/FEATURES.md`` is generated from it (:func:`features_
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InvalidParameterError
-from ..schema import LANDMARK_COLUMNS, Column, with_columns
+from ..schema import LANDMARK_COLUMNS, Column, float_columns, with_columns
 
 __all__ = [
     "FeatureSpec",
@@ -104,9 +105,14 @@ def _load() -> None:
 def feature_specs(kind: str | None = None) -> list[FeatureSpec]:
     """Every registered feature (of one ``kind``), in computation order."""
     _load()
+    return [s for s in _ordered_specs(len(_SPECS)) if kind is None or s.kind == kind]
+
+
+@functools.lru_cache(maxsize=4)
+def _ordered_specs(n_registered: int) -> tuple[FeatureSpec, ...]:
+    """The registry in computation order, sorted once per registry size (a registration invalidates it)."""
     order = {k: i for i, k in enumerate(KINDS)}
-    specs = sorted(_SPECS.values(), key=lambda s: (order[s.kind], MODULES.index(s.module)))  # stable
-    return [s for s in specs if kind is None or s.kind == kind]
+    return tuple(sorted(_SPECS.values(), key=lambda s: (order[s.kind], MODULES.index(s.module))))  # stable
 
 
 def feature_columns() -> tuple[Column, ...]:
@@ -145,6 +151,11 @@ def eye_patch_features(patches: Any) -> dict[str, np.ndarray]:
     return _batch_features("eyes", patches)
 
 
+@functools.cache
+def _keywords(func: Callable) -> frozenset[str]:
+    return frozenset(inspect.signature(func).parameters)
+
+
 def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
                            options: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """A copy of the per-frame table with every ``landmarks``, ``derived`` and ``track`` feature added.
@@ -159,13 +170,13 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
     and used by the features derived from them.
     """
     _load()
-    landmarks = frames[list(LANDMARK_COLUMNS)].to_numpy(dtype=np.float64).reshape(len(frames), 68, 2)
-    frame_size = frames[["frame_width_px", "frame_height_px"]].astype("float64").to_numpy(na_value=np.nan)
+    landmarks = float_columns(frames, LANDMARK_COLUMNS).reshape(len(frames), 68, 2)
+    frame_size = float_columns(frames, ("frame_width_px", "frame_height_px"))
     new: dict[str, np.ndarray] = {}
     for spec in (*feature_specs("image"), *feature_specs("faces"), *feature_specs("eyes")):
         if spec.name not in frames.columns:
             new[spec.name] = np.full(len(frames), np.nan)
-    table = with_columns(frames, new)
+    table = with_columns(frames, new) if new else frames  # the stages below copy it anyway
     for kind in ("landmarks", "derived", "track"):
         computed: dict[str, np.ndarray] = {}
         for fkind, func, names in _FUNCTIONS:
@@ -174,8 +185,7 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
             if kind == "landmarks":
                 values = func(landmarks, frame_size)
             else:
-                accepted = inspect.signature(func).parameters
-                values = func(table, **{k: v for k, v in (options or {}).items() if k in accepted})
+                values = func(table, **{k: v for k, v in (options or {}).items() if k in _keywords(func)})
             for name in names:
                 column = np.asarray(values[name], dtype=np.float64)
                 if column.shape != (len(frames),):

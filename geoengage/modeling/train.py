@@ -43,6 +43,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from .. import __version__
 from ..exceptions import InvalidParameterError, SchemaError
 from ..geometry.registry import feature_specs
+from ..schema import float_columns
 from ..windows import parse_feature_name
 from .cv import feature_columns
 from .estimators import make_estimator
@@ -290,12 +291,13 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
     # --- predicting ----------------------------------------------------------------------------------------
     def _matrix(self, windows: pd.DataFrame) -> np.ndarray:
         """The feature matrix of ``windows`` with missing values replaced by the training medians."""
-        missing = [f for f in self.features_ if f not in windows.columns]
+        present = set(windows.columns.tolist())
+        missing = [f for f in self.features_ if f not in present]
         if missing:
             raise SchemaError(f"the windows lack {len(missing)} features this model was trained on, e.g. "
                               f"{missing[:5]}: make them with the same feature set "
                               f"({(self.settings_.get('windows') or {}).get('feature_set', 'unknown')}).")
-        X = windows[self.features_].astype(np.float64).to_numpy()
+        X = float_columns(windows, self.features_)
         return np.where(np.isnan(X), np.asarray(self.medians_), X)
 
     @property
@@ -350,10 +352,11 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
 
     def out_of_range(self, windows: pd.DataFrame) -> list[list[str]]:
         """Per window, the features whose value lies outside the training minimum-maximum."""
-        names = [f for f in self.features_ if f in self.feature_ranges_ and f in windows.columns]
+        present = set(windows.columns.tolist())
+        names = [f for f in self.features_ if f in self.feature_ranges_ and f in present]
         if not names:
             return [[] for _ in range(len(windows))]
-        values = windows[names].astype(np.float64).to_numpy()
+        values = float_columns(windows, names)
         low = np.array([self.feature_ranges_[f][0] for f in names])
         high = np.array([self.feature_ranges_[f][1] for f in names])
         outside = (values < low) | (values > high)
