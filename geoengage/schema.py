@@ -143,10 +143,14 @@ def float_columns(table: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
     """The columns ``names`` of ``table`` as one (rows, len(names)) float64 array, NaN where a value is missing.
 
     A few columns are fetched one by one: on a wide table ``table[names]`` first builds a new DataFrame
-    (~0.3 ms even for two columns of one row, ~0.03 ms this way); many columns go through one selection.
+    (~0.3 ms even for two columns of one row, ~0.05 ms this way); many columns go through one positional selection
+    (``iloc``: about half the time of selecting them by name). A missing column is a ``KeyError``.
     """
     if len(names) > 16:
-        return table[list(names)].to_numpy(dtype=np.float64, na_value=np.nan)
+        positions = table.columns.get_indexer(list(names))
+        if (positions < 0).any():
+            raise KeyError(f"columns not in the table: {[n for n, k in zip(names, positions, strict=True) if k < 0]}")
+        return table.iloc[:, positions].to_numpy(dtype=np.float64, na_value=np.nan)
     if not len(names):
         return np.empty((len(table), 0))
     return np.column_stack([table[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in names])

@@ -54,7 +54,7 @@ from .config import SCREEN_FIELDS, ExtractConfig, _check
 from .exceptions import GeoEngageError, MediaReadError, MediaTooLargeError
 from .extract import extract_frames
 from .geometry.expression_cnn import EXPRESSION_CLASSES
-from .media import probe_video, read_image, sniff_media
+from .media import check_image_size, image_header, probe_video, sniff_media
 from .modeling.train import load_default_model
 from .predict import PredictConfig, predict_frames, sequence_windows
 from .schema import float_columns
@@ -290,8 +290,9 @@ def _analyse(path: Path, kind: str, config: ServeConfig, timeline: bool) -> dict
 
     try:
         if kind == "image":
-            read_image(path, max_pixels=int(config.max_image_megapixels * 1e6))  # header checked, then decoded
-            # once up front: a broken image is the client's fault (422), not ours
+            # the pixel budget from the header, before anything is decoded (a file that does not decode is a
+            # MediaReadError from extraction below: 422)
+            check_image_size(path, image_header(path), int(config.max_image_megapixels * 1e6))
             extract = ExtractConfig(face_policy="all", gaze_cnn=config.gaze_cnn, **_screen(config))
         else:
             info = probe_video(path)
