@@ -57,6 +57,7 @@ from .geometry.expression_cnn import EXPRESSION_CLASSES
 from .media import check_image_size, image_header, probe_video, sniff_media
 from .modeling.train import load_default_model
 from .predict import PredictConfig, predict_frames, sequence_windows
+from .report.explain import describe_feature
 from .schema import float_columns
 
 __all__ = ["AnalysisPool", "ServeConfig", "create_app"]
@@ -175,7 +176,10 @@ def _engagement(row: pd.Series, classes: list[str]) -> dict[str, Any]:
             "engagement_pred": None if pd.isna(row["engagement_pred"]) else str(row["engagement_pred"]),
             "reasons": [{**r, "value": _number(r["value"]), "contribution": _number(r["contribution"])}
                         for r in row["reasons"]],
-            "reason_text": str(row["reason_text"])}
+            "reason_text": str(row["reason_text"]),
+            # features outside the range the model saw in training: the score extrapolates for them
+            "out_of_range": [str(name) for name in row["out_of_range"]],
+            "out_of_range_text": [describe_feature(str(name), row[name]) for name in row["out_of_range"]]}
 
 
 #: The face box columns whose medians ``/predict`` reports as ``box_px``.

@@ -62,6 +62,11 @@ def test_image_prediction(client, astronaut) -> None:
     assert face["engagement_probability"] == pytest.approx(1 - face["engagement"]["0"], abs=1e-6)
     assert face["reasons"] and all(r["contribution"] > 0 and r["text"] for r in face["reasons"])
     assert body["windows"] == [] and body["timeline"] is None
+    # a studio portrait is not a webcam crop: its expression means lie outside what the model was trained on, and
+    # the answer says so, by name and in words
+    assert "expr_happy__mean" in face["out_of_range"]
+    assert len(face["out_of_range_text"]) == len(face["out_of_range"])
+    assert any(text.startswith("mean happy expression probability") for text in face["out_of_range_text"])
 
 
 def test_image_without_a_face(client, no_face_image) -> None:
