@@ -3,7 +3,8 @@
     python models/train.py models/configs/engagement_v04.toml [--ship]
 
 Steps, all through the `geoengage` command line so the script runs exactly what users run:
-1. write a manifest of the config's data (path, subject_id, label) and `geoengage extract` it;
+1. write a manifest of the config's data (path, subject_id, label; levels renamed by `[labels] names`) and
+   `geoengage extract` it;
 2. `geoengage evaluate`: subject-grouped cross-validation of XGBoost beside the baselines -> report;
 3. `geoengage train`: XGBoost on every window -> models/artifacts/<name>/model (JSON, no pickle);
 4. with --ship, copy that model into geoengage/models/engagement_default/ (the package's default).
@@ -34,9 +35,15 @@ def run(config_path: Path, *, ship: bool) -> int:
     out = ROOT / "models" / "artifacts" / config["name"]
     out.mkdir(parents=True, exist_ok=True)
     labels = pd.read_csv(data / "labels.csv")
+    target = labels[config["target"]]
+    names = config.get("labels", {}).get("names")
+    if names:  # level k of the data set is called names[k] (the model's classes, reasons and answers use the names)
+        target = target.map(dict(enumerate(names)))
+        if target.isna().any():
+            print(f"blocked: levels {sorted(labels[config['target']][target.isna()].unique())} have no name")
+            return 2
     manifest = pd.DataFrame({"path": [str(data / p) for p in labels.path], "video_id": labels.path,
-                             "subject_id": [f"s{s:02d}" for s in labels.subject_id],
-                             config["target"]: labels[config["target"]]})
+                             "subject_id": [f"s{s:02d}" for s in labels.subject_id], config["target"]: target})
     manifest.to_csv(out / "manifest.csv", index=False)
     extract, windows, model = config["extract"], config["windows"], config.get("model", {})
     crop = ["--crop-box", str(extract["crop_box"])] if "crop_box" in extract else []

@@ -59,14 +59,16 @@ def test_default_model_scores_the_demo_windows(tmp_path: Path) -> None:
     from geoengage.windows import load_feature_set
 
     model = load_default_model()
-    assert model.classes_.tolist() == [0, 1, 2] and model.positive_.tolist() == [1, 2]
+    assert model.classes_.tolist() == ["not_engaged", "nominally_engaged", "very_engaged"]  # least to most engaged
+    assert model.positive_.tolist() == ["nominally_engaged", "very_engaged"]
     assert set(model.features_) <= set(load_feature_set("default").columns)
     assert main(["-q", "demo", "--out", str(tmp_path)]) == 0
     windows = pd.read_parquet(tmp_path / "windows.parquet")
     ok = windows[windows.window_ok]
-    total = ok[["engagement_0", "engagement_1", "engagement_2"]].sum(axis=1)
-    assert ((total - 1.0).abs() < 1e-5).all() and ok.engagement_pred.astype(int).isin([0, 1, 2]).all()
-    engaged = ok["engagement_1"] + ok["engagement_2"]
+    total = ok[["engagement_not_engaged", "engagement_nominally_engaged", "engagement_very_engaged"]].sum(axis=1)
+    assert ((total - 1.0).abs() < 1e-5).all() and ok.engagement_pred.isin(model.classes_.tolist()).all()
+    assert ok.reason_text.str.match(r"predicted (not engaged|nominally engaged|very engaged): ").all()
+    engaged = ok["engagement_nominally_engaged"] + ok["engagement_very_engaged"]
     assert np.allclose(ok["engagement_probability"], engaged)
     faceless = windows[~windows.window_ok]  # windows the face left: no score, no prediction, no reasons
     assert len(faceless) == 2 and faceless.engagement_probability.isna().all() and faceless.engagement_pred.isna().all()

@@ -59,7 +59,7 @@ def test_image_prediction(client, astronaut) -> None:
     assert sum(face["expression"].values()) == pytest.approx(1.0, abs=1e-4)
     assert face["expression_class"] == max(face["expression"], key=face["expression"].get)
     assert 0.0 <= face["engagement_probability"] <= 1.0
-    assert face["engagement_probability"] == pytest.approx(1 - face["engagement"]["0"], abs=1e-6)
+    assert face["engagement_probability"] == pytest.approx(1 - face["engagement"]["not_engaged"], abs=1e-6)
     assert face["reasons"] and all(r["contribution"] > 0 and r["text"] for r in face["reasons"])
     assert body["windows"] == [] and body["timeline"] is None
     # a studio portrait is not a webcam crop: its expression means lie outside what the model was trained on, and

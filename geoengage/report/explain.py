@@ -135,7 +135,8 @@ def top_reasons(explanation: Explanation, *, top: int = 3, predicted: np.ndarray
 def reasons_in_words(label: object, reasons: list[dict[str, object]], *, contributions: bool = True) -> str:
     """One window's reasons from :func:`top_reasons` as a sentence, with or without the SHAP values."""
     words = ", ".join(f"{r['text']} ({r['contribution']:+.2f})" if contributions else str(r["text"]) for r in reasons)
-    return f"predicted {label}: " + (words or "no single feature stands out")
+    # a class named very_engaged reads "very engaged"
+    return f"predicted {str(label).replace('_', ' ')}: " + (words or "no single feature stands out")
 
 
 def explain_windows(explanation: Explanation, *, top: int = 3, predicted: np.ndarray | None = None) -> list[str]:
