@@ -395,7 +395,8 @@ def _worker_analyse(path: str, kind: str, timeline: bool) -> dict[str, Any]:
     return _analyse(Path(path), kind, _WORKER_CONFIG, timeline)
 
 
-def _worker_ready() -> int:
+def _worker_ready(hold_s: float) -> int:
+    time.sleep(hold_s)  # held a moment, so one ready worker cannot answer for another still loading its models
     return os.getpid()
 
 
@@ -420,10 +421,13 @@ class AnalysisPool:
                     initializer=_start_worker, initargs=(self.config, os.getpid()))
             return self._executor
 
-    def start(self) -> list[int]:
-        """Start every worker and wait until its models are loaded; returns their process ids."""
-        pool = self._pool()
-        return sorted({f.result() for f in [pool.submit(_worker_ready) for _ in range(self.config.workers)]})
+    def start(self, timeout_s: float = 600.0) -> list[int]:
+        """Start every worker and wait until each has loaded its models; returns their process ids."""
+        pool, ready = self._pool(), set()
+        deadline = time.monotonic() + timeout_s
+        while len(ready) < self.config.workers and time.monotonic() < deadline:
+            ready |= {f.result() for f in [pool.submit(_worker_ready, 0.05) for _ in range(self.config.workers)]}
+        return sorted(ready)
 
     def analyse(self, path: Path, kind: str, timeline: bool) -> dict[str, Any]:
         """The ``/predict`` answer for one upload (raises :class:`UploadError` for bad input)."""
@@ -450,7 +454,8 @@ class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
 
     With its own ``--workers N`` uvicorn hands the listening socket to the worker processes, where it arrives
     without its protocol number, so asyncio no longer sets ``TCP_NODELAY`` on the connections it accepts; every
-    answer then waits for the client's delayed ACK. Measured on 127.0.0.1 with 2 workers: ``/health`` 44 ms, 1.1 ms with this class.
+    answer then waits for the client's delayed ACK. Measured on 127.0.0.1 with 2 workers: ``/health`` 44 ms, 1.1 ms
+    with this class.
     """
 
     def connection_made(self, transport: Any) -> None:
