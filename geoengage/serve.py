@@ -23,16 +23,20 @@ once. With ``workers=0`` analyses run in the web process's threads (``max_concur
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import math
 import multiprocessing
 import os
+import signal
 import socket
 import tempfile
 import threading
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -87,7 +91,8 @@ class ServeConfig:
         Requests allowed to wait for a free slot; one more gets 503 with ``Retry-After`` at once.
     max_request_s : float
         Time budget of one analysis: a video whose frames are still being analysed after it gets 413 (and frees the
-        slot for the next request).
+        slot for the next request). With ``workers``, a worker still inside one long call (dlib's detector on a huge
+        image, a decoder) 2 s + 10% after the budget is killed and the request gets 413 (:class:`AnalysisPool`).
     threads : int
         Threads OpenCV and torch use for one analysis (1: requests do not fight over the cores).
     max_image_megapixels : float
@@ -387,11 +392,17 @@ def _start_worker(config: ServeConfig, parent_pid: int) -> None:
 
         path = Path(folder) / "warm.png"
         cv2.imwrite(str(path), sample_image())
-        _analyse(path, "image", config, False)
+        # the first analysis loads every model: not subject to the per-request budget
+        _analyse(path, "image", dataclasses.replace(config, max_request_s=3600.0), False)
+
+
+#: Written beside the upload when a worker starts on it: that worker's process id and the start time.
+_STARTED = "worker-started"
 
 
 def _worker_analyse(path: str, kind: str, timeline: bool) -> dict[str, Any]:
     assert _WORKER_CONFIG is not None, "the pool's initializer did not run"
+    (Path(path).parent / _STARTED).write_text(f"{os.getpid()} {time.time()}")
     return _analyse(Path(path), kind, _WORKER_CONFIG, timeline)
 
 
@@ -430,17 +441,52 @@ class AnalysisPool:
         return sorted(ready)
 
     def analyse(self, path: Path, kind: str, timeline: bool) -> dict[str, Any]:
-        """The ``/predict`` answer for one upload (raises :class:`UploadError` for bad input)."""
+        """The ``/predict`` answer for one upload (raises :class:`UploadError` for bad input).
+
+        The worker checks the time budget between frames; one that is still on the upload ``grace_s`` after its
+        budget ran out (inside one long call: dlib's detector on a huge image, a decoder) is killed, and the
+        request gets 413. Like any dead worker, that breaks the pool: requests other workers were on get 503.
+        """
         pool = self._pool()
+        future = pool.submit(_worker_analyse, str(path), kind, timeline)
+        limit = self.config.max_request_s + self.grace_s
+        killed = False
         try:
-            return pool.submit(_worker_analyse, str(path), kind, timeline).result()
+            while True:
+                try:
+                    return future.result(timeout=0.25)
+                except FutureTimeout:
+                    killed = killed or self._kill_overrun(path.parent / _STARTED, limit)
         except BrokenProcessPool as err:
             with self._lock:
                 if self._executor is pool:  # the first request to see it starts a new pool
                     self._executor = None
                     pool.shutdown(wait=False, cancel_futures=True)
+            if killed:
+                logger.error("an analysis overran its %g s budget by %g s and its worker was stopped; the pool "
+                             "starts again", self.config.max_request_s, self.grace_s)
+                raise UploadError(413, f"the {kind} took longer than the {self.config.max_request_s:g} s budget per "
+                                       "request to analyse; send a smaller file or a shorter clip") from err
             logger.error("an analysis worker died; the pool starts again: %s", err)
             raise UploadError(503, "the analysis worker stopped unexpectedly; try again") from err
+
+    @property
+    def grace_s(self) -> float:
+        """How long past the budget a worker may stay on one upload before it is killed."""
+        return 2.0 + 0.1 * self.config.max_request_s
+
+    @staticmethod
+    def _kill_overrun(started: Path, limit: float) -> bool:
+        """Kill the worker named in ``started`` if it has been on the upload longer than ``limit`` seconds."""
+        try:
+            pid, since = started.read_text().split()
+        except (OSError, ValueError):  # not started yet: still queued behind other uploads
+            return False
+        if time.time() - float(since) <= limit:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
+        return True
 
     def close(self) -> None:
         with self._lock:

@@ -191,3 +191,48 @@ def test_content_length_is_checked_before_the_body_is_read() -> None:
     assert status == 413 and "0.001 MB limit" in body["detail"] and not ran
     assert asyncio.run(call(b"500"))[2] and asyncio.run(call(None))[2]  # within the limit, or chunked: the app runs
     assert asyncio.run(call(b"10000000", path="/health"))[2]  # only uploads are checked
+
+
+def test_pool_kills_a_worker_stuck_past_the_budget(tmp_path: Path, astronaut) -> None:
+    """The budget is checked between frames; a worker stuck inside one call (here: stopped with SIGSTOP once it has
+    started on the upload) is killed once the budget and its grace are over, the request gets 413, and the pool
+    starts again for the next upload."""
+    import os
+    import signal
+    import threading
+    import time
+
+    import cv2
+
+    folder = tmp_path / "request"
+    folder.mkdir()
+    upload = folder / "upload.jpg"
+    cv2.imwrite(str(upload), cv2.resize(astronaut, (2500, 2500)))  # a few hundred ms of detection: time to stop it
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), astronaut)
+    pool = serve.AnalysisPool(ServeConfig(workers=1, max_request_s=1.0, gaze_cnn=False))
+    try:
+        (pid,) = pool.start()
+        errors: list[UploadError] = []
+
+        def request() -> None:
+            try:
+                pool.analyse(upload, "image", False)
+            except UploadError as err:
+                errors.append(err)
+
+        runner = threading.Thread(target=request)
+        start = time.monotonic()
+        runner.start()
+        while not (folder / serve._STARTED).exists():
+            assert time.monotonic() - start < 60, "the worker never started on the upload"
+            time.sleep(0.005)
+        os.kill(pid, signal.SIGSTOP)  # frozen mid-analysis: the check between frames never comes
+        runner.join(60)
+        elapsed = time.monotonic() - start
+        assert errors and errors[0].status == 413 and "1 s budget" in errors[0].detail
+        assert elapsed < 1.0 + pool.grace_s + 5, f"answered after {elapsed:.1f} s"
+        answer = pool.analyse(small, "image", False)  # a new pool, a new worker
+        assert len(answer["faces"]) == 1
+    finally:
+        pool.close()
