@@ -6,9 +6,9 @@ For each ``--workers`` count, starts ``geoengage serve --workers N`` in a child 
 requests per second, latency percentiles (median, 95th) and ``/health`` latency under that load.
 Worker counts are run in turn, ``--rounds`` times (the machine's speed drifts between minutes),
 and each figure is the median over rounds; the 4-client throughput of each worker count is also
-printed as the median of its per-round ratios to the first count's. The baseline, measured in the same run and in this process with one
-thread, is the same work without HTTP (:func:`geoengage.predict.predict_media` on the file), so
-the ratio shows what the service adds.
+printed as the median of its per-round ratios to the first count's. The baseline, measured in the
+same run and in this process with one thread, is the same work without HTTP
+(:func:`geoengage.predict.predict_media` on the file), so the ratio shows what the service adds.
 
     python benchmarks/serve_predict.py [--requests 40] [--clients 4] [--workers 1 2] [--rounds 3]
 """

@@ -162,8 +162,10 @@ def group_rows(table: pd.DataFrame, keys: Sequence[str]) -> dict[tuple[object, .
 
     Plain numpy on factorized keys: pandas' groupby costs ~2-3 ms per call even on a one-row table.
     """
-    if not len(table) or not len(keys):
-        return {(): np.arange(len(table))} if len(table) else {}
+    if not len(table):
+        return {}
+    if not len(keys):
+        return {(): np.arange(len(table))}
     codes, uniques = [], []
     for key in keys:
         code, unique = pd.factorize(table[key], sort=True)  # missing values: -1

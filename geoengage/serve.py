@@ -450,13 +450,15 @@ class AnalysisPool:
         pool = self._pool()
         future = pool.submit(_worker_analyse, str(path), kind, timeline)
         limit = self.config.max_request_s + self.grace_s
-        killed = False
+        # no worker can have overrun before the request has waited that long: one wait, then a check a second
+        wait, killed = limit, False
         try:
             while True:
                 try:
-                    return future.result(timeout=0.25)
+                    return future.result(timeout=wait)
                 except FutureTimeout:
                     killed = killed or self._kill_overrun(path.parent / _STARTED, limit)
+                    wait = 1.0
         except BrokenProcessPool as err:
             with self._lock:
                 if self._executor is pool:  # the first request to see it starts a new pool
@@ -551,7 +553,7 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     """The FastAPI application (run it with ``geoengage serve`` or any ASGI server)."""
     config = config or ServeConfig()
     limit = int(config.max_upload_mb * 2**20)
-    gate = threading.Semaphore(config.running)
+    gate = threading.Semaphore(config.max_concurrent)  # analyses in this process (without a pool)
     admitted = _Admission(config.running + config.max_queue)
     pool = AnalysisPool(config) if config.workers else None
     if pool is None:
