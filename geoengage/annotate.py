@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 from .geometry.gaze import POSE_COLUMNS, eyeball_origins, vectors_from_yaw_pitch
-from .geometry.pose import camera_matrix, rotation_from_angles
+from .geometry.pose import camera_matrix, estimate_pose, rotation_from_angles
+from .geometry.registry import CAMERA_FOCAL
 from .schema import LANDMARK_COLUMNS
 
 __all__ = ["draw_face", "draw_live"]
@@ -60,13 +61,18 @@ def _draw_gaze(out: np.ndarray, row: Mapping[str, object], points: np.ndarray) -
             break
     else:
         return
-    values = [_finite(row.get(k)) for k in (*POSE_COLUMNS, "frame_width_px", "frame_height_px")]
-    if None in values:
+    width, height = _finite(row.get("frame_width_px")), _finite(row.get("frame_height_px"))
+    if width is None or height is None:
         return
-    *pose, width, height = values
+    focal = _finite(row.get(CAMERA_FOCAL))
+    pose = [_finite(row.get(k)) for k in POSE_COLUMNS]
+    if None in pose:  # an uncalibrated frame's table has no position in mm: the assumed camera's, again
+        pose = estimate_pose(np.asarray(points, dtype=np.float64), width, height, focal)[:6].tolist()
+        if not np.isfinite(pose).all():
+            return
     origin = eyeball_origins(np.array([pose], dtype=np.float64))[0]
     tip = origin + 200.0 * vectors_from_yaw_pitch(np.radians([gaze_yaw, gaze_pitch]))
-    camera = camera_matrix(width, height)  # type: ignore[arg-type]
+    camera = camera_matrix(width, height, focal)
     projected, _ = cv2.projectPoints(np.stack([origin, tip]), np.zeros(3), np.zeros(3), camera, None)
     start, end = projected[:, 0]
     between_eyes = (points[36:42].mean(axis=0) + points[42:48].mean(axis=0)) / 2

@@ -40,6 +40,12 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-expression", action="store_true", help="skip the expression CNN (no expr_* columns)")
     group.add_argument("--no-gaze-cnn", action="store_true",
                        help="skip the gaze CNN (no gaze_cnn_*/on_screen_cnn; the geometric gaze_* stay)")
+    camera = parser.add_argument_group("camera calibration (features in mm: head_*_mm, screen_*_mm; else NaN)")
+    calibration = camera.add_mutually_exclusive_group()
+    calibration.add_argument("--focal-px", type=float,
+                             help="the camera's focal length in pixels at the decoded resolution (fx of a calibration)")
+    calibration.add_argument("--camera-hfov-deg", type=float,
+                             help="the camera's horizontal field of view in degrees (instead of --focal-px)")
     _add_screen_options(parser)
 
 
@@ -72,6 +78,9 @@ def _extract_config(args: argparse.Namespace) -> ExtractConfig:
     if args.identify is not None:
         overrides.update(identify=True, encodings_path=str(args.identify))
     overrides.update(_screen_overrides(args))
+    for option in ("focal_px", "camera_hfov_deg"):
+        if getattr(args, option, None) is not None:
+            overrides[option] = getattr(args, option)
     crop = getattr(args, "crop_box", None)
     if crop is not None and crop != "auto":
         try:
@@ -162,7 +171,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
             raise InvalidParameterError(f"`--frame-size` must be WIDTHxHEIGHT, e.g. 640x480. Got {args.frame_size!r} "
                                         "instead.") from err
         size = (width, height)
-    result = import_tables(args.csv, tool=args.tool, fps=args.fps, frame_size=size)
+    result = import_tables(args.csv, tool=args.tool, fps=args.fps, frame_size=size, focal_px=args.focal_px)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result.failures.to_csv(out / "failures.csv", index=False)
@@ -478,6 +487,8 @@ def _build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--fps", type=float, help="frame rate for times (default: the CSV's timestamps, else 30)")
     importer.add_argument("--frame-size", metavar="WxH",
                           help="frame size where neither the CSV nor the media gives it (pose, gaze need it)")
+    importer.add_argument("--focal-px", type=float,
+                          help="calibrated focal length the tool ran with (OpenFace -fx): keeps head_*_mm, else NaN")
     _add_window_options(importer)
     importer.set_defaults(handler=_cmd_import)
 

@@ -9,6 +9,7 @@ tables the ``features/`` and ``models/configs/`` files use.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,15 @@ class ExtractConfig:
     gaze_v_bias : float
         Upward bias of the measured vertical pupil position removed before the gaze geometry
         (see :mod:`geoengage.geometry.gaze`).
+    focal_px : float or None
+        The camera's calibrated focal length in pixels at the resolution frames are decoded at (``fx`` of an OpenCV
+        calibration; for a square-pixel camera ``fy`` is the same). With it (or ``camera_hfov_deg``) the head
+        position and the gaze's landing point are produced in mm (``head_*_mm``, ``screen_*_mm``); without either
+        they are NaN, because a focal length assumed from the frame width can be 40% off
+        (:mod:`geoengage.geometry.pose`). Not for face crops (``crop_mode``): a crop has no camera.
+    camera_hfov_deg : float or None
+        The camera's horizontal field of view in degrees, instead of ``focal_px`` (focal = width / (2 tan(hfov/2)));
+        a data sheet's diagonal field of view is larger: convert it first.
     expression_batch : int
         Faces per CNN call (expression and gaze). Rows are held back until a batch is full (32 suits files); live mode
         uses 1 so each frame's row comes out at once.
@@ -130,6 +140,8 @@ class ExtractConfig:
     screen_centre_x_mm: float = 0.0
     screen_top_mm: float = 0.0
     gaze_v_bias: float = 0.21
+    focal_px: float | None = None
+    camera_hfov_deg: float | None = None
 
     def __post_init__(self) -> None:
         _check(self.sample_fps is None or self.sample_fps > 0, "sample_fps", "None or > 0", self.sample_fps)
@@ -153,9 +165,28 @@ class ExtractConfig:
         _check(0 < self.identity_tolerance < 2, "identity_tolerance", "between 0 and 2", self.identity_tolerance)
         _check(1 <= self.expression_batch <= 4096, "expression_batch", "between 1 and 4096", self.expression_batch)
         self.feature_options()  # checks the screen and gaze settings
+        _check(self.focal_px is None or (math.isfinite(self.focal_px) and self.focal_px > 0), "focal_px",
+               "None or a focal length in pixels > 0", self.focal_px)
+        _check(self.camera_hfov_deg is None or 1.0 <= self.camera_hfov_deg <= 170.0, "camera_hfov_deg",
+               "None or a horizontal field of view between 1 and 170 degrees", self.camera_hfov_deg)
+        _check(self.focal_px is None or self.camera_hfov_deg is None, "camera_hfov_deg",
+               "None when focal_px is given (one calibration, not two)", self.camera_hfov_deg)
+        _check(self.crop_mode == "off" or (self.focal_px is None and self.camera_hfov_deg is None), "crop_mode",
+               "'off' with a calibrated camera (focal_px, camera_hfov_deg): a face crop has no camera geometry",
+               self.crop_mode)
         _check(not self.identify or self.encodings_path is not None, "encodings_path",
                "set when identify=True (write one with `geoengage enroll`)", self.encodings_path)
 
+
+    def camera_focal(self, width: int | None) -> float:
+        """The calibrated focal length (px) for frames ``width`` pixels wide; NaN for an uncalibrated camera."""
+        if self.focal_px is not None:
+            return float(self.focal_px)
+        if self.camera_hfov_deg is not None and width:
+            from .geometry.pose import focal_from_hfov
+
+            return focal_from_hfov(width, self.camera_hfov_deg)
+        return float("nan")
 
     def feature_options(self) -> dict[str, Any]:
         """Settings of the per-frame features (``compute_frame_features(options=...)``): the gaze geometry."""

@@ -5,7 +5,8 @@
 min_confidence``) becomes ``face_found``; head pose radians become degrees in geoengage's convention
 (``yaw_deg = Ry``, ``pitch_deg = -Rx``, ``roll_deg = -Rz``: signs checked against geoengage's own pose
 from the same landmarks); gaze angles become ``gaze_yaw_deg = -gaze_angle_x``, ``gaze_pitch_deg =
--gaze_angle_y``; ``pose_T*`` become ``head_*_mm``; action units become ``auNN_intensity`` (0-5) and
+-gaze_angle_y``; ``pose_T*`` become ``head_*_mm`` (kept only with the run's calibrated focal length, ``focal_px``;
+else NaN, as for geoengage's own uncalibrated frames); action units become ``auNN_intensity`` (0-5) and
 ``auNN_presence`` (0/1). A CSV without landmarks (``-pose -aus``) still gives pose, gaze and AUs; the
 landmark features are NaN and the import summary says why. Keys come from ``frame`` / ``timestamp``
 (1-based frames; a file whose frames are all 0 is numbered 0-based, and repeated frame numbers fall
@@ -200,7 +201,8 @@ def _image_features(frames: pd.DataFrame, media: pd.Series | None, base: Path) -
 
 def _frame_table(table: pd.DataFrame, *, found: np.ndarray, video_id: pd.Series, source: Path,
                  frame_idx: np.ndarray, time_s: np.ndarray, sizes: np.ndarray,
-                 extra: dict[str, np.ndarray], media: pd.Series | None = None) -> pd.DataFrame:
+                 extra: dict[str, np.ndarray], media: pd.Series | None = None,
+                 focal_px: float | None = None) -> pd.DataFrame:
     n = len(table)
     nan = np.full(n, np.nan)
     width = pd.array([None if np.isnan(v) else int(round(v)) for v in sizes[:, 0]], dtype="Int64")
@@ -210,6 +212,7 @@ def _frame_table(table: pd.DataFrame, *, found: np.ndarray, video_id: pd.Series,
         "source_path": pd.array([str(source)] * n, dtype="string"),
         "frame_idx": frame_idx.astype(np.int64), "time_s": time_s.astype(np.float64),
         "frame_width_px": width, "frame_height_px": height,
+        "camera_focal_px": np.full(n, np.nan if focal_px is None else float(focal_px)),
         "frame_readable": np.ones(n, dtype=bool), "face_found": found, "n_faces": found.astype(np.int64),
         "track_id": np.where(found, _face_ids(table), -1).astype(np.int64),
         "person": pd.array([pd.NA] * n, dtype="string"), "identity_distance": nan,
@@ -237,7 +240,7 @@ def _frames_of(table: pd.DataFrame, notes: Counter) -> np.ndarray:
 
 def _read_openface(path: Path, *, min_confidence: float, video_id: str | None, fps: float | None,
                    frame_size: tuple[int, int] | None, media: str | None, notes: Counter,
-                   dropped: Counter) -> pd.DataFrame:
+                   dropped: Counter, focal_px: float | None = None) -> pd.DataFrame:
     table = _read_csv(path, ["confidence"])
     if not ({"pose_Rx", "pose_Ry", "pose_Rz"} <= set(table.columns) or _has_landmarks(table)
             or any(re.fullmatch(r"AU\d+_[rc]", c) for c in table.columns)):
@@ -276,12 +279,13 @@ def _read_openface(path: Path, *, min_confidence: float, video_id: str | None, f
     media_column = pd.Series([media] * len(table)) if media else None
     sizes = _frame_sizes(table, media_column, frame_size, path.parent, notes)
     return _frame_table(table, found=found, video_id=ids, source=path, frame_idx=np.asarray(frame_idx),
-                        time_s=np.asarray(time_s), sizes=sizes, extra=extra, media=media_column)
+                        time_s=np.asarray(time_s), sizes=sizes, extra=extra, media=media_column,
+                        focal_px=focal_px)
 
 
 def _read_pyfeat(path: Path, *, min_confidence: float, video_id: str | None, fps: float | None,
                  frame_size: tuple[int, int] | None, media: str | None, notes: Counter,
-                 dropped: Counter) -> pd.DataFrame:
+                 dropped: Counter, focal_px: float | None = None) -> pd.DataFrame:
     table = _read_csv(path, ["FaceScore", "x_0", "y_67"])
     table = _drop_truncated(table, dropped)
     score = table["FaceScore"].to_numpy(dtype=np.float64)
@@ -323,24 +327,29 @@ def _read_pyfeat(path: Path, *, min_confidence: float, video_id: str | None, fps
         pd.Series([media] * len(table)) if media else None)
     sizes = _frame_sizes(table, media_column, frame_size, path.parent, notes)
     return _frame_table(table, found=found, video_id=ids, source=path, frame_idx=np.asarray(frame_idx),
-                        time_s=np.asarray(time_s, dtype=np.float64), sizes=sizes, extra=extra, media=media_column)
+                        time_s=np.asarray(time_s, dtype=np.float64), sizes=sizes, extra=extra, media=media_column,
+                        focal_px=focal_px)
 
 
 _READERS = {"openface": _read_openface, "pyfeat": _read_pyfeat}
 
 
 def read_openface_csv(path: str | Path, *, min_confidence: float = 0.5, video_id: str | None = None,
-                      fps: float | None = None, frame_size: tuple[int, int] | None = None) -> pd.DataFrame:
+                      fps: float | None = None, frame_size: tuple[int, int] | None = None,
+                      focal_px: float | None = None) -> pd.DataFrame:
     """An OpenFace 2.x CSV as geoengage's per-frame table with features (see the module docstring)."""
     return _READERS["openface"](Path(path), min_confidence=min_confidence, video_id=video_id, fps=fps,
-                                frame_size=frame_size, media=None, notes=Counter(), dropped=Counter())
+                                frame_size=frame_size, media=None, notes=Counter(), dropped=Counter(),
+                                focal_px=focal_px)
 
 
 def read_pyfeat_csv(path: str | Path, *, min_confidence: float = 0.5, video_id: str | None = None,
-                    fps: float | None = None, frame_size: tuple[int, int] | None = None) -> pd.DataFrame:
+                    fps: float | None = None, frame_size: tuple[int, int] | None = None,
+                    focal_px: float | None = None) -> pd.DataFrame:
     """A Py-Feat detector CSV as geoengage's per-frame table with features (see the module docstring)."""
     return _READERS["pyfeat"](Path(path), min_confidence=min_confidence, video_id=video_id, fps=fps,
-                              frame_size=frame_size, media=None, notes=Counter(), dropped=Counter())
+                              frame_size=frame_size, media=None, notes=Counter(), dropped=Counter(),
+                              focal_px=focal_px)
 
 
 @dataclass(frozen=True)
@@ -386,7 +395,7 @@ def _manifest_items(sources: list[str | Path]) -> list[dict[str, object]]:
 
 
 def import_tables(sources: list[str | Path], *, tool: str, min_confidence: float = 0.5, fps: float | None = None,
-                  frame_size: tuple[int, int] | None = None) -> ImportResult:
+                  frame_size: tuple[int, int] | None = None, focal_px: float | None = None) -> ImportResult:
     """Import several tool CSVs (or manifests of them) into one per-frame table, accounting for every row.
 
     Parameters
@@ -400,6 +409,10 @@ def import_tables(sources: list[str | Path], *, tool: str, min_confidence: float
         Frame rate for times (default: the tool's timestamps, else 30).
     frame_size : (width, height), optional
         Frame size where neither the CSV nor the media file gives it.
+    focal_px : float, optional
+        The calibrated focal length (px) the tool was run with (OpenFace's ``-fx``; a manifest's ``focal_px``
+        column sets it per CSV). Without it the imported head position (``pose_T*``) and every other feature in
+        mm are NaN: OpenFace's default camera is assumed, not measured.
 
     Returns
     -------
@@ -422,13 +435,14 @@ def import_tables(sources: list[str | Path], *, tool: str, min_confidence: float
         if "frame_width" in extra and "frame_height" in extra:
             size = (int(extra.pop("frame_width")), int(extra.pop("frame_height")))
         media = str(extra.pop("media_path")) if "media_path" in extra else None
+        focal = float(extra.pop("focal_px")) if "focal_px" in extra else focal_px
         try:
             clashes = sorted(set(extra) & reserved)
             if clashes:
                 raise SchemaError(f"{path}: manifest columns {clashes} clash with per-frame columns; rename them.")
             file_dropped: Counter = Counter()
             table = _READERS[tool](path, min_confidence=min_confidence, video_id=None, fps=item_fps,
-                                   frame_size=size, media=media, notes=notes, dropped=file_dropped)
+                                   frame_size=size, media=media, notes=notes, dropped=file_dropped, focal_px=focal)
             dropped.update(file_dropped)
             with path.open("rb") as handle:  # a read file's data lines: each is kept or dropped with a reason
                 rows_in += max(0, sum(1 for line in handle if line.strip()) - 1)

@@ -165,25 +165,28 @@ def _head_angles(rotation: np.ndarray) -> np.ndarray:
     return np.array([np.arctan2(z[0], z[2]), np.arcsin(np.clip(z[1], -1.0, 1.0))])
 
 
-def normalize_eyes(gray: np.ndarray, landmarks: np.ndarray, *, full: bool = False) -> EyePatches | None:
+def normalize_eyes(gray: np.ndarray, landmarks: np.ndarray, *, full: bool = False,
+                   focal_px: float | None = None) -> EyePatches | None:
     """Both eyes of one face, normalised as MPIIGaze does (module docstring); None without a head pose.
 
     Parameters
     ----------
     gray : ndarray of shape (height, width), uint8
-        The frame (the camera model is geoengage's: focal length = frame width, centre at the frame centre).
+        The frame (the camera's principal point at its centre).
     landmarks : ndarray of shape (68, 2), pixels
     full : bool
         Return the whole 36x60 patches in ``crops`` instead of the 9x15 windows (for checks and display).
+    focal_px : float, optional
+        The camera's calibrated focal length in pixels; None: the frame width (geoengage's uncalibrated model).
     """
     if gray.ndim != 2:
         raise InvalidParameterError(f"`gray` must be a 2-D grayscale image. Got shape {gray.shape} instead.")
     height, width = gray.shape
-    pose = estimate_pose(landmarks, width, height)
+    pose = estimate_pose(landmarks, width, height, focal_px)
     if not np.isfinite(pose[:6]).all():
         return None
     head = rotation_from_angles(*pose[:3])
-    camera = camera_matrix(width, height)
+    camera = camera_matrix(width, height, focal_px)
     crops, angles, rotations = [], [], []
     for k, corners in enumerate(_EYE_CORNERS):
         # the depth from the head model, the direction from the eye's own corner landmarks (the mean face's

@@ -46,6 +46,8 @@ class Column:
     unit: str
     doc: str
     nullable: bool = True
+    #: False: a table may lack the column (added after tables were first written; readers treat it as missing).
+    required: bool = True
 
 
 def landmark_columns(n: int = N_LANDMARKS) -> list[str]:
@@ -66,6 +68,9 @@ FRAMES: tuple[Column, ...] = (
     Column("time_s", "float", "s", "Presentation time of the frame from the start of the recording.", False),
     Column("frame_width_px", "int", "px", "Width of the decoded frame (missing in tables imported without it)."),
     Column("frame_height_px", "int", "px", "Height of the decoded frame (missing in tables imported without it)."),
+    Column("camera_focal_px", "float", "px", "Calibrated focal length of the camera at this frame's size "
+           "(ExtractConfig.focal_px or camera_hfov_deg); missing for an uncalibrated camera, whose frames get no "
+           "features in mm. Optional: tables written before it was added lack it.", required=False),
     Column("frame_readable", "bool", "", "False for a frame that could not be decoded (no face, NaN features).", False),
     Column("face_found", "bool", "", "True when this row holds a face; False for a frame with no face.", False),
     Column("n_faces", "int", "count", "Number of faces found in the frame (before face_policy).", False),
@@ -91,7 +96,7 @@ def validate(df: pd.DataFrame, schema: Sequence[Column], *, where: str) -> None:
     if not isinstance(df, pd.DataFrame):
         raise SchemaError(f"{where}: expected a pandas DataFrame. Got {type(df).__name__} instead.")
     present = set(df.columns.tolist())  # (iterating an Arrow-backed column index itself is ~10x slower)
-    missing = [c.name for c in schema if c.name not in present]
+    missing = [c.name for c in schema if c.required and c.name not in present]
     if missing:
         shown = missing[:8] + (["..."] if len(missing) > 8 else [])
         raise SchemaError(

@@ -171,3 +171,25 @@ def test_gaze_cnn_columns(media_dir) -> None:
     off = extract_frames(media_dir / "leaves.avi", config=ExtractConfig(gaze_cnn=False))
     assert off["gaze_cnn_yaw_deg"].isna().all() and off["on_screen_cnn"].isna().all()
     assert np.allclose(off["gaze_yaw_deg"], frames["gaze_yaw_deg"], equal_nan=True)  # the geometric gaze stays
+
+
+def test_features_in_mm_only_from_a_calibrated_camera(media_dir: Path) -> None:
+    """Without a calibration the head position and the gaze's landing point in mm are not produced (an assumed
+    focal length can be 40% off); everything else is. Calibrated with the focal length the uncalibrated model
+    assumes (the frame width), every other feature is unchanged and the mm features appear."""
+    image = media_dir / "one_face.jpg"
+    mm = ["head_x_mm", "head_y_mm", "head_z_mm", "screen_x_mm", "screen_y_mm", "screen_cnn_x_mm", "screen_cnn_y_mm"]
+    plain = extract_frames(image).iloc[0]
+    assert np.isnan(plain.camera_focal_px) and np.isnan(plain[mm].astype(float)).all()
+    assert np.isfinite(plain[["yaw_deg", "gaze_yaw_deg", "gaze_cnn_yaw_deg", "on_screen", "on_screen_cnn"]]
+                       .astype(float)).all()
+    same = extract_frames(image, config=ExtractConfig(focal_px=512.0)).iloc[0]
+    assert same.camera_focal_px == 512.0 and 300 < same.head_z_mm < 1500
+    assert np.isfinite(same[["head_x_mm", "head_y_mm"]].astype(float)).all()
+    others = [c for c in plain.index if c not in (*mm, "camera_focal_px")]
+    pd.testing.assert_series_equal(plain[others], same[others])
+    # a wider camera (70 degrees: focal 366 px at 512 wide) puts the same face nearer, by the focal ratio
+    wide = extract_frames(image, config=ExtractConfig(camera_hfov_deg=70.0)).iloc[0]
+    assert wide.camera_focal_px == pytest.approx(512 / (2 * np.tan(np.radians(35))))
+    assert wide.head_z_mm / same.head_z_mm == pytest.approx(wide.camera_focal_px / 512.0, rel=0.02)
+    assert abs(wide.yaw_deg - same.yaw_deg) < 3.0

@@ -38,7 +38,12 @@ def test_openface_units_signs_and_missing_faces(tmp_path: Path, astronaut_landma
     assert row.yaw_deg == pytest.approx(np.degrees(-0.2)) and row.pitch_deg == pytest.approx(-np.degrees(0.1))
     assert row.roll_deg == pytest.approx(-np.degrees(0.05))
     assert row.gaze_yaw_deg == pytest.approx(-np.degrees(0.1)) and row.gaze_pitch_deg == pytest.approx(np.degrees(0.2))
-    assert row.head_z_mm == 500.0 and row.au01_intensity == 1.5 and row.au45_presence == 1.0
+    assert row.au01_intensity == 1.5 and row.au45_presence == 1.0
+    # OpenFace's position in mm comes from its assumed camera: kept only when the run's focal length is given
+    assert np.isnan(row.head_z_mm) and np.isnan(frames.camera_focal_px).all()
+    calibrated = read_openface_csv(path, focal_px=500.0).iloc[0]
+    assert calibrated.head_z_mm == 500.0 and calibrated.camera_focal_px == 500.0
+    assert calibrated.gaze_yaw_deg == row.gaze_yaw_deg and calibrated.yaw_deg == row.yaw_deg
     assert row.lm30_x_px == pytest.approx(astronaut_landmarks[30, 0])
     assert 0.25 < row.ear < 0.4  # geoengage's landmark features computed from OpenFace's landmarks
     missing = frames.iloc[2]

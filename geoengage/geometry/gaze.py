@@ -10,8 +10,8 @@ the image left, 1 at the image right) and on the lid-to-lid axis (``s`` = 0 at t
 **Direction, by geometry** (:func:`gaze_vectors`). Each eye is a sphere of radius 12 mm
 (``EYEBALL_RADIUS_MM``) whose centre sits 12 mm behind the mean of the eye's six points of the 3D
 mean face (:data:`~geoengage.geometry.pose.FACE_3D_MM`), so a forward-looking iris lies on the
-eye's landmarks. With the head pose (rotation ``R``, nose-tip position ``T``, camera with focal
-length = frame width), the eyeball centre in the camera is ``R @ centre + T``. The pupil's image
+eye's landmarks. With the head pose (rotation ``R``, nose-tip position ``T``, in the pose's camera: the
+calibrated one, or focal length = frame width), the eyeball centre in the camera is ``R @ centre + T``. The pupil's image
 point is rebuilt from ``(t, s)`` and the eye's landmarks, the camera ray through it is intersected
 with the eyeball sphere (the nearer intersection; a ray that misses takes the sphere point closest
 to it), and the gaze is the unit vector from the eyeball centre to that point: a true composition
@@ -48,8 +48,8 @@ import pandas as pd
 from ..exceptions import InvalidParameterError
 from ..schema import LANDMARK_COLUMNS, float_columns
 from .blink import LEFT_EYE, RIGHT_EYE, eye_aspect_ratio
-from .pose import FACE_3D_MM
-from .registry import frame_features
+from .pose import FACE_3D_MM, focal_lengths
+from .registry import CAMERA_FOCAL, frame_features
 
 __all__ = ["EYEBALL_CENTRES_MM", "POSE_COLUMNS", "GazeConfig", "ScreenGeometry", "angles_of", "eyeball_origins",
            "gaze_on_screen", "gaze_vectors", "pupil_point", "pupil_position", "screen_hits", "vectors_from_yaw_pitch"]
@@ -224,9 +224,10 @@ def angles_of(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _gaze_batch(landmarks: np.ndarray, ratios: np.ndarray, pose: np.ndarray, size: np.ndarray,
-                v_bias: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                v_bias: float, focal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unit gaze vectors, origins (midpoints of the eyeball centres) and head rotations of n faces with
-    complete inputs: landmarks (n, 68, 2), ratios (n, 2), pose (n, 6), frame size (n, 2)."""
+    complete inputs: landmarks (n, 68, 2), ratios (n, 2), pose (n, 6), frame size (n, 2), focal lengths (n,)
+    (:func:`~geoengage.geometry.pose.focal_lengths`: the pose's camera)."""
     rotations = _rotations(pose[:, :3])
     centres = _eyeball_centres(pose, rotations)  # (n, 2 eyes, 3)
     t, s = 0.5 - ratios[:, 0] / 2.0, 0.5 - (ratios[:, 1] - v_bias) / 2.0
@@ -234,8 +235,8 @@ def _gaze_batch(landmarks: np.ndarray, ratios: np.ndarray, pose: np.ndarray, siz
     vectors = np.zeros((len(pose), 3))
     for k, eye in enumerate((RIGHT_EYE, LEFT_EYE)):
         point = pupil_point(landmarks[:, eye], t, s)
-        # the inverse of camera_matrix: focal length = frame width, principal point at the frame centre
-        rays = np.column_stack([(point[:, 0] - width / 2) / width, (point[:, 1] - height / 2) / width,
+        # the inverse of camera_matrix: principal point at the frame centre
+        rays = np.column_stack([(point[:, 0] - width / 2) / focal, (point[:, 1] - height / 2) / focal,
                                 np.ones(len(point))])
         rays /= np.linalg.norm(rays, axis=1, keepdims=True)
         vectors += (_sphere_points(rays, centres[:, k], EYEBALL_RADIUS_MM) - centres[:, k]) / EYEBALL_RADIUS_MM
@@ -243,7 +244,7 @@ def _gaze_batch(landmarks: np.ndarray, ratios: np.ndarray, pose: np.ndarray, siz
 
 
 def gaze_vectors(landmarks: np.ndarray, h_ratio: float, v_ratio: float, pose: np.ndarray, frame_size: np.ndarray,
-                 *, v_bias: float = 0.21) -> tuple[np.ndarray, np.ndarray] | None:
+                 *, v_bias: float = 0.21, focal_px: float | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """Gaze of one face: (unit gaze vector, origin = midpoint of the eyeball centres), camera frame, mm.
 
     Parameters
@@ -255,14 +256,17 @@ def gaze_vectors(landmarks: np.ndarray, h_ratio: float, v_ratio: float, pose: np
         ``yaw_deg, pitch_deg, roll_deg, head_x_mm, head_y_mm, head_z_mm``.
     frame_size : ndarray of shape (2,)
         Width and height in pixels (the camera model of :func:`~geoengage.geometry.pose.camera_matrix`).
+    focal_px : float, optional
+        The calibrated focal length the pose was estimated with (None: uncalibrated, the frame width).
 
     Returns None when an input is missing.
     """
     pose, frame_size = np.asarray(pose, dtype=np.float64), np.asarray(frame_size, dtype=np.float64)
     if not (np.isfinite(h_ratio) and np.isfinite(v_ratio) and np.isfinite(pose).all() and np.isfinite(frame_size).all()):
         return None
+    focal = focal_lengths(frame_size[None], None if focal_px is None else np.array([focal_px]))
     vectors, origins, _ = _gaze_batch(landmarks[None], np.array([[h_ratio, v_ratio]]), pose[None], frame_size[None],
-                                      v_bias)
+                                      v_bias, focal)
     return vectors[0], origins[0]
 
 
@@ -278,11 +282,13 @@ def gaze_on_screen(table: pd.DataFrame, screen: ScreenGeometry | None = None, *,
     ratios = float_columns(table, ("gaze_h_ratio", "gaze_v_ratio"))
     pose = float_columns(table, POSE_COLUMNS)
     size = float_columns(table, ("frame_width_px", "frame_height_px"))
+    focal = focal_lengths(size, float_columns(table, (CAMERA_FOCAL,))[:, 0] if CAMERA_FOCAL in table.columns else None)
     rows = np.flatnonzero(np.isfinite(ratios).all(axis=1) & np.isfinite(pose).all(axis=1) & np.isfinite(size).all(axis=1)
                           & np.isfinite(landmarks[:, 36:48]).all(axis=(1, 2)))
     if not len(rows):
         return out
-    vectors, origins, rotations = _gaze_batch(landmarks[rows], ratios[rows], pose[rows], size[rows], config.v_bias)
+    vectors, origins, rotations = _gaze_batch(landmarks[rows], ratios[rows], pose[rows], size[rows], config.v_bias,
+                                              focal[rows])
     out["gaze_yaw_deg"][rows], out["gaze_pitch_deg"][rows] = angles_of(vectors)
     out["eye_yaw_deg"][rows], out["eye_pitch_deg"][rows] = angles_of(np.einsum("nji,nj->ni", rotations, vectors))
     out["screen_x_mm"][rows], out["screen_y_mm"][rows], out["on_screen"][rows] = screen_hits(vectors, origins, screen)
@@ -318,10 +324,11 @@ def eyeball_origins(pose: np.ndarray) -> np.ndarray:
     ("eye_yaw_deg", "deg", -60, 60, "Eye-in-head yaw: the gaze relative to the head; + = towards the subject's right."),
     ("eye_pitch_deg", "deg", -60, 60, "Eye-in-head pitch: the gaze relative to the head; + = up."),
     ("screen_x_mm", "mm", -2000, 2000, "Where the gaze meets the camera plane, right of the camera in the image "
-     "(NaN if away)."),
-    ("screen_y_mm", "mm", -2000, 2000, "Where the gaze meets the camera plane, below the camera (NaN if away)."),
+     "(NaN if away; only with a calibrated camera)."),
+    ("screen_y_mm", "mm", -2000, 2000, "Where the gaze meets the camera plane, below the camera (NaN if away; only "
+     "with a calibrated camera)."),
     ("on_screen", "flag", 0, 1, "1 when the gaze lands on the screen (ScreenGeometry; default a laptop, camera at "
-     "its top centre), else 0."),
+     "its top centre), else 0; approximate without a calibrated camera (focal length assumed = frame width)."),
     kind="derived",
     typical_range=("screen_x_mm", "screen_y_mm"),
 )

@@ -14,8 +14,9 @@ camera's axis, away from the camera, i.e. looking into the camera).
 eyeball centres, with the camera's plane and the screen of :class:`~geoengage.geometry.gaze.ScreenGeometry`, as
 ``on_screen`` does for the geometric estimate. NaN where both eyes are shut (aspect ratio < 0.15) or there is no
 head pose. Skip the CNN with ``ExtractConfig(gaze_cnn=False)`` / ``geoengage extract --no-gaze-cnn``.
-The camera model is geoengage's (focal length = frame width): with a real camera's focal length the angles
-would shift by a few degrees; MPIIGaze's own camera was calibrated.
+The camera model is geoengage's: the calibrated focal length when one is given (``ExtractConfig.focal_px`` or
+``camera_hfov_deg``), else the frame width, with which the angles shift by a few degrees and ``screen_cnn_*_mm``
+are not produced (NaN); MPIIGaze's own camera was calibrated.
 """
 
 from __future__ import annotations
@@ -83,9 +84,9 @@ def cnn_gaze_on_screen(table: pd.DataFrame, *, gaze: GazeConfig | None = None) -
 
 @frame_features(
     ("screen_cnn_x_mm", "mm", -2000, 2000, "Where the CNN's gaze meets the camera plane, right of the camera in the "
-     "image (NaN if away)."),
+     "image (NaN if away; only with a calibrated camera)."),
     ("screen_cnn_y_mm", "mm", -2000, 2000, "Where the CNN's gaze meets the camera plane, below the camera (NaN if "
-     "away)."),
+     "away; only with a calibrated camera)."),
     ("on_screen_cnn", "flag", 0, 1, "1 when the CNN's gaze lands on the screen (ScreenGeometry, as on_screen), "
      "else 0."),
     kind="derived",

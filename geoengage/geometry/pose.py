@@ -2,8 +2,17 @@
 
 ``cv2.solvePnP`` fits a 3D mean face (:data:`FACE_3D_MM`) to the rigid landmarks
 (:data:`RIGID_POINTS`: brows, eyes, nose, mouth corners; the jaw contour slides with yaw
-and opens with speech, so it is left out) with a pinhole camera whose focal
-length is the frame width and whose centre is the frame centre (no distortion).
+and opens with speech, so it is left out) with a pinhole camera whose centre is the frame centre (no
+distortion) and whose focal length is the calibrated one (``ExtractConfig.focal_px`` or
+``camera_hfov_deg``; per frame in ``camera_focal_px``) or, for an uncalibrated camera, the frame width.
+
+**Distances need a calibrated camera.** The angles barely depend on the focal length; the position does, in
+proportion (a webcam's focal length is 0.6-1.0 frame widths, so an assumed one can be 40% off, and for a face
+crop there is no camera at all). So ``head_x_mm``, ``head_y_mm`` and ``head_z_mm`` (and every other feature in
+mm) are produced only for frames with a calibrated focal length and are NaN otherwise
+(:func:`~geoengage.geometry.registry.compute_frame_features`). The features derived from the pose (gaze
+direction, ``on_screen``) still use the assumed camera's position internally: they are approximate without a
+calibration, exact to the mean face with one.
 
 Sign convention (``geoengage.schema``), for a camera facing the subject (not a mirrored preview):
 
@@ -29,7 +38,8 @@ import numpy as np
 
 from .registry import frame_features, inter_ocular, nan_rows
 
-__all__ = ["FACE_3D_MM", "MIRROR", "RIGID_POINTS", "angles_from_rotation", "estimate_pose", "rotation_from_angles"]
+__all__ = ["FACE_3D_MM", "MIRROR", "RIGID_POINTS", "angles_from_rotation", "camera_matrix", "estimate_pose",
+           "focal_from_hfov", "focal_lengths", "rotation_from_angles"]
 
 _XY = [
     [-66.8, -30.5], [-65.4, -13.0], [-63.2, 2.9], [-60.3, 20.4], [-55.2, 36.4], [-45.7, 50.9], [-32.0, 62.6],
@@ -96,12 +106,30 @@ def angles_from_rotation(rotation: np.ndarray) -> tuple[float, float, float]:
     return float(np.degrees(yaw)), float(np.degrees(pitch)), float(np.degrees(roll))
 
 
-def camera_matrix(width: float, height: float) -> np.ndarray:
-    """Pinhole camera with focal length = frame width and the principal point at the frame centre."""
-    return np.array([[width, 0.0, width / 2.0], [0.0, width, height / 2.0], [0.0, 0.0, 1.0]])
+def focal_from_hfov(width: float, hfov_deg: float) -> float:
+    """Focal length in pixels of a camera whose frames are ``width`` pixels wide and see ``hfov_deg`` degrees
+    horizontally (a camera's data sheet often gives the diagonal field of view: convert it first)."""
+    return float(width / (2.0 * np.tan(np.radians(hfov_deg) / 2.0)))
 
 
-def estimate_pose(landmarks: np.ndarray, width: float, height: float) -> np.ndarray:
+def focal_lengths(frame_size: np.ndarray, focal_px: np.ndarray | None) -> np.ndarray:
+    """Focal length (n,) used for each frame: the calibrated ``focal_px`` where finite, else the frame width (the
+    uncalibrated camera model). ``frame_size`` is (n, 2) width/height in pixels."""
+    width = np.asarray(frame_size, dtype=np.float64)[:, 0]
+    if focal_px is None:
+        return width
+    focal = np.asarray(focal_px, dtype=np.float64)
+    return np.where(np.isfinite(focal) & (focal > 0), focal, width)
+
+
+def camera_matrix(width: float, height: float, focal_px: float | None = None) -> np.ndarray:
+    """Pinhole camera with the principal point at the frame centre and focal length ``focal_px`` (a calibrated
+    camera's) or, when that is None or NaN, the frame width (the uncalibrated camera model)."""
+    focal = width if focal_px is None or not np.isfinite(focal_px) else float(focal_px)
+    return np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]])
+
+
+def estimate_pose(landmarks: np.ndarray, width: float, height: float, focal_px: float | None = None) -> np.ndarray:
     """Head pose of one face: ``[yaw_deg, pitch_deg, roll_deg, x_mm, y_mm, z_mm, residual_px]``.
 
     Parameters
@@ -109,12 +137,15 @@ def estimate_pose(landmarks: np.ndarray, width: float, height: float) -> np.ndar
     landmarks : ndarray of shape (68, 2), pixels
     width, height : float
         Frame size in pixels (sets the camera model); NaN (unknown) gives a NaN pose.
+    focal_px : float, optional
+        The camera's calibrated focal length in pixels at this frame size; None or NaN: the frame width (the
+        position is then in the assumed camera's units: approximate, see the module docstring).
     """
     if np.isnan(landmarks).any() or not (np.isfinite(width) and np.isfinite(height) and width > 0 and height > 0):
         return np.full(7, np.nan)
     object_points = FACE_3D_MM[RIGID_POINTS]
     image_points = np.ascontiguousarray(landmarks[RIGID_POINTS], dtype=np.float64)
-    camera = camera_matrix(width, height)
+    camera = camera_matrix(width, height, focal_px)
     try:
         ok, rvec, tvec = cv2.solvePnP(object_points, image_points, camera, None, flags=cv2.SOLVEPNP_SQPNP)
         if not ok:
@@ -132,17 +163,23 @@ def estimate_pose(landmarks: np.ndarray, width: float, height: float) -> np.ndar
     ("yaw_deg", "deg", -90, 90, "Head yaw; + = the subject turns to their right."),
     ("pitch_deg", "deg", -90, 90, "Head pitch; + = chin up."),
     ("roll_deg", "deg", -90, 90, "Head roll; + = head tilts towards the subject's right shoulder."),
-    ("head_x_mm", "mm", -1000, 1000, "Nose tip position right of the camera axis (camera model: focal = frame width)."),
-    ("head_y_mm", "mm", -1000, 1000, "Nose tip position below the camera axis."),
-    ("head_z_mm", "mm", 100, 5000, "Nose tip distance from the camera along its axis (approximate: mean face size)."),
+    ("head_x_mm", "mm", -1000, 1000, "Nose tip position right of the camera axis; only with a calibrated camera "
+     "(ExtractConfig.focal_px or camera_hfov_deg), else NaN."),
+    ("head_y_mm", "mm", -1000, 1000, "Nose tip position below the camera axis; only with a calibrated camera, else NaN."),
+    ("head_z_mm", "mm", 100, 5000, "Nose tip distance from the camera along its axis (mean face size); only with a "
+     "calibrated camera, else NaN."),
     ("pose_residual_iod", "ratio", 0, 1, "RMS reprojection error of the pose fit / inter-ocular distance (fit quality; "
      "good fits 0.04-0.13, cleaning's quality rule masks a row above 0.2)."),
 )
-def head_pose(landmarks: np.ndarray, frame_size: np.ndarray) -> dict[str, np.ndarray]:
-    """Head pose for every row (NaN where there is no face)."""
+def head_pose(landmarks: np.ndarray, frame_size: np.ndarray, focal_px: np.ndarray | None = None
+              ) -> dict[str, np.ndarray]:
+    """Head pose for every row (NaN where there is no face). ``focal_px`` (n,): calibrated focal lengths, NaN for
+    an uncalibrated frame (the position is then the assumed camera's, which the registry keeps for the derived
+    features and blanks in the table)."""
     out = np.full((len(landmarks), 7), np.nan)
+    focal = focal_lengths(frame_size, focal_px)
     for i in np.flatnonzero(~nan_rows(landmarks)):
-        out[i] = estimate_pose(landmarks[i], frame_size[i, 0], frame_size[i, 1])
+        out[i] = estimate_pose(landmarks[i], frame_size[i, 0], frame_size[i, 1], focal[i])
     with np.errstate(invalid="ignore", divide="ignore"):
         residual = out[:, 6] / inter_ocular(landmarks)
     return {"yaw_deg": out[:, 0], "pitch_deg": out[:, 1], "roll_deg": out[:, 2], "head_x_mm": out[:, 3],

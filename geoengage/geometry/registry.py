@@ -12,7 +12,8 @@ computed in this order:
                :func:`geoengage.normalize.normalize_eyes` (gaze from the gaze CNN):
                ``f(patches: EyePatches) -> {name: ndarray (n,)}``
 ``landmarks``  vectorised over the table, from landmarks and frame size (pose, blink, mouth, brows):
-               ``f(landmarks (n, 68, 2), frame_size (n, 2)) -> {name: ndarray (n,)}``
+               ``f(landmarks (n, 68, 2), frame_size (n, 2)) -> {name: ndarray (n,)}``; a function that also
+               takes ``focal_px`` gets the calibrated focal lengths (n,) (NaN: uncalibrated)
 ``derived``    from other features' columns (gaze direction, on-screen):
                ``f(table) -> {name: ndarray (n,)}``
 ``track``      over time within each face track (blink events): ``f(table) -> {name: ndarray (n,)}``
@@ -36,6 +37,7 @@ from ..exceptions import InvalidParameterError
 from ..schema import LANDMARK_COLUMNS, Column, float_columns, with_columns
 
 __all__ = [
+    "CAMERA_FOCAL",
     "FeatureSpec",
     "compute_frame_features",
     "eye_patch_features",
@@ -160,6 +162,9 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
                            options: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """A copy of the per-frame table with every ``landmarks``, ``derived`` and ``track`` feature added.
 
+    Features in millimetres (head position, where the gaze meets the screen plane) are NaN in rows without a
+    calibrated camera (column ``camera_focal_px`` NaN or absent; :mod:`geoengage.geometry.pose`).
+
     ``options`` are settings passed by keyword to the ``derived`` and ``track`` functions that take
     them: ``{"gaze": GazeConfig(...)}`` (screen geometry, :mod:`geoengage.geometry.gaze`),
     ``{"blink": BlinkConfig(...)}``; absent ones take their defaults.
@@ -172,6 +177,9 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
     _load()
     landmarks = float_columns(frames, LANDMARK_COLUMNS).reshape(len(frames), 68, 2)
     frame_size = float_columns(frames, ("frame_width_px", "frame_height_px"))
+    focal = (float_columns(frames, (CAMERA_FOCAL,))[:, 0] if CAMERA_FOCAL in frames.columns
+             else np.full(len(frames), np.nan))
+    calibrated = np.isfinite(focal) & (focal > 0)
     new: dict[str, np.ndarray] = {}
     for spec in (*feature_specs("image"), *feature_specs("faces"), *feature_specs("eyes")):
         if spec.name not in frames.columns:
@@ -183,7 +191,7 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
             if fkind != kind:
                 continue
             if kind == "landmarks":
-                values = func(landmarks, frame_size)
+                values = func(landmarks, frame_size, **({"focal_px": focal} if "focal_px" in _keywords(func) else {}))
             else:
                 values = func(table, **{k: v for k, v in (options or {}).items() if k in _keywords(func)})
             for name in names:
@@ -192,8 +200,28 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
                     raise RuntimeError(f"feature {name!r} returned shape {column.shape}, expected ({len(frames)},)")
                 if overwrite or name not in frames.columns:
                     computed[name] = column
+                elif name in _mm_features():  # a kept table's blanked (uncalibrated) position: the derived
+                    kept = float_columns(frames, (name,))[:, 0]  # features need the assumed camera's
+                    computed[name] = np.where(np.isnan(kept), column, kept)
         table = with_columns(table, computed)
-    return table
+    # distances only from a calibrated camera (geoengage.geometry.pose): computed above with the assumed camera for
+    # the derived features, not produced for the frames without a calibration
+    present = set(table.columns.tolist())
+    distances = [name for name in _mm_features() if name in present]
+    if not distances or calibrated.all():
+        return table
+    values = np.array(float_columns(table, distances), copy=True)
+    values[~calibrated] = np.nan
+    return with_columns(table, dict(zip(distances, values.T, strict=True)))
+
+
+#: Per-frame column holding a calibrated camera's focal length (px); NaN or absent: uncalibrated.
+CAMERA_FOCAL = "camera_focal_px"
+
+
+def _mm_features() -> tuple[str, ...]:
+    """The features in millimetres: produced only for frames from a calibrated camera."""
+    return tuple(s.name for s in feature_specs() if s.unit == "mm")
 
 
 def features_markdown() -> str:

@@ -46,7 +46,7 @@ def test_pupil_position_handles_closed_and_off_frame_eyes(astronaut: np.ndarray,
     assert np.isnan(pupil_position(gray, eye - 300)).all()
 
 
-W, H, FOCAL = 1280, 960, 1280.0  # the camera model of geometry/pose.py: focal length = frame width
+W, H, FOCAL = 1280, 960, 1000.0  # a calibrated camera (65 deg wide), not the uncalibrated model's focal = width
 
 
 def _project(points: np.ndarray) -> np.ndarray:
@@ -89,6 +89,7 @@ def _render(yaw: float, pitch: float, *, eye_yaw: float | None = None, eye_pitch
         gray[mask > 0] = eye_image[mask > 0]
     row = {c.name: np.nan for c in FRAMES}
     row.update(video_id="r", source_path="r", frame_idx=0, time_s=0.0, frame_width_px=W, frame_height_px=H,
+               camera_focal_px=FOCAL,  # the renderer's camera is known: a calibrated one
                frame_readable=True, face_found=True, n_faces=1, track_id=0)
     row.update(dict(zip(LANDMARK_COLUMNS, landmarks.ravel(), strict=True)))
     row.update(image_features(gray, landmarks))

@@ -101,3 +101,21 @@ def test_sign_convention_by_construction() -> None:
     rolled = _project(0, 0, 20)
     right_eye, left_eye = rolled[36:42].mean(axis=0), rolled[42:48].mean(axis=0)
     assert left_eye[1] < right_eye[1]  # the subject's left eye (image right) rises
+
+
+def test_distance_needs_the_calibrated_focal_length() -> None:
+    """A webcam with a 65 degree field of view (focal 500 px at 640 wide): its focal length recovers the position;
+    the uncalibrated model (focal = frame width) keeps the angles but puts the head 28% too far away."""
+    from geoengage.geometry.pose import focal_from_hfov
+
+    focal = 500.0
+    assert focal_from_hfov(WIDTH, 2 * np.degrees(np.arctan(WIDTH / 2 / focal))) == pytest.approx(focal)
+    rvec = cv2.Rodrigues(rotation_from_angles(12.0, -6.0, 4.0))[0]
+    points, _ = cv2.projectPoints(FACE_3D_MM, rvec, np.array([30.0, -10.0, 650.0]),
+                                  camera_matrix(WIDTH, HEIGHT, focal), None)
+    calibrated = estimate_pose(points[:, 0], WIDTH, HEIGHT, focal)
+    assert calibrated[:3] == pytest.approx([12.0, -6.0, 4.0], abs=1e-4)
+    assert calibrated[3:6] == pytest.approx([30.0, -10.0, 650.0], abs=0.01)
+    assumed = estimate_pose(points[:, 0], WIDTH, HEIGHT)
+    assert np.abs(assumed[:3] - calibrated[:3]).max() < 2.0  # angles: about right
+    assert assumed[5] / calibrated[5] == pytest.approx(WIDTH / focal, rel=0.03)  # distance: off by the focal ratio

@@ -53,13 +53,22 @@ def test_every_feature_has_one_value_per_frame_and_nan_without_a_face(
         faces[name][good] = values
     table = _table(landmarks, np.arange(n) / 30).assign(
         **{s.name: [row.get(s.name, np.nan) for row in images] for s in feature_specs("image")}, **faces)
-    out = compute_frame_features(table)
+    out = compute_frame_features(table.assign(camera_focal_px=512.0))  # a calibrated camera: every feature
     for spec in feature_specs():
         column = out[spec.name].to_numpy(dtype=float)
         assert column.shape == (n,), spec.name
         assert np.isnan(column[[3, 7]]).all(), f"{spec.name} must be NaN without a face"
         assert not np.isnan(np.delete(column, [3, 7])).any(), f"{spec.name} is NaN on a good face"
     assert table.shape[1] < out.shape[1]  # the input is not modified
+    # uncalibrated (the column absent, or NaN in some rows): every feature in mm is NaN there, the rest the same
+    # (the uncalibrated model's focal length is the frame width, 512, the calibration given above)
+    mixed = compute_frame_features(table.assign(camera_focal_px=np.where(np.arange(n) < 6, 512.0, np.nan)))
+    for uncalibrated, first in ((compute_frame_features(table), 0), (mixed, 6)):
+        for spec in feature_specs():
+            expected = out[spec.name].to_numpy(dtype=float).copy()
+            if spec.unit == "mm":
+                expected[first:] = np.nan
+            np.testing.assert_array_equal(uncalibrated[spec.name].to_numpy(dtype=float), expected, err_msg=spec.name)
 
 
 def test_imported_tables_without_images_get_nan_image_features(astronaut_landmarks: np.ndarray) -> None:
@@ -74,9 +83,10 @@ def test_features_md_is_generated_from_the_registry() -> None:
 
 
 def test_extracted_features_lie_in_their_ranges(media_dir: Path) -> None:
+    from geoengage.config import ExtractConfig
     from geoengage.extract import extract_frames
 
-    table = extract_frames(media_dir / "one_face.avi")
+    table = extract_frames(media_dir / "one_face.avi", config=ExtractConfig(camera_hfov_deg=60.0))  # all features
     for spec in feature_specs():
         values = table[spec.name].dropna()
         assert len(values) == len(table), spec.name
