@@ -28,12 +28,18 @@ from .detect.landmarks import get_landmark_backend
 from .detect.models import model_sha256
 from .detect.tracking import FaceTracker, TrackedFace
 from .exceptions import GeoEngageError, InvalidParameterError, SchemaError
-from .media import Frame, MediaItem, iter_frames, list_media
-from .progress import Hook
 from .geometry.expression_cnn import EXPRESSION_CLASSES
-from .geometry.registry import (compute_frame_features, eye_patch_features, face_crop_features, feature_specs,
-                                image_features)
+from .geometry.registry import (
+    compute_frame_features,
+    distance_features,
+    eye_patch_features,
+    face_crop_features,
+    feature_specs,
+    image_features,
+)
+from .media import Frame, MediaItem, iter_frames, list_media
 from .normalize import EyePatches, normalize_eyes, normalize_face
+from .progress import Hook
 from .schema import FRAMES, LANDMARK_COLUMNS, Column, validate
 
 __all__ = ["BatchResult", "FAILURE_COLUMNS", "FRAMES_SCHEMA_VERSION", "extract_batch", "extract_frames", "extract_items",
@@ -44,7 +50,10 @@ _IMAGE_FEATURES = tuple(spec.name for spec in feature_specs("image"))
 #: Features the CNNs fill in batches (expression on aligned faces, gaze on normalised eyes): NaN until scored.
 _BATCH_FEATURES = tuple(spec.name for spec in (*feature_specs("faces"), *feature_specs("eyes")))
 
-FRAMES_SCHEMA_VERSION = "geoengage.frames/2"
+#: /3: ``camera_focal_px`` added, features in mm only for frames from a calibrated camera. A /2 table is read as /3
+#: (its frames had no calibration: their features in mm are set missing).
+FRAMES_SCHEMA_VERSION = "geoengage.frames/3"
+_READABLE_SCHEMAS = ("geoengage.frames/2", FRAMES_SCHEMA_VERSION)
 
 
 class _Identifier:
@@ -346,13 +355,17 @@ def read_frames(path: str | Path) -> pd.DataFrame:
     """Read a per-frame table written by :func:`write_frames`, checking its schema version."""
     path = Path(path)
     meta_path = path.with_name(path.stem + ".meta.json")
+    schema = FRAMES_SCHEMA_VERSION
     if meta_path.is_file():
         schema = json.loads(meta_path.read_text()).get("schema")
-        if schema != FRAMES_SCHEMA_VERSION:
-            raise SchemaError(f"{path}: written as {schema!r}; this geoengage reads {FRAMES_SCHEMA_VERSION!r}. "
+        if schema not in _READABLE_SCHEMAS:
+            raise SchemaError(f"{path}: written as {schema!r}; this geoengage reads {_READABLE_SCHEMAS}. "
                               "Re-run `geoengage extract` with this version.")
     frames = pd.read_parquet(path)
     validate(frames, FRAMES, where=f"read_frames({path})")
+    if schema != FRAMES_SCHEMA_VERSION:  # written before calibrations were recorded: no distances in mm
+        distances = [name for name in distance_features() if name in frames.columns]
+        frames = frames.assign(camera_focal_px=np.nan, **dict.fromkeys(distances, np.nan))
     return frames
 
 

@@ -111,7 +111,7 @@ def test_write_read_round_trip(media_dir: Path, tmp_path: Path) -> None:
     again = read_frames(path)
     pd.testing.assert_frame_equal(again, table)
     meta = json.loads((tmp_path / "out" / "frames.meta.json").read_text())
-    assert meta["schema"] == "geoengage.frames/2" and meta["config"]["sample_fps"] == 15
+    assert meta["schema"] == "geoengage.frames/3" and meta["config"]["sample_fps"] == 15
     assert meta["n_rows"] == 30 and meta["face_yield"] == 1.0 and len(meta["models"]["landmarks68"]) == 64
     assert meta["n_rows_population_ear_baseline"] == 0  # a 2 s track has its own open-eye baseline
     assert not list((tmp_path / "out").glob("*.tmp"))
@@ -119,9 +119,17 @@ def test_write_read_round_trip(media_dir: Path, tmp_path: Path) -> None:
     write_frames(still, tmp_path / "still" / "frames.parquet")
     assert json.loads((tmp_path / "still" / "frames.meta.json").read_text())["n_rows_population_ear_baseline"] == 1
 
+    # a table of the version before calibrations were recorded: read, with its distances in mm set missing
+    calibrated = extract_frames(media_dir / "one_face.jpg", config=ExtractConfig(focal_px=512.0))
+    write_frames(calibrated.drop(columns="camera_focal_px"), tmp_path / "v2" / "frames.parquet")
+    old_meta = tmp_path / "v2" / "frames.meta.json"
+    old_meta.write_text(json.dumps({**json.loads(old_meta.read_text()), "schema": "geoengage.frames/2"}))
+    old = read_frames(tmp_path / "v2" / "frames.parquet").iloc[0]
+    assert np.isnan([old.camera_focal_px, old.head_z_mm, old.screen_x_mm]).all() and old.yaw_deg == calibrated.yaw_deg[0]
+
     meta["schema"] = "geoengage.frames/0"
     (tmp_path / "out" / "frames.meta.json").write_text(json.dumps(meta))
-    with pytest.raises(SchemaError, match="geoengage.frames/0.*geoengage.frames/2"):
+    with pytest.raises(SchemaError, match="geoengage.frames/0.*geoengage.frames/3"):
         read_frames(path)
     with pytest.raises(SchemaError, match="lacks required columns"):
         write_frames(table.drop(columns=["time_s"]), tmp_path / "x.parquet")

@@ -40,6 +40,7 @@ __all__ = [
     "CAMERA_FOCAL",
     "FeatureSpec",
     "compute_frame_features",
+    "distance_features",
     "eye_patch_features",
     "face_crop_features",
     "feature_columns",
@@ -200,14 +201,14 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
                     raise RuntimeError(f"feature {name!r} returned shape {column.shape}, expected ({len(frames)},)")
                 if overwrite or name not in frames.columns:
                     computed[name] = column
-                elif name in _mm_features():  # a kept table's blanked (uncalibrated) position: the derived
+                elif name in distance_features():  # a kept table's blanked (uncalibrated) position: the derived
                     kept = float_columns(frames, (name,))[:, 0]  # features need the assumed camera's
                     computed[name] = np.where(np.isnan(kept), column, kept)
         table = with_columns(table, computed)
     # distances only from a calibrated camera (geoengage.geometry.pose): computed above with the assumed camera for
     # the derived features, not produced for the frames without a calibration
     present = set(table.columns.tolist())
-    distances = [name for name in _mm_features() if name in present]
+    distances = [name for name in distance_features() if name in present]
     if not distances or calibrated.all():
         return table
     values = np.array(float_columns(table, distances), copy=True)
@@ -219,8 +220,8 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
 CAMERA_FOCAL = "camera_focal_px"
 
 
-def _mm_features() -> tuple[str, ...]:
-    """The features in millimetres: produced only for frames from a calibrated camera."""
+def distance_features() -> tuple[str, ...]:
+    """The features in millimetres: produced only for frames from a calibrated camera (NaN otherwise)."""
     return tuple(s.name for s in feature_specs() if s.unit == "mm")
 
 
