@@ -87,3 +87,21 @@ def test_extract_without_the_gaze_cnn(media_dir: Path, tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "without" / "windows.meta.json").read_text())
     assert meta["feature_models"]["gaze"] is None and meta["extract"]["gaze_cnn"] is False
     assert json.loads((tmp_path / "with" / "windows.meta.json").read_text())["feature_models"]["gaze"]
+
+
+def test_extract_with_a_calibrated_camera(media_dir: Path, tmp_path: Path) -> None:
+    """--camera-hfov-deg (or --focal-px) gives the frames a focal length and the head a distance in mm; without
+    a calibration (the other tests) head_*_mm are missing. The two options exclude each other."""
+    import pytest
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "face.jpg").write_bytes((media_dir / "one_face.jpg").read_bytes())
+    assert main(["-q", "extract", str(folder), "--out", str(tmp_path / "o"), "--camera-hfov-deg", "60"]) == 0
+    frames = pd.read_parquet(tmp_path / "o" / "frames.parquet")
+    assert frames["camera_focal_px"].iloc[0] == pytest.approx(256 / np.tan(np.radians(30)))
+    assert 200 < frames["head_z_mm"].iloc[0] < 1500
+    with pytest.raises(SystemExit):
+        main(["-q", "extract", str(folder), "--out", str(tmp_path / "x"), "--focal-px", "500", "--camera-hfov-deg", "60"])
+    assert main(["-q", "extract", str(folder), "--out", str(tmp_path / "y"), "--focal-px", "500",
+                 "--crop-mode", "fallback"]) == 2  # a face crop has no camera: a clear error, status 2
