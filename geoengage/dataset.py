@@ -44,7 +44,7 @@ import pandas as pd
 from .clean import CleanConfig, clean_frames
 from .config import ExtractConfig, config_to_dict
 from .exceptions import InvalidParameterError, MissingDependencyError
-from .extract import FAILURE_COLUMNS, extract_items, write_frames
+from .extract import FAILURE_COLUMNS, extract_items, item_config, write_frames
 from .media import IMAGE_EXTENSIONS, MediaItem, list_media
 from .progress import Hook
 from .windows import load_feature_set, make_windows
@@ -132,12 +132,16 @@ def feature_models(config: ExtractConfig) -> dict[str, str | None]:
     return {"landmarks": model_sha256("landmarks68"), "expression": expression, "gaze": gaze}
 
 
-def _note_other_configs(parts_root: Path, key: str, config: ExtractConfig) -> None:
-    """Record this configuration beside its parts, and log which options parts made with others differ in."""
+def _note_other_configs(parts_root: Path, key: str, config: ExtractConfig, current: set[str] | None = None,
+                        *, warn: bool = True) -> None:
+    """Record this configuration beside its parts, and (``warn``) log which options parts made with others differ
+    in (``current``: the keys of this run, one per camera calibration, which are not "others")."""
     mine = config_to_dict(config)
     (parts_root / key).mkdir(parents=True, exist_ok=True)
     (parts_root / key / "config.json").write_text(json.dumps(mine, indent=2, default=str))
-    for other in sorted(p for p in parts_root.iterdir() if p.is_dir() and p.name != key):
+    if not warn:
+        return
+    for other in sorted(p for p in parts_root.iterdir() if p.is_dir() and p.name not in (current or {key})):
         try:
             theirs = json.loads((other / "config.json").read_text())
         except (OSError, ValueError):
@@ -249,7 +253,9 @@ def build_dataset(
     Parameters
     ----------
     source : str, Path or iterable of MediaItem
-        Folder (recursive), CSV manifest, single file, or items.
+        Folder (recursive), CSV manifest, single file, or items. A manifest column ``focal_px`` gives an item its
+        own camera calibration (:func:`geoengage.extract.item_config`); items are extracted in one group per
+        distinct focal length.
     out_dir : str or Path
         Output folder: ``parts/``, ``failures.csv``, ``frames.parquet``, ``windows.parquet`` and sidecars.
     extract, clean, windows : configs, optional
@@ -268,17 +274,28 @@ def build_dataset(
         raise InvalidParameterError(f"`chunk_size` must be >= 1. Got {chunk_size!r} instead.")
     extract, clean, windows = extract or ExtractConfig(), clean or CleanConfig(), windows or WindowConfig()
     out = Path(out_dir)
-    key = config_key(extract)
-    parts_dir = out / "parts" / key
-    parts_dir.mkdir(parents=True, exist_ok=True)
-    _note_other_configs(out / "parts", key, extract)
     items = list(source) if not isinstance(source, (str, Path)) else list_media(source)
     ids = [item.video_id for item in items]
     if len(set(ids)) != len(ids):
         raise InvalidParameterError("every item needs its own video_id; the manifest repeats some.")
-    done_ids = _done_ids(parts_dir)
-    todo = [item for item in items if item.video_id not in done_ids]
-    skipped = len(items) - len(todo)
+    # one group of parts per configuration: items with their own camera calibration (a manifest `focal_px`) go to
+    # that configuration's parts, so a changed focal length is extracted again and the rest are reused
+    groups: dict[str, tuple[ExtractConfig, list[MediaItem]]] = {}
+    keys: dict[ExtractConfig, str] = {}  # (a key hashes the model files: once per configuration, not per item)
+    for item in items:
+        try:
+            item, own = item_config(item, extract)
+        except InvalidParameterError:  # a bad manifest value: extraction records it as this item's failure
+            own = extract
+        if own not in keys:
+            keys[own] = config_key(own)
+        groups.setdefault(keys[own], (own, []))[1].append(item)
+    todo: list[tuple[str, ExtractConfig, list[MediaItem]]] = []
+    for n, (key, (config, members)) in enumerate(groups.items()):
+        _note_other_configs(out / "parts", key, config, set(groups), warn=n == 0)
+        done_ids = _done_ids(out / "parts" / key)
+        todo.append((key, config, [item for item in members if item.video_id not in done_ids]))
+    skipped = len(items) - sum(len(members) for _, _, members in todo)
     if skipped:
         logger.info("resuming: %d of %d items are already extracted", skipped, len(items))
 
@@ -287,19 +304,23 @@ def build_dataset(
         writer = csv.DictWriter(handle, fieldnames=FAILURE_COLUMNS)
         writer.writeheader()
         done = skipped
-        for n_items, chunk_failures in _run(_chunks(todo, chunk_size), extract, parts_dir, n_jobs=n_jobs,
-                                            scheduler=scheduler):
-            for failure in chunk_failures:
-                writer.writerow(failure)
-                failures.append(failure)
-            handle.flush()
-            done += n_items
-            if hook is not None:
-                hook("files", done, len(items))
+        for key, config, members in todo:
+            for n_items, chunk_failures in _run(_chunks(members, chunk_size), config, out / "parts" / key,
+                                                n_jobs=n_jobs, scheduler=scheduler):
+                for failure in chunk_failures:
+                    writer.writerow(failure)
+                    failures.append(failure)
+                handle.flush()
+                done += n_items
+                if hook is not None:
+                    hook("files", done, len(items))
 
     order = {item.video_id: i for i, item in enumerate(items)}
-    tables = [pd.read_parquet(p) for p in sorted(parts_dir.glob("*.parquet"))]
-    tables = [t[t["video_id"].isin(order)] for t in tables]
+    tables = []
+    for key, (_, members) in groups.items():
+        mine = {item.video_id for item in members}
+        tables += [t[t["video_id"].isin(mine)] for t in (pd.read_parquet(p)
+                                                        for p in sorted((out / "parts" / key).glob("*.parquet")))]
     if any(len(t) for t in tables):
         frames = pd.concat(tables, ignore_index=True)
         position = frames["video_id"].map(order).to_numpy()
@@ -313,7 +334,7 @@ def build_dataset(
             "clean": dataclasses.asdict(clean), "cleaning": cleaned.to_dict(),
             "extract": config_to_dict(extract), "feature_models": feature_models(extract), "n_items": len(items),
             "n_failures": len(failures)})
-    return DatasetResult(out, len(items), len(todo) - len(failures), skipped,
+    return DatasetResult(out, len(items), len(items) - skipped - len(failures), skipped,
                          pd.DataFrame(failures, columns=FAILURE_COLUMNS))
 
 

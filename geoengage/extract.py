@@ -14,7 +14,7 @@ import logging
 import os
 import platform
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -42,8 +42,8 @@ from .normalize import EyePatches, normalize_eyes, normalize_face
 from .progress import Hook
 from .schema import FRAMES, LANDMARK_COLUMNS, Column, validate
 
-__all__ = ["BatchResult", "FAILURE_COLUMNS", "FRAMES_SCHEMA_VERSION", "extract_batch", "extract_frames", "extract_items",
-           "frames_from_rows", "iter_face_rows", "read_frames", "write_frames"]
+__all__ = ["BatchResult", "FAILURE_COLUMNS", "FRAMES_SCHEMA_VERSION", "ITEM_FOCAL", "extract_batch", "extract_frames",
+           "extract_items", "frames_from_rows", "item_config", "iter_face_rows", "read_frames", "write_frames"]
 
 logger = logging.getLogger(__name__)
 _IMAGE_FEATURES = tuple(spec.name for spec in feature_specs("image"))
@@ -253,6 +253,31 @@ def _failure(item: MediaItem, err: Exception) -> dict[str, str]:
     return {"video_id": item.video_id, "source_path": item.path, "error": type(err).__name__, "message": message}
 
 
+#: Manifest column giving one item's calibrated focal length (px at its decoded resolution): items from several
+#: cameras each get their own (:func:`item_config`).
+ITEM_FOCAL = "focal_px"
+
+
+def item_config(item: MediaItem, config: ExtractConfig) -> tuple[MediaItem, ExtractConfig]:
+    """An item's own extraction settings: a manifest column ``focal_px`` (a number; empty: none) replaces the
+    batch's camera calibration for that item and is taken out of the columns carried into its rows (the frames
+    record it as ``camera_focal_px``). Raises :class:`~geoengage.exceptions.InvalidParameterError` naming the
+    item for a value that is not a focal length, or one given for face crops."""
+    if ITEM_FOCAL not in item.extra:
+        return item, config
+    extra = {k: v for k, v in item.extra.items() if k != ITEM_FOCAL}
+    value = item.extra[ITEM_FOCAL]
+    if value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, float) and np.isnan(value)):
+        return MediaItem(item.path, item.video_id, extra), config
+    try:
+        focal = float(value)  # type: ignore[arg-type]
+        own = replace(config, focal_px=focal, camera_hfov_deg=None)
+    except (TypeError, ValueError, InvalidParameterError) as err:
+        raise InvalidParameterError(f"{item.path}: manifest column {ITEM_FOCAL!r} must be a focal length in pixels "
+                                    f"(and crop_mode 'off'). Got {value!r}: {err}") from err
+    return MediaItem(item.path, item.video_id, extra), own
+
+
 def extract_items(
     items: Iterable[MediaItem],
     *,
@@ -263,7 +288,8 @@ def extract_items(
     """The per-frame table of several items (features computed once for all) and their failure records.
 
     Exceptions of the ``catch`` types become failure records (``video_id``, ``source_path``,
-    ``error``, ``message``) and the loop goes on; manifest columns are carried into each row.
+    ``error``, ``message``) and the loop goes on; manifest columns are carried into each row (a ``focal_px``
+    column sets that item's camera calibration instead: :func:`item_config`).
     """
     config = config or ExtractConfig()
     items = list(items)
@@ -277,7 +303,8 @@ def extract_items(
             if clashes:
                 raise SchemaError(
                     f"{item.path}: manifest columns {clashes} clash with per-frame columns; rename them.")
-            item_rows = _source_rows(item.path, config, video_id=item.video_id)
+            item, own = item_config(item, config)
+            item_rows = _source_rows(item.path, own, video_id=item.video_id)
         except catch as err:
             if not isinstance(err, GeoEngageError):
                 logger.error("%s: unexpected error", item.path, exc_info=True)

@@ -146,3 +146,36 @@ def test_resume_with_another_configuration_recomputes(clips: Path, tmp_path: Pat
     assert "expression" in caplog.text  # the differing option is named
     third = build_dataset(manifest, out, windows=WINDOWS, extract=ExtractConfig(expression=True))
     assert third.n_skipped == 2  # same settings: resumed
+
+
+def test_each_camera_gets_its_own_calibration_from_the_manifest(clips: Path, tmp_path: Path, caplog) -> None:
+    """A manifest column focal_px calibrates its item (distances in mm), an empty cell leaves it uncalibrated, a bad
+    value is that item's recorded failure; changing one item's focal length extracts that item again and reuses
+    the others, without warning about the other calibration's parts."""
+    import logging
+
+    import numpy as np
+
+    out = tmp_path / "out"
+    photo, clip = clips / "photo.jpg", clips / "clip0.avi"
+    (tmp_path / "m.csv").write_text(f"path,focal_px,subject_id\n{photo},512,a\n{clip},,b\n{clips / 'clip1.avi'},wide,c\n")
+    first = build_dataset(tmp_path / "m.csv", out, windows=WINDOWS, extract=ExtractConfig(sample_fps=10))
+    assert first.n_extracted == 2 and first.failures["message"].str.contains("focal_px").all()
+    frames = _frames(out)
+    assert "focal_px" not in frames
+    assert frames.groupby("video_id")["subject_id"].first().to_dict() == {str(photo): "a", str(clip): "b"}
+    still = frames[frames["video_id"] == str(photo)].iloc[0]
+    video = frames[frames["video_id"] == str(clip)]
+    assert still["camera_focal_px"] == 512.0 and 200 < still["head_z_mm"] < 1500
+    assert video["camera_focal_px"].isna().all() and video["head_z_mm"].isna().all()
+    (tmp_path / "m.csv").write_text(f"path,focal_px,subject_id\n{photo},400,a\n{clip},,b\n")
+    with caplog.at_level(logging.WARNING, logger="geoengage.dataset"):
+        second = build_dataset(tmp_path / "m.csv", out, windows=WINDOWS, extract=ExtractConfig(sample_fps=10))
+    assert second.n_skipped == 1 and second.n_extracted == 1  # the clip resumed, the photo extracted again
+    again = _frames(out)
+    changed = again[again["video_id"] == str(photo)].iloc[0]
+    assert changed["camera_focal_px"] == 400.0
+    assert changed["head_z_mm"] / still["head_z_mm"] == pytest.approx(400 / 512, rel=0.02)
+    assert np.isfinite(again.loc[again["video_id"] == str(clip), "yaw_deg"]).any()
+    stale = [r.getMessage() for r in caplog.records if "not reused" in r.getMessage()]
+    assert len(stale) == 1 and "(focal_px)" in stale[0]  # only the 512 px parts; the uncalibrated ones are current

@@ -201,3 +201,17 @@ def test_features_in_mm_only_from_a_calibrated_camera(media_dir: Path) -> None:
     assert wide.camera_focal_px == pytest.approx(512 / (2 * np.tan(np.radians(35))))
     assert wide.head_z_mm / same.head_z_mm == pytest.approx(wide.camera_focal_px / 512.0, rel=0.02)
     assert abs(wide.yaw_deg - same.yaw_deg) < 3.0
+
+
+def test_an_item_calibration_from_its_manifest_columns(media_dir: Path) -> None:
+    from geoengage.extract import extract_items
+    from geoengage.media import MediaItem
+
+    photo = str(media_dir / "one_face.jpg")
+    items = [MediaItem(photo, "calibrated", {"focal_px": "512", "subject_id": "s"}),
+             MediaItem(photo, "plain", {"focal_px": "", "subject_id": "s"})]
+    table, failures = extract_items(items)
+    assert not failures and "focal_px" not in table and (table["subject_id"] == "s").all()
+    assert table["camera_focal_px"].tolist()[0] == 512.0 and np.isnan(table["camera_focal_px"].tolist()[1])
+    assert np.isfinite(table["head_z_mm"].iloc[0]) and np.isnan(table["head_z_mm"].iloc[1])
+    assert table["yaw_deg"].iloc[0] == table["yaw_deg"].iloc[1]  # focal 512 = the uncalibrated model's
