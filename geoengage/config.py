@@ -19,7 +19,8 @@ import tomli_w
 
 from .exceptions import InvalidParameterError
 
-__all__ = ["SCREEN_FIELDS", "ExtractConfig", "config_from_dict", "config_to_dict", "dump_config", "load_config"]
+__all__ = ["SCREEN_FIELDS", "ExtractConfig", "config_from_dict", "config_to_dict", "dump_config", "load_config",
+           "parse_focal_px"]
 
 #: The settings that describe the screen behind ``on_screen`` (:class:`ExtractConfig`, the service, the CLI).
 SCREEN_FIELDS = ("screen_width_mm", "screen_height_mm", "screen_centre_x_mm", "screen_top_mm")
@@ -30,6 +31,20 @@ C = TypeVar("C")
 def _check(ok: bool, name: str, constraint: str, value: object) -> None:
     if not ok:
         raise InvalidParameterError(f"`{name}` must be {constraint}. Got {value!r} instead.")
+
+
+def parse_focal_px(value: object, *, where: str) -> float | None:
+    """A camera's focal length in pixels from a setting or a manifest cell: None for none given (None, NaN, an empty
+    cell), else a finite number > 0; anything else is an :class:`InvalidParameterError` naming ``where``."""
+    if value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        focal = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        focal = math.nan
+    if not (math.isfinite(focal) and focal > 0):
+        raise InvalidParameterError(f"{where} must be a focal length in pixels (a number > 0). Got {value!r} instead.")
+    return focal
 
 
 @dataclass(frozen=True, kw_only=True)

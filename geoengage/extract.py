@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .config import ExtractConfig, config_to_dict
+from .config import ExtractConfig, config_to_dict, parse_focal_px
 from .detect.faces import HogFaceDetector
 from .detect.identity import EnrolledPeople, encode_face, load_encodings
 from .detect.landmarks import get_landmark_backend
@@ -266,15 +266,13 @@ def item_config(item: MediaItem, config: ExtractConfig) -> tuple[MediaItem, Extr
     if ITEM_FOCAL not in item.extra:
         return item, config
     extra = {k: v for k, v in item.extra.items() if k != ITEM_FOCAL}
-    value = item.extra[ITEM_FOCAL]
-    if value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, float) and np.isnan(value)):
+    focal = parse_focal_px(item.extra[ITEM_FOCAL], where=f"{item.path}: manifest column {ITEM_FOCAL!r}")
+    if focal is None:
         return MediaItem(item.path, item.video_id, extra), config
     try:
-        focal = float(value)  # type: ignore[arg-type]
         own = replace(config, focal_px=focal, camera_hfov_deg=None)
-    except (TypeError, ValueError, InvalidParameterError) as err:
-        raise InvalidParameterError(f"{item.path}: manifest column {ITEM_FOCAL!r} must be a focal length in pixels "
-                                    f"(and crop_mode 'off'). Got {value!r}: {err}") from err
+    except InvalidParameterError as err:  # a face crop has no camera
+        raise InvalidParameterError(f"{item.path}: manifest column {ITEM_FOCAL!r}: {err}") from err
     return MediaItem(item.path, item.video_id, extra), own
 
 

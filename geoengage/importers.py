@@ -53,6 +53,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from .config import parse_focal_px
 from .exceptions import GeoEngageError, InvalidParameterError, MediaReadError, SchemaError
 from .geometry.registry import compute_frame_features, image_features
 from .media import IMAGE_EXTENSIONS, image_header, media_kind, probe_video, read_image
@@ -205,6 +206,7 @@ def _frame_table(table: pd.DataFrame, *, found: np.ndarray, video_id: pd.Series,
                  focal_px: float | None = None) -> pd.DataFrame:
     n = len(table)
     nan = np.full(n, np.nan)
+    focal_px = parse_focal_px(focal_px, where=f"{source}: `focal_px`")
     width = pd.array([None if np.isnan(v) else int(round(v)) for v in sizes[:, 0]], dtype="Int64")
     height = pd.array([None if np.isnan(v) else int(round(v)) for v in sizes[:, 1]], dtype="Int64")
     columns: dict[str, object] = {
@@ -212,7 +214,7 @@ def _frame_table(table: pd.DataFrame, *, found: np.ndarray, video_id: pd.Series,
         "source_path": pd.array([str(source)] * n, dtype="string"),
         "frame_idx": frame_idx.astype(np.int64), "time_s": time_s.astype(np.float64),
         "frame_width_px": width, "frame_height_px": height,
-        "camera_focal_px": np.full(n, np.nan if focal_px is None else float(focal_px)),
+        "camera_focal_px": np.full(n, np.nan if focal_px is None else focal_px),
         "frame_readable": np.ones(n, dtype=bool), "face_found": found, "n_faces": found.astype(np.int64),
         "track_id": np.where(found, _face_ids(table), -1).astype(np.int64),
         "person": pd.array([pd.NA] * n, dtype="string"), "identity_distance": nan,
@@ -430,13 +432,14 @@ def import_tables(sources: list[str | Path], *, tool: str, min_confidence: float
     for item in _manifest_items(sources):
         path = Path(item.pop("path"))
         extra = {k: v for k, v in item.items() if not (isinstance(v, float) and np.isnan(v))}
-        item_fps = float(extra.pop("fps")) if "fps" in extra else fps
-        size = frame_size
-        if "frame_width" in extra and "frame_height" in extra:
-            size = (int(extra.pop("frame_width")), int(extra.pop("frame_height")))
-        media = str(extra.pop("media_path")) if "media_path" in extra else None
-        focal = float(extra.pop("focal_px")) if "focal_px" in extra else focal_px
-        try:
+        try:  # a manifest value that does not parse is this CSV's recorded failure
+            item_fps = float(extra.pop("fps")) if "fps" in extra else fps
+            size = frame_size
+            if "frame_width" in extra and "frame_height" in extra:
+                size = (int(extra.pop("frame_width")), int(extra.pop("frame_height")))
+            media = str(extra.pop("media_path")) if "media_path" in extra else None
+            focal = (parse_focal_px(extra.pop("focal_px"), where=f"{path}: manifest column 'focal_px'")
+                     if "focal_px" in extra else focal_px)
             clashes = sorted(set(extra) & reserved)
             if clashes:
                 raise SchemaError(f"{path}: manifest columns {clashes} clash with per-frame columns; rename them.")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geoengage.exceptions import MediaReadError, SchemaError
+from geoengage.exceptions import InvalidParameterError, MediaReadError, SchemaError
 from geoengage.importers import read_openface_csv, read_pyfeat_csv
 from geoengage.schema import FRAMES, validate
 
@@ -239,3 +239,21 @@ def test_frame_size_from_media_follows_exif_orientation(tmp_path: Path, astronau
     clip = sample_video(tmp_path / "clip.avi", n_frames=5, size=(320, 240))
     assert _media_size(str(clip)) == (320.0, 240.0)
     assert np.isnan(_media_size(str(tmp_path / "absent.png"))).all()
+
+
+def test_manifest_focal_lengths_and_bad_values(tmp_path: Path, astronaut_landmarks: np.ndarray) -> None:
+    """A manifest's focal_px calibrates its CSV; a value that is not a focal length (or a bad fps) is that CSV's
+    recorded failure naming the file and the column, and the other CSVs are imported."""
+    from geoengage.importers import import_tables
+
+    for name in ("a", "b", "c"):
+        _openface_rows(astronaut_landmarks).to_csv(tmp_path / f"{name}.csv", index=False)
+    (tmp_path / "m.csv").write_text("path,focal_px,fps\na.csv,500,30\nb.csv,-3,30\nc.csv,500,fast\n")
+    result = import_tables([tmp_path / "m.csv"], tool="openface")
+    assert sorted(result.failures["video_id"]) == ["b", "c"]
+    assert result.failures["message"].str.contains("b.csv: manifest column 'focal_px' must be a focal length").any()
+    assert result.failures["message"].str.contains("c.csv").any()
+    kept = result.frames[result.frames["face_found"]]
+    assert (kept["camera_focal_px"] == 500.0).all() and (kept["head_z_mm"] == 500.0).all()
+    with pytest.raises(InvalidParameterError, match="`focal_px` must be a focal length"):
+        read_openface_csv(tmp_path / "a.csv", focal_px=0.0)

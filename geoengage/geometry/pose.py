@@ -124,8 +124,9 @@ def focal_lengths(frame_size: np.ndarray, focal_px: np.ndarray | None) -> np.nda
 
 def camera_matrix(width: float, height: float, focal_px: float | None = None) -> np.ndarray:
     """Pinhole camera with the principal point at the frame centre and focal length ``focal_px`` (a calibrated
-    camera's) or, when that is None or NaN, the frame width (the uncalibrated camera model)."""
-    focal = width if focal_px is None or not np.isfinite(focal_px) else float(focal_px)
+    camera's) or, when that is None, NaN or not positive, the frame width (the uncalibrated camera model: the rule
+    of :func:`focal_lengths`)."""
+    focal = width if focal_px is None else float(focal_lengths(np.array([[width, height]]), np.array([focal_px]))[0])
     return np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]])
 
 

@@ -181,6 +181,7 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
     focal = (float_columns(frames, (CAMERA_FOCAL,))[:, 0] if CAMERA_FOCAL in frames.columns
              else np.full(len(frames), np.nan))
     calibrated = np.isfinite(focal) & (focal > 0)
+    distances = distance_features()
     new: dict[str, np.ndarray] = {}
     for spec in (*feature_specs("image"), *feature_specs("faces"), *feature_specs("eyes")):
         if spec.name not in frames.columns:
@@ -201,19 +202,19 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
                     raise RuntimeError(f"feature {name!r} returned shape {column.shape}, expected ({len(frames)},)")
                 if overwrite or name not in frames.columns:
                     computed[name] = column
-                elif name in distance_features():  # a kept table's blanked (uncalibrated) position: the derived
+                elif name in distances:  # a kept table's blanked (uncalibrated) position: the derived
                     kept = float_columns(frames, (name,))[:, 0]  # features need the assumed camera's
                     computed[name] = np.where(np.isnan(kept), column, kept)
         table = with_columns(table, computed)
     # distances only from a calibrated camera (geoengage.geometry.pose): computed above with the assumed camera for
     # the derived features, not produced for the frames without a calibration
     present = set(table.columns.tolist())
-    distances = [name for name in distance_features() if name in present]
-    if not distances or calibrated.all():
+    produced = [name for name in distances if name in present]
+    if not produced or calibrated.all():
         return table
-    values = np.array(float_columns(table, distances), copy=True)
+    values = np.array(float_columns(table, produced), copy=True)
     values[~calibrated] = np.nan
-    return with_columns(table, dict(zip(distances, values.T, strict=True)))
+    return with_columns(table, dict(zip(produced, values.T, strict=True)))
 
 
 #: Per-frame column holding a calibrated camera's focal length (px); NaN or absent: uncalibrated.
