@@ -47,6 +47,7 @@ from .geometry.registry import compute_frame_features
 from .media import Frame, iter_frames, media_kind, probe_video
 from .modeling.train import EngagementModel, load_default_model
 from .predict import ModelSettings, model_settings, score_windows
+from .schema import python_strings
 from .windows import make_windows
 
 __all__ = ["CsvSink", "JsonLinesSink", "LiveConfig", "LiveStats", "run_live"]
@@ -345,7 +346,8 @@ def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None 
             frame = remembered.last
             row = {"video_id": str(source), "source_path": str(source), **row}
             n_processed += 1
-            features = compute_frame_features(frames_from_rows([row]), options=options).iloc[0]
+            with python_strings():  # one-row tables: pandas' per-operation overhead is lower this way
+                features = compute_frame_features(frames_from_rows([row]), options=options).iloc[0]
             latency_ms = (1000 * (time.monotonic() - reader.start - row["time_s"])
                           if isinstance(reader, _NewestFrame) and kind == "video" else None)
             sink({"type": "frame", **{k: features.get(k) for k in FRAME_FIELDS if k in features},
@@ -357,9 +359,10 @@ def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None 
             next_window = row["time_s"] + config.step_s if next_window is None else next_window
             if row["time_s"] >= next_window and len(history) > 1:
                 recent = [r for r in history if r["time_s"] >= row["time_s"] - window_s]
-                record = _window_record(recent, config, model, made, options)
-                if record is not None and so_far is not None:
-                    record["engagement_so_far"] = so_far.update(list(history), row["time_s"], options)
+                with python_strings():
+                    record = _window_record(recent, config, model, made, options)
+                    if record is not None and so_far is not None:
+                        record["engagement_so_far"] = so_far.update(list(history), row["time_s"], options)
                 next_window += config.step_s * max(1, math.floor((row["time_s"] - next_window) / config.step_s) + 1)
                 if record is not None:
                     n_windows += 1

@@ -273,7 +273,7 @@ def model_settings(model: EngagementModel | object) -> ModelSettings:
 
     trained = model.settings_ or {}  # type: ignore[attr-defined]
     windows = trained.get("windows") or {}
-    default = WindowConfig()
+    default = WindowConfig  # the class's field defaults (an instance would load its feature set from disk)
     features = (media_feature_set(model) if isinstance(model, SequenceModel)
                 else FeatureSet("model", tuple(parse_feature_name(f) for f in model.features_)))  # type: ignore
     return ModelSettings(window_s=float(windows.get("window_s", default.window_s)),

@@ -12,6 +12,7 @@ Sign conventions (used from the per-frame feature stage on), in degrees:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -103,9 +104,11 @@ def validate(df: pd.DataFrame, schema: Sequence[Column], *, where: str) -> None:
             f"{where}: the table lacks required columns {shown}. "
             "Pass the per-frame table returned by extract_frames()."
         )
-    for col in schema:
-        if not col.nullable and df[col.name].isna().to_numpy().any():
-            raise SchemaError(f"{where}: column {col.name!r} must have no missing values.")
+    required = [c.name for c in schema if not c.nullable and c.name in present]
+    if required:  # one selection: each column fetched alone would copy the table's attrs again
+        gaps = df[required].isna().to_numpy().any(axis=0)
+        if gaps.any():
+            raise SchemaError(f"{where}: column {required[int(np.flatnonzero(gaps)[0])]!r} must have no missing values.")
 
 
 #: The one rule for what makes a face's time series, used by every stage (features, blinks, cleaning,
@@ -142,6 +145,18 @@ def with_columns(table: pd.DataFrame, columns: dict[str, object]) -> pd.DataFram
     if not new:
         return out
     return pd.concat([out, pd.DataFrame(new, index=out.index)], axis=1)
+
+
+def python_strings() -> contextlib.AbstractContextManager[None]:
+    """A context in which new pandas tables keep text (column names, ids) in pandas' Python string storage.
+
+    pandas' per-operation overhead on tables of a few rows and ~270 columns is then about a fifth lower than with
+    its default Arrow storage (features, cleaning, windows and scoring of one 512x512 image: 17.4-17.6 ms instead
+    of 22.3-22.6 ms, alternating runs), with the same values. The service and live mode make such tables for every
+    request or frame; batch jobs, whose tables are long, gain nothing from it. Only inside the context: the
+    caller's own setting is left alone.
+    """
+    return pd.option_context("mode.string_storage", "python")
 
 
 def float_columns(table: pd.DataFrame, names: Sequence[str]) -> np.ndarray:

@@ -62,7 +62,7 @@ from .media import check_image_size, image_header, probe_video, sniff_media
 from .modeling.train import load_default_model
 from .predict import PredictConfig, predict_frames, sequence_windows
 from .report.explain import describe_feature
-from .schema import float_columns
+from .schema import float_columns, python_strings
 
 __all__ = ["AnalysisPool", "ServeConfig", "create_app"]
 
@@ -289,6 +289,13 @@ def _screen(config: ServeConfig) -> dict[str, float]:
 
 
 def _analyse(path: Path, kind: str, config: ServeConfig, timeline: bool) -> dict[str, Any]:
+    """The ``/predict`` answer for the upload at ``path`` (raises :class:`UploadError` for bad input); its
+    few-row tables are made in pandas' Python string storage (:func:`geoengage.schema.python_strings`)."""
+    with python_strings():
+        return _analyse_upload(path, kind, config, timeline)
+
+
+def _analyse_upload(path: Path, kind: str, config: ServeConfig, timeline: bool) -> dict[str, Any]:
     name = "upload"
     deadline = time.monotonic() + config.max_request_s
 

@@ -236,3 +236,16 @@ def test_pool_kills_a_worker_stuck_past_the_budget(tmp_path: Path, astronaut) ->
         assert len(answer["faces"]) == 1
     finally:
         pool.close()
+
+
+def test_python_string_storage_changes_no_value_and_stays_inside_the_call(tmp_path: Path, astronaut) -> None:
+    import cv2
+    import pandas as pd
+
+    path = tmp_path / "a.jpg"
+    cv2.imwrite(str(path), astronaut)
+    before = pd.get_option("mode.string_storage")
+    answer = _analyse(path, "image", ServeConfig(), timeline=True)  # tables in Python string storage
+    assert pd.get_option("mode.string_storage") == before  # the caller's setting is back
+    plain = serve._analyse_upload(path, "image", ServeConfig(), timeline=True)  # the caller's (Arrow) storage
+    assert answer == plain and answer["faces"]  # every value of the answer, reasons and timeline included
