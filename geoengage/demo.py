@@ -56,7 +56,7 @@ def run_demo(out: Path) -> dict[str, object]:
         "windows": {"n": len(windows), "window_s": 1.0, "step_s": 0.5,
                     "ok": int(windows["window_ok"].sum()),
                     "coverage": [round(float(c), 2) for c in windows["coverage"]],
-                    "engagement_pred": [str(c) for c in windows["engagement_pred"]],
+                    "engagement_pred": [None if pd.isna(c) else str(c) for c in windows["engagement_pred"]],
                     "engagement_probability": [None if pd.isna(p) else round(float(p), 2)
                                                for p in windows["engagement_probability"]],
                     "reasons": list(windows["reason_text"])},

@@ -17,6 +17,10 @@ def test_demo_writes_outputs(tmp_path: Path, capsys) -> None:
     assert summary["n_frames"] == 90 and 0.8 < summary["face_yield"] < 0.86  # the face leaves for 0.5 s of 3
     assert summary["tracks"] == [0]  # the face that leaves and returns is re-identified: one person, one track
     assert summary["windows"]["n"] == 5 and summary["windows"]["ok"] == 3  # two windows half without the face
+    scored = [p is not None for p in summary["windows"]["engagement_probability"]]
+    assert scored == [True, True, False, False, True]
+    # an unscored window has no prediction: null, not pandas' "<NA>" written as a class name
+    assert [p is not None for p in summary["windows"]["engagement_pred"]] == scored
     for name in ("frames.parquet", "frames.meta.json", "windows.parquet", "preview.png", "sample.avi", "summary.json"):
         assert (tmp_path / "demo" / name).is_file()
 
