@@ -409,7 +409,12 @@ _STARTED = "worker-started"
 
 def _worker_analyse(path: str, kind: str, timeline: bool) -> dict[str, Any]:
     assert _WORKER_CONFIG is not None, "the pool's initializer did not run"
-    (Path(path).parent / _STARTED).write_text(f"{os.getpid()} {time.time()}")
+    started = Path(path).parent / _STARTED
+    # written whole, then renamed: the web process never reads it half-written (an empty file read as "not started
+    # yet" would spare a stuck worker from the kill, and the request would wait for ever)
+    partial = started.with_name(f"{_STARTED}.{os.getpid()}.partial")
+    partial.write_text(f"{os.getpid()} {time.time()}")
+    os.replace(partial, started)
     return _analyse(Path(path), kind, _WORKER_CONFIG, timeline)
 
 
@@ -497,11 +502,23 @@ class AnalysisPool:
             os.kill(int(pid), signal.SIGKILL)
         return True
 
-    def close(self) -> None:
+    def close(self, timeout_s: float | None = None) -> None:
+        """Stop the workers: queued uploads are cancelled, one on an upload may finish it for ``timeout_s`` (the
+        budget and its grace by default), and a worker still alive after that is killed, so closing never hangs on
+        a worker stuck inside one call."""
         with self._lock:
             pool, self._executor = self._executor, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if pool is None:
+            return
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + (self.config.max_request_s + self.grace_s if timeout_s is None else timeout_s)
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                logger.error("analysis worker %s did not stop; killed", process.pid)
+                process.kill()
+                process.join(5.0)
 
 
 class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]

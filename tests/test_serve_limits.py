@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -211,6 +212,7 @@ def test_pool_kills_a_worker_stuck_past_the_budget(tmp_path: Path, astronaut) ->
     small = tmp_path / "small.png"
     cv2.imwrite(str(small), astronaut)
     pool = serve.AnalysisPool(ServeConfig(workers=1, max_request_s=1.0, gaze_cnn=False))
+    pid = None
     try:
         (pid,) = pool.start()
         errors: list[UploadError] = []
@@ -227,6 +229,8 @@ def test_pool_kills_a_worker_stuck_past_the_budget(tmp_path: Path, astronaut) ->
         while not (folder / serve._STARTED).exists():
             assert time.monotonic() - start < 60, "the worker never started on the upload"
             time.sleep(0.005)
+        # the marker is renamed into place whole: once it exists it names the worker and its start
+        assert (folder / serve._STARTED).read_text().split()[0] == str(pid)
         os.kill(pid, signal.SIGSTOP)  # frozen mid-analysis: the check between frames never comes
         runner.join(60)
         elapsed = time.monotonic() - start
@@ -235,7 +239,28 @@ def test_pool_kills_a_worker_stuck_past_the_budget(tmp_path: Path, astronaut) ->
         answer = pool.analyse(small, "image", False)  # a new pool, a new worker
         assert len(answer["faces"]) == 1
     finally:
+        if pid is not None:  # never leave a stopped process behind, whatever failed
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         pool.close()
+
+
+def test_close_kills_a_worker_that_does_not_stop() -> None:
+    """Closing the pool waits for a worker at most its timeout, then kills it (a stopped or stuck worker would
+    otherwise hold ``close``, and the server's shutdown, for ever)."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    pool = serve.AnalysisPool(ServeConfig(workers=1, gaze_cnn=False))
+    (pid,) = pool.start()
+    os.kill(pid, signal.SIGSTOP)
+    start = time.monotonic()
+    pool.close(timeout_s=1.0)
+    assert time.monotonic() - start < 10
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
 def test_python_string_storage_changes_no_value_and_stays_inside_the_call(tmp_path: Path, astronaut) -> None:
