@@ -39,6 +39,7 @@ as attention signals and compare within a person. Set the screen with ``ExtractC
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -47,7 +48,7 @@ import pandas as pd
 
 from ..exceptions import InvalidParameterError
 from ..schema import LANDMARK_COLUMNS, float_columns
-from .blink import LEFT_EYE, RIGHT_EYE, eye_aspect_ratio
+from .blink import LEFT_EYE, RIGHT_EYE
 from .pose import FACE_3D_MM, focal_lengths
 from .registry import CAMERA_FOCAL, frame_features
 
@@ -57,6 +58,7 @@ __all__ = ["EYEBALL_CENTRES_MM", "POSE_COLUMNS", "GazeConfig", "ScreenGeometry",
 EYEBALL_RADIUS_MM = 12.0
 DARK_FRACTION = 0.35
 MIN_OPEN_EAR = 0.15
+_ERODE_KERNEL = np.ones((3, 3), np.uint8)
 _EYE_PX = 48  # eye crops are resampled to this width
 
 
@@ -119,8 +121,19 @@ def pupil_position(gray: np.ndarray, eye: np.ndarray) -> tuple[float, float]:
         The eye's landmarks in iBUG order (corner, upper lid x2, corner, lower lid x2).
 
     Returns NaN, NaN for a closed or off-frame eye.
+
+    The eye crop is resampled to 48 px wide; inside the lid outline (one pixel in), pixels darker than the
+    35th percentile (linear interpolation, as :func:`numpy.quantile`) weigh by how much darker they are. Written
+    for speed (it runs twice per face and frame): scalar arithmetic where numpy's per-call overhead would
+    dominate on so few pixels; the test suite checks it against the plain formulation.
     """
-    if np.isnan(eye).any() or eye_aspect_ratio(eye[None])[0] < MIN_OPEN_EAR:
+    if np.isnan(eye).any():
+        return float("nan"), float("nan")
+    points = eye.tolist()
+    width = math.dist(points[0], points[3])
+    # the eye aspect ratio (blink.eye_aspect_ratio) of this one eye
+    ear = (math.dist(points[1], points[5]) + math.dist(points[2], points[4])) / (2.0 * width) if width > 0 else 0.0
+    if not ear >= MIN_OPEN_EAR:
         return float("nan"), float("nan")
     left, top = np.floor(eye.min(axis=0)).astype(int) - 2
     right, bottom = np.ceil(eye.max(axis=0)).astype(int) + 3
@@ -133,17 +146,22 @@ def pupil_position(gray: np.ndarray, eye: np.ndarray) -> tuple[float, float]:
     cv2.fillPoly(mask, [polygon], 1)
     # one pixel in from the outline: the rasterised edge holds lid and skin pixels, darker than the sclera,
     # which would pull the centroid towards the middle of the eye
-    mask = cv2.erode(mask, np.ones((3, 3), np.uint8))
-    inside = crop[mask > 0].astype(np.float64)
-    if inside.size < 20:
+    mask = cv2.erode(mask, _ERODE_KERNEL)
+    inside = np.sort(crop[mask > 0]).astype(np.float64)
+    n = inside.size
+    if n < 20:
         return float("nan"), float("nan")
-    threshold = np.quantile(inside, DARK_FRACTION)
-    weights = np.where(mask > 0, np.clip(threshold - crop.astype(np.float64), 0, None) + 1e-3 * (crop <= threshold),
-                       0.0)
-    if weights.sum() <= 0:
+    virtual = DARK_FRACTION * (n - 1)  # numpy's "linear" quantile, with its interpolation from the nearer end
+    below = int(virtual)
+    fraction, low, high = virtual - below, inside[below], inside[min(below + 1, n - 1)]
+    threshold = low + (high - low) * fraction if fraction < 0.5 else high - (high - low) * (1.0 - fraction)
+    values = crop.astype(np.float64)
+    weights = (np.maximum(threshold - values, 0.0) + 1e-3 * (values <= threshold)) * mask
+    total = float(weights.sum())
+    if total <= 0:
         return float("nan"), float("nan")
-    ys, xs = np.mgrid[0 : crop.shape[0], 0 : crop.shape[1]]
-    centre = np.array([(weights * xs).sum(), (weights * ys).sum()]) / weights.sum() / scale + [left, top]
+    centre = np.array([weights.sum(axis=0) @ np.arange(crop.shape[1], dtype=np.float64),
+                       weights.sum(axis=1) @ np.arange(crop.shape[0], dtype=np.float64)]) / total / scale + [left, top]
     axis = eye[3] - eye[0]
     t = float(np.dot(centre - eye[0], axis) / np.dot(axis, axis))
     normal = np.array([-axis[1], axis[0]]) / np.linalg.norm(axis)  # points down the image for a level eye

@@ -49,6 +49,54 @@ def test_pupil_position_handles_closed_and_off_frame_eyes(astronaut: np.ndarray,
 W, H, FOCAL = 1280, 960, 1000.0  # a calibrated camera (65 deg wide), not the uncalibrated model's focal = width
 
 
+def _pupil_position_reference(gray: np.ndarray, eye: np.ndarray) -> tuple[float, float]:
+    """pupil_position written plainly (numpy's quantile, a coordinate grid): the definition the fast one keeps."""
+    from geoengage.geometry.blink import eye_aspect_ratio
+    from geoengage.geometry.gaze import _EYE_PX, DARK_FRACTION, MIN_OPEN_EAR
+
+    nan = (float("nan"), float("nan"))
+    if np.isnan(eye).any() or eye_aspect_ratio(eye[None])[0] < MIN_OPEN_EAR:
+        return nan
+    left, top = np.floor(eye.min(axis=0)).astype(int) - 2
+    right, bottom = np.ceil(eye.max(axis=0)).astype(int) + 3
+    if left < 0 or top < 0 or right > gray.shape[1] or bottom > gray.shape[0]:
+        return nan
+    scale = _EYE_PX / max(right - left, 1)
+    crop = cv2.resize(gray[top:bottom, left:right], None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    mask = np.zeros(crop.shape, np.uint8)
+    cv2.fillPoly(mask, [((eye - [left, top]) * scale).round().astype(np.int32)], 1)
+    mask = cv2.erode(mask, np.ones((3, 3), np.uint8))
+    inside = crop[mask > 0].astype(np.float64)
+    if inside.size < 20:
+        return nan
+    threshold = np.quantile(inside, DARK_FRACTION)
+    weights = np.where(mask > 0, np.clip(threshold - crop.astype(np.float64), 0, None) + 1e-3 * (crop <= threshold), 0.0)
+    ys, xs = np.mgrid[0 : crop.shape[0], 0 : crop.shape[1]]
+    centre = np.array([(weights * xs).sum(), (weights * ys).sum()]) / weights.sum() / scale + [left, top]
+    axis = eye[3] - eye[0]
+    normal = np.array([-axis[1], axis[0]]) / np.linalg.norm(axis)
+    upper, lower = eye[1:3].mean(axis=0), eye[4:6].mean(axis=0)
+    return (float(np.dot(centre - eye[0], axis) / np.dot(axis, axis)),
+            float(np.dot(centre - upper, normal) / np.dot(lower - upper, normal)))
+
+
+def test_pupil_position_equals_its_plain_formulation(astronaut: np.ndarray, astronaut_landmarks: np.ndarray,
+                                                     rng: np.random.Generator) -> None:
+    """The fast pupil centroid gives the plain formulation's values on real eyes at several sizes, with landmark
+    noise (different crop sizes and pixel counts, so every branch of the quantile's interpolation is taken)."""
+    compared = 0
+    for factor in (1.0, 1.6, 2.5, 3.0):
+        gray = cv2.cvtColor(cv2.resize(astronaut, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC),
+                            cv2.COLOR_BGR2GRAY)
+        for eye_index in (RIGHT_EYE, LEFT_EYE):
+            for _ in range(25):
+                eye = astronaut_landmarks[eye_index] * factor + rng.normal(0, 0.8 * factor, (6, 2))
+                fast, plain = pupil_position(gray, eye), _pupil_position_reference(gray, eye)
+                np.testing.assert_allclose(fast, plain, rtol=0, atol=1e-12)
+                compared += not np.isnan(plain).any()
+    assert compared >= 150
+
+
 def _project(points: np.ndarray) -> np.ndarray:
     return FOCAL * points[:, :2] / points[:, 2:3] + [W / 2, H / 2]
 
