@@ -15,47 +15,16 @@ Medians over ``--repeats`` runs; ``--seconds`` of source each.
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import cv2
-
 from geoengage.config import ExtractConfig
-from geoengage.datasets import sample_video
+from geoengage.datasets import mjpeg_stream, sample_video
 from geoengage.extract import iter_face_rows
 from geoengage.live import LiveConfig, run_live
 from geoengage.media import iter_frames
-
-
-class _MjpegCamera(http.server.BaseHTTPRequestHandler):
-    """An IP camera's MJPEG stream: each JPEG as one part of a ``multipart/x-mixed-replace`` answer, sent at
-    ``fps`` frames per second from the moment the client connects (a slow reader gets them late, as from a camera
-    whose socket buffers fill; live mode's reader thread keeps only the newest)."""
-
-    def __init__(self, jpegs: list[bytes], fps: float, *args, **kwargs) -> None:
-        self.jpegs, self.fps = jpegs, fps
-        super().__init__(*args, **kwargs)
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-        self.end_headers()
-        start = time.perf_counter()
-        try:
-            for index, jpeg in enumerate(self.jpegs):
-                time.sleep(max(0.0, start + index / self.fps - time.perf_counter()))
-                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
-                                 % (len(jpeg), jpeg))
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the reader stopped
 
 
 def main() -> None:
@@ -65,23 +34,19 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         clip = sample_video(Path(tmp) / "clip.avi", n_frames=int(30 * args.seconds), fps=30.0)
-        jpegs = [cv2.imencode(".jpg", frame.image)[1].tobytes() for frame in iter_frames(clip)]
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_MjpegCamera, jpegs, 30.0))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{server.server_address[1]}/stream.mjpg"
+        frames = list(iter_frames(clip))
         rows: dict[str, list[dict]] = {"stream": [], "file": [], "every": []}
         latency: list[float] = []
         for _ in range(args.repeats):
-            for label, source, config in (("stream", url, LiveConfig()), ("file", clip, LiveConfig()),
-                                          ("every", clip, LiveConfig(realtime=False))):
-                records: list[dict] = []
-                stats = run_live(source, records.append, config=config)
-                rows[label].append(stats.to_dict())
-                if label == "file":
-                    frames = [r["latency_ms"] for r in records if r["type"] == "frame"]
-                    latency.append(statistics.median(frames[len(frames) // 2:]))
-        server.shutdown()
-        frames = list(iter_frames(clip))
+            with mjpeg_stream([frame.image for frame in frames], fps=30.0) as url:  # a new connection: from frame 0
+                for label, source, config in (("stream", url, LiveConfig()), ("file", clip, LiveConfig()),
+                                              ("every", clip, LiveConfig(realtime=False))):
+                    records: list[dict] = []
+                    stats = run_live(source, records.append, config=config)
+                    rows[label].append(stats.to_dict())
+                    if label == "file":
+                        frame_latency = [r["latency_ms"] for r in records if r["type"] == "frame"]
+                        latency.append(statistics.median(frame_latency[len(frame_latency) // 2:]))
         landmarks = []
         for _ in range(args.repeats):
             start = time.perf_counter()

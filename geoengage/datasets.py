@@ -2,17 +2,23 @@
 
 Nothing is downloaded: :func:`sample_image` and :func:`sample_video` build their
 output from ``skimage.data.astronaut()`` (public domain), so the demo, the docs
-examples and the tests run offline.
+examples and the tests run offline. :func:`mjpeg_stream` serves frames as an IP camera
+would, for trying live mode (``geoengage live http://...``) without one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-__all__ = ["sample_frames", "sample_image", "sample_video"]
+__all__ = ["mjpeg_stream", "sample_frames", "sample_image", "sample_video"]
 
 
 def sample_image() -> np.ndarray:
@@ -76,3 +82,40 @@ def sample_video(path: str | Path, *, n_frames: int = 90, fps: float = 30.0, siz
     finally:
         writer.release()
     return path
+
+
+@contextlib.contextmanager
+def mjpeg_stream(frames: Sequence[np.ndarray], *, fps: float = 30.0, quality: int = 90) -> Iterator[str]:
+    """Serve BGR ``frames`` on 127.0.0.1 as an IP camera's MJPEG stream; yields its ``http://`` address.
+
+    Each client gets every frame once, as one JPEG part of a ``multipart/x-mixed-replace`` answer, at ``fps``
+    frames per second from the moment it connects (a slow reader gets them late, as from a camera whose socket
+    buffers fill), and then the end of the stream. The server stops when the ``with`` block ends.
+
+    >>> with mjpeg_stream(sample_frames(60)) as url:       # doctest: +SKIP
+    ...     run_live(url, print)
+    """
+    jpegs = [cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes() for frame in frames]
+
+    class Camera(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            start = time.perf_counter()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the reader stopped
+                for index, jpeg in enumerate(jpegs):
+                    time.sleep(max(0.0, start + index / fps - time.perf_counter()))
+                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
+                                     % (len(jpeg), jpeg))
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/stream.mjpg"
+    finally:
+        server.shutdown()
+        server.server_close()

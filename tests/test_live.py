@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from geoengage.cli import main
-from geoengage.datasets import sample_video
+from geoengage.datasets import mjpeg_stream, sample_video
 from geoengage.exceptions import InvalidParameterError
 from geoengage.live import FRAME_FIELDS, CsvSink, JsonLinesSink, LiveConfig, run_live
 
@@ -84,3 +84,25 @@ def test_still_images_are_not_live(tmp_path: Path, astronaut) -> None:
         run_live(tmp_path / "a.jpg", lambda r: None)
     sink = CsvSink(tmp_path / "x.csv")
     sink.close()
+
+
+def test_reads_an_mjpeg_stream_over_http(clip: Path) -> None:
+    """A stream address (an IP camera's MJPEG over HTTP, paced at 30 frames a second) is read as it arrives:
+    frames it cannot keep up with (the first, while the models warm up) are dropped, not queued; faces and
+    windows as from the file."""
+    import time
+
+    cap = cv2.VideoCapture(str(clip))
+    first_second = [cap.read()[1] for _ in range(30)]  # a face in every frame
+    cap.release()
+    with mjpeg_stream(first_second, fps=30.0) as url:
+        records: list[dict] = []
+        started = time.perf_counter()
+        stats = run_live(url, records.append, config=LiveConfig(window_s=0.5, step_s=0.5))
+        elapsed = time.perf_counter() - started
+    frames = [r for r in records if r["type"] == "frame"]
+    assert stats.n_read == 30 and stats.n_processed + stats.n_dropped == 30 and stats.n_processed >= 10
+    assert elapsed >= 0.9  # read as it arrived, not faster
+    assert all(f["face_found"] for f in frames) and all(abs(f["yaw_deg"]) < 30 for f in frames)
+    windows = [r for r in records if r["type"] == "window"]
+    assert windows and any(w["window_ok"] and 0 <= w["engagement_probability"] <= 1 for w in windows)
