@@ -88,6 +88,10 @@ class ExtractConfig:
     verify_every : int
         With tracking, check every this many frames that each tracked face is still a face
         (a detector run on a small region around it); a failed check ends the track.
+    skip_verify_ncc : float or None
+        With tracking, a face whose 24x24 patch still correlates at least this much with the patch the detector
+        last confirmed skips that periodic check (it looks as it did then); None checks every ``verify_every``
+        frames. A face whose patch correlates less than 0.6 is checked at once, whatever this is.
     max_faces : int
         Most faces tracked at once.
     reidentify : bool
@@ -141,6 +145,7 @@ class ExtractConfig:
     detect_every: int = 30
     search_every: int = 3
     verify_every: int = 5
+    skip_verify_ncc: float | None = 0.9
     max_faces: int = 8
     reidentify: bool = True
     reid_tolerance: float = 0.5
@@ -175,6 +180,8 @@ class ExtractConfig:
         _check(self.detect_every >= 1, "detect_every", ">= 1", self.detect_every)
         _check(self.search_every >= 1, "search_every", ">= 1", self.search_every)
         _check(self.verify_every >= 1, "verify_every", ">= 1", self.verify_every)
+        _check(self.skip_verify_ncc is None or 0.6 <= self.skip_verify_ncc <= 1, "skip_verify_ncc",
+               "None or between 0.6 and 1", self.skip_verify_ncc)
         _check(self.max_faces >= 1, "max_faces", ">= 1", self.max_faces)
         _check(0 < self.reid_tolerance < 2, "reid_tolerance", "between 0 and 2", self.reid_tolerance)
         _check(0 < self.identity_tolerance < 2, "identity_tolerance", "between 0 and 2", self.identity_tolerance)

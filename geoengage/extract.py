@@ -101,7 +101,7 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
     tracker = FaceTracker(
         HogFaceDetector(min_face_px=config.min_face_px, threshold=config.detect_threshold), get_landmark_backend("dlib"),
         tracking=config.tracking, detect_every=config.detect_every, search_every=config.search_every,
-        verify_every=config.verify_every,
+        verify_every=config.verify_every, skip_verify_ncc=config.skip_verify_ncc,
         max_faces=1 if config.face_policy == "largest" and config.crop_mode != "off" else config.max_faces,
         crop_mode=config.crop_mode, crop_fractions=config.crop_box, reidentify=config.reidentify,
         reid_tolerance=config.reid_tolerance)

@@ -10,8 +10,14 @@ detections each face's landmarks are refitted inside the box derived from the
 previous frame's landmarks (about 1 ms). Every ``verify_every`` frames, and at
 once when the face patch stops looking like the last confirmed one (normalised
 cross-correlation of a 24x24 patch below ``min_patch_ncc``), a detector run on a
-small region around the face (a few ms) confirms it is still a face and re-centres
-the box.
+small region around the face (about 3 ms) confirms it is still a face and re-centres
+the box. The periodic check is skipped for a face whose patch still matches its last
+confirmed one at ``skip_verify_ncc`` (0.9) or more: the box then holds what the detector
+confirmed, nearly unchanged (a still subject, a steady camera). On the generated clip
+(a photo moved smoothly) this skips most checks, 359 -> 441 fps with the landmarks'
+median distance to detect-every-frame landmarks unchanged (0.86-0.87% of the eye
+distance); on the real clip in ``../shared`` faces change more and every result is
+identical.
 
 **Re-identification** (``reidentify=True``): a face that leaves the frame (or turns away) and comes
 back is the same person, and keeps its track id. When the detector finds a face that no current
@@ -104,6 +110,9 @@ class FaceTracker:
     min_patch_ncc : float
         A tracked face whose patch correlates less than this with its last confirmed patch
         is checked by the detector in that frame.
+    skip_verify_ncc : float or None
+        A tracked face whose patch correlates at least this much with its last confirmed patch
+        skips the periodic check (None: every ``verify_every`` frames, whatever the patch).
     reidentify : bool
         Give a returning face its earlier track id when its face encoding matches (module docstring).
     reid_tolerance : float
@@ -123,6 +132,7 @@ class FaceTracker:
         crop_mode: str = "off",
         crop_fractions: tuple[float, float, float, float] | None = None,
         min_patch_ncc: float = 0.6,
+        skip_verify_ncc: float | None = 0.9,
         reidentify: bool = True,
         reid_tolerance: float = 0.5,
     ) -> None:
@@ -139,6 +149,8 @@ class FaceTracker:
         self.crop_mode = crop_mode
         self.crop_fractions = crop_fractions
         self.min_patch_ncc = min_patch_ncc
+        self.skip_verify_ncc = skip_verify_ncc
+        self.n_region_checks = 0
         self.reidentify = reidentify
         self.reid_tolerance = reid_tolerance
         self._last_seen: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # track id -> (gray frame, box)
@@ -225,8 +237,11 @@ class FaceTracker:
             score, source = float("nan"), "tracker"
             reference = self._patches.get(face.track_id)
             current = _patch(gray, box)
-            changed = reference is None or current is None or float(np.sum(reference * current)) < self.min_patch_ncc
-            if verify or changed:
+            ncc = -1.0 if reference is None or current is None else float(np.sum(reference * current))
+            changed = ncc < self.min_patch_ncc
+            unchanged = self.skip_verify_ncc is not None and ncc >= self.skip_verify_ncc
+            if (verify and not unchanged) or changed:
+                self.n_region_checks += 1
                 found = self.detector.in_region(gray, box)
                 if found is None:
                     continue  # the face left, turned away or was occluded: end the track

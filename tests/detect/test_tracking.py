@@ -117,3 +117,31 @@ def test_two_people_who_leave_and_return_keep_their_own_ids(shared_data) -> None
     assert ids[:5] == [0] * 5 and ids[5:10] == [None] * 5
     assert ids[10:15] == [1] * 5 and ids[20:] == [0] * 5
     assert tracker.n_reidentified == 1
+
+
+def test_periodic_check_skipped_while_the_face_looks_as_confirmed() -> None:
+    """A face whose patch still matches the detector-confirmed one (>= skip_verify_ncc) skips the periodic region
+    check; once it looks different (here: the lower quarter of the face covered, correlation ~0.81) it is checked
+    at the next tick, and the check's patch is the new reference. With None every tick checks."""
+    still = sample_frames(1)[0]
+    frames = [still.copy() for _ in range(40)]
+    box = _run([still])[0][0][0].box
+    left, top, right, bottom = box.astype(int)
+    for frame in frames[21:]:
+        frame[int(bottom - 0.25 * (bottom - top)):bottom, left:right] = 128
+    checks = {}
+    for skip in (0.9, None):
+        tracker = FaceTracker(HogFaceDetector(), DlibLandmarker(), detect_every=30, verify_every=5,
+                              skip_verify_ncc=skip)
+        counts = []
+        for frame in frames:
+            assert len(tracker.update(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))) == 1
+            counts.append(tracker.n_region_checks)
+        checks[skip] = counts
+    # frames 5, 10, 15, 20, 25, 35 are ticks (0 and 30 run the full-frame detector)
+    assert checks[None][-1] == 6 and checks[None][20] == 4
+    assert checks[0.9][20] == 0  # unchanged face: no check at all
+    assert checks[0.9][24] == 0 and checks[0.9][25] == 1  # changed at frame 21: checked at the next tick
+    assert checks[0.9][-1] == 1  # and then it looks as confirmed again
+    with pytest.raises(InvalidParameterError, match="skip_verify_ncc"):
+        ExtractConfig(skip_verify_ncc=0.3)
