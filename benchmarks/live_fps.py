@@ -37,8 +37,8 @@ def main() -> None:
         frames = list(iter_frames(clip))
         rows: dict[str, list[dict]] = {"stream": [], "file": [], "every": []}
         latency: list[float] = []
-        for _ in range(args.repeats):
-            with mjpeg_stream([frame.image for frame in frames], fps=30.0) as url:  # a new connection: from frame 0
+        with mjpeg_stream([frame.image for frame in frames], fps=30.0) as url:  # each connection: from frame 0
+            for _ in range(args.repeats):
                 for label, source, config in (("stream", url, LiveConfig()), ("file", clip, LiveConfig()),
                                               ("every", clip, LiveConfig(realtime=False))):
                     records: list[dict] = []
