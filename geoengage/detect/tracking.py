@@ -14,10 +14,10 @@ small region around the face (about 3 ms) confirms it is still a face and re-cen
 the box. The periodic check is skipped for a face whose patch still matches its last
 confirmed one at ``skip_verify_ncc`` (0.9) or more: the box then holds what the detector
 confirmed, nearly unchanged (a still subject, a steady camera). On the generated clip
-(a photo moved smoothly) this skips most checks, 359 -> 441 fps with the landmarks'
-median distance to detect-every-frame landmarks unchanged (0.86-0.87% of the eye
-distance); on the real clip in ``../shared`` faces change more and every result is
-identical.
+(a photo moved smoothly) this skips most checks: 360 -> 439 fps in
+``benchmarks/landmark_speed.py``, the landmarks' median distance to detect-every-frame
+landmarks unchanged (0.86-0.87% of the eye distance); on the real clip in ``../shared``
+faces change more and every result is identical.
 
 **Re-identification** (``reidentify=True``): a face that leaves the frame (or turns away) and comes
 back is the same person, and keeps its track id. When the detector finds a face that no current
