@@ -8,9 +8,12 @@ the image left, 1 at the image right) and on the lid-to-lid axis (``s`` = 0 at t
 ``gaze_v_ratio = 2 (0.5 - s)`` (+ = up), averaged over the eyes that are open (EAR >= 0.15).
 
 **Direction, by geometry** (:func:`gaze_vectors`). Each eye is a sphere of radius 12 mm
-(``EYEBALL_RADIUS_MM``) whose centre sits 12 mm behind the mean of the eye's six points of the 3D
-mean face (:data:`~geoengage.geometry.pose.FACE_3D_MM`), so a forward-looking iris lies on the
-eye's landmarks. With the head pose (rotation ``R``, nose-tip position ``T``, in the pose's camera: the
+(``EYEBALL_RADIUS_MM``) whose centre sits 12 mm behind the eye's forward point: the point with ``t = s = 0.5``
+(midway between the corners, on the lid midline) of that eye in the 3D mean face
+(:data:`~geoengage.geometry.pose.FACE_3D_MM`), at the mean depth of the eye's six points. So a pupil read at the
+forward position (``gaze_h_ratio`` 0, ``gaze_v_ratio`` equal to ``v_bias``, below) looks along the head's axis.
+(The centre used to sit behind the mean of the six points, 0.55 mm lower, since the eye corners sit below the lid
+midline: a pupil at the forward position then read about 3 deg up, 3.1 deg for a level head on the camera axis.) With the head pose (rotation ``R``, nose-tip position ``T``, in the pose's camera: the
 calibrated one, or focal length = frame width), the eyeball centre in the camera is ``R @ centre + T``. The pupil's image
 point is rebuilt from ``(t, s)`` and the eye's landmarks, the camera ray through it is intersected
 with the eyeball sphere (the nearer intersection; a ray that misses takes the sphere point closest
@@ -187,9 +190,6 @@ def gaze_ratios(gray: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
 #: The head-pose columns the gaze geometry reads, in this order (rotation in degrees, nose-tip position in mm).
 POSE_COLUMNS = ("yaw_deg", "pitch_deg", "roll_deg", "head_x_mm", "head_y_mm", "head_z_mm")
 
-#: Eyeball centres in the head model (right eye, left eye), shape (2, 3), mm: 12 mm behind each eye's points.
-EYEBALL_CENTRES_MM = np.stack([FACE_3D_MM[RIGHT_EYE].mean(axis=0), FACE_3D_MM[LEFT_EYE].mean(axis=0)]) + [
-    0.0, 0.0, EYEBALL_RADIUS_MM]
 
 
 def pupil_point(eye: np.ndarray, t: np.ndarray | float, s: np.ndarray | float) -> np.ndarray:
@@ -203,6 +203,13 @@ def pupil_point(eye: np.ndarray, t: np.ndarray | float, s: np.ndarray | float) -
     offset = (((upper - eye[..., 0, :]) * normal).sum(axis=-1)
               + np.asarray(s) * ((lower - upper) * normal).sum(axis=-1))
     return eye[..., 0, :] + np.asarray(t)[..., None] * axis + offset[..., None] * normal
+
+
+#: Eyeball centres in the head model (right eye, left eye), shape (2, 3), mm: 12 mm behind each eye's forward point
+#: (``t = s = 0.5`` of :func:`pupil_point` on the mean face's eye, at the mean depth of its six points).
+EYEBALL_CENTRES_MM = np.stack([
+    np.r_[pupil_point(FACE_3D_MM[eye, :2], 0.5, 0.5), FACE_3D_MM[eye, 2].mean() + EYEBALL_RADIUS_MM]
+    for eye in (RIGHT_EYE, LEFT_EYE)])
 
 
 def _sphere_points(rays: np.ndarray, centres: np.ndarray, radius: float) -> np.ndarray:

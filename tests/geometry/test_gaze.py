@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from geoengage.geometry.blink import LEFT_EYE, RIGHT_EYE
-from geoengage.geometry.gaze import ScreenGeometry, gaze_on_screen, gaze_ratios, pupil_position
-from geoengage.geometry.pose import FACE_3D_MM, rotation_from_angles
+from geoengage.geometry.gaze import (EYEBALL_CENTRES_MM, GazeConfig, ScreenGeometry, angles_of, gaze_on_screen,
+                                     gaze_ratios, gaze_vectors, pupil_position)
+from geoengage.geometry.pose import FACE_3D_MM, estimate_pose, rotation_from_angles
 
 
 def _shift_irises(image: np.ndarray, landmarks: np.ndarray, dx: int) -> np.ndarray:
@@ -105,7 +106,7 @@ def _render(yaw: float, pitch: float, *, eye_yaw: float | None = None, eye_pitch
             head=(0.0, 0.0, 600.0)) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """A face rendered from the known geometry: the 3D mean face (lids opened 3 mm each way, so a pupil looking
     20 deg down is not hidden) turned by the head pose and projected with the camera; each eyeball a 12 mm sphere
-    12 mm behind the eye's points; the pupil (1.5 mm radius) drawn where the gaze ray leaves the sphere. The eyes fixate the
+    where the model puts it (EYEBALL_CENTRES_MM); the pupil (1.5 mm radius) drawn where the gaze ray leaves the sphere. The eyes fixate the
     camera, or look (eye_yaw, eye_pitch) in the head's frame. Returns the per-frame table with every feature,
     the true gaze vector and the eyes' midpoint (camera frame, mm)."""
     from geoengage.geometry.gaze import GazeConfig
@@ -118,8 +119,7 @@ def _render(yaw: float, pitch: float, *, eye_yaw: float | None = None, eye_pitch
     rotation = rotation_from_angles(yaw, pitch, 0.0)
     camera_points = face @ rotation.T + np.array(head)
     landmarks = _project(camera_points)
-    centres = np.stack([FACE_3D_MM[RIGHT_EYE].mean(axis=0), FACE_3D_MM[LEFT_EYE].mean(axis=0)]) + [0, 0, 12.0]
-    centres = centres @ rotation.T + np.array(head)
+    centres = EYEBALL_CENTRES_MM @ rotation.T + np.array(head)
     if eye_yaw is None:
         gazes = -centres / np.linalg.norm(centres, axis=1, keepdims=True)  # each eye looks at the camera
     else:
@@ -180,6 +180,22 @@ def test_eyes_looking_down_with_a_level_head() -> None:
     assert abs(row["gaze_yaw_deg"]) < 3
     level, _, _ = _render(0.0, 0.0, eye_yaw=0.0, eye_pitch=0.0)
     assert abs(level.iloc[0]["gaze_pitch_deg"]) < 3
+
+
+@pytest.mark.parametrize("head", [(0.0, 0.0, 600.0), (0.0, 0.0, 450.0)])
+def test_a_pupil_at_the_forward_position_looks_along_the_head(head: tuple[float, float, float]) -> None:
+    """``v_bias`` is where the pupil of someone looking straight ahead reads (module docstring): with the pupil there
+    (and h ratio 0) on a level mean face on the camera axis, the gaze is the head's axis within 1 deg, not tilted up
+    (off the axis, perspective moves where a forward pupil reads, so the premise holds only here). The eyeball
+    centre used to sit behind the mean of the eye's six points (0.55 mm below the lid midline): this read 3.1 deg
+    up."""
+    landmarks = FOCAL * (FACE_3D_MM[:, :2] + head[:2]) / (FACE_3D_MM[:, 2:3] + head[2]) + [W / 2, H / 2]
+    pose = estimate_pose(landmarks, W, H, FOCAL)
+    assert np.allclose(pose[:3], 0.0, atol=0.1)
+    bias = GazeConfig().v_bias
+    vector, _ = gaze_vectors(landmarks, 0.0, bias, pose, np.array([W, H]), v_bias=bias, focal_px=FOCAL)
+    yaw, pitch = angles_of(vector)
+    assert abs(pitch) < 1.0 and abs(yaw) < 1.0, (yaw, pitch)
 
 
 def test_the_screen_can_be_set() -> None:
