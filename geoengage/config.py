@@ -211,12 +211,13 @@ class ExtractConfig:
         return float("nan")
 
     def feature_options(self) -> dict[str, Any]:
-        """Settings of the per-frame features (``compute_frame_features(options=...)``): the gaze geometry."""
+        """Settings of the per-frame features (``compute_frame_features(options=...)``): the gaze geometry (face
+        crops, ``crop_mode`` other than "off", are no camera's view: no ``on_screen``)."""
         from .geometry.gaze import GazeConfig, ScreenGeometry
 
         screen = ScreenGeometry(width_mm=self.screen_width_mm, height_mm=self.screen_height_mm,
                                 centre_x_mm=self.screen_centre_x_mm, top_mm=self.screen_top_mm)
-        return {"gaze": GazeConfig(screen=screen, v_bias=self.gaze_v_bias)}
+        return {"gaze": GazeConfig(screen=screen, v_bias=self.gaze_v_bias, camera_frames=self.crop_mode == "off")}
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

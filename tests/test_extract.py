@@ -215,3 +215,21 @@ def test_an_item_calibration_from_its_manifest_columns(media_dir: Path) -> None:
     assert table["camera_focal_px"].tolist()[0] == 512.0 and np.isnan(table["camera_focal_px"].tolist()[1])
     assert np.isfinite(table["head_z_mm"].iloc[0]) and np.isnan(table["head_z_mm"].iloc[1])
     assert table["yaw_deg"].iloc[0] == table["yaw_deg"].iloc[1]  # focal 512 = the uncalibrated model's
+
+
+def test_face_crops_have_no_on_screen(astronaut: np.ndarray, tmp_path: Path) -> None:
+    """A face crop is no camera's view: read as one, the face sits 10-14 cm from the lens and nearly every gaze
+    "lands on the screen" (on_screen_cnn read 1 on all 3,724 engagement_wacv crops). In crop mode on_screen and
+    on_screen_cnn are NaN, like the distances; the gaze angles stay. A full frame still gets them."""
+    import cv2
+
+    crop = tmp_path / "crop.png"
+    cv2.imwrite(str(crop), cv2.resize(astronaut[60:200, 155:290], (120, 124)))  # the face, as crop data sets cut it
+    as_crop = extract_frames(crop, config=ExtractConfig(crop_mode="fallback", detect_threshold=0.0)).iloc[0]
+    assert as_crop["face_found"]
+    assert np.isfinite(as_crop["gaze_yaw_deg"]) and np.isfinite(as_crop["gaze_cnn_pitch_deg"])
+    assert np.isnan(as_crop["on_screen"]) and np.isnan(as_crop["on_screen_cnn"])
+    frame = tmp_path / "frame.png"
+    cv2.imwrite(str(frame), astronaut)
+    full = extract_frames(frame).iloc[0]
+    assert full["on_screen"] in (0.0, 1.0) and full["on_screen_cnn"] in (0.0, 1.0)

@@ -104,10 +104,19 @@ class ScreenGeometry:
 
 @dataclass(frozen=True, kw_only=True)
 class GazeConfig:
-    """Settings of the geometric gaze path: the screen, and the vertical pupil bias (module docstring)."""
+    """Settings of the geometric gaze path: the screen, the vertical pupil bias (module docstring), and whether the
+    frames are a camera's at all.
+
+    ``camera_frames=False`` says the frames are face crops (``ExtractConfig.crop_mode``): a crop is not a camera's
+    view, and taken as one (focal length = the crop's width) it puts the face 10-14 cm from the lens (median head
+    distance 137 mm on the engagement_wacv crops, 100 mm on DAiSEE's), where a laptop screen spans about +-50 deg, so
+    ``on_screen`` and ``on_screen_cnn`` would read 1 for nearly every gaze (on_screen_cnn did for all 3,724
+    engagement_wacv crops). They are NaN then, like the distances; the gaze angles are still produced.
+    """
 
     screen: ScreenGeometry = ScreenGeometry()
     v_bias: float = 0.21
+    camera_frames: bool = True
 
     def __post_init__(self) -> None:
         if not -1 < self.v_bias < 1:
@@ -316,7 +325,8 @@ def gaze_on_screen(table: pd.DataFrame, screen: ScreenGeometry | None = None, *,
                                               focal[rows])
     out["gaze_yaw_deg"][rows], out["gaze_pitch_deg"][rows] = angles_of(vectors)
     out["eye_yaw_deg"][rows], out["eye_pitch_deg"][rows] = angles_of(np.einsum("nji,nj->ni", rotations, vectors))
-    out["screen_x_mm"][rows], out["screen_y_mm"][rows], out["on_screen"][rows] = screen_hits(vectors, origins, screen)
+    if config.camera_frames:  # a face crop is not a camera's view: no screen to land on (GazeConfig)
+        out["screen_x_mm"][rows], out["screen_y_mm"][rows], out["on_screen"][rows] = screen_hits(vectors, origins, screen)
     return out
 
 
@@ -353,7 +363,8 @@ def eyeball_origins(pose: np.ndarray) -> np.ndarray:
     ("screen_y_mm", "mm", -2000, 2000, "Where the gaze meets the camera plane, below the camera (NaN if away; only "
      "with a calibrated camera)."),
     ("on_screen", "flag", 0, 1, "1 when the gaze lands on the screen (ScreenGeometry; default a laptop, camera at "
-     "its top centre), else 0; approximate without a calibrated camera (focal length assumed = frame width)."),
+     "its top centre), else 0; approximate without a calibrated camera (focal length assumed = frame width); NaN "
+     "for face crops (crop_mode), which are no camera's view."),
     kind="derived",
     typical_range=("screen_x_mm", "screen_y_mm"),
 )

@@ -13,7 +13,8 @@ camera's axis, away from the camera, i.e. looking into the camera).
 ``on_screen_cnn`` (with ``screen_cnn_x_mm``/``screen_cnn_y_mm``) intersects that ray, from the midpoint of the
 eyeball centres, with the camera's plane and the screen of :class:`~geoengage.geometry.gaze.ScreenGeometry`, as
 ``on_screen`` does for the geometric estimate. NaN where both eyes are shut (aspect ratio < 0.15) or there is no
-head pose. Skip the CNN with ``ExtractConfig(gaze_cnn=False)`` / ``geoengage extract --no-gaze-cnn``.
+head pose, and for face crops (``crop_mode``: no camera, see :class:`~geoengage.geometry.gaze.GazeConfig`). Skip
+the CNN with ``ExtractConfig(gaze_cnn=False)`` / ``geoengage extract --no-gaze-cnn``.
 The camera model is geoengage's: the calibrated focal length when one is given (``ExtractConfig.focal_px`` or
 ``camera_hfov_deg``), else the frame width, with which the angles shift by a few degrees and ``screen_cnn_*_mm``
 are not produced (NaN); MPIIGaze's own camera was calibrated.
@@ -70,14 +71,16 @@ def cnn_gaze(patches) -> dict[str, np.ndarray]:
 
 def cnn_gaze_on_screen(table: pd.DataFrame, *, gaze: GazeConfig | None = None) -> dict[str, np.ndarray]:
     """Where the CNN's gaze ray meets the camera's plane, and whether on the screen, for every row."""
-    screen = (gaze or GazeConfig()).screen
+    config = gaze or GazeConfig()
     n = len(table)
     out = {name: np.full(n, np.nan) for name in ("screen_cnn_x_mm", "screen_cnn_y_mm", "on_screen_cnn")}
+    if not config.camera_frames:  # face crops: no camera, no screen (GazeConfig)
+        return out
     angles = np.radians(float_columns(table, GAZE_CNN_COLUMNS))
     pose = float_columns(table, POSE_COLUMNS)
     rows = np.flatnonzero(np.isfinite(angles).all(axis=1) & np.isfinite(pose).all(axis=1))
     if len(rows):
-        x, y, on = screen_hits(vectors_from_yaw_pitch(angles[rows]), eyeball_origins(pose[rows]), screen)
+        x, y, on = screen_hits(vectors_from_yaw_pitch(angles[rows]), eyeball_origins(pose[rows]), config.screen)
         out["screen_cnn_x_mm"][rows], out["screen_cnn_y_mm"][rows], out["on_screen_cnn"][rows] = x, y, on
     return out
 
@@ -88,7 +91,7 @@ def cnn_gaze_on_screen(table: pd.DataFrame, *, gaze: GazeConfig | None = None) -
     ("screen_cnn_y_mm", "mm", -2000, 2000, "Where the CNN's gaze meets the camera plane, below the camera (NaN if "
      "away; only with a calibrated camera)."),
     ("on_screen_cnn", "flag", 0, 1, "1 when the CNN's gaze lands on the screen (ScreenGeometry, as on_screen), "
-     "else 0."),
+     "else 0; NaN for face crops (crop_mode)."),
     kind="derived",
     typical_range=("screen_cnn_x_mm", "screen_cnn_y_mm"),
 )
