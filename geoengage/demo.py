@@ -48,8 +48,10 @@ def run_demo(out: Path) -> dict[str, object]:
         "face_yield": round(float(frames["face_found"].mean()), 3),
         "tracks": sorted(int(t) for t in frames.loc[frames["face_found"], "track_id"].unique()),
         "median_features": {name: round(float(frames[name].median()), 3) for name in
-                            ("yaw_deg", "pitch_deg", "roll_deg", "ear", "gaze_h_ratio", "on_screen",
-                             "mouth_aspect_ratio", "smile_width_iod")},
+                            ("yaw_deg", "pitch_deg", "roll_deg", "ear", "gaze_h_ratio", "mouth_aspect_ratio",
+                             "smile_width_iod")},
+        # a flag's median says little: the share of face frames whose gaze lands on the screen, by both estimates
+        "on_screen_share": {name: round(float(frames[name].mean()), 3) for name in ("on_screen", "on_screen_cnn")},
         "expression_share": {str(k): round(float(v), 3) for k, v in
                              frames["expr_class"].value_counts(normalize=True).items()},
         "cleaning": prediction.cleaning.to_dict(),

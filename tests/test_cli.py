@@ -16,6 +16,10 @@ def test_demo_writes_outputs(tmp_path: Path, capsys) -> None:
     summary = json.loads(capsys.readouterr().out)
     assert summary["n_frames"] == 90 and 0.8 < summary["face_yield"] < 0.86  # the face leaves for 0.5 s of 3
     assert summary["tracks"] == [0]  # the face that leaves and returns is re-identified: one person, one track
+    # the share of face frames on the screen by each gaze estimate, not a flag's median
+    assert set(summary["on_screen_share"]) == {"on_screen", "on_screen_cnn"}
+    assert all(0.0 <= v <= 1.0 for v in summary["on_screen_share"].values())
+    assert "on_screen" not in summary["median_features"]
     assert summary["windows"]["n"] == 5 and summary["windows"]["ok"] == 3  # two windows half without the face
     scored = [p is not None for p in summary["windows"]["engagement_probability"]]
     assert scored == [True, True, False, False, True]
