@@ -13,10 +13,10 @@ the image left, 1 at the image right) and on the lid-to-lid axis (``s`` = 0 at t
 (:data:`~geoengage.geometry.pose.FACE_3D_MM`), at the mean depth of the eye's six points. So a pupil read at the
 forward position (``gaze_h_ratio`` 0, ``gaze_v_ratio`` equal to ``v_bias``, below) looks along the head's axis.
 (The centre used to sit behind the mean of the six points, 0.55 mm lower, since the eye corners sit below the lid
-midline: a pupil at the forward position then read about 3 deg up, 3.1 deg for a level head on the camera axis.) With the head pose (rotation ``R``, nose-tip position ``T``, in the pose's camera: the
-calibrated one, or focal length = frame width), the eyeball centre in the camera is ``R @ centre + T``. The pupil's image
-point is rebuilt from ``(t, s)`` and the eye's landmarks, the camera ray through it is intersected
-with the eyeball sphere (the nearer intersection; a ray that misses takes the sphere point closest
+midline: a pupil at the forward position then read about 3 deg up, 3.1 deg for a level head on the camera axis.)
+With the head pose (rotation ``R``, nose-tip position ``T``, in the pose's camera: the calibrated one, or focal length
+= frame width), the eyeball centre in the camera is ``R @ centre + T``. The pupil's image point is rebuilt
+from ``(t, s)`` and the eye's landmarks, the camera ray through it is intersected with the eyeball sphere (the nearer intersection; a ray that misses takes the sphere point closest
 to it), and the gaze is the unit vector from the eyeball centre to that point: a true composition
 of the eye-in-head rotation with the head's, with the eye's foreshortening handled by the ray.
 The two eyes' vectors are averaged. ``gaze_yaw_deg``/``gaze_pitch_deg`` are that vector's angles in
@@ -326,7 +326,8 @@ def gaze_on_screen(table: pd.DataFrame, screen: ScreenGeometry | None = None, *,
     out["gaze_yaw_deg"][rows], out["gaze_pitch_deg"][rows] = angles_of(vectors)
     out["eye_yaw_deg"][rows], out["eye_pitch_deg"][rows] = angles_of(np.einsum("nji,nj->ni", rotations, vectors))
     if config.camera_frames:  # a face crop is not a camera's view: no screen to land on (GazeConfig)
-        out["screen_x_mm"][rows], out["screen_y_mm"][rows], out["on_screen"][rows] = screen_hits(vectors, origins, screen)
+        hits = screen_hits(vectors, origins, screen)
+        out["screen_x_mm"][rows], out["screen_y_mm"][rows], out["on_screen"][rows] = hits
     return out
 
 

@@ -8,8 +8,16 @@ import pandas as pd
 import pytest
 
 from geoengage.geometry.blink import LEFT_EYE, RIGHT_EYE
-from geoengage.geometry.gaze import (EYEBALL_CENTRES_MM, GazeConfig, ScreenGeometry, angles_of, gaze_on_screen,
-                                     gaze_ratios, gaze_vectors, pupil_position)
+from geoengage.geometry.gaze import (
+    EYEBALL_CENTRES_MM,
+    GazeConfig,
+    ScreenGeometry,
+    angles_of,
+    gaze_on_screen,
+    gaze_ratios,
+    gaze_vectors,
+    pupil_position,
+)
 from geoengage.geometry.pose import FACE_3D_MM, estimate_pose, rotation_from_angles
 
 
