@@ -16,8 +16,8 @@ forward position (``gaze_h_ratio`` 0, ``gaze_v_ratio`` equal to ``v_bias``, belo
 midline: a pupil at the forward position then read about 3 deg up, 3.1 deg for a level head on the camera axis.)
 With the head pose (rotation ``R``, nose-tip position ``T``, in the pose's camera: the calibrated one, or focal length
 = frame width), the eyeball centre in the camera is ``R @ centre + T``. The pupil's image point is rebuilt
-from ``(t, s)`` and the eye's landmarks, the camera ray through it is intersected with the eyeball sphere (the nearer intersection; a ray that misses takes the sphere point closest
-to it), and the gaze is the unit vector from the eyeball centre to that point: a true composition
+from ``(t, s)`` and the eye's landmarks, the camera ray through it is intersected with the eyeball sphere (the
+nearer intersection; a ray that misses takes the sphere point closest to it), and the gaze is the unit vector from the eyeball centre to that point: a true composition
 of the eye-in-head rotation with the head's, with the eye's foreshortening handled by the ray.
 The two eyes' vectors are averaged. ``gaze_yaw_deg``/``gaze_pitch_deg`` are that vector's angles in
 the camera frame (geoengage's signs: + yaw = towards the subject's right, + pitch = up; 0/0 = along
