@@ -7,22 +7,21 @@ the image left, 1 at the image right) and on the lid-to-lid axis (``s`` = 0 at t
 1 at the lower). ``gaze_h_ratio = 2 (0.5 - t)`` (+ = towards the subject's right) and
 ``gaze_v_ratio = 2 (0.5 - s)`` (+ = up), averaged over the eyes that are open (EAR >= 0.15).
 
-**Direction, by geometry** (:func:`gaze_vectors`). Each eye is a sphere of radius 12 mm
-(``EYEBALL_RADIUS_MM``) whose centre sits 12 mm behind the eye's forward point: the point with ``t = s = 0.5``
-(midway between the corners, on the lid midline) of that eye in the 3D mean face
-(:data:`~geoengage.geometry.pose.FACE_3D_MM`), at the mean depth of the eye's six points. So a pupil read at the
-forward position (``gaze_h_ratio`` 0, ``gaze_v_ratio`` equal to ``v_bias``, below) looks along the head's axis.
-(The centre used to sit behind the mean of the six points, 0.55 mm lower, since the eye corners sit below the lid
-midline: a pupil at the forward position then read about 3 deg up, 3.1 deg for a level head on the camera axis.)
-With the head pose (rotation ``R``, nose-tip position ``T``, in the pose's camera: the calibrated one, or focal length
-= frame width), the eyeball centre in the camera is ``R @ centre + T``. The pupil's image point is rebuilt
-from ``(t, s)`` and the eye's landmarks, the camera ray through it is intersected with the eyeball sphere (the
-nearer intersection; a ray that misses takes the sphere point closest to it), and the gaze is the unit vector from the eyeball centre to that point: a true composition
-of the eye-in-head rotation with the head's, with the eye's foreshortening handled by the ray.
-The two eyes' vectors are averaged. ``gaze_yaw_deg``/``gaze_pitch_deg`` are that vector's angles in
-the camera frame (geoengage's signs: + yaw = towards the subject's right, + pitch = up; 0/0 = along
-the camera's axis, away from the camera), and ``eye_yaw_deg``/``eye_pitch_deg`` the same vector in
-the head's frame (the eyes' rotation relative to the head).
+**Direction, by geometry** (:func:`gaze_vectors`). Each eye is a sphere of radius 12 mm (``EYEBALL_RADIUS_MM``) whose
+centre sits 12 mm behind the eye's forward point: the point with ``t = s = 0.5`` (midway between the corners, on the
+lid midline) of that eye in the 3D mean face (:data:`~geoengage.geometry.pose.FACE_3D_MM`), at the mean depth of the
+eye's six points. So a pupil read at the forward position (``gaze_h_ratio`` 0, ``gaze_v_ratio`` equal to ``v_bias``,
+below) looks along the head's axis. (The centre used to sit behind the mean of the six points, 0.55 mm lower, since
+the eye corners sit below the lid midline: a pupil at the forward position then read about 3 deg up, 3.1 deg for a
+level head on the camera axis.) With the head pose (rotation ``R``, nose-tip position ``T``, in the pose's camera: the
+calibrated one, or focal length = frame width), the eyeball centre in the camera is ``R @ centre + T``. The pupil's
+image point is rebuilt from ``(t, s)`` and the eye's landmarks, the camera ray through it is intersected with the
+eyeball sphere (the nearer intersection; a ray that misses takes the sphere point closest to it), and the gaze is the
+unit vector from the eyeball centre to that point: a true composition of the eye-in-head rotation with the head's,
+with the eye's foreshortening handled by the ray. The two eyes' vectors are averaged.
+``gaze_yaw_deg``/``gaze_pitch_deg`` are that vector's angles in the camera frame (geoengage's signs: + yaw = towards
+the subject's right, + pitch = up; 0/0 = along the camera's axis, away from the camera), and
+``eye_yaw_deg``/``eye_pitch_deg`` the same vector in the head's frame (the eyes' rotation relative to the head).
 
 The vertical pupil position is biased upwards by the upper lid and lashes: on 11 portraits in
 ``../shared/data/face_samples`` whose subjects face the camera, ``gaze_v_ratio`` read 0.0 to +0.36,
