@@ -70,7 +70,8 @@ class ExtractConfig:
         Keep only the largest face of each frame, or every face.
     crop_mode : {"off", "fallback", "always"}
         For inputs that are already face crops: ``"fallback"`` uses the calibrated crop box
-        when the detector finds no face; ``"always"`` skips the detector.
+        when the detector finds no face; ``"always"`` skips the detector. Crops get their own camera model
+        (:data:`~geoengage.geometry.pose.CROP_FOCAL_FACTOR`) and no ``on_screen``.
     crop_box : tuple of 4 floats or None
         The crop box as fractions (left, top, right, bottom) of the crop's width and height; ``None``: the one
         measured on the square engagement_wacv crops. Crops of another shape or framing need their own:
@@ -209,6 +210,17 @@ class ExtractConfig:
 
             return focal_from_hfov(width, self.camera_hfov_deg)
         return float("nan")
+
+    def model_focal(self, width: int | None) -> float:
+        """The focal length (px) of the camera model for frames ``width`` pixels wide: the calibrated one, else
+        :data:`~geoengage.geometry.pose.CROP_FOCAL_FACTOR` widths for face crops (``crop_mode``), else NaN (the
+        full-frame rule, focal length = width, applies)."""
+        focal = self.camera_focal(width)
+        if math.isnan(focal) and self.crop_mode != "off" and width:
+            from .geometry.pose import CROP_FOCAL_FACTOR
+
+            return CROP_FOCAL_FACTOR * float(width)
+        return focal
 
     def feature_options(self) -> dict[str, Any]:
         """Settings of the per-frame features (``compute_frame_features(options=...)``): the gaze geometry (face

@@ -122,16 +122,16 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
             gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
             faces = tracker.update(gray)
             kept = faces[:1] if config.face_policy == "largest" else faces
-            focal = config.camera_focal(width)
+            model_focal = config.model_focal(width)  # the camera model: calibrated, crop or (NaN) full-frame
             base = {"frame_idx": frame.frame_idx, "time_s": frame.time_s, "frame_width_px": width,
-                    "frame_height_px": height, "camera_focal_px": focal, "frame_readable": True}
+                    "frame_height_px": height, "camera_focal_px": config.camera_focal(width), "frame_readable": True}
             if not kept:
                 pending.append({**base, **_empty_row()})
             for face in kept:
                 identity = (None, np.nan) if identify is None else identify(frame.image, face, frame_no)
                 if config.expression:
                     crops.append((len(pending), normalize_face(gray, face.landmarks)))
-                patches = normalize_eyes(gray, face.landmarks, focal_px=focal) if config.gaze_cnn else None
+                patches = normalize_eyes(gray, face.landmarks, focal_px=model_focal) if config.gaze_cnn else None
                 if patches is not None:
                     eyes.append((len(pending), patches))
                 pending.append({**base, **_face_row(face, len(faces), identity), **image_features(gray, face.landmarks)})

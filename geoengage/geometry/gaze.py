@@ -315,7 +315,8 @@ def gaze_on_screen(table: pd.DataFrame, screen: ScreenGeometry | None = None, *,
     ratios = float_columns(table, ("gaze_h_ratio", "gaze_v_ratio"))
     pose = float_columns(table, POSE_COLUMNS)
     size = float_columns(table, ("frame_width_px", "frame_height_px"))
-    focal = focal_lengths(size, float_columns(table, (CAMERA_FOCAL,))[:, 0] if CAMERA_FOCAL in table.columns else None)
+    focal = focal_lengths(size, float_columns(table, (CAMERA_FOCAL,))[:, 0] if CAMERA_FOCAL in table.columns else None,
+                          crops=not config.camera_frames)  # the pose's camera model (registry)
     rows = np.flatnonzero(np.isfinite(ratios).all(axis=1) & np.isfinite(pose).all(axis=1) & np.isfinite(size).all(axis=1)
                           & np.isfinite(landmarks[:, 36:48]).all(axis=(1, 2)))
     if not len(rows):

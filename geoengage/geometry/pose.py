@@ -4,15 +4,18 @@
 (:data:`RIGID_POINTS`: brows, eyes, nose, mouth corners; the jaw contour slides with yaw
 and opens with speech, so it is left out) with a pinhole camera whose centre is the frame centre (no
 distortion) and whose focal length is the calibrated one (``ExtractConfig.focal_px`` or
-``camera_hfov_deg``; per frame in ``camera_focal_px``) or, for an uncalibrated camera, the frame width.
+``camera_hfov_deg``; per frame in ``camera_focal_px``) or, for an uncalibrated camera, the frame width. Face
+crops (``ExtractConfig.crop_mode``) are a small window of a frame taken at a normal distance: their camera model has
+a focal length of :data:`CROP_FOCAL_FACTOR` (5) crop widths. The full-frame rule would put the face 10-14 cm from the
+lens and read a head turned 20 deg as 9 deg (until 2026-12-02 it did).
 
-**Distances need a calibrated camera.** The angles barely depend on the focal length; the position does, in
-proportion (a webcam's focal length is 0.6-1.0 frame widths, so an assumed one can be 40% off, and for a face
-crop there is no camera at all). So ``head_x_mm``, ``head_y_mm`` and ``head_z_mm`` (and every other feature in
+**Distances need a calibrated camera.** Within a frame the angles barely depend on the focal length; the position
+does, in proportion (a webcam's focal length is 0.6-1.0 frame widths, so an assumed one can be 40% off, and for a
+face crop there is no camera at all). So ``head_x_mm``, ``head_y_mm`` and ``head_z_mm`` (and every other feature in
 mm) are produced only for frames with a calibrated focal length and are NaN otherwise
-(:func:`~geoengage.geometry.registry.compute_frame_features`). The features derived from the pose (gaze
-direction, ``on_screen``) still use the assumed camera's position internally: they are approximate without a
-calibration, exact to the mean face with one.
+(:func:`~geoengage.geometry.registry.compute_frame_features`). The features derived from the pose (gaze direction,
+``on_screen``) still use the assumed camera's position internally: they are approximate without a calibration, exact
+to the mean face with one.
 
 Sign convention (``geoengage.schema``), for a camera facing the subject (not a mirrored preview):
 
@@ -112,10 +115,20 @@ def focal_from_hfov(width: float, hfov_deg: float) -> float:
     return float(width / (2.0 * np.tan(np.radians(hfov_deg) / 2.0)))
 
 
-def focal_lengths(frame_size: np.ndarray, focal_px: np.ndarray | None) -> np.ndarray:
+#: Focal length of a face crop's camera model, in crop widths. A crop is a small window of a camera frame taken at a
+#: normal distance; read with the full-frame rule (focal length = width) it puts the face 10-14 cm from the lens,
+#: where perspective alone explains most of a turned head's asymmetry: a head rendered at 20 deg yaw and cut to a
+#: crop read 9.3 deg, -30 deg read -15.7 deg, 15 deg pitch 10.7 deg. Five crop widths put a face that fills the crop
+#: about 0.6-0.7 m away; rendered heads at 450-800 mm (yaw to +-30, pitch to +-15 deg) then read within 2.4 deg of
+#: their yaw and 0.9 deg of their pitch (tests/geometry/test_pose.py).
+CROP_FOCAL_FACTOR = 5.0
+
+
+def focal_lengths(frame_size: np.ndarray, focal_px: np.ndarray | None, *, crops: bool = False) -> np.ndarray:
     """Focal length (n,) used for each frame: the calibrated ``focal_px`` where finite, else the frame width (the
-    uncalibrated camera model). ``frame_size`` is (n, 2) width/height in pixels."""
-    width = np.asarray(frame_size, dtype=np.float64)[:, 0]
+    uncalibrated camera model), or :data:`CROP_FOCAL_FACTOR` widths when the frames are face crops (``crops``).
+    ``frame_size`` is (n, 2) width/height in pixels."""
+    width = np.asarray(frame_size, dtype=np.float64)[:, 0] * (CROP_FOCAL_FACTOR if crops else 1.0)
     if focal_px is None:
         return width
     focal = np.asarray(focal_px, dtype=np.float64)

@@ -164,7 +164,9 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
     """A copy of the per-frame table with every ``landmarks``, ``derived`` and ``track`` feature added.
 
     Features in millimetres (head position, where the gaze meets the screen plane) are NaN in rows without a
-    calibrated camera (column ``camera_focal_px`` NaN or absent; :mod:`geoengage.geometry.pose`).
+    calibrated camera (column ``camera_focal_px`` NaN or absent; :mod:`geoengage.geometry.pose`). Face crops
+    (``options["gaze"].camera_frames`` False) are posed with their own camera model
+    (:data:`~geoengage.geometry.pose.CROP_FOCAL_FACTOR`), not the full-frame one.
 
     ``options`` are settings passed by keyword to the ``derived`` and ``track`` functions that take
     them: ``{"gaze": GazeConfig(...)}`` (screen geometry, :mod:`geoengage.geometry.gaze`),
@@ -181,6 +183,11 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
     focal = (float_columns(frames, (CAMERA_FOCAL,))[:, 0] if CAMERA_FOCAL in frames.columns
              else np.full(len(frames), np.nan))
     calibrated = np.isfinite(focal) & (focal > 0)
+    gaze = (options or {}).get("gaze")
+    if gaze is not None and not gaze.camera_frames:  # face crops: their own camera model (pose.CROP_FOCAL_FACTOR)
+        from .pose import focal_lengths
+
+        focal = focal_lengths(frame_size, focal, crops=True)
     distances = distance_features()
     new: dict[str, np.ndarray] = {}
     for spec in (*feature_specs("image"), *feature_specs("faces"), *feature_specs("eyes")):

@@ -119,3 +119,34 @@ def test_distance_needs_the_calibrated_focal_length() -> None:
     assumed = estimate_pose(points[:, 0], WIDTH, HEIGHT)
     assert np.abs(assumed[:3] - calibrated[:3]).max() < 2.0  # angles: about right
     assert assumed[5] / calibrated[5] == pytest.approx(WIDTH / focal, rel=0.03)  # distance: off by the focal ratio
+
+
+@pytest.mark.parametrize(("yaw", "pitch", "z"), [(20.0, 0.0, 600.0), (-30.0, 0.0, 600.0), (0.0, 15.0, 600.0),
+                                                 (15.0, -10.0, 600.0), (25.0, 10.0, 450.0), (-20.0, -15.0, 800.0)])
+def test_face_crops_are_posed_with_their_own_camera(yaw: float, pitch: float, z: float) -> None:
+    """A head seen by a 65 deg camera, cut to a crop as face-crop data sets are: with the crops' camera model
+    (CROP_FOCAL_FACTOR, what crop mode uses) its yaw and pitch come back within 2.5 and 1 deg. The full-frame rule
+    (focal length = the crop's width) puts the face ~13 cm away and read 20 deg of yaw as 9.3, -30 as -15.7."""
+    import pandas as pd
+
+    from geoengage.config import ExtractConfig
+    from geoengage.geometry.registry import compute_frame_features
+    from geoengage.schema import FRAMES, LANDMARK_COLUMNS
+
+    focal, width, height = 1000.0, 1280, 960
+    points = FACE_3D_MM @ rotation_from_angles(yaw, pitch, 0.0).T + [0.0, 0.0, z]
+    landmarks = focal * points[:, :2] / points[:, 2:3] + [width / 2, height / 2]
+    left, top = landmarks.min(axis=0)
+    face_width = np.ptp(landmarks[:, 0])
+    crop = landmarks - [left - 0.1 * face_width, top - 0.25 * face_width]  # the crop: 1.2 x 1.4 face widths
+    row = {c.name: np.nan for c in FRAMES}
+    row.update(video_id="c", source_path="c", frame_idx=0, time_s=0.0, frame_width_px=1.2 * face_width,
+               frame_height_px=1.4 * face_width, frame_readable=True, face_found=True, n_faces=1, track_id=0)
+    row.update(dict(zip(LANDMARK_COLUMNS, crop.ravel(), strict=True)))
+    options = ExtractConfig(crop_mode="fallback").feature_options()
+    posed = compute_frame_features(pd.DataFrame([row]), options=options).iloc[0]
+    assert posed["yaw_deg"] == pytest.approx(yaw, abs=2.5)
+    assert posed["pitch_deg"] == pytest.approx(pitch, abs=1.0)
+    assert np.isnan(posed["head_z_mm"])  # still no distance: the crop's camera is a model, not a calibration
+    assert ExtractConfig(crop_mode="fallback").model_focal(100) == pytest.approx(100 * 5.0)
+    assert np.isnan(ExtractConfig().model_focal(100))  # full frames keep the full-frame rule (NaN: the width)
