@@ -8,8 +8,9 @@
    kill or Ctrl-C loses no finished chunk;
 2. a second run skips every item already in a part (resume); failed items are retried. Parts are
    kept per configuration (``parts/<config key>/``: a hash of the extraction settings, the table's
-   schema version and the model files), so a run with other settings recomputes every item and
-   never mixes values made with different settings; it logs which options differ;
+   schema version, the features' computation version and the model files), so a run with other settings or
+   earlier feature code recomputes every item and never mixes values made with different settings; it logs which
+   options differ;
 3. failures (missing, corrupt, truncated files, and any other error) are appended to
    ``failures.csv`` as they happen, with the file and the problem, and the batch goes on;
 4. when every item is done, the parts are joined in item order into ``frames.parquet``
@@ -112,10 +113,13 @@ def _chunks(items: list[MediaItem], chunk_size: int) -> list[list[MediaItem]]:
 
 def config_key(config: ExtractConfig) -> str:
     """A short hash of everything that decides a part's values: the extraction settings, the per-frame
-    table's schema version and the model files (landmarks, expression CNN and its embedding projection)."""
+    table's schema version, the features' computation (:data:`~geoengage.geometry.registry.FEATURES_VERSION`) and
+    the model files (landmarks, expression CNN and its embedding projection)."""
     from .extract import FRAMES_SCHEMA_VERSION
+    from .geometry.registry import FEATURES_VERSION
 
-    what = {"config": config_to_dict(config), "schema": FRAMES_SCHEMA_VERSION, **feature_models(config)}
+    what = {"config": config_to_dict(config), "schema": FRAMES_SCHEMA_VERSION, "features": FEATURES_VERSION,
+            **feature_models(config)}
     return hashlib.sha1(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -30,6 +30,7 @@ from .detect.tracking import FaceTracker, TrackedFace
 from .exceptions import GeoEngageError, InvalidParameterError, SchemaError
 from .geometry.expression_cnn import EXPRESSION_CLASSES
 from .geometry.registry import (
+    FEATURES_VERSION,
     compute_frame_features,
     distance_features,
     eye_patch_features,
@@ -357,6 +358,7 @@ def write_frames(frames: pd.DataFrame, path: str | Path, *, config: ExtractConfi
     frames.to_parquet(tmp, index=False)
     meta = {
         "schema": FRAMES_SCHEMA_VERSION,
+        "features_version": FEATURES_VERSION,  # geoengage.geometry.registry: which computation made the values
         "config": config_to_dict(config or ExtractConfig()),
         "versions": _versions(),
         "models": {name: model_sha256(name) for name in ("landmarks68",)},

@@ -179,3 +179,22 @@ def test_each_camera_gets_its_own_calibration_from_the_manifest(clips: Path, tmp
     assert np.isfinite(again.loc[again["video_id"] == str(clip), "yaw_deg"]).any()
     stale = [r.getMessage() for r in caplog.records if "not reused" in r.getMessage()]
     assert len(stale) == 1 and "(focal_px)" in stale[0]  # only the 512 px parts; the uncalibrated ones are current
+
+
+def test_parts_of_earlier_feature_code_are_not_resumed(clips: Path, tmp_path: Path, monkeypatch) -> None:
+    """Parts made before the features' computation changed (FEATURES_VERSION) are extracted again, not mixed with
+    new ones (2026-12-02 changed the gaze and the crops' pose for the same settings); the metadata records it."""
+    import json
+
+    from geoengage.geometry import registry
+    from geoengage.media import MediaItem
+
+    out = tmp_path / "out"
+    manifest = [MediaItem(path=str(clips / "photo.jpg"), video_id="photo.jpg", extra={})]
+    monkeypatch.setattr(registry, "FEATURES_VERSION", registry.FEATURES_VERSION - 1)
+    assert build_dataset(manifest, out, windows=WINDOWS).n_extracted == 1
+    monkeypatch.undo()
+    again = build_dataset(manifest, out, windows=WINDOWS)
+    assert again.n_skipped == 0 and again.n_extracted == 1
+    assert build_dataset(manifest, out, windows=WINDOWS).n_skipped == 1  # the same code: resumed
+    assert json.loads((out / "frames.meta.json").read_text())["features_version"] == registry.FEATURES_VERSION

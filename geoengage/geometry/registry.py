@@ -227,6 +227,12 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
 #: Per-frame column holding a calibrated camera's focal length (px); NaN or absent: uncalibrated.
 CAMERA_FOCAL = "camera_focal_px"
 
+#: Version of the per-frame features' computation, raised whenever the same input and settings give other values,
+#: so resumed extraction parts (``geoengage.dataset.config_key``) made by earlier code are not mixed with new ones,
+#: and a table's metadata says which computation made it. 2 (2026-12-02): the eyeball centre behind the eye's forward
+#: point (gaze ~3 deg lower), face crops posed with their own camera model and without ``on_screen``.
+FEATURES_VERSION = 2
+
 
 def distance_features() -> tuple[str, ...]:
     """The features in millimetres: produced only for frames from a calibrated camera (NaN otherwise)."""
