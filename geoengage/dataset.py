@@ -46,6 +46,7 @@ from .clean import CleanConfig, clean_frames
 from .config import ExtractConfig, config_to_dict
 from .exceptions import InvalidParameterError, MissingDependencyError
 from .extract import FAILURE_COLUMNS, extract_items, item_config, write_frames
+from .geometry.registry import FEATURES_VERSION
 from .media import IMAGE_EXTENSIONS, MediaItem, list_media
 from .progress import Hook
 from .windows import load_feature_set, make_windows
@@ -336,14 +337,14 @@ def build_dataset(
         write_windows(table, out, meta={
             "schema": WINDOWS_SCHEMA_VERSION, "windows": dataclasses.asdict(windows),
             "clean": dataclasses.asdict(clean), "cleaning": cleaned.to_dict(),
-            "extract": config_to_dict(extract), "feature_models": feature_models(extract), "n_items": len(items),
-            "n_failures": len(failures)})
+            "extract": config_to_dict(extract), "feature_models": feature_models(extract),
+            "features_version": FEATURES_VERSION, "n_items": len(items), "n_failures": len(failures)})
     return DatasetResult(out, len(items), len(items) - skipped - len(failures), skipped,
                          pd.DataFrame(failures, columns=FAILURE_COLUMNS))
 
 
 #: The parts of ``windows.meta.json`` that say how a table was made (a model records them: train/serve parity).
-SETTINGS_KEYS = ("windows", "clean", "extract", "import", "feature_models")
+SETTINGS_KEYS = ("windows", "clean", "extract", "import", "feature_models", "features_version")
 
 
 def read_windows(path: str | Path) -> pd.DataFrame:

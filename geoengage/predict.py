@@ -99,8 +99,8 @@ def _comparable(value: object) -> str:
 
 
 def settings_differences(trained: dict, table: dict) -> list[str]:
-    """What differs between a model's training settings and a table's (window length and step, cleaning, and the
-    landmark and expression model files behind the features)."""
+    """What differs between a model's training settings and a table's (window length and step, cleaning, the
+    landmark and expression model files behind the features, and the version of the features' computation)."""
     problems = []
     mine, theirs = trained.get("windows") or {}, table.get("windows") or {}
     for key in ("window_s", "step_s"):
@@ -115,6 +115,13 @@ def settings_differences(trained: dict, table: dict) -> list[str]:
         if mine[key] != theirs[key]:
             problems.append(f"feature_models.{key}: the table's features come from other {key} model weights "
                             f"({str(theirs[key])[:12]} vs the model's {str(mine[key])[:12]})")
+    # the features' computation (geoengage.geometry.registry.FEATURES_VERSION); a table made by build_dataset before
+    # it was recorded (it has feature_models but no version) came from earlier code
+    mine, theirs = trained.get("features_version"), table.get("features_version")
+    if mine is not None and (theirs is not None or table.get("feature_models")) and theirs != mine:
+        made = "before 2" if theirs is None else theirs
+        problems.append(f"features_version: the table's features were computed by other geoengage code (version "
+                        f"{made} vs the model's {mine}): extract the media again")
     return problems
 
 

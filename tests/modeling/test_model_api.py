@@ -212,3 +212,22 @@ def test_score_refuses_features_from_other_model_weights(rng, tmp_path: Path) ->
     (tmp_path / "other" / "windows.meta.json").write_text(json.dumps(meta))
     with pytest.raises(SchemaError, match="feature_models.expression: the table's features come from other"):
         ge.score(other, model=model)
+
+
+def test_score_refuses_windows_of_other_feature_code() -> None:
+    """A model records the features' computation version of its training table (FEATURES_VERSION); a table made by
+    other code (or by build_dataset before the version was recorded) is refused, one made in memory is not judged."""
+    from geoengage.geometry.registry import FEATURES_VERSION
+    from geoengage.predict import settings_differences
+
+    trained = {"windows": {"window_s": 10.0, "step_s": 5.0}, "feature_models": {"landmarks": "a"},
+               "features_version": FEATURES_VERSION}
+    same = {"windows": {"window_s": 10.0, "step_s": 5.0}, "feature_models": {"landmarks": "a"},
+            "features_version": FEATURES_VERSION}
+    assert settings_differences(trained, same) == []
+    older = {**same, "features_version": FEATURES_VERSION - 1}
+    assert any("features_version" in p and "extract the media again" in p for p in settings_differences(trained, older))
+    unrecorded = {k: v for k, v in same.items() if k != "features_version"}  # build_dataset before the version
+    assert any("version before 2" in p for p in settings_differences(trained, unrecorded))
+    in_memory = {"windows": {"window_s": 10.0, "step_s": 5.0}}  # make_windows in this process: nothing to compare
+    assert settings_differences(trained, in_memory) == []
