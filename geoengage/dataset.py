@@ -117,7 +117,6 @@ def config_key(config: ExtractConfig) -> str:
     table's schema version, the features' computation (:data:`~geoengage.geometry.registry.FEATURES_VERSION`) and
     the model files (landmarks, expression CNN and its embedding projection)."""
     from .extract import FRAMES_SCHEMA_VERSION
-    from .geometry.registry import FEATURES_VERSION
 
     what = {"config": config_to_dict(config), "schema": FRAMES_SCHEMA_VERSION, "features": FEATURES_VERSION,
             **feature_models(config)}

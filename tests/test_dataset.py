@@ -186,12 +186,13 @@ def test_parts_of_earlier_feature_code_are_not_resumed(clips: Path, tmp_path: Pa
     new ones (2026-12-02 changed the gaze and the crops' pose for the same settings); the metadata records it."""
     import json
 
+    from geoengage import dataset
     from geoengage.geometry import registry
     from geoengage.media import MediaItem
 
     out = tmp_path / "out"
     manifest = [MediaItem(path=str(clips / "photo.jpg"), video_id="photo.jpg", extra={})]
-    monkeypatch.setattr(registry, "FEATURES_VERSION", registry.FEATURES_VERSION - 1)
+    monkeypatch.setattr(dataset, "FEATURES_VERSION", registry.FEATURES_VERSION - 1)  # parts of the previous code
     assert build_dataset(manifest, out, windows=WINDOWS).n_extracted == 1
     monkeypatch.undo()
     again = build_dataset(manifest, out, windows=WINDOWS)
