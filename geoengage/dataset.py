@@ -37,6 +37,7 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -116,11 +117,15 @@ def config_key(config: ExtractConfig) -> str:
     """A short hash of everything that decides a part's values: the extraction settings, the per-frame
     table's schema version, the features' computation (:data:`~geoengage.geometry.registry.FEATURES_VERSION`) and
     the model files (landmarks, expression CNN and its embedding projection)."""
+    return hashlib.sha1(json.dumps(_part_settings(config), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _part_settings(config: ExtractConfig) -> dict[str, Any]:
+    """What :func:`config_key` hashes: the settings, the per-frame schema and features versions, the model files."""
     from .extract import FRAMES_SCHEMA_VERSION
 
-    what = {"config": config_to_dict(config), "schema": FRAMES_SCHEMA_VERSION, "features": FEATURES_VERSION,
+    return {"config": config_to_dict(config), "schema": FRAMES_SCHEMA_VERSION, "features": FEATURES_VERSION,
             **feature_models(config)}
-    return hashlib.sha1(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def feature_models(config: ExtractConfig) -> dict[str, str | None]:
@@ -139,10 +144,18 @@ def feature_models(config: ExtractConfig) -> dict[str, str | None]:
 def _note_other_configs(parts_root: Path, key: str, config: ExtractConfig, current: set[str] | None = None,
                         *, warn: bool = True) -> None:
     """Record this configuration beside its parts, and (``warn``) log which options parts made with others differ
-    in (``current``: the keys of this run, one per camera calibration, which are not "others")."""
-    mine = config_to_dict(config)
+    in (``current``: the keys of this run, one per camera calibration, which are not "others").
+
+    ``config.json`` holds the settings plus ``frames_schema``, ``features_version`` and ``model_files`` (parts of
+    geoengage before 2026-12-03 recorded the settings only), compared as JSON reads them back (a tuple setting is
+    then a list on both sides)."""
+    settings = _part_settings(config)
+    mine = json.loads(json.dumps({**settings["config"], "frames_schema": settings["schema"],
+                                  "features_version": settings["features"],
+                                  "model_files": {k: settings[k] for k in ("landmarks", "expression", "gaze")}},
+                                 default=str))
     (parts_root / key).mkdir(parents=True, exist_ok=True)
-    (parts_root / key / "config.json").write_text(json.dumps(mine, indent=2, default=str))
+    (parts_root / key / "config.json").write_text(json.dumps(mine, indent=2))
     if not warn:
         return
     for other in sorted(p for p in parts_root.iterdir() if p.is_dir() and p.name not in (current or {key})):

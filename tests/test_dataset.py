@@ -181,10 +181,12 @@ def test_each_camera_gets_its_own_calibration_from_the_manifest(clips: Path, tmp
     assert len(stale) == 1 and "(focal_px)" in stale[0]  # only the 512 px parts; the uncalibrated ones are current
 
 
-def test_parts_of_earlier_feature_code_are_not_resumed(clips: Path, tmp_path: Path, monkeypatch) -> None:
+def test_parts_of_earlier_feature_code_are_not_resumed(clips: Path, tmp_path: Path, monkeypatch, caplog) -> None:
     """Parts made before the features' computation changed (FEATURES_VERSION) are extracted again, not mixed with
-    new ones (2026-12-02 changed the gaze and the crops' pose for the same settings); the metadata records it."""
+    new ones (2026-12-02 changed the gaze and the crops' pose for the same settings); the metadata records it, and
+    the warning names the version, not a tuple setting that JSON reads back as a list (it named crop_box)."""
     import json
+    import logging
 
     from geoengage import dataset
     from geoengage.geometry import registry
@@ -192,10 +194,14 @@ def test_parts_of_earlier_feature_code_are_not_resumed(clips: Path, tmp_path: Pa
 
     out = tmp_path / "out"
     manifest = [MediaItem(path=str(clips / "photo.jpg"), video_id="photo.jpg", extra={})]
+    config = ExtractConfig(crop_mode="fallback", crop_box=(0.1, 0.2, 0.9, 1.0))
     monkeypatch.setattr(dataset, "FEATURES_VERSION", registry.FEATURES_VERSION - 1)  # parts of the previous code
-    assert build_dataset(manifest, out, windows=WINDOWS).n_extracted == 1
+    assert build_dataset(manifest, out, windows=WINDOWS, extract=config).n_extracted == 1
     monkeypatch.undo()
-    again = build_dataset(manifest, out, windows=WINDOWS)
+    with caplog.at_level(logging.WARNING, logger="geoengage.dataset"):
+        again = build_dataset(manifest, out, windows=WINDOWS, extract=config)
     assert again.n_skipped == 0 and again.n_extracted == 1
-    assert build_dataset(manifest, out, windows=WINDOWS).n_skipped == 1  # the same code: resumed
+    stale = [r.getMessage() for r in caplog.records if "not reused" in r.getMessage()]
+    assert len(stale) == 1 and "(features_version)" in stale[0]
+    assert build_dataset(manifest, out, windows=WINDOWS, extract=config).n_skipped == 1  # the same code: resumed
     assert json.loads((out / "frames.meta.json").read_text())["features_version"] == registry.FEATURES_VERSION
