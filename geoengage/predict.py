@@ -14,7 +14,7 @@ column                     unit         meaning
                                         prior-corrected rule, see :mod:`geoengage.modeling.train`)
 ``engagement_probability`` probability  probability of being engaged: the sum over the model's engaged
                                         (``positive``) classes, whatever their position
-``n_out_of_range``         count        features outside the range seen in training (extrapolation)
+``n_out_of_range``         count        features outside the range seen in training by > 5% of it (extrapolation)
 ``out_of_range``           list         their names
 ``reasons``                list         up to ``top_reasons`` dicts ``{feature, value, text,
                                         contribution}`` pushing towards the predicted class (SHAP)

@@ -19,7 +19,7 @@
 - **Train/serve parity**: ``settings_`` (feature set, cleaning, window and extraction settings of the
   training table) and ``feature_ranges_`` (each feature's training minimum and maximum) are saved;
   :func:`geoengage.predict.score_windows` refuses tables made with other settings and flags values outside
-  the training range.
+  the training range (by more than :data:`RANGE_MARGIN`, 5%, of it).
 
 :meth:`EngagementModel.save` writes ``model.json`` (XGBoost's JSON) and ``model.meta.json`` (everything
 else, plain JSON). :func:`load_model` reads them back (schema ``geoengage.model/2``; models written by
@@ -60,6 +60,11 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "engagement
 #: Learners of :class:`EngagementModel`: XGBoost classes, XGBoost on the class position (ordinal: the classes'
 #: order is used, probabilities come from a calibration map of the regressed position), and two baselines.
 MODEL_ESTIMATORS = ("xgboost", "xgboost_ordinal", "logistic", "majority")
+#: A window's feature counts as outside the training range (``out_of_range``) only beyond the training minimum or
+#: maximum by more than this share of the range: until 2026-12-03 any excess counted, and every confident
+#: expression (probabilities of 1e-11 against a training minimum of 1e-8) was flagged as an extrapolation.
+RANGE_MARGIN = 0.05
+
 TUNING_GRID = ({"max_depth": 2, "n_estimators": 200}, {"max_depth": 3, "n_estimators": 300},
                {"max_depth": 4, "n_estimators": 300}, {"max_depth": 3, "n_estimators": 600, "learning_rate": 0.025})
 
@@ -351,7 +356,9 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
                             index=windows.index)
 
     def out_of_range(self, windows: pd.DataFrame) -> list[list[str]]:
-        """Per window, the features whose value lies outside the training minimum-maximum."""
+        """Per window, the features whose value lies outside the training minimum-maximum by more than
+        :data:`RANGE_MARGIN` of that range (a confident face's disgust probability of 1e-12 where training saw
+        1e-9 at least is no extrapolation)."""
         present = set(windows.columns.tolist())
         names = [f for f in self.features_ if f in self.feature_ranges_ and f in present]
         if not names:
@@ -359,7 +366,8 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
         values = float_columns(windows, names)
         low = np.array([self.feature_ranges_[f][0] for f in names])
         high = np.array([self.feature_ranges_[f][1] for f in names])
-        outside = (values < low) | (values > high)
+        margin = RANGE_MARGIN * (high - low)
+        outside = (values < low - margin) | (values > high + margin)
         return [[names[j] for j in np.flatnonzero(row)] for row in outside]
 
     @property

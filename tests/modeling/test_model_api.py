@@ -120,12 +120,18 @@ def test_train_records_settings_and_score_refuses_other_settings(rng, tmp_path: 
         ge.score(_write_table(windows, tmp_path / "short", window_s=2.0, step_s=1.0), model=tmp_path / "model")
     with pytest.raises(SchemaError, match=r"clean.z_max: model None, table 3.5"):
         ge.score(_write_table(windows, tmp_path / "z", z_max=3.5), model=tmp_path / "model")
-    # a window far outside what the model saw is flagged
+    # a window far outside what the model saw is flagged; one a hair past the training edge (1% of the range:
+    # a probability of 1e-11 where training saw 1e-8) is not, nor one at the edge plus the margin
     odd = windows.head(3).copy()
+    low, high = model.feature_ranges_["signal__mean"]
     odd.loc[odd.index[0], "noise__std"] = 1e6
+    odd.loc[odd.index[1], "signal__mean"] = low - 0.01 * (high - low)
+    odd.loc[odd.index[2], "signal__mean"] = high + 0.049 * (high - low)
     odd.attrs = same.attrs
     flagged = ge.score(odd, model=ge.load_model(tmp_path / "model"), top_reasons=0)
-    assert flagged["n_out_of_range"].tolist()[0] == 1 and flagged["out_of_range"].iloc[0] == ["noise__std"]
+    assert flagged["n_out_of_range"].tolist() == [1, 0, 0] and flagged["out_of_range"].iloc[0] == ["noise__std"]
+    odd.loc[odd.index[2], "signal__mean"] = high + 0.2 * (high - low)
+    assert ge.score(odd, model=model, top_reasons=0)["out_of_range"].iloc[2] == ["signal__mean"]
 
 
 def test_cli_score_round_trips(rng, tmp_path: Path, capsys, caplog) -> None:
