@@ -10,9 +10,12 @@ For each clip it prints the median over ``--repeats`` runs of:
   in memory (detection, landmarks, tracks), so decode time is not counted twice;
 - tracking + CNNs: the same with the expression and gaze CNNs on every face (batches of 32),
   as ``geoengage extract`` runs by default;
+- landmarks with tracking, full-frame detection free: the same, with dlib's full-frame detector
+  answers computed beforehand and looked up (region checks, landmarks, re-identification still
+  run): the most any cheaper full-frame detector could give this stage;
 - MediaPipe FaceMesh (when ``mediapipe`` is importable): its video mode (it tracks, and detects
   only when it loses the face) on the same decoded frames, BGR -> RGB conversion included, and
-  geoengage's tracking rate as a ratio of it;
+  geoengage's tracking rates as ratios of it;
 and the ratio of each landmark rate to the decode rate measured in the same run; then the
 per-frame feature stage (pose, blink, mouth/brow geometry, gaze direction: everything that
 works on the table after extraction) on the tracked rows.
@@ -39,11 +42,15 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import ClassVar
+from unittest import mock
 
 import cv2
+import numpy as np
 
 from geoengage.config import ExtractConfig
 from geoengage.datasets import sample_video
+from geoengage.detect.faces import Detection, HogFaceDetector
 from geoengage.extract import frames_from_rows, iter_face_rows
 from geoengage.geometry.registry import compute_frame_features
 from geoengage.media import iter_frames
@@ -70,10 +77,29 @@ def _mediapipe_rate(frames: list) -> tuple[float, float] | None:
         return _fps(len(frames), time.perf_counter() - start), found / len(frames)
 
 
+def _fingerprint(gray: np.ndarray) -> bytes:
+    return gray[::16, ::16].tobytes()
+
+
+class _AnsweredDetector(HogFaceDetector):
+    """dlib's detector whose full-frame answers were computed beforehand (:data:`answers`, by frame) and are only
+    looked up; its region checks run as usual."""
+
+    answers: ClassVar[dict[bytes, list[Detection]]] = {}
+
+    def __call__(self, gray: np.ndarray) -> list[Detection]:
+        return self.answers[_fingerprint(gray)]
+
+
 def measure(clip: Path, repeats: int) -> dict[str, float]:
     frames = list(iter_frames(clip))
+    default = ExtractConfig()
+    detector = HogFaceDetector(min_face_px=default.min_face_px, threshold=default.detect_threshold)
+    _AnsweredDetector.answers = {_fingerprint(g): detector(g) for g in
+                                 (cv2.cvtColor(f.image, cv2.COLOR_BGR2GRAY) for f in frames)}
     list(iter_face_rows(frames[:2], config=ExtractConfig()))  # load the models once, outside the timing
     decode, tracked, detected, expressed, features, yields, mediapipe = [], [], [], [], [], {}, []
+    free = []
     landmarks_only = {"expression": False, "gaze_cnn": False}
     for _ in range(repeats):
         start = time.perf_counter()
@@ -91,6 +117,11 @@ def measure(clip: Path, repeats: int) -> dict[str, float]:
                 start = time.perf_counter()
                 compute_frame_features(table)
                 features.append(_fps(len(table), time.perf_counter() - start))
+        with mock.patch("geoengage.extract.HogFaceDetector", _AnsweredDetector):
+            start = time.perf_counter()
+            rows = list(iter_face_rows(frames, config=ExtractConfig(**landmarks_only)))
+            free.append(_fps(len(frames), time.perf_counter() - start))
+            yields["free"] = sum(bool(r["face_found"]) for r in rows) / len(frames)
         rate = _mediapipe_rate(frames)
         if rate is not None:
             mediapipe.append(rate[0])
@@ -98,7 +129,8 @@ def measure(clip: Path, repeats: int) -> dict[str, float]:
     result = {"frames": len(frames), "decode_fps": statistics.median(decode),
               "tracking_fps": statistics.median(tracked), "detection_fps": statistics.median(detected),
               "expression_fps": statistics.median(expressed),
-              "features_fps": statistics.median(features)}
+              "features_fps": statistics.median(features), "free_detector_fps": statistics.median(free),
+              "face_yield_free": yields["free"]}
     result["tracking_vs_decode"] = result["tracking_fps"] / result["decode_fps"]
     result["detection_vs_decode"] = result["detection_fps"] / result["decode_fps"]
     result["face_yield_tracking"] = yields["tracking"]
@@ -106,6 +138,7 @@ def measure(clip: Path, repeats: int) -> dict[str, float]:
     if mediapipe:
         result["mediapipe_fps"] = statistics.median(mediapipe)
         result["tracking_vs_mediapipe"] = statistics.median(t / m for t, m in zip(tracked, mediapipe, strict=True))
+        result["free_vs_mediapipe"] = statistics.median(t / m for t, m in zip(free, mediapipe, strict=True))
         result["face_yield_mediapipe"] = yields["mediapipe"]
     return result
 
@@ -116,7 +149,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as tmp:
         clips = {"astronaut 640x480 (generated)": sample_video(Path(tmp) / "clip.avi", n_frames=args.frames)}
@@ -131,12 +164,14 @@ def main() -> None:
                   f"  face in {r['face_yield_tracking']:.1%} of frames")
             print(f"  landmarks, no tracking {r['detection_fps']:8.1f} fps  ({r['detection_vs_decode']:.2f} x decode)"
                   f"  face in {r['face_yield_detection']:.1%} of frames")
+            print(f"  tracking, full-frame detection free (bound) {r['free_detector_fps']:8.1f} fps  face in "
+                  f"{r['face_yield_free']:.1%} of frames")
             print(f"  tracking + both CNNs   {r['expression_fps']:8.1f} fps  "
                   f"({r['expression_fps'] / r['tracking_fps']:.2f} x landmarks alone)")
             if "mediapipe_fps" in r:
                 print(f"  MediaPipe FaceMesh     {r['mediapipe_fps']:8.1f} fps  face in {r['face_yield_mediapipe']:.1%} "
-                      f"of frames; geoengage tracking / MediaPipe {r['tracking_vs_mediapipe']:.2f} "
-                      "(median of the per-run ratios)")
+                      f"of frames; geoengage tracking / MediaPipe {r['tracking_vs_mediapipe']:.2f}, with "
+                      f"full-frame detection free {r['free_vs_mediapipe']:.2f} (medians of the per-run ratios)")
             else:
                 print("  MediaPipe FaceMesh     not installed (see this script's docstring to compare)")
             print(f"  feature stage          {r['features_fps']:8.1f} rows/s (after extraction)")
