@@ -292,7 +292,8 @@ def _window_record(rows: list[dict[str, Any]], config: LiveConfig, model: Engage
             "coverage": float(scored["coverage"]), "window_ok": bool(scored["window_ok"]),
             "engagement_probability": _json_value(scored["engagement_probability"]),
             "engagement_pred": None if pd.isna(scored["engagement_pred"]) else str(scored["engagement_pred"]),
-            "blink_per_min": float(scored["blink__rate"]) if "blink__rate" in scored else None,
+            "blink_per_min": (_json_value(scored["blink__rate"]) if "blink__rate" in scored and scored["window_ok"]
+                              else None),  # a rate over a few frames of face (449/min) is no rate
             "reasons": scored["reasons"], "reason_text": scored["reason_text"]}
 
 

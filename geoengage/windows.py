@@ -22,7 +22,8 @@ every column that is constant within the recording (``subject_id``, ``label``, .
 Aggregations (:data:`AGGREGATIONS`): ``mean``, ``std``, ``median``, ``p10``, ``p90``, ``slope``
 (units per second, least squares), ``frac`` (share of face frames where a 0/1 flag is 1),
 ``above`` (share of face frames with value >= param; PERCLOS is ``eye_closure__above__0.5``),
-``rate`` (rising edges of a 0/1 flag per minute of face time; the blink rate is ``blink__rate``),
+``rate`` (rising edges of a 0/1 flag per minute of face time, each counted in the windows holding its
+first frame (:func:`onsets`); the blink rate is ``blink__rate``),
 ``value`` (a per-window value another tool computed, imported by :mod:`geoengage.window_tables`).
 Missing values are ignored; a window whose frames all lack a signal gets NaN.
 """
@@ -42,7 +43,7 @@ from .exceptions import GeoEngageWarning, InvalidParameterError, SchemaError
 from .schema import FRAMES, TRACK_KEYS, track_keys, validate
 
 __all__ = ["AGGREGATIONS", "FeatureName", "FeatureSet", "join_labels", "load_feature_set", "make_windows",
-           "n_windows", "parse_feature_name"]
+           "n_windows", "onsets", "parse_feature_name"]
 
 FEATURE_SETS_DIR = Path(__file__).resolve().parent / "feature_sets"
 
@@ -58,15 +59,26 @@ def _finite(v: np.ndarray) -> np.ndarray:
     return v[np.isfinite(v)]
 
 
+def onsets(flags: np.ndarray) -> np.ndarray:
+    """1.0 where a 0/1 flag rises (>= 0.5 after a finite sample below it: the frame before, or across frames
+    without a value), 0.0 elsewhere, NaN where the flag is missing; a flag already up at the first finite sample
+    has no observed rise. :func:`make_windows` takes it over a track's whole timeline, so a blink under way
+    when a window starts is the window's before it (it was counted in both until 2026-12-03)."""
+    out = np.full(len(flags), np.nan)
+    ok = np.flatnonzero(np.isfinite(flags))
+    up = flags[ok] >= 0.5
+    out[ok] = np.r_[False, up[1:] & ~up[:-1]].astype(float)
+    return out
+
+
 def _rate(t: np.ndarray, v: np.ndarray, _: float | None) -> float:
+    """Rises per minute of face time; ``v`` holds :func:`onsets` of the flag (make_windows prepares them)."""
     ok = np.isfinite(v)
     if ok.sum() < 2:
         return float("nan")
-    flags = v[ok] >= 0.5
-    onsets = int(flags[0]) + int(np.sum(flags[1:] & ~flags[:-1]))
     period = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
     minutes = ok.sum() * period / 60.0
-    return onsets / minutes if minutes > 0 else float("nan")
+    return float(np.sum(v[ok])) / minutes if minutes > 0 else float("nan")
 
 
 def _on_finite(func: Callable[[np.ndarray], float]) -> Callable[[np.ndarray, np.ndarray, float | None], float]:
@@ -220,6 +232,7 @@ def make_windows(
         raise SchemaError(f"make_windows: feature set {fset.name!r} needs signals {missing} that the table lacks.")
     keys = track_keys()
     signals = sorted({f.signal for f in fset.features})
+    rate_signals = sorted({signals.index(f.signal) for f in fset.features if f.agg == "rate"})
     # numpy arrays sorted once by (recording, time); each recording is a slice of them
     table = frames.reset_index(drop=True)
     videos = table["video_id"].astype(str).to_numpy()
@@ -254,6 +267,7 @@ def make_windows(
             found[at] = True
             values = np.full((len(times), len(signals)), np.nan)
             values[at] = value_all[lo_row + mine]
+            rising = {j: onsets(values[:, j]) for j in rate_signals}  # over the track's timeline, not per window
             for k in range(n_windows(span, window_s=window_s, step_s=step_s)):
                 start = times[0] + k * step_s
                 end = start + window_s if span >= window_s else times[0] + span
@@ -265,8 +279,9 @@ def make_windows(
                        "n_frames": hi - lo, "coverage": float(face.mean()) if hi > lo else 0.0}
                 row["window_ok"] = row["coverage"] >= min_coverage
                 for feature in fset.features:
-                    func = AGGREGATIONS[feature.agg][0]
-                    row[str(feature)] = func(t, values[lo:hi, signals.index(feature.signal)], feature.param)
+                    func, j = AGGREGATIONS[feature.agg][0], signals.index(feature.signal)
+                    column = rising[j] if feature.agg == "rate" else values[:, j]
+                    row[str(feature)] = func(t, column[lo:hi], feature.param)
                 rows.append(row)
     carried = dict.fromkeys(c for values in constants for c in values)  # in first-seen order
     windows = pd.DataFrame(rows, columns=[*keys, *carried, *_WINDOW_COLUMNS, "window_ok", *fset.columns])

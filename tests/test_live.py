@@ -46,6 +46,7 @@ def test_every_frame_offline(clip: Path, tmp_path: Path) -> None:
     for w in windows:  # no score without a face: the window where the face is gone has none
         if not w["window_ok"]:
             assert w["engagement_probability"] is None and w["reasons"] == [] and w["coverage"] < 0.6
+            assert w["blink_per_min"] is None  # nor a blink rate over a few frames of face
     assert windows[1]["coverage"] == pytest.approx(0.5, abs=0.1)  # half of 1-2 s has no face
     # the annotated video has every frame, with drawings on it
     cap = cv2.VideoCapture(str(tmp_path / "annotated.avi"))

@@ -65,6 +65,12 @@ def test_aggregations_are_exact() -> None:
     assert row["yaw_deg__slope"] == pytest.approx(2.0)
     assert row["yaw_deg__p10"] == pytest.approx(np.percentile(2 * t + 1, 10))
     assert row["blink__rate"] == pytest.approx(3.0)  # per minute
+    # a blink under way when a window starts began in the window before: counted there only (it was counted in both)
+    across = np.zeros(600)
+    across[[298, 299, 300, 301, 450]] = 1  # a blink over 29.8-30.1 s, another at 45 s
+    frames = _clip(60.0, yaw_deg=lambda t: t, blink=across, eye_closure=lambda t: t * 0, on_screen=lambda t: t * 0)
+    halves = make_windows(frames, window_s=30, step_s=30, feature_set=FeatureSet("t", (FeatureName("blink", "rate"),)))
+    assert halves["blink__rate"].tolist() == pytest.approx([2.0, 2.0])  # one blink per 30 s each (was 2.0, 4.0)
     assert row["on_screen__frac"] == pytest.approx(0.75)
     assert row["eye_closure__above__0.5"] == pytest.approx(0.2)
     assert row["coverage"] == 1.0 and row["n_frames"] == 600 and row["window_ok"]
