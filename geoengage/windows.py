@@ -89,7 +89,7 @@ def _on_finite(func: Callable[[np.ndarray], float]) -> Callable[[np.ndarray, np.
     return aggregate
 
 
-#: name -> (function(times, values, param), needs a param, doc)
+#: name -> (function(times, values, param), needs a param, doc); "rate" is given the flag's :func:`onsets`
 AGGREGATIONS: dict[str, tuple[Callable[[np.ndarray, np.ndarray, float | None], float], bool, str]] = {
     "mean": (_on_finite(np.mean), False, "mean"),
     "std": (_on_finite(lambda v: np.std(v, ddof=1) if len(v) > 1 else np.nan), False, "sample standard deviation"),
