@@ -117,7 +117,11 @@ def config_key(config: ExtractConfig) -> str:
     """A short hash of everything that decides a part's values: the extraction settings, the per-frame
     table's schema version, the features' computation (:data:`~geoengage.geometry.registry.FEATURES_VERSION`) and
     the model files (landmarks, expression CNN and its embedding projection)."""
-    return hashlib.sha1(json.dumps(_part_settings(config), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return _settings_key(_part_settings(config))
+
+
+def _settings_key(settings: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _part_settings(config: ExtractConfig) -> dict[str, Any]:
@@ -141,15 +145,14 @@ def feature_models(config: ExtractConfig) -> dict[str, str | None]:
     return {"landmarks": model_sha256("landmarks68"), "expression": expression, "gaze": gaze}
 
 
-def _note_other_configs(parts_root: Path, key: str, config: ExtractConfig, current: set[str] | None = None,
+def _note_other_configs(parts_root: Path, key: str, settings: dict[str, Any], current: set[str] | None = None,
                         *, warn: bool = True) -> None:
     """Record this configuration beside its parts, and (``warn``) log which options parts made with others differ
     in (``current``: the keys of this run, one per camera calibration, which are not "others").
 
     ``config.json`` holds the settings plus ``frames_schema``, ``features_version`` and ``model_files`` (parts of
     geoengage before 2026-12-03 recorded the settings only), compared as JSON reads them back (a tuple setting is
-    then a list on both sides)."""
-    settings = _part_settings(config)
+    then a list on both sides). ``settings`` are the configuration's :func:`_part_settings`, whose hash is ``key``."""
     mine = json.loads(json.dumps({**settings["config"], "frames_schema": settings["schema"],
                                   "features_version": settings["features"],
                                   "model_files": {k: settings[k] for k in ("landmarks", "expression", "gaze")}},
@@ -299,17 +302,20 @@ def build_dataset(
     # that configuration's parts, so a changed focal length is extracted again and the rest are reused
     groups: dict[str, tuple[ExtractConfig, list[MediaItem]]] = {}
     keys: dict[ExtractConfig, str] = {}  # (a key hashes the model files: once per configuration, not per item)
+    settings: dict[str, dict[str, Any]] = {}  # key -> what it hashes (recorded beside the parts)
     for item in items:
         try:
             item, own = item_config(item, extract)
         except InvalidParameterError:  # a bad manifest value: extraction records it as this item's failure
             own = extract
         if own not in keys:
-            keys[own] = config_key(own)
+            made = _part_settings(own)
+            keys[own] = _settings_key(made)
+            settings[keys[own]] = made
         groups.setdefault(keys[own], (own, []))[1].append(item)
     todo: list[tuple[str, ExtractConfig, list[MediaItem]]] = []
     for n, (key, (config, members)) in enumerate(groups.items()):
-        _note_other_configs(out / "parts", key, config, set(groups), warn=n == 0)
+        _note_other_configs(out / "parts", key, settings[key], set(groups), warn=n == 0)
         done_ids = _done_ids(out / "parts" / key)
         todo.append((key, config, [item for item in members if item.video_id not in done_ids]))
     skipped = len(items) - sum(len(members) for _, _, members in todo)
