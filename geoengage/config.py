@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import tomli_w
 
 from .exceptions import InvalidParameterError
@@ -216,11 +217,11 @@ class ExtractConfig:
         :data:`~geoengage.geometry.pose.CROP_FOCAL_FACTOR` widths for face crops (``crop_mode``), else NaN (the
         full-frame rule, focal length = width, applies)."""
         focal = self.camera_focal(width)
-        if math.isnan(focal) and self.crop_mode != "off" and width:
-            from .geometry.pose import CROP_FOCAL_FACTOR
+        if self.crop_mode == "off" or not width:
+            return focal
+        from .geometry.pose import focal_lengths  # the rule, in one place
 
-            return CROP_FOCAL_FACTOR * float(width)
-        return focal
+        return float(focal_lengths(np.array([[width, 0.0]]), np.array([focal]), crops=True)[0])
 
     def feature_options(self) -> dict[str, Any]:
         """Settings of the per-frame features (``compute_frame_features(options=...)``): the gaze geometry (face
