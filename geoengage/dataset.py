@@ -167,8 +167,8 @@ def _note_other_configs(parts_root: Path, key: str, settings: dict[str, Any], cu
         except (OSError, ValueError):
             theirs = {}
         differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k)) or ["model files or version"]
-        logger.warning("%s: parts made with other settings (%s) are not reused; every item is extracted again "
-                       "with the current settings", other, ", ".join(differ))
+        logger.warning("%s: parts made with other settings (%s) are not reused; an item is extracted with the "
+                       "current settings unless it already was", other, ", ".join(differ))
     loose = list(parts_root.glob("*.parquet"))
     if loose:
         logger.warning("%s: %d parts from an earlier geoengage (no configuration recorded) are not reused",
