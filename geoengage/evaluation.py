@@ -156,8 +156,8 @@ def evaluate(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path
     explanations = [f"{', '.join(f'{k}={data.at[i, k]}' for k in keys)} (true {labels[i]}): {texts[i]}"
                     for i in examples]
     protocol: dict[str, object] = {
-        "target": target, "classes (least to most engaged)": [str(c) for c in model.classes_],
-        "engaged classes (engagement_probability, auc_engaged)": [str(c) for c in model.positive_],
+        "target": target, "classes (least to most engaged)": model.classes_.tolist(),
+        "engaged classes (engagement_probability, auc_engaged)": model.positive_.tolist(),
         "split": f"{split} ({n_splits} folds, grouped by {groups})" if split == "subject"
         else f"random ({n_splits} folds)", "windows": len(data),
         "subjects": int(data[groups].nunique()) if groups in data else None,

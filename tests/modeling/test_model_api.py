@@ -182,6 +182,11 @@ def test_evaluate_reports_cv_train_to_test_and_the_audit(rng, tmp_path: Path) ->
     markdown = (tmp_path / "r" / "report.md").read_text()
     assert "## Set-up audit" in markdown and "person__mean" in markdown
     assert "xgboost: train -> other set" in markdown and "decision thresholds per fold" in markdown
+    # integer classes are reported as the numbers they are, not as text ('0', '1')
+    protocol = json.loads((tmp_path / "r" / "report.json").read_text())["protocol"]
+    assert protocol["classes (least to most engaged)"] == [0, 1]
+    assert protocol["engaged classes (engagement_probability, auc_engaged)"] == [1]
+    assert "engaged classes (engagement_probability, auc_engaged): [1]" in markdown
 
 
 def test_ordinal_model_uses_the_order_and_round_trips(rng, tmp_path: Path) -> None:
