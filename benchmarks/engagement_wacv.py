@@ -8,6 +8,7 @@ XGBoost on OpenFace's own features of the same images (same folds).
    models, judged on engaged vs not (auc_engaged) and on their own classes.
 3. XGBoost with probabilities calibrated and the decision rule fitted in inner subject-grouped folds, 5
    subject-grouped folds (StratifiedGroupKFold, the same for every row), 95% intervals from bootstrapping subjects.
+   "new default, nested tuning": XGBoost's depth and number of trees also chosen in those inner folds.
 4. Set-up audit per feature set: how well the features identify the subject (geoengage.modeling.audit).
 5. OpenFace comparison on the images OpenFace covers (classes 0 and 1 only, per SOURCE.md).
 The fine-tuned CNN row (the expression CNN fine-tuned on the crops, same folds) is benchmarks/engagement_finetuned.py.
@@ -44,13 +45,16 @@ def main() -> None:
                                               ("engagement", "xgboost_ordinal", three, "ordinal xgboost (0/1/2)")):
         print(f"{label}:")
         results = {}
-        for name, features in {"majority": None, **feature_sets(), "new default, within-subject z": "z"}.items():
+        for name, features in {"majority": None, **feature_sets(), "new default, nested tuning": "tune",
+                                "new default, within-subject z": "z"}.items():
             table, columns = ours, features
-            if features == "z":  # per-subject normalisation of the new default features
+            if features in ("z", "tune"):
                 columns = feature_sets()["new default"]
+            if features == "z":  # per-subject normalisation of the new default features
                 table = within_subject(ours, columns)
             result = cross_validate(table, target=target, estimator="majority" if features is None else estimator,
-                                    features=columns or feature_sets()["new default"], folds=folds, **options)
+                                    features=columns or feature_sets()["new default"], folds=folds,
+                                    **options, **({"tune": True} if features == "tune" else {}))
             results[name] = summarize(result, n_boot=args.n_boot)
             print(summary_line(name, results[name], ("auc_engaged", "auc_roc", "balanced_accuracy", "minority_recall")))
         report[label] = results
