@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 
-from engagement_data import daisee, feature_sets, parse_args, summary_line, wacv, within_subject
+from engagement_data import compared_rows, daisee, feature_sets, parse_args, summary_line, wacv, within_subject
 
 from geoengage.evaluation import transfer
 from geoengage.modeling.cv import cross_validate
@@ -31,9 +31,6 @@ MODELS = {
     "binary xgboost": {"target": "level", "estimator": "xgboost", "classes": ["low", "high"], "positive": ["high"]},
     "ordinal xgboost (levels 0-3)": {"target": "engagement", "estimator": "xgboost_ordinal", "positive": [2, 3]},
 }
-#: The new default with XGBoost's depth and trees chosen in inner subject-grouped folds of the training data
-#: (``tune=True``, nested: the held-out subjects and data set are never seen by the choice).
-TUNED = "new default, nested tuning"
 
 
 def main() -> None:
@@ -46,13 +43,9 @@ def main() -> None:
           f"WACV {len(other)} / {other.subject_id.nunique()}")
     report: dict[str, dict] = {}
     majority = {"target": "level", "estimator": "majority", "classes": ["low", "high"], "positive": ["high"]}
-    for label, features in {"majority": None, **feature_sets(), TUNED: "tune",
-                            "new default, within-subject z": "z"}.items():
+    for label, (features, extra, z) in compared_rows().items():
         columns, fit_on, test_on = features or feature_sets()["new default"], train, validation
-        extra = {"tune": True} if features == "tune" else {}
-        if features in ("z", "tune"):
-            columns = feature_sets()["new default"]
-        if features == "z":  # per-subject normalisation: each subject's windows against its own median and MAD
+        if z:  # per-subject normalisation: each subject's windows against its own median and MAD
             fit_on, test_on = within_subject(train, columns), within_subject(validation, columns)
         for model, common in ({"majority": majority} if features is None else MODELS).items():
             options = {**common, **extra}
@@ -64,9 +57,7 @@ def main() -> None:
             print(summary_line("train -> validation", held, METRICS))
     maps = {"binary xgboost": ({}, {}),
             "ordinal xgboost (levels 0-3)": ({0: 0, 1: 0, 2: 1, 3: 2}, {0: 1, 1: 2, 2: 3})}
-    for label, features in {**feature_sets(), TUNED: "tune"}.items():
-        extra = {"tune": True} if features == "tune" else {}
-        features = feature_sets()["new default"] if features == "tune" else features
+    for label, (features, extra, _) in compared_rows(majority=False, within=False).items():
         for model, common in MODELS.items():
             options = {**common, **extra}
             to_daisee, to_wacv = maps[model]

@@ -40,6 +40,23 @@ def feature_sets() -> dict[str, list[str]]:
             "new default + gaze CNN": load_feature_set("gaze_cnn").columns}
 
 
+#: Rows beside the feature sets: the new default with XGBoost's depth and trees chosen in inner subject-grouped
+#: folds of the training data (nested), and the new default z-scored within each subject.
+TUNED, WITHIN = "new default, nested tuning", "new default, within-subject z"
+
+
+def compared_rows(*, majority: bool = True, within: bool = True) -> dict[str, tuple[list[str] | None, dict, bool]]:
+    """Each row the engagement benchmarks compare: label -> (feature columns, None for the majority class; extra
+    model options; whether the features are z-scored within subject, :func:`within_subject`)."""
+    default = feature_sets()["new default"]
+    rows: dict[str, tuple[list[str] | None, dict, bool]] = {"majority": (None, {}, False)} if majority else {}
+    rows.update({name: (columns, {}, False) for name, columns in feature_sets().items()})
+    rows[TUNED] = (default, {"tune": True}, False)
+    if within:
+        rows[WITHIN] = (default, {}, True)
+    return rows
+
+
 def _crop_box(folder: Path, paths: list[str]) -> tuple[float, float, float, float]:
     return fit_crop_box_to_files([folder / p for p in paths])[0]
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-from engagement_data import feature_sets, parse_args, summary_line, wacv, within_subject
+from engagement_data import compared_rows, feature_sets, parse_args, summary_line, wacv, within_subject
 
 from geoengage.importers import read_openface_csv
 from geoengage.modeling.audit import setup_audit
@@ -45,16 +45,10 @@ def main() -> None:
                                               ("engagement", "xgboost_ordinal", three, "ordinal xgboost (0/1/2)")):
         print(f"{label}:")
         results = {}
-        for name, features in {"majority": None, **feature_sets(), "new default, nested tuning": "tune",
-                                "new default, within-subject z": "z"}.items():
-            table, columns = ours, features
-            if features in ("z", "tune"):
-                columns = feature_sets()["new default"]
-            if features == "z":  # per-subject normalisation of the new default features
-                table = within_subject(ours, columns)
-            result = cross_validate(table, target=target, estimator="majority" if features is None else estimator,
-                                    features=columns or feature_sets()["new default"], folds=folds,
-                                    **options, **({"tune": True} if features == "tune" else {}))
+        for name, (columns, extra, z) in compared_rows().items():
+            table = within_subject(ours, columns) if z else ours  # z: per-subject normalisation
+            result = cross_validate(table, target=target, estimator="majority" if columns is None else estimator,
+                                    features=columns or feature_sets()["new default"], folds=folds, **options, **extra)
             results[name] = summarize(result, n_boot=args.n_boot)
             print(summary_line(name, results[name], ("auc_engaged", "auc_roc", "balanced_accuracy", "minority_recall")))
         report[label] = results
