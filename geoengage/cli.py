@@ -500,7 +500,8 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n-splits", type=int, default=5)
     evaluate.add_argument("--split", choices=["subject", "random"], default="subject",
                           help="random only for comparison: the report flags it in red")
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=int, default=0, help="subject split and models' seed; another seed, "
+                          "another stratified subject split (repeated CV)")
     evaluate.add_argument("--n-boot", type=int, default=1000, help="subject bootstrap resamples for the 95%% CIs")
     evaluate.add_argument("--out", type=Path, required=True, help="report folder (report.html, .md, .json)")
     evaluate.add_argument("--test", type=Path, help="another windows.parquet (validation split or another data set): "

@@ -68,11 +68,18 @@ def _check_groups(windows: pd.DataFrame, *, groups: str, n_splits: int) -> None:
 
 def make_folds(windows: pd.DataFrame, *, target: str, groups: str = "subject_id", n_splits: int = 5,
                split: str = "subject", random_state: int = 0) -> np.ndarray:
-    """Fold number (0..n_splits-1) of every window: by subject (default) or at random."""
+    """Fold number (0..n_splits-1) of every window: by subject (default) or at random.
+
+    By subject, seed 0 is :class:`~sklearn.model_selection.StratifiedGroupKFold`'s split; any other seed visits the
+    subjects in an order drawn from it (same stratification rule), so repeated CV over seeds 0, 1, ... sees other
+    splits. StratifiedGroupKFold alone uses its seed only between subjects whose class counts are alike: on real
+    data sets (engagement_wacv, DAiSEE) every seed gave the same split until 2026-12-03."""
     y = pd.factorize(windows[target].astype(str))[0]  # stratify by class, whatever type the labels have
     folds = np.full(len(windows), -1)
     if split == "subject":
         _check_groups(windows, groups=groups, n_splits=n_splits)
+        if random_state != 0:  # StratifiedGroupKFold's seed only breaks ties between groups of equal class counts
+            return _seeded_group_folds(y, windows[groups].to_numpy(), n_splits, random_state)
         splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
         parts = splitter.split(np.zeros(len(y)), y, windows[groups].to_numpy())
     elif split == "random":
@@ -82,6 +89,25 @@ def make_folds(windows: pd.DataFrame, *, target: str, groups: str = "subject_id"
     for fold, (_, test) in enumerate(parts):
         folds[test] = fold
     return folds
+
+
+def _seeded_group_folds(y: np.ndarray, groups: np.ndarray, n_splits: int, random_state: int) -> np.ndarray:
+    """Fold of each window for a seed other than 0: whole groups, visited in an order drawn from the seed, each put
+    in the fold that keeps every class's share across folds most even (ties: the fold with fewer windows), the
+    criterion of StratifiedGroupKFold, which visits groups in one fixed order whatever its seed."""
+    names, inverse = np.unique(groups.astype(str), return_inverse=True)
+    counts = np.zeros((len(names), int(y.max()) + 1))
+    np.add.at(counts, (inverse, y), 1)
+    totals = counts.sum(axis=0)
+    per_fold = np.zeros((n_splits, counts.shape[1]))
+    chosen = np.empty(len(names), dtype=int)
+    for group in np.random.default_rng(random_state).permutation(len(names)):
+        candidates = per_fold[None, :, :] + np.eye(n_splits)[:, :, None] * counts[group]  # (fold tried, fold, class)
+        spread = np.round(np.std(candidates / totals, axis=1).mean(axis=1), 12)
+        best = int(np.lexsort((per_fold.sum(axis=1), spread))[0])
+        per_fold[best] += counts[group]
+        chosen[group] = best
+    return chosen[inverse]
 
 
 def audit_leakage(windows: pd.DataFrame, folds: np.ndarray, *, groups: str = "subject_id",

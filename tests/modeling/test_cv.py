@@ -32,6 +32,38 @@ def test_grouped_folds_never_share_a_subject(rng) -> None:
     assert audit_leakage(windows, folds)["leak_free"]
 
 
+def _partition(windows: pd.DataFrame, folds: np.ndarray) -> frozenset:
+    return frozenset(frozenset(windows.subject_id[folds == k]) for k in np.unique(folds))
+
+
+def test_the_seed_changes_the_subject_folds(rng) -> None:
+    """Other seeds give other subject-grouped splits (repeated CV), each stratified and whole-subject; seed 0 keeps
+    StratifiedGroupKFold's split. sklearn's StratifiedGroupKFold uses its seed only between subjects with the same
+    class counts, so with subjects of distinct counts (every real data set) every seed gave one split."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    # subject s: 5 + s windows of class 0 and 20 + 3s of class 1, so no two subjects' class counts (or their
+    # spread, which StratifiedGroupKFold sorts by) are alike
+    labels = [(f"s{s}", label) for s in range(15) for label in [0] * (5 + s) + [1] * (20 + 3 * s)]
+    windows = pd.DataFrame(labels, columns=["subject_id", "label"])
+    windows["signal__mean"] = windows["label"] + rng.normal(0, 0.6, len(windows))
+    splits = {seed: make_folds(windows, target="label", n_splits=5, random_state=seed) for seed in range(4)}
+    assert len({_partition(windows, f) for f in splits.values()}) == 4
+    for folds in splits.values():
+        assert sorted(np.unique(folds)) == [0, 1, 2, 3, 4]
+        assert all(windows.subject_id[folds == k].nunique() >= 2 for k in range(5))
+        assert all(windows.label[folds == k].nunique() == 2 for k in range(5))  # both classes in every fold
+        assert all(not set(windows.subject_id[folds == k]) & set(windows.subject_id[folds != k]) for k in range(5))
+    again = make_folds(windows, target="label", n_splits=5, random_state=2)
+    assert np.array_equal(again, splits[2])  # reproducible
+    sklearn_split = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0).split(
+        np.zeros(len(windows)), windows.label, windows.subject_id)
+    expected = np.empty(len(windows), int)
+    for k, (_, test) in enumerate(sklearn_split):
+        expected[test] = k
+    assert np.array_equal(splits[0], expected)
+
+
 def test_audit_catches_a_planted_leak(rng) -> None:
     windows = _windows(rng)
     folds = make_folds(windows, target="label", n_splits=4)
