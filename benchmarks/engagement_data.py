@@ -32,12 +32,14 @@ ALL_FEATURES = Path(__file__).resolve().parent / "all_features.toml"
 
 
 def feature_sets() -> dict[str, list[str]]:
-    """Feature columns of the old default set (with set-up features), the new default, and the new default plus the
-    appearance embedding or the gaze CNN's estimate."""
+    """Feature columns of the old default set (with set-up features), the new default, the new default plus the
+    appearance embedding or the gaze CNN's estimate, and the set without the features the set-up audit flags
+    (``audit_clean``)."""
     return {"old default (with set-up features)": load_feature_set(OLD_DEFAULT).columns,
             "new default": load_feature_set("default").columns,
             "new default + appearance": load_feature_set("appearance").columns,
-            "new default + gaze CNN": load_feature_set("gaze_cnn").columns}
+            "new default + gaze CNN": load_feature_set("gaze_cnn").columns,
+            "audit-clean (+ gaze CNN)": load_feature_set("audit_clean").columns}
 
 
 #: Rows beside the feature sets: the new default with XGBoost's depth and trees chosen in inner subject-grouped

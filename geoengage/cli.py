@@ -346,7 +346,8 @@ def _add_window_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--window-s", type=float, default=10.0, help="window length (seconds)")
     group.add_argument("--step-s", type=float, default=5.0, help="window step (seconds)")
     group.add_argument("--feature-set", default="default",
-                       help="default, minimal, with_setup (default + set-up features), or a TOML file")
+                       help="default, minimal, with_setup (default + set-up features), appearance, gaze_cnn, "
+                            "audit_clean (no feature the set-up audit flags on engagement_wacv), or a TOML file")
     group.add_argument("--min-coverage", type=float, default=0.6, help="face coverage for window_ok")
 
 

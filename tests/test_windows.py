@@ -168,6 +168,11 @@ def test_feature_sets_extend_others(tmp_path) -> None:
     assert gaze_cnn[: len(default)] == default and gaze_cnn[len(default):] == [
         "gaze_cnn_yaw_deg__median", "gaze_cnn_yaw_deg__std", "gaze_cnn_pitch_deg__median", "gaze_cnn_pitch_deg__std",
         "on_screen_cnn__frac"]
+    # audit_clean: the default and the gaze CNN's aggregates, less the head-pitch levels and the neutral and
+    # contempt means (what engagement_wacv's set-up audit flags), in the default's order
+    flagged = {"pitch_deg__mean", "pitch_deg__median", "pitch_deg__p10", "pitch_deg__p90", "expr_neutral__mean",
+               "expr_contempt__mean"}
+    assert load_feature_set("audit_clean").columns == [c for c in gaze_cnn if c not in flagged]
     both = tmp_path / "both.toml"
     both.write_text('name = "both"\nextends = ["with_setup", "appearance"]\n[signals]\nyaw_deg = ["mean", "p90"]\n')
     columns = load_feature_set(both).columns
