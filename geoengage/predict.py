@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,14 +99,20 @@ def _comparable(value: object) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def settings_differences(trained: dict, table: dict) -> list[str]:
+def settings_differences(trained: dict, table: dict, features: Sequence[str] = ()) -> list[str]:
     """What differs between a model's training settings and a table's (window length and step, cleaning, the
-    landmark and expression model files behind the features, and the version of the features' computation)."""
+    landmark and expression model files behind the features, and the version of the features' computation; for a
+    model with ``rate`` features among ``features``, the version of the window aggregations)."""
     problems = []
     mine, theirs = trained.get("windows") or {}, table.get("windows") or {}
     for key in ("window_s", "step_s"):
         if key in mine and key in theirs and float(mine[key]) != float(theirs[key]):
             problems.append(f"windows.{key}: model {mine[key]}, table {theirs[key]}")
+    rates = [f for f in features if f.split("__")[1:2] == ["rate"]]
+    if rates and "aggregation_version" in mine and theirs.get("aggregation_version", 1) != mine["aggregation_version"]:
+        problems.append(f"windows.aggregation_version: the table's {rates[0]} was computed by other geoengage code "
+                        f"(version {theirs.get('aggregation_version', 1)} vs the model's "
+                        f"{mine['aggregation_version']}): make the windows again")
     mine, theirs = trained.get("clean") or {}, table.get("clean") or {}
     for key in sorted(set(mine) & set(theirs)):
         if _comparable(mine[key]) != _comparable(theirs[key]):
@@ -132,7 +139,7 @@ def check_settings(model: EngagementModel, windows: pd.DataFrame) -> None:
         warnings.warn("the model or the windows do not record how they were made (window length, cleaning); "
                       "they are scored without the parity check.", GeoEngageWarning, stacklevel=3)
         return
-    problems = settings_differences(trained, table)
+    problems = settings_differences(trained, table, model.features_)
     if problems:
         raise SchemaError("these windows were made with other settings than the model's training data: "
                           + "; ".join(problems) + ". Make them again with the model's settings "

@@ -42,10 +42,16 @@ import pandas as pd
 from .exceptions import GeoEngageWarning, InvalidParameterError, SchemaError
 from .schema import FRAMES, TRACK_KEYS, track_keys, validate
 
-__all__ = ["AGGREGATIONS", "FeatureName", "FeatureSet", "join_labels", "load_feature_set", "make_windows",
+__all__ = ["AGGREGATIONS", "AGGREGATION_VERSION", "FeatureName", "FeatureSet", "join_labels", "load_feature_set", "make_windows",
            "n_windows", "onsets", "parse_feature_name"]
 
 FEATURE_SETS_DIR = Path(__file__).resolve().parent / "feature_sets"
+#: Version of the window aggregations' computation, recorded in a table's metadata and raised whenever the same
+#: frames give other window values, so a model refuses windows its features were not computed like
+#: (:func:`geoengage.predict.settings_differences`). 2 (2026-12-03): ``rate`` counts a flag's rises over the track's
+#: whole timeline, each in the windows holding its first frame (before: a flag already up at a window's first frame
+#: counted there too, so overlapping windows counted blinks twice). Tables without it are version 1.
+AGGREGATION_VERSION = 2
 
 
 def _slope(t: np.ndarray, v: np.ndarray, _: float | None) -> float:
@@ -294,7 +300,7 @@ def make_windows(
     windows.attrs["geoengage"] = {
         **frames.attrs.get("geoengage", {}),
         "windows": {"window_s": float(window_s), "step_s": float(step_s), "feature_set": fset.name,
-                    "min_coverage": float(min_coverage)}}
+                    "min_coverage": float(min_coverage), "aggregation_version": AGGREGATION_VERSION}}
     return windows
 
 

@@ -242,3 +242,30 @@ def test_score_refuses_windows_of_other_feature_code() -> None:
     assert any("version before 2" in p for p in settings_differences(trained, unrecorded))
     in_memory = {"windows": {"window_s": 10.0, "step_s": 5.0}}  # make_windows in this process: nothing to compare
     assert settings_differences(trained, in_memory) == []
+
+
+def test_score_refuses_rates_of_other_window_code(rng) -> None:
+    """A model with ``rate`` features refuses windows whose aggregations were computed by other code (before
+    2026-12-03 a blink under way when a window began was counted in it too); models without rates do not care."""
+    from geoengage.predict import check_settings, settings_differences
+    from geoengage.windows import AGGREGATION_VERSION, FeatureName, FeatureSet, make_windows
+
+    from ..test_clean import _frames
+
+    frames = _frames({"yaw_deg": np.zeros(60), "blink": (np.arange(60) % 7 == 0).astype(float)}, fps=2.0)
+    windows = make_windows(frames, window_s=10.0, step_s=5.0, feature_set=FeatureSet(
+        "rates", (FeatureName("blink", "rate"),)))
+    assert windows.attrs["geoengage"]["windows"]["aggregation_version"] == AGGREGATION_VERSION
+    trained = {"windows": windows.attrs["geoengage"]["windows"]}
+    old = {"windows": {k: v for k, v in trained["windows"].items() if k != "aggregation_version"}}  # before it
+    problems = settings_differences(trained, old, ["blink__rate", "ear__mean"])
+    assert len(problems) == 1 and "aggregation_version" in problems[0] and "blink__rate" in problems[0]
+    assert settings_differences(trained, old, ["ear__mean"]) == []  # no rate: the change does not touch it
+    assert settings_differences(trained, trained, ["blink__rate"]) == []
+    train = _binary(rng).assign(blink__rate=lambda d: d["signal__mean"].abs())
+    model = EngagementModel("logistic", features=["signal__mean", "blink__rate"]).fit(train, train["label"])
+    model.settings_ = trained
+    table = train.copy()
+    table.attrs = {"geoengage": old}
+    with pytest.raises(SchemaError, match="aggregation_version"):
+        check_settings(model, table)
