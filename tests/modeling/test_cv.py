@@ -64,6 +64,24 @@ def test_the_seed_changes_the_subject_folds(rng) -> None:
     assert np.array_equal(splits[0], expected)
 
 
+def test_the_models_seed_changes_its_inner_subject_folds() -> None:
+    """The inner folds that calibrate, set the threshold and tune follow the model's seed too (seed 0: as before)."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from geoengage.modeling.train import EngagementModel
+
+    groups = np.repeat([f"s{s}" for s in range(9)], [25 + 3 * s for s in range(9)])
+    codes = np.concatenate([[0] * (5 + s) + [1] * (20 + 2 * s) for s in range(9)])
+    def partition(folds: list) -> frozenset:
+        return frozenset(frozenset(groups[test]) for _, test in folds)
+
+    inner = {seed: EngagementModel(random_state=seed)._inner_folds(codes, groups) for seed in range(3)}
+    assert len({partition(f) for f in inner.values()}) == 3
+    assert all(len(f) == 3 and all(len(set(groups[test])) >= 2 for _, test in f) for f in inner.values())
+    expected = StratifiedGroupKFold(n_splits=3, shuffle=True, random_state=0).split(np.zeros(len(codes)), codes, groups)
+    assert partition(inner[0]) == partition(list(expected))
+
+
 def test_audit_catches_a_planted_leak(rng) -> None:
     windows = _windows(rng)
     folds = make_folds(windows, target="label", n_splits=4)
