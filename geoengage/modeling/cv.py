@@ -24,7 +24,7 @@ from ..exceptions import InvalidParameterError, SchemaError
 from .estimators import REGRESSORS, make_estimator
 
 __all__ = ["CVResult", "audit_leakage", "cross_validate", "feature_columns", "make_folds", "prediction_table",
-           "scorable_windows", "typed_labels"]
+           "scorable_windows", "stratified_group_folds", "typed_labels"]
 
 
 def feature_columns(windows: pd.DataFrame) -> list[str]:
@@ -75,25 +75,35 @@ def make_folds(windows: pd.DataFrame, *, target: str, groups: str = "subject_id"
     splits. StratifiedGroupKFold alone uses its seed only between subjects whose class counts are alike: on real
     data sets (engagement_wacv, DAiSEE) every seed gave the same split until 2026-12-03."""
     y = pd.factorize(windows[target].astype(str))[0]  # stratify by class, whatever type the labels have
-    folds = np.full(len(windows), -1)
     if split == "subject":
         _check_groups(windows, groups=groups, n_splits=n_splits)
-        if random_state != 0:  # StratifiedGroupKFold's seed only breaks ties between groups of equal class counts
-            return _seeded_group_folds(y, windows[groups].to_numpy(), n_splits, random_state)
-        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-        parts = splitter.split(np.zeros(len(y)), y, windows[groups].to_numpy())
-    elif split == "random":
-        parts = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state).split(np.zeros(len(y)), y)
-    else:
+        return stratified_group_folds(y, windows[groups].to_numpy(), n_splits, random_state)
+    if split != "random":
         raise InvalidParameterError(f"`split` must be 'subject' or 'random'. Got {split!r} instead.")
+    folds = np.full(len(windows), -1)
+    parts = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state).split(np.zeros(len(y)), y)
     for fold, (_, test) in enumerate(parts):
         folds[test] = fold
     return folds
 
 
+def stratified_group_folds(y: np.ndarray, groups: np.ndarray, n_splits: int, random_state: int) -> np.ndarray:
+    """Fold number of each sample, whole groups per fold, class shares as even across folds as the groups allow
+    (``y``: class codes 0..k-1). Seed 0: :class:`~sklearn.model_selection.StratifiedGroupKFold`'s split; any other
+    seed: :func:`_seeded_group_folds` (StratifiedGroupKFold's seed only breaks ties between groups of equal class
+    counts). The outer folds (:func:`make_folds`) and a model's inner folds both come from here."""
+    if random_state != 0:
+        return _seeded_group_folds(y, groups, n_splits, random_state)
+    folds = np.full(len(y), -1)
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    for fold, (_, test) in enumerate(splitter.split(np.zeros(len(y)), y, groups)):
+        folds[test] = fold
+    return folds
+
+
 def _seeded_group_folds(y: np.ndarray, groups: np.ndarray, n_splits: int, random_state: int) -> np.ndarray:
-    """Fold of each window for a seed other than 0: whole groups, visited in an order drawn from the seed, each put
-    in the fold that keeps every class's share across folds most even (ties: the fold with fewer windows), the
+    """Fold of each sample for a seed other than 0: whole groups, visited in an order drawn from the seed, each put
+    in the fold that keeps every class's share across folds most even (ties: the fold with fewer samples), the
     criterion of StratifiedGroupKFold, which visits groups in one fixed order whatever its seed."""
     names, inverse = np.unique(groups.astype(str), return_inverse=True)
     counts = np.zeros((len(names), int(y.max()) + 1))

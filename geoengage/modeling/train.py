@@ -38,14 +38,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+from sklearn.model_selection import StratifiedKFold
 
 from .. import __version__
 from ..exceptions import InvalidParameterError, SchemaError
 from ..geometry.registry import feature_specs
 from ..schema import float_columns
 from ..windows import parse_feature_name
-from .cv import _seeded_group_folds, feature_columns
+from .cv import feature_columns, stratified_group_folds
 from .estimators import make_estimator
 from .labels import canonical_labels, resolve_classes
 
@@ -163,11 +163,8 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
 
     def _inner_folds(self, codes: np.ndarray, groups: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
         if groups is not None and len(pd.unique(groups)) >= self.inner_splits:
-            if self.random_state != 0:  # as make_folds: StratifiedGroupKFold's seed only breaks ties
-                folds = _seeded_group_folds(codes, np.asarray(groups), self.inner_splits, self.random_state)
-                return [(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(self.inner_splits)]
-            splitter = StratifiedGroupKFold(n_splits=self.inner_splits, shuffle=True, random_state=self.random_state)
-            return list(splitter.split(np.zeros(len(codes)), codes, groups))
+            folds = stratified_group_folds(codes, np.asarray(groups), self.inner_splits, self.random_state)
+            return [(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(self.inner_splits)]
         if groups is not None:
             return []  # too few subjects for an honest inner split
         smallest = np.bincount(codes).min()
