@@ -109,10 +109,10 @@ def settings_differences(trained: dict, table: dict, features: Sequence[str] = (
         if key in mine and key in theirs and float(mine[key]) != float(theirs[key]):
             problems.append(f"windows.{key}: model {mine[key]}, table {theirs[key]}")
     rates = [f for f in features if f.split("__")[1:2] == ["rate"]]
-    if rates and "aggregation_version" in mine and theirs.get("aggregation_version", 1) != mine["aggregation_version"]:
+    version = theirs.get("aggregation_version", 1)  # tables made before it was recorded: version 1
+    if rates and "aggregation_version" in mine and version != mine["aggregation_version"]:
         problems.append(f"windows.aggregation_version: the table's {rates[0]} was computed by other geoengage code "
-                        f"(version {theirs.get('aggregation_version', 1)} vs the model's "
-                        f"{mine['aggregation_version']}): make the windows again")
+                        f"(version {version} vs the model's {mine['aggregation_version']}): make the windows again")
     mine, theirs = trained.get("clean") or {}, table.get("clean") or {}
     for key in sorted(set(mine) & set(theirs)):
         if _comparable(mine[key]) != _comparable(theirs[key]):

@@ -42,8 +42,8 @@ import pandas as pd
 from .exceptions import GeoEngageWarning, InvalidParameterError, SchemaError
 from .schema import FRAMES, TRACK_KEYS, track_keys, validate
 
-__all__ = ["AGGREGATIONS", "AGGREGATION_VERSION", "FeatureName", "FeatureSet", "join_labels", "load_feature_set", "make_windows",
-           "n_windows", "onsets", "parse_feature_name"]
+__all__ = ["AGGREGATIONS", "AGGREGATION_VERSION", "FeatureName", "FeatureSet", "join_labels", "load_feature_set",
+           "make_windows", "n_windows", "onsets", "parse_feature_name"]
 
 FEATURE_SETS_DIR = Path(__file__).resolve().parent / "feature_sets"
 #: Version of the window aggregations' computation, recorded in a table's metadata and raised whenever the same
