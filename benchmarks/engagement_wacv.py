@@ -15,7 +15,8 @@ XGBoost on OpenFace's own features of the same images (same folds).
 5. OpenFace comparison on the images OpenFace covers (classes 0 and 1 only, per SOURCE.md).
 The fine-tuned CNN row (the expression CNN fine-tuned on the crops, same folds) is benchmarks/engagement_finetuned.py.
 
-    python benchmarks/engagement_wacv.py [--data ../shared/data] [--work benchmarks/out] [--out results.json] [--repeats 5]
+    python benchmarks/engagement_wacv.py [--data ../shared/data] [--work benchmarks/out] [--out results.json]
+                                         [--repeats 5]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from engagement_data import compared_rows, feature_sets, parse_args, summary_lin
 from geoengage.importers import read_openface_csv
 from geoengage.modeling.audit import setup_audit
 from geoengage.modeling.cv import cross_validate, make_folds
-from geoengage.report.metrics import summarize
+from geoengage.report.metrics import classification_metrics, summarize
 from geoengage.windows import make_windows
 
 BINARY = {"classes": ["low", "high"], "positive": ["high"]}
@@ -40,7 +41,10 @@ def main() -> None:
     ours = wacv(args.data, args.work)
     report: dict[str, object] = {"n_images": len(ours)}
     three = {"positive": [1, 2]}
-    folds = make_folds(ours[ours.window_ok].reset_index(drop=True), target="engagement", n_splits=5, random_state=0)
+    scored = ours[ours.window_ok].reset_index(drop=True)  # the windows cross_validate scores
+    splits = [make_folds(scored, target="engagement", n_splits=5, random_state=seed)
+              for seed in range(max(args.repeats, 1))]
+    folds = splits[0]
     print(f"{int(ours.window_ok.sum())} windows, {ours.subject_id.nunique()} subjects, the same 5 subject-grouped folds "
           "for every row; auc_engaged = engaged (1-2) vs not (0)")
     for target, estimator, options, label in (("level", "xgboost", BINARY, "binary xgboost (low/high)"),
@@ -55,13 +59,12 @@ def main() -> None:
             results[name] = summarize(result, n_boot=args.n_boot)
             print(summary_line(name, results[name], ("auc_engaged", "auc_roc", "balanced_accuracy", "minority_recall")))
         report[label] = results
-    table = ours[ours.window_ok].reset_index(drop=True)
     print(f"binary xgboost over {args.repeats} subject splits (seeds 0-{args.repeats - 1}; seed 0 is the split above):")
     repeated = {}
     for name in ("new default", "audit-clean (+ gaze CNN)"):
-        aucs = [summarize(cross_validate(table, target="level", features=feature_sets()[name], **BINARY,
-                                         folds=make_folds(table, target="engagement", n_splits=5, random_state=seed)),
-                          n_boot=10)["metrics"]["auc_engaged"] for seed in range(args.repeats)]
+        aucs = [classification_metrics(cross_validate(scored, target="level", features=feature_sets()[name],
+                                                      folds=split, **BINARY))["auc_engaged"]
+                for split in splits[:args.repeats]]
         repeated[name] = aucs
         print(f"  {name:44s} auc_engaged mean {np.mean(aucs):.3f} (splits {', '.join(f'{a:.3f}' for a in aucs)})")
     report["binary_repeated_splits"] = repeated
