@@ -7,10 +7,12 @@ made from scikit-image's astronaut photo (``geoengage.datasets.sample_video``); 
 For each clip it prints the median over ``--repeats`` runs of:
 - decode: reading the file into frames (``iter_frames``), no face work;
 - landmarks with tracking / without tracking: the landmark stage on frames already decoded
-  in memory (detection, landmarks, tracks), so decode time is not counted twice;
+  in memory (detection, landmarks, tracks), so decode time is not counted twice; with the default detector (YuNet)
+  and, for comparison in the same run, with dlib's HOG detector at its former default (``detector="hog"``,
+  ``min_face_px=80``);
 - tracking + CNNs: the same with the expression and gaze CNNs on every face (batches of 32),
   as ``geoengage extract`` runs by default;
-- landmarks with tracking, full-frame detection free: the same, with dlib's full-frame detector
+- landmarks with tracking, full-frame detection free: the same, with the default detector's full-frame
   answers computed beforehand and looked up (region checks, landmarks, re-identification still
   run): the most any cheaper full-frame detector could give this stage;
 - MediaPipe FaceMesh (when ``mediapipe`` is importable): its video mode (it tracks, and detects
@@ -50,7 +52,7 @@ import numpy as np
 
 from geoengage.config import ExtractConfig
 from geoengage.datasets import sample_video
-from geoengage.detect.faces import Detection, HogFaceDetector
+from geoengage.detect.faces import Detection, YuNetFaceDetector, make_detector
 from geoengage.extract import frames_from_rows, iter_face_rows
 from geoengage.geometry.registry import compute_frame_features
 from geoengage.media import iter_frames
@@ -81,31 +83,36 @@ def _fingerprint(gray: np.ndarray) -> bytes:
     return gray[::16, ::16].tobytes()
 
 
-class _AnsweredDetector(HogFaceDetector):
-    """dlib's detector whose full-frame answers were computed beforehand (:data:`answers`, by frame) and are only
-    looked up; its region checks run as usual."""
+class _AnsweredDetector(YuNetFaceDetector):
+    """The default detector whose full-frame answers were computed beforehand (:data:`answers`, by frame) and are
+    only looked up; its region checks run as usual."""
 
     answers: ClassVar[dict[bytes, list[Detection]]] = {}
 
-    def __call__(self, gray: np.ndarray) -> list[Detection]:
-        return self.answers[_fingerprint(gray)]
+    def __call__(self, image: np.ndarray) -> list[Detection]:
+        return self.answers[_fingerprint(image)]
+
+
+def _answered(name: str, *, min_face_px: int, threshold: float | None = None) -> YuNetFaceDetector:
+    return _AnsweredDetector(min_face_px=min_face_px) if threshold is None else _AnsweredDetector(
+        min_face_px=min_face_px, threshold=threshold)
 
 
 def measure(clip: Path, repeats: int) -> dict[str, float]:
     frames = list(iter_frames(clip))
     default = ExtractConfig()
-    detector = HogFaceDetector(min_face_px=default.min_face_px, threshold=default.detect_threshold)
-    _AnsweredDetector.answers = {_fingerprint(g): detector(g) for g in
-                                 (cv2.cvtColor(f.image, cv2.COLOR_BGR2GRAY) for f in frames)}
+    detector = make_detector(default.detector, min_face_px=default.min_face_px, threshold=default.detect_threshold)
+    _AnsweredDetector.answers = {_fingerprint(f.image): detector(f.image) for f in frames}
     list(iter_face_rows(frames[:2], config=ExtractConfig()))  # load the models once, outside the timing
     decode, tracked, detected, expressed, features, yields, mediapipe = [], [], [], [], [], {}, []
-    free = []
+    free, hog = [], []
     landmarks_only = {"expression": False, "gaze_cnn": False}
     for _ in range(repeats):
         start = time.perf_counter()
         n = sum(1 for _ in iter_frames(clip))
         decode.append(_fps(n, time.perf_counter() - start))
         for label, config, out in (("tracking", ExtractConfig(**landmarks_only), tracked),
+                                   ("hog", ExtractConfig(detector="hog", min_face_px=80, **landmarks_only), hog),
                                    ("detection", ExtractConfig(tracking=False, **landmarks_only), detected),
                                    ("expression", ExtractConfig(), expressed)):
             start = time.perf_counter()
@@ -117,7 +124,7 @@ def measure(clip: Path, repeats: int) -> dict[str, float]:
                 start = time.perf_counter()
                 compute_frame_features(table)
                 features.append(_fps(len(table), time.perf_counter() - start))
-        with mock.patch("geoengage.extract.HogFaceDetector", _AnsweredDetector):
+        with mock.patch("geoengage.extract.make_detector", _answered):
             start = time.perf_counter()
             rows = list(iter_face_rows(frames, config=ExtractConfig(**landmarks_only)))
             free.append(_fps(len(frames), time.perf_counter() - start))
@@ -130,7 +137,7 @@ def measure(clip: Path, repeats: int) -> dict[str, float]:
               "tracking_fps": statistics.median(tracked), "detection_fps": statistics.median(detected),
               "expression_fps": statistics.median(expressed),
               "features_fps": statistics.median(features), "free_detector_fps": statistics.median(free),
-              "face_yield_free": yields["free"]}
+              "face_yield_free": yields["free"], "hog_fps": statistics.median(hog), "face_yield_hog": yields["hog"]}
     result["tracking_vs_decode"] = result["tracking_fps"] / result["decode_fps"]
     result["detection_vs_decode"] = result["detection_fps"] / result["decode_fps"]
     result["face_yield_tracking"] = yields["tracking"]
@@ -139,6 +146,7 @@ def measure(clip: Path, repeats: int) -> dict[str, float]:
         result["mediapipe_fps"] = statistics.median(mediapipe)
         result["tracking_vs_mediapipe"] = statistics.median(t / m for t, m in zip(tracked, mediapipe, strict=True))
         result["free_vs_mediapipe"] = statistics.median(t / m for t, m in zip(free, mediapipe, strict=True))
+        result["hog_vs_mediapipe"] = statistics.median(t / m for t, m in zip(hog, mediapipe, strict=True))
         result["face_yield_mediapipe"] = yields["mediapipe"]
     return result
 
@@ -162,6 +170,8 @@ def main() -> None:
             print(f"  decode only            {r['decode_fps']:8.1f} fps")
             print(f"  landmarks, tracking    {r['tracking_fps']:8.1f} fps  ({r['tracking_vs_decode']:.2f} x decode)"
                   f"  face in {r['face_yield_tracking']:.1%} of frames")
+            print(f"  landmarks, tracking, HOG detector (former default) {r['hog_fps']:8.1f} fps  face in "
+                  f"{r['face_yield_hog']:.1%} of frames")
             print(f"  landmarks, no tracking {r['detection_fps']:8.1f} fps  ({r['detection_vs_decode']:.2f} x decode)"
                   f"  face in {r['face_yield_detection']:.1%} of frames")
             print(f"  tracking, full-frame detection free (bound) {r['free_detector_fps']:8.1f} fps  face in "
@@ -170,8 +180,9 @@ def main() -> None:
                   f"({r['expression_fps'] / r['tracking_fps']:.2f} x landmarks alone)")
             if "mediapipe_fps" in r:
                 print(f"  MediaPipe FaceMesh     {r['mediapipe_fps']:8.1f} fps  face in {r['face_yield_mediapipe']:.1%} "
-                      f"of frames; geoengage tracking / MediaPipe {r['tracking_vs_mediapipe']:.2f}, with "
-                      f"full-frame detection free {r['free_vs_mediapipe']:.2f} (medians of the per-run ratios)")
+                      f"of frames; geoengage tracking / MediaPipe {r['tracking_vs_mediapipe']:.2f} (HOG detector "
+                      f"{r['hog_vs_mediapipe']:.2f}), with full-frame detection free {r['free_vs_mediapipe']:.2f} "
+                      "(medians of the per-run ratios)")
             else:
                 print("  MediaPipe FaceMesh     not installed (see this script's docstring to compare)")
             print(f"  feature stage          {r['features_fps']:8.1f} rows/s (after extraction)")

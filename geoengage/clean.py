@@ -60,7 +60,8 @@ __all__ = [
 ]
 
 #: Flags and counts are not cleaned: an outlier rule on a 0/1 column makes no sense.
-_NOT_CLEANED = frozenset({"blink", "on_screen", "on_screen_cnn", "ear_baseline_population"})
+_NOT_CLEANED = frozenset({"blink", "on_screen", "on_screen_cnn", "ear_baseline_population", "landmarks_ok",
+                          "gaze_cnn_in_range"})
 
 RULES = ("quality", "range", "jump", "level")
 

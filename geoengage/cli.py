@@ -25,9 +25,11 @@ def _add_extract_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("landmark stage")
     group.add_argument("--config", type=Path, help="TOML file with an [extract] table (options below override it)")
     group.add_argument("--sample-fps", type=float, help="keep at most this many video frames per second")
-    group.add_argument("--min-face-px", type=int, help="smallest face width to detect (default 80)")
+    group.add_argument("--detector", choices=["yunet", "hog"],
+                       help="face detector: yunet (CNN, finds turned heads; default) or hog (dlib, frontal faces)")
+    group.add_argument("--min-face-px", type=int, help="smallest face width to detect (default 48)")
     group.add_argument("--detect-threshold", type=float,
-                       help="detector score for a new face (default 0.3; 0 suits face crops)")
+                       help="detector score for a new face (default: yunet 0.6, hog 0.3; with hog, 0 suits face crops)")
     group.add_argument("--face-policy", choices=["largest", "all"], help="faces kept per frame (default largest)")
     group.add_argument("--crop-mode", choices=["off", "fallback", "always"],
                        help="inputs are face crops: use the crop box when no face is detected (fallback) or always")
@@ -66,7 +68,7 @@ def _screen_overrides(args: argparse.Namespace) -> dict[str, float]:
 def _extract_config(args: argparse.Namespace) -> ExtractConfig:
     base = load_config(args.config, ExtractConfig, table="extract") if args.config else ExtractConfig()
     overrides: dict[str, object] = {}
-    for option in ("sample_fps", "min_face_px", "detect_threshold", "face_policy", "crop_mode"):
+    for option in ("sample_fps", "detector", "min_face_px", "detect_threshold", "face_policy", "crop_mode"):
         if getattr(args, option) is not None:
             overrides[option] = getattr(args, option)
     if args.no_tracking:

@@ -58,15 +58,22 @@ class ExtractConfig:
         Keep at most this many frames per second of video (``None``: every frame).
     sequence_fps : float
         Frame rate assumed for an image-sequence folder and for videos that do not state one.
+    detector : {"yunet", "hog"}
+        The face detector (:mod:`geoengage.detect.faces`): ``"yunet"``, a small CNN shipped in the package that
+        finds faces turned up to 90 deg and gives five points that check the 68-point fit and give the head pose of
+        a turned head; or ``"hog"``, dlib's HOG detector (frontal faces only, loses heads turned past about 45 deg;
+        the default until features version 3).
     min_face_px : int
-        Smallest face width, in pixels, the detector must find. dlib's HOG detector sees
-        faces of about 80 px; frames are resized by ``80 / min_face_px`` before detection.
-    detect_threshold : float
-        HOG detector score a new face must pass. Real faces in photos and webcam video
-        score 0.7 to 2.5; dlib's own default, 0, also admits weak false positives (the
-        astronaut photo's space suit scores 0.05, larger than the real face). For inputs
-        that are face crops (``crop_mode``), 0 is better: the image is known to hold one
-        face, and on the engagement_wacv crops 0.3 finds 69% of the faces where 0 finds 83%.
+        Smallest face width, in pixels, the detector must find; it sets the detector's input size, so its cost.
+        YuNet finds faces of about 16 px at its input: frames are resized by ``16 / min_face_px`` (48: a 640x360
+        frame is searched at 213x120). dlib's HOG detector sees faces of about 80 px: frames are resized by
+        ``80 / min_face_px``, so it is much slower at small settings.
+    detect_threshold : float or None
+        Detector score a new face must pass; None: the detector's own default (YuNet 0.6 of its 0-1 score, HOG
+        0.3). HOG: real faces in photos and webcam video score 0.7 to 2.5; dlib's own default, 0, also admits
+        weak false positives (the astronaut photo's space suit scores 0.05). For face crops with the HOG detector
+        (``crop_mode``), 0 is better: on the engagement_wacv crops 0.3 finds 69% of the faces where 0 finds 83%
+        (YuNet finds all of them at its default).
     face_policy : {"largest", "all"}
         Keep only the largest face of each frame, or every face.
     crop_mode : {"off", "fallback", "always"}
@@ -138,8 +145,9 @@ class ExtractConfig:
 
     sample_fps: float | None = None
     sequence_fps: float = 30.0
-    min_face_px: int = 80
-    detect_threshold: float = 0.3
+    detector: str = "yunet"
+    min_face_px: int = 48
+    detect_threshold: float | None = None
     face_policy: str = "largest"
     crop_mode: str = "off"
     crop_box: tuple[float, float, float, float] | None = None
@@ -169,7 +177,11 @@ class ExtractConfig:
         _check(self.sample_fps is None or self.sample_fps > 0, "sample_fps", "None or > 0", self.sample_fps)
         _check(self.sequence_fps > 0, "sequence_fps", "> 0", self.sequence_fps)
         _check(20 <= self.min_face_px <= 2000, "min_face_px", "between 20 and 2000", self.min_face_px)
-        _check(-1.0 <= self.detect_threshold <= 3.0, "detect_threshold", "between -1 and 3", self.detect_threshold)
+        _check(self.detector in ("yunet", "hog"), "detector", "'yunet' or 'hog'", self.detector)
+        _check(self.detect_threshold is None or (0.0 <= self.detect_threshold <= 1.0 if self.detector == "yunet"
+                                                 else -1.0 <= self.detect_threshold <= 3.0),
+               "detect_threshold", "None or a score between 0 and 1 (yunet) or between -1 and 3 (hog)",
+               self.detect_threshold)
         _check(self.face_policy in ("largest", "all"), "face_policy", "'largest' or 'all'", self.face_policy)
         _check(self.crop_mode in ("off", "fallback", "always"), "crop_mode", "'off', 'fallback' or 'always'",
                self.crop_mode)

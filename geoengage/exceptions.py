@@ -13,6 +13,7 @@ __all__ = [
     "MediaReadError",
     "MediaTooLargeError",
     "MissingDependencyError",
+    "ModelFileError",
     "SchemaError",
 ]
 
@@ -44,6 +45,10 @@ class MediaTooLargeError(MediaReadError):
 
 class MissingDependencyError(GeoEngageError, ImportError):
     """An optional dependency is not installed; the message names the pip extra."""
+
+
+class ModelFileError(GeoEngageError, OSError):
+    """A model file is damaged or altered (its hash or content is not what it must be); the message names it."""
 
 
 class GeoEngageWarning(UserWarning):

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ExtractConfig, config_to_dict, parse_focal_px
-from .detect.faces import HogFaceDetector
+from .detect.faces import make_detector
 from .detect.identity import EnrolledPeople, encode_face, load_encodings
 from .detect.landmarks import get_landmark_backend
 from .detect.models import model_sha256
@@ -41,7 +41,7 @@ from .geometry.registry import (
 from .media import Frame, MediaItem, iter_frames, list_media
 from .normalize import EyePatches, normalize_eyes, normalize_face
 from .progress import Hook
-from .schema import FRAMES, LANDMARK_COLUMNS, Column, validate
+from .schema import DETECTOR_POINT_COLUMNS, FRAMES, LANDMARK_COLUMNS, Column, validate
 
 __all__ = ["BatchResult", "FAILURE_COLUMNS", "FRAMES_SCHEMA_VERSION", "ITEM_FOCAL", "extract_batch", "extract_frames",
            "extract_items", "frames_from_rows", "item_config", "iter_face_rows", "read_frames", "write_frames"]
@@ -74,7 +74,8 @@ class _Identifier:
 
 
 def _empty_row() -> dict[str, object]:
-    row: dict[str, object] = {name: np.nan for name in (*LANDMARK_COLUMNS, *_IMAGE_FEATURES, *_BATCH_FEATURES)}
+    row: dict[str, object] = {name: np.nan for name in (*LANDMARK_COLUMNS, *DETECTOR_POINT_COLUMNS, *_IMAGE_FEATURES,
+                                                        *_BATCH_FEATURES)}
     row.update(face_found=False, n_faces=0, track_id=-1, person=None, identity_distance=np.nan,
                face_left_px=np.nan, face_top_px=np.nan, face_width_px=np.nan, face_height_px=np.nan,
                detect_score=np.nan, face_source=None, expr_class=None)
@@ -84,6 +85,8 @@ def _empty_row() -> dict[str, object]:
 def _face_row(face: TrackedFace, n_faces: int, identity: tuple[str | None, float]) -> dict[str, object]:
     box = face.box
     row: dict[str, object] = dict(zip(LANDMARK_COLUMNS, face.landmarks.ravel().tolist(), strict=True))
+    points = face.points.ravel().tolist() if face.points is not None else [np.nan] * len(DETECTOR_POINT_COLUMNS)
+    row.update(zip(DETECTOR_POINT_COLUMNS, points, strict=True))
     row.update(face_found=True, n_faces=n_faces, track_id=face.track_id, person=identity[0],
                identity_distance=identity[1], face_left_px=box[0], face_top_px=box[1],
                face_width_px=box[2] - box[0], face_height_px=box[3] - box[1], detect_score=face.score,
@@ -100,7 +103,8 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
     are pending, so the expression and gaze CNNs score them in one call each; the rows keep their order.
     """
     tracker = FaceTracker(
-        HogFaceDetector(min_face_px=config.min_face_px, threshold=config.detect_threshold), get_landmark_backend("dlib"),
+        make_detector(config.detector, min_face_px=config.min_face_px, threshold=config.detect_threshold),
+        get_landmark_backend("dlib"),
         tracking=config.tracking, detect_every=config.detect_every, search_every=config.search_every,
         verify_every=config.verify_every, skip_verify_ncc=config.skip_verify_ncc,
         max_faces=1 if config.face_policy == "largest" and config.crop_mode != "off" else config.max_faces,
@@ -121,7 +125,7 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
         else:
             height, width = frame.image.shape[:2]
             gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
-            faces = tracker.update(gray)
+            faces = tracker.update(gray, frame.image)
             kept = faces[:1] if config.face_policy == "largest" else faces
             model_focal = config.model_focal(width)  # the camera model: calibrated, crop or (NaN) full-frame
             base = {"frame_idx": frame.frame_idx, "time_s": frame.time_s, "frame_width_px": width,

@@ -22,6 +22,8 @@ import pandas as pd
 from .exceptions import SchemaError
 
 __all__ = [
+    "DETECTOR_POINTS",
+    "DETECTOR_POINT_COLUMNS",
     "FRAMES",
     "FRAME_KEYS",
     "LANDMARK_COLUMNS",
@@ -58,6 +60,11 @@ def landmark_columns(n: int = N_LANDMARKS) -> list[str]:
 
 LANDMARK_COLUMNS: tuple[str, ...] = tuple(landmark_columns())
 
+#: The face detector's five points (YuNet), the subject's right first.
+DETECTOR_POINTS = ("right_eye", "left_eye", "nose_tip", "right_mouth", "left_mouth")
+#: Their columns: ``det_right_eye_x_px, det_right_eye_y_px, ...``.
+DETECTOR_POINT_COLUMNS: tuple[str, ...] = tuple(f"det_{p}_{axis}_px" for p in DETECTOR_POINTS for axis in ("x", "y"))
+
 FRAME_KEYS: tuple[str, ...] = ("video_id", "frame_idx", "time_s")
 
 #: The per-frame table written by the landmark stage: one row per face per frame,
@@ -82,13 +89,19 @@ FRAMES: tuple[Column, ...] = (
     Column("face_top_px", "float", "px", "Top edge of the face box."),
     Column("face_width_px", "float", "px", "Width of the face box."),
     Column("face_height_px", "float", "px", "Height of the face box."),
-    Column("detect_score", "float", "score", "HOG detector score of the box (NaN when the box came from tracking or crop mode)."),
+    Column("detect_score", "float", "score", "Detector score of the box: YuNet's 0-1, or dlib HOG's (ExtractConfig.detector); "
+           "NaN when the box came from tracking or crop mode."),
     Column("face_source", "string", "", "How the face box was found: 'detector', 'tracker' or 'crop'."),
     Column("expr_class", "string", "", "Most probable expression of the CNN (the largest expr_<class> column); "
            "missing without a face, without the CNN (ExtractConfig.expression=False) and in imported tables."),
 ) + tuple(
     Column(name, "float", "px", f"Landmark {int(name[2:4])} (iBUG-68) {name[5]} coordinate in frame pixels.")
     for name in LANDMARK_COLUMNS
+) + tuple(
+    Column(name, "float", "px", f"The face detector's (YuNet's) {name[4:-5].replace('_', ' ')} {name[-4]} coordinate in "
+           "frame pixels; NaN where no YuNet detection placed this row's face (tracked frames, HOG, crop mode). "
+           "Optional: tables written before features version 3 lack them.", required=False)
+    for name in DETECTOR_POINT_COLUMNS
 )
 
 

@@ -47,9 +47,10 @@ def run(config_path: Path, *, ship: bool) -> int:
     manifest.to_csv(out / "manifest.csv", index=False)
     extract, windows, model = config["extract"], config["windows"], config.get("model", {})
     crop = ["--crop-box", str(extract["crop_box"])] if "crop_box" in extract else []
+    detector = [arg for key in ("detector", "detect_threshold") if key in extract
+                for arg in (f"--{key.replace('_', '-')}", str(extract[key]))]
     status = geoengage(["-q", "extract", str(out / "manifest.csv"), "--out", str(out / "dataset"),
-                        "--crop-mode", extract["crop_mode"], "--detect-threshold", str(extract["detect_threshold"]),
-                        *crop, "--window-s", str(windows["window_s"]), "--step-s", str(windows["step_s"]),
+                        "--crop-mode", extract["crop_mode"], *detector, *crop, "--window-s", str(windows["window_s"]), "--step-s", str(windows["step_s"]),
                         "--feature-set", windows["feature_set"]])
     if status:
         return status

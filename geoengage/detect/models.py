@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..exceptions import MissingDependencyError, SchemaError
+from ..exceptions import MissingDependencyError, ModelFileError, SchemaError
 
-__all__ = ["MODEL_FILES", "load_weights", "model_path", "model_sha256"]
+__all__ = ["MODEL_FILES", "PACKAGED_MODELS", "load_weights", "model_path", "model_sha256", "packaged_model"]
 
 M = TypeVar("M")
 
@@ -29,6 +29,38 @@ MODEL_FILES = {
     "landmarks5": "shape_predictor_5_face_landmarks.dat",
     "face_encoder": "dlib_face_recognition_resnet_model_v1.dat",
 }
+
+
+#: Model files shipped inside geoengage (``geoengage/models/``): short name -> (relative path, SHA-256).
+PACKAGED_MODELS = {
+    "face_detector": ("face_detection/face_detection_yunet_2023mar.onnx",
+                      "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"),
+}
+_PACKAGE_MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@functools.cache
+def packaged_model(name: str) -> Path:
+    """Path of the model file ``name`` shipped in the package (a key of :data:`PACKAGED_MODELS`), checked against its
+    SHA-256: a missing file is a :class:`MissingDependencyError`, a truncated or altered one a
+    :class:`~geoengage.exceptions.ModelFileError` naming the file and the hash it must have."""
+    relative, expected = PACKAGED_MODELS[name]
+    path = _PACKAGE_MODELS / relative
+    if not path.is_file():
+        raise MissingDependencyError(f"{path}: the {name.replace('_', ' ')} model file is missing; reinstall geoengage.")
+    actual = _sha256(path)
+    if actual != expected:
+        raise ModelFileError(f"{path}: damaged or altered model file: SHA-256 {actual[:16]}..., expected {expected} "
+                             f"({path.stat().st_size} bytes); reinstall geoengage.")
+    return path
 
 
 def model_path(name: str) -> Path:
@@ -47,12 +79,8 @@ def model_path(name: str) -> Path:
 
 @functools.cache
 def model_sha256(name: str) -> str:
-    """SHA-256 of a model file, recorded in every output's metadata."""
-    digest = hashlib.sha256()
-    with model_path(name).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """SHA-256 of a model file (dlib's or one shipped in the package), recorded in every output's metadata."""
+    return PACKAGED_MODELS[name][1] if name in PACKAGED_MODELS else _sha256(model_path(name))
 
 
 def load_weights(path: str | Path, build: Callable[[dict[str, Any]], M], *, what: str, remedy: str) -> M:

@@ -26,7 +26,10 @@ track explains while a track of this recording has ended, the two faces' 128-d d
 track was seen in) are compared: within ``reid_tolerance`` (0.5, stricter than dlib's 0.6 rule for
 "same person", so two different people are not merged) the ended track's id is reused, otherwise a
 new id starts. The encodings cost about 50-100 ms, and are only computed when a face appears
-while an ended track exists. Track ids of different people are never reused.
+while an ended track exists, and only for faces at least :data:`REID_MIN_FACE_PX` wide: dlib's encoder works on
+150 px chips, and smaller faces (passers-by in the background, found since the CNN detector finds faces of 16 px at
+its input) get a new id instead. On the real clip in ``../shared`` background faces of 40-60 px came and went and
+their encodings were 30% of the landmark stage's time. Track ids of different people are never reused.
 """
 
 from __future__ import annotations
@@ -37,13 +40,15 @@ import cv2
 import numpy as np
 
 from ..exceptions import InvalidParameterError
-from .faces import HogFaceDetector, crop_box
-from .landmarks import LandmarkBackend, box_from_landmarks
+from .faces import FaceDetector, crop_box
+from .landmarks import LandmarkBackend, box_from_landmarks, fit_disagrees
 
-__all__ = ["FaceTracker", "TrackedFace", "box_iou"]
+__all__ = ["REID_MIN_FACE_PX", "FaceTracker", "TrackedFace", "box_iou"]
 
 _PATCH_PX = 24
 _MAX_ENDED = 16
+#: Smallest face width (px) that is re-identified (module docstring).
+REID_MIN_FACE_PX = 64
 
 
 def _patch(gray: np.ndarray, box: np.ndarray) -> np.ndarray | None:
@@ -70,6 +75,8 @@ class TrackedFace:
     score : float
         Detector score, NaN when the box came from the tracker or crop mode.
     source : {"detector", "tracker", "crop"}
+    points : ndarray of shape (5, 2) or None
+        The detector's five points (YuNet) when a detector found the face in this frame, else None.
     """
 
     track_id: int
@@ -77,6 +84,7 @@ class TrackedFace:
     landmarks: np.ndarray
     score: float
     source: str
+    points: np.ndarray | None = None
 
     @property
     def area(self) -> float:
@@ -99,7 +107,8 @@ class FaceTracker:
 
     Parameters
     ----------
-    detector : HogFaceDetector
+    detector : FaceDetector
+        :class:`~geoengage.detect.faces.YuNetFaceDetector` or :class:`~geoengage.detect.faces.HogFaceDetector`.
     landmarker : LandmarkBackend
     tracking : bool
         False runs the detector on every frame (ids still follow faces by overlap).
@@ -121,7 +130,7 @@ class FaceTracker:
 
     def __init__(
         self,
-        detector: HogFaceDetector,
+        detector: FaceDetector,
         landmarker: LandmarkBackend,
         *,
         tracking: bool = True,
@@ -158,6 +167,7 @@ class FaceTracker:
         self._encodings: dict[int, np.ndarray] = {}  # encodings already made for live tracks (when they started)
         self.n_reidentified = 0
         self._patches: dict[int, np.ndarray | None] = {}
+        self._turned: set[int] = set()  # tracks whose 68-point fit disagreed with the detector's points last time
         self._faces: list[TrackedFace] = []
         self._next_id = 0
         self._frames_seen = 0
@@ -169,8 +179,9 @@ class FaceTracker:
 
     def _returning_id(self, gray: np.ndarray, box: np.ndarray, taken: set[int]) -> int:
         """The id of an ended track whose face matches the new face in ``box``, else a new id."""
-        candidates = [tid for tid in self._ended if tid not in taken]
-        if not self.reidentify or not candidates:
+        candidates = [tid for tid, (_, old_box, _) in self._ended.items()
+                      if tid not in taken and old_box[2] - old_box[0] >= REID_MIN_FACE_PX]
+        if not self.reidentify or not candidates or box[2] - box[0] < REID_MIN_FACE_PX:
             return self._new_id()
         from .identity import encode_face
 
@@ -192,18 +203,18 @@ class FaceTracker:
         self._encodings[track_id] = new  # when this track ends, its face needs no second encoding
         return track_id
 
-    def _detect(self, gray: np.ndarray) -> list[TrackedFace]:
-        """Full-frame detection, matched to the current tracks by box overlap."""
+    def _detect(self, gray: np.ndarray, seen: np.ndarray) -> list[TrackedFace]:
+        """Full-frame detection in ``seen`` (the frame the detector takes), matched to the current tracks by overlap."""
         self.n_detector_runs += 1
         if self.crop_mode == "always":
             detections = []
         else:
-            detections = self.detector(gray)[: self.max_faces]
+            detections = self.detector(seen)[: self.max_faces]
         if not detections and self.crop_mode != "off":
             box = crop_box(*gray.shape[:2], self.crop_fractions)
             old = self._faces[0].track_id if self._faces else self._new_id()
             return [TrackedFace(old, box, self.landmarker(gray, box), float("nan"), "crop")]
-        previous = {face.track_id: box_from_landmarks(face.landmarks) for face in self._faces}
+        previous = {face.track_id: self._box(face) for face in self._faces}
         faces = []
         unmatched = []
         for det in detections:
@@ -211,7 +222,7 @@ class FaceTracker:
             if best is not None and box_iou(best[1], det.box) > 0.3:
                 track_id = best[0]
                 del previous[track_id]
-                faces.append(TrackedFace(track_id, det.box, self.landmarker(gray, det.box), det.score, "detector"))
+                faces.append(self._fitted(gray, track_id, det.box, det.score, "detector", det.points))
             else:
                 unmatched.append(det)
         # tracks not seen in this frame end now, so a new face can be matched against them
@@ -219,53 +230,74 @@ class FaceTracker:
             self._end(track_id)
         for det in unmatched:
             track_id = self._returning_id(gray, det.box, {f.track_id for f in faces})
-            faces.append(TrackedFace(track_id, det.box, self.landmarker(gray, det.box), det.score, "detector"))
+            faces.append(self._fitted(gray, track_id, det.box, det.score, "detector", det.points))
         return faces
 
+    def _fitted(self, gray: np.ndarray, track_id: int, box: np.ndarray, score: float, source: str,
+                points: np.ndarray | None) -> TrackedFace:
+        """The face with its 68 landmarks fitted in ``box``; a fit that disagrees with the detector's five points
+        (a turned head, :func:`~geoengage.detect.landmarks.fit_disagrees`) has its track checked every frame."""
+        landmarks = self.landmarker(gray, box)
+        if points is not None:
+            if fit_disagrees(landmarks, points):
+                self._turned.add(track_id)
+            else:
+                self._turned.discard(track_id)
+        return TrackedFace(track_id, box, landmarks, score, source, points)
+
+    def _box(self, face: TrackedFace) -> np.ndarray:
+        """Where the face is: the box its landmarks imply, or the detector's box for a turned face, whose 68-point
+        fit does not hold it."""
+        return face.box if face.track_id in self._turned else box_from_landmarks(face.landmarks)
+
     def _end(self, track_id: int) -> None:
+        self._turned.discard(track_id)
         seen = self._last_seen.pop(track_id, None)
         if seen is not None:
             self._ended[track_id] = (*seen, self._encodings.pop(track_id, None))
             while len(self._ended) > _MAX_ENDED:  # keep the most recently ended tracks
                 del self._ended[next(iter(self._ended))]
 
-    def _follow(self, gray: np.ndarray, verify: bool) -> list[TrackedFace]:
+    def _follow(self, gray: np.ndarray, seen: np.ndarray, verify: bool) -> list[TrackedFace]:
         """Refit each track from its previous landmarks; optionally confirm it in a small region."""
         faces: list[TrackedFace] = []
         for face in self._faces:
-            box = box_from_landmarks(face.landmarks)
-            score, source = float("nan"), "tracker"
+            turned = face.track_id in self._turned
+            box = self._box(face)
+            score, source, points = float("nan"), "tracker", None
             reference = self._patches.get(face.track_id)
             current = _patch(gray, box)
             ncc = -1.0 if reference is None or current is None else float(np.sum(reference * current))
             changed = ncc < self.min_patch_ncc
             unchanged = self.skip_verify_ncc is not None and ncc >= self.skip_verify_ncc
-            if (verify and not unchanged) or changed:
+            if (verify and not unchanged) or changed or turned:
                 self.n_region_checks += 1
-                found = self.detector.in_region(gray, box)
+                found = self.detector.in_region(seen, box)
                 if found is None:
-                    continue  # the face left, turned away or was occluded: end the track
-                box, score, source = found.box, found.score, "detector"
-            landmarks = self.landmarker(gray, box)
-            if any(box_iou(box_from_landmarks(landmarks), box_from_landmarks(kept.landmarks)) > 0.5 for kept in faces):
+                    continue  # the face left or was occluded: end the track
+                box, score, source, points = found.box, found.score, "detector", found.points
+            fitted = self._fitted(gray, face.track_id, box, score, source, points)
+            if any(box_iou(self._box(fitted), self._box(kept)) > 0.5 for kept in faces):
                 continue  # two tracks converged on one face: keep the older
-            faces.append(TrackedFace(face.track_id, box, landmarks, score, source))
+            faces.append(fitted)
         return faces
 
-    def update(self, gray: np.ndarray) -> list[TrackedFace]:
-        """Faces of the next frame (a 2-D uint8 array), largest first."""
+    def update(self, gray: np.ndarray, image: np.ndarray | None = None) -> list[TrackedFace]:
+        """Faces of the next frame (``gray``: a 2-D uint8 array; ``image``: the same frame in BGR, for a detector
+        that takes colour, else it gets ``gray``), largest first."""
         if gray.ndim != 2 or gray.dtype != np.uint8:
             raise InvalidParameterError(f"`gray` must be a 2-D uint8 image. Got {gray.dtype} of shape {gray.shape} instead.")
+        seen = image if image is not None and getattr(self.detector, "colour", False) else gray
         index = self._frames_seen
         self._frames_seen += 1
         due = not self.tracking or not self._faces or index % self.detect_every == 0
-        faces = [] if due else self._follow(gray, verify=index % self.verify_every == 0)
+        faces = [] if due else self._follow(gray, seen, verify=index % self.verify_every == 0)
         searching = (self.tracking and not self._faces and self._last_empty is not None
                      and index - self._last_empty < self.search_every)
         if (due or not faces) and not searching:
-            faces = self._detect(gray)
+            faces = self._detect(gray, seen)
             self._last_empty = None if faces else index
-        self._patches = {f.track_id: (_patch(gray, box_from_landmarks(f.landmarks)) if f.source != "tracker"
+        self._patches = {f.track_id: (_patch(gray, self._box(f)) if f.source != "tracker"
                                       else self._patches.get(f.track_id)) for f in faces}
         current = {f.track_id for f in faces}
         for face in self._faces:
@@ -273,6 +305,6 @@ class FaceTracker:
                 self._end(face.track_id)
         for face in faces:  # the frame is kept by reference (no copy): encoded only if the track ends
             if face.source != "crop":
-                self._last_seen[face.track_id] = (gray, box_from_landmarks(face.landmarks))
+                self._last_seen[face.track_id] = (gray, self._box(face))
         self._faces = sorted(faces, key=lambda f: -f.area)
         return list(self._faces)

@@ -39,10 +39,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..detect.landmarks import FIT_DISAGREEMENT_MAX, FIVE_POINT_LANDMARKS, fit_disagreement
 from .registry import frame_features, inter_ocular, nan_rows
 
-__all__ = ["FACE_3D_MM", "MIRROR", "RIGID_POINTS", "angles_from_rotation", "camera_matrix", "estimate_pose",
-           "focal_from_hfov", "focal_lengths", "rotation_from_angles"]
+__all__ = ["FACE_3D_MM", "FIVE_POINT_MODEL_MM", "MIRROR", "POINTS_YAW_BLEND_DEG", "RIGID_POINTS", "angles_from_rotation",
+           "camera_matrix", "estimate_pose", "estimate_pose_points", "focal_from_hfov", "focal_lengths",
+           "rotation_from_angles"]
 
 _XY = [
     [-66.8, -30.5], [-65.4, -13.0], [-63.2, 2.9], [-60.3, 20.4], [-55.2, 36.4], [-45.7, 50.9], [-32.0, 62.6],
@@ -143,6 +145,49 @@ def camera_matrix(width: float, height: float, focal_px: float | None = None) ->
     return np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]])
 
 
+def _solve(object_points: np.ndarray, image_points: np.ndarray, camera: np.ndarray) -> np.ndarray:
+    """``[yaw, pitch, roll, x, y, z, rms residual px]`` of a PnP fit (SQPnP, then Levenberg-Marquardt); NaN when
+    the points are degenerate."""
+    try:
+        ok, rvec, tvec = cv2.solvePnP(object_points, image_points, camera, None, flags=cv2.SOLVEPNP_SQPNP)
+        if not ok:
+            return np.full(7, np.nan)
+        rvec, tvec = cv2.solvePnPRefineLM(object_points, image_points, camera, None, rvec, tvec)
+    except cv2.error:  # degenerate points (all on top of each other, ...): no pose
+        return np.full(7, np.nan)
+    projected, _ = cv2.projectPoints(object_points, rvec, tvec, camera, None)
+    residual = float(np.sqrt(np.mean(np.sum((projected[:, 0] - image_points) ** 2, axis=1))))
+    yaw, pitch, roll = angles_from_rotation(cv2.Rodrigues(rvec)[0])
+    return np.array([yaw, pitch, roll, *tvec.ravel(), residual])
+
+
+#: The mean face's points standing for the detector's five (right and left eye centre, nose tip, mouth corners;
+#: :data:`geoengage.detect.landmarks.FIVE_POINT_LANDMARKS`), shape (5, 3), mm.
+FIVE_POINT_MODEL_MM = np.stack([FACE_3D_MM[list(idx)].mean(axis=0) for idx in FIVE_POINT_LANDMARKS])
+
+#: Where the yaw passes from the 68 landmarks to the detector's five points (degrees of the five points' yaw):
+#: below the first the 68-point pose, above the second the five points', linearly between. dlib's 68-point fit
+#: drifts towards a frontal face as the head turns, so its yaw grows only about 0.7 deg per degree of turn (on
+#: pointing04 a 45 deg turn read 28-33 deg, 60 deg 32-40), while the five points follow the turn (slope 0.97 up to
+#: 60 deg) but are coarser near frontal: blended from 10 deg on, the yaw error up to 30 deg rose from 6.2-7.9 to
+#: 7.0-8.7 deg and the geometric gaze's from 16 to 24 deg (its eyeball sits on the head pose), so the blend starts at
+#: 30 deg. ``benchmarks/head_pose.py`` measures both.
+POINTS_YAW_BLEND_DEG = (30.0, 45.0)
+
+
+def estimate_pose_points(points: np.ndarray, width: float, height: float, focal_px: float | None = None
+                         ) -> np.ndarray:
+    """Head pose from the detector's five points (:data:`FIVE_POINT_MODEL_MM`), as :func:`estimate_pose`.
+
+    Five points hold where the 68-point fit fails (heads turned 45-90 deg): the yaw and roll follow the turn. The
+    pitch does not: the five points lie nearly in one plane seen edge-on from above, and on pointing04 its estimate
+    grew -0.1 deg per labelled degree; :func:`head_pose` does not use it."""
+    if np.isnan(points).any() or not (np.isfinite(width) and np.isfinite(height) and width > 0 and height > 0):
+        return np.full(7, np.nan)
+    return _solve(FIVE_POINT_MODEL_MM, np.ascontiguousarray(points, dtype=np.float64),
+                  camera_matrix(width, height, focal_px))
+
+
 def estimate_pose(landmarks: np.ndarray, width: float, height: float, focal_px: float | None = None) -> np.ndarray:
     """Head pose of one face: ``[yaw_deg, pitch_deg, roll_deg, x_mm, y_mm, z_mm, residual_px]``.
 
@@ -157,44 +202,65 @@ def estimate_pose(landmarks: np.ndarray, width: float, height: float, focal_px: 
     """
     if np.isnan(landmarks).any() or not (np.isfinite(width) and np.isfinite(height) and width > 0 and height > 0):
         return np.full(7, np.nan)
-    object_points = FACE_3D_MM[RIGID_POINTS]
-    image_points = np.ascontiguousarray(landmarks[RIGID_POINTS], dtype=np.float64)
-    camera = camera_matrix(width, height, focal_px)
-    try:
-        ok, rvec, tvec = cv2.solvePnP(object_points, image_points, camera, None, flags=cv2.SOLVEPNP_SQPNP)
-        if not ok:
-            return np.full(7, np.nan)
-        rvec, tvec = cv2.solvePnPRefineLM(object_points, image_points, camera, None, rvec, tvec)
-    except cv2.error:  # degenerate landmarks (all points on top of each other, ...): no pose
-        return np.full(7, np.nan)
-    projected, _ = cv2.projectPoints(object_points, rvec, tvec, camera, None)
-    residual = float(np.sqrt(np.mean(np.sum((projected[:, 0] - image_points) ** 2, axis=1))))
-    yaw, pitch, roll = angles_from_rotation(cv2.Rodrigues(rvec)[0])
-    return np.array([yaw, pitch, roll, *tvec.ravel(), residual])
+    return _solve(FACE_3D_MM[RIGID_POINTS], np.ascontiguousarray(landmarks[RIGID_POINTS], dtype=np.float64),
+                  camera_matrix(width, height, focal_px))
 
 
 @frame_features(
-    ("yaw_deg", "deg", -90, 90, "Head yaw; + = the subject turns to their right."),
-    ("pitch_deg", "deg", -90, 90, "Head pitch; + = chin up."),
-    ("roll_deg", "deg", -90, 90, "Head roll; + = head tilts towards the subject's right shoulder."),
+    ("yaw_deg", "deg", -90, 90, "Head yaw; + = the subject turns to their right. From the 68 landmarks near frontal and "
+     "from the detector's five points past 45 deg of turn (blended between 30 and 45 deg) and wherever the 68-point "
+     "fit fails (landmarks_ok 0); 75-90 deg turns read about 55-65 deg (benchmarks/head_pose.py)."),
+    ("pitch_deg", "deg", -90, 90, "Head pitch; + = chin up. From the 68 landmarks; NaN where their fit fails "
+     "(landmarks_ok 0: five points give no pitch)."),
+    ("roll_deg", "deg", -90, 90, "Head roll; + = head tilts towards the subject's right shoulder (from the five points "
+     "where the 68-point fit fails)."),
     ("head_x_mm", "mm", -1000, 1000, "Nose tip position right of the camera axis; only with a calibrated camera "
      "(ExtractConfig.focal_px or camera_hfov_deg), else NaN."),
     ("head_y_mm", "mm", -1000, 1000, "Nose tip position below the camera axis; only with a calibrated camera, else NaN."),
     ("head_z_mm", "mm", 100, 5000, "Nose tip distance from the camera along its axis (mean face size); only with a "
      "calibrated camera, else NaN."),
-    ("pose_residual_iod", "ratio", 0, 1, "RMS reprojection error of the pose fit / inter-ocular distance (fit quality; "
-     "good fits 0.04-0.13, cleaning's quality rule masks a row above 0.2)."),
+    ("pose_residual_iod", "ratio", 0, 1, "RMS reprojection error of the 68-point pose fit / inter-ocular distance "
+     "(fit quality; good fits 0.04-0.13, cleaning's quality rule masks a row above 0.2); NaN where landmarks_ok is 0."),
+    ("landmark_fit_error", "ratio", 0, 10, "Mean distance between the 68-point fit's eyes, nose tip and mouth corners "
+     "and the detector's five points, over the five points' span; NaN without detector points (tracked frames, "
+     "HOG, crop mode, imports). Above 0.2 the fit does not hold the face (landmarks_ok 0)."),
+    ("landmarks_ok", "flag", 0, 1, "1: the 68-point fit agrees with the detector's five points; 0: it does not (a "
+     "head turned past what dlib's predictor holds, about 45 deg): the head pose comes from the five points and every "
+     "feature from the 68 landmarks (eyes, mouth, brows, gaze, expression, blink) is NaN; missing: not checked (no "
+     "detector points in this frame)."),
+    typical_range=("landmark_fit_error",),
 )
-def head_pose(landmarks: np.ndarray, frame_size: np.ndarray, focal_px: np.ndarray | None = None
-              ) -> dict[str, np.ndarray]:
+def head_pose(landmarks: np.ndarray, frame_size: np.ndarray, focal_px: np.ndarray | None = None,
+              points: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Head pose for every row (NaN where there is no face). ``focal_px`` (n,): calibrated focal lengths, NaN for
     an uncalibrated frame (the position is then the assumed camera's, which the registry keeps for the derived
-    features and blanks in the table)."""
-    out = np.full((len(landmarks), 7), np.nan)
+    features and blanks in the table). ``points`` (n, 5, 2): the detector's five points, NaN where none.
+
+    Where the 68-point fit disagrees with the five points (:data:`~geoengage.detect.landmarks.FIT_DISAGREEMENT_MAX`)
+    the pose is the five points' (yaw, roll, position; pitch NaN); where it agrees, the yaw passes from the 68
+    landmarks' to the five points' over :data:`POINTS_YAW_BLEND_DEG`."""
+    n = len(landmarks)
+    out = np.full((n, 7), np.nan)
     focal = focal_lengths(frame_size, focal_px)
+    points = np.full((n, 5, 2), np.nan) if points is None else points
+    error = fit_disagreement(landmarks, points)
+    checked = np.isfinite(error)
+    ok = np.where(checked, (error <= FIT_DISAGREEMENT_MAX).astype(np.float64), np.nan)
+    low, high = POINTS_YAW_BLEND_DEG
     for i in np.flatnonzero(~nan_rows(landmarks)):
-        out[i] = estimate_pose(landmarks[i], frame_size[i, 0], frame_size[i, 1], focal[i])
+        width, height = frame_size[i]
+        if checked[i]:
+            from_points = estimate_pose_points(points[i], width, height, focal[i])
+            if ok[i] == 0:
+                out[i, :6] = from_points[:6]
+                out[i, 1] = np.nan  # five points give no pitch (estimate_pose_points)
+                continue
+        out[i] = estimate_pose(landmarks[i], width, height, focal[i])
+        if checked[i] and np.isfinite(from_points[0]):
+            share = float(np.clip((abs(from_points[0]) - low) / (high - low), 0.0, 1.0))
+            out[i, 0] = (1.0 - share) * out[i, 0] + share * from_points[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         residual = out[:, 6] / inter_ocular(landmarks)
     return {"yaw_deg": out[:, 0], "pitch_deg": out[:, 1], "roll_deg": out[:, 2], "head_x_mm": out[:, 3],
-            "head_y_mm": out[:, 4], "head_z_mm": out[:, 5], "pose_residual_iod": residual}
+            "head_y_mm": out[:, 4], "head_z_mm": out[:, 5], "pose_residual_iod": residual,
+            "landmark_fit_error": error, "landmarks_ok": ok}

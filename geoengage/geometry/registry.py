@@ -13,13 +13,20 @@ computed in this order:
                ``f(patches: EyePatches) -> {name: ndarray (n,)}``
 ``landmarks``  vectorised over the table, from landmarks and frame size (pose, blink, mouth, brows):
                ``f(landmarks (n, 68, 2), frame_size (n, 2)) -> {name: ndarray (n,)}``; a function that also
-               takes ``focal_px`` gets the calibrated focal lengths (n,) (NaN: uncalibrated)
+               takes ``focal_px`` gets the calibrated focal lengths (n,) (NaN: uncalibrated), one that takes
+               ``points`` the face detector's five points (n, 5, 2) (NaN where none)
 ``derived``    from other features' columns (gaze direction, on-screen):
                ``f(table) -> {name: ndarray (n,)}``
 ``track``      over time within each face track (blink events): ``f(table) -> {name: ndarray (n,)}``
 
 Every function returns NaN for a row without a face, never 0. ``geoengage features`` lists
 the registry and ``features/FEATURES.md`` is generated from it (:func:`features_markdown`).
+
+**A 68-point fit that does not hold the face** (``landmarks_ok`` 0: it disagrees with the face detector's five
+points, a head turned past what dlib's predictor holds; :mod:`geoengage.geometry.pose`) gives no feature: after the
+``landmarks`` kind, every ``image``, ``faces``, ``eyes`` and ``landmarks`` feature of such a row is set NaN except
+the head pose the five points give (:data:`FROM_POINTS`), so the ``derived`` and ``track`` features built on them are
+NaN too (``on_screen`` then follows the head: :mod:`geoengage.geometry.gaze`).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InvalidParameterError
-from ..schema import LANDMARK_COLUMNS, Column, float_columns, with_columns
+from ..schema import DETECTOR_POINT_COLUMNS, LANDMARK_COLUMNS, Column, float_columns, with_columns
 
 __all__ = [
     "CAMERA_FOCAL",
@@ -182,6 +189,8 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
     frame_size = float_columns(frames, ("frame_width_px", "frame_height_px"))
     focal = (float_columns(frames, (CAMERA_FOCAL,))[:, 0] if CAMERA_FOCAL in frames.columns
              else np.full(len(frames), np.nan))
+    points = (float_columns(frames, DETECTOR_POINT_COLUMNS).reshape(len(frames), 5, 2)
+              if set(DETECTOR_POINT_COLUMNS) <= set(frames.columns.tolist()) else np.full((len(frames), 5, 2), np.nan))
     calibrated = np.isfinite(focal) & (focal > 0)
     gaze = (options or {}).get("gaze")
     if gaze is not None and not gaze.camera_frames:  # face crops: their own camera model (pose.CROP_FOCAL_FACTOR)
@@ -200,7 +209,8 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
             if fkind != kind:
                 continue
             if kind == "landmarks":
-                values = func(landmarks, frame_size, **({"focal_px": focal} if "focal_px" in _keywords(func) else {}))
+                extra = {"focal_px": focal, "points": points}
+                values = func(landmarks, frame_size, **{k: v for k, v in extra.items() if k in _keywords(func)})
             else:
                 values = func(table, **{k: v for k, v in (options or {}).items() if k in _keywords(func)})
             for name in names:
@@ -213,6 +223,8 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
                     kept = float_columns(frames, (name,))[:, 0]  # features need the assumed camera's
                     computed[name] = np.where(np.isnan(kept), column, kept)
         table = with_columns(table, computed)
+        if kind == "landmarks":
+            table = _mask_failed_fits(table)
     # distances only from a calibrated camera (geoengage.geometry.pose): computed above with the assumed camera for
     # the derived features, not produced for the frames without a calibration
     present = set(table.columns.tolist())
@@ -224,14 +236,40 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
     return with_columns(table, dict(zip(produced, values.T, strict=True)))
 
 
+#: Features a row whose 68-point fit failed (``landmarks_ok`` 0) keeps: the pose from the detector's five points.
+FROM_POINTS = frozenset({"yaw_deg", "roll_deg", "head_x_mm", "head_y_mm", "head_z_mm", "landmark_fit_error",
+                         "landmarks_ok"})
+
+
+def _mask_failed_fits(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with every feature from the 68 landmarks NaN where their fit failed (module docstring)."""
+    if "landmarks_ok" not in table.columns:
+        return table
+    failed = float_columns(table, ("landmarks_ok",))[:, 0] == 0
+    if not failed.any():
+        return table
+    present = set(table.columns.tolist())
+    names = [s.name for s in feature_specs() if s.kind in ("image", "faces", "eyes", "landmarks")
+             and s.name not in FROM_POINTS and s.name in present]
+    values = np.array(float_columns(table, names), copy=True)
+    values[failed] = np.nan
+    masked = with_columns(table, dict(zip(names, values.T, strict=True)))
+    if "expr_class" in present:
+        masked["expr_class"] = masked["expr_class"].mask(failed)
+    return masked
+
+
 #: Per-frame column holding a calibrated camera's focal length (px); NaN or absent: uncalibrated.
 CAMERA_FOCAL = "camera_focal_px"
 
 #: Version of the per-frame features' computation, raised whenever the same input and settings give other values,
 #: so resumed extraction parts (``geoengage.dataset.config_key``) made by earlier code are not mixed with new ones,
-#: and a table's metadata says which computation made it. 2 (2026-12-02): the eyeball centre behind the eye's forward
-#: point (gaze ~3 deg lower), face crops posed with their own camera model and without ``on_screen``.
-FEATURES_VERSION = 2
+#: and a table's metadata says which computation made it. 2: the eyeball centre behind the eye's forward point (gaze ~3
+#: deg lower), face crops posed with their own camera model and without ``on_screen``. 3: the YuNet detector's boxes
+#: and five points, the yaw from the five points past 45 deg, features of failed 68-point fits masked, ``on_screen``
+#: with the camera inside the screen region and a margin of the gaze error, ``on_screen_cnn`` only inside the gaze
+#: CNN's valid range.
+FEATURES_VERSION = 3
 
 
 def distance_features() -> tuple[str, ...]:

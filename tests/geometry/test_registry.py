@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from geoengage.detect.landmarks import FIVE_POINT_LANDMARKS
+
 from geoengage.geometry.registry import (
     compute_frame_features,
     eye_patch_features,
@@ -18,6 +20,7 @@ from geoengage.geometry.registry import (
     image_features,
 )
 from geoengage.normalize import EyePatches, normalize_eyes, normalize_face
+from geoengage.schema import DETECTOR_POINT_COLUMNS
 from geoengage.schema import LANDMARK_COLUMNS
 
 FEATURES_MD = Path(__file__).resolve().parents[2] / "features" / "FEATURES.md"
@@ -51,8 +54,11 @@ def test_every_feature_has_one_value_per_frame_and_nan_without_a_face(
     faces = {name: np.full(n, np.nan) for name in crops}
     for name, values in crops.items():
         faces[name][good] = values
+    # the detector's five points where a detector placed the face (they check the 68-point fit: landmarks_ok)
+    points = np.stack([landmarks[:, list(idx)].mean(axis=1) for idx in FIVE_POINT_LANDMARKS], axis=1)
     table = _table(landmarks, np.arange(n) / 30).assign(
-        **{s.name: [row.get(s.name, np.nan) for row in images] for s in feature_specs("image")}, **faces)
+        **{s.name: [row.get(s.name, np.nan) for row in images] for s in feature_specs("image")}, **faces,
+        **dict(zip(DETECTOR_POINT_COLUMNS, points.reshape(n, 10).T, strict=True)))
     out = compute_frame_features(table.assign(camera_focal_px=512.0))  # a calibrated camera: every feature
     for spec in feature_specs():
         column = out[spec.name].to_numpy(dtype=float)
