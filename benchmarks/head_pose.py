@@ -8,8 +8,8 @@ part of it), so single photos are not judged: per yaw step this prints the share
 error, the mean signed error, and the slope of estimated on labelled yaw (least squares over |yaw| <= 60: 1 reads a
 turn true, 0.7 compresses it). Pitch: mean absolute error per pitch step (|yaw| <= 30). Gaze: the angle between the
 geometric gaze (``gaze_yaw_deg``, ``gaze_pitch_deg``) and the marker's direction (the camera sits at the 0/0
-marker), median over photos with yaw and pitch within 30 deg: the error ``on_screen``'s margin is set to
-(:data:`geoengage.geometry.gaze.GAZE_ERROR_DEG`).
+marker), median over photos with yaw and pitch within 30 deg, and its yaw and pitch parts: the errors ``on_screen``'s
+margins are set to (:data:`geoengage.geometry.gaze.GAZE_ERROR_YAW_DEG`, ``GAZE_ERROR_PITCH_DEG``).
 
 Two extractions in one run: the default (YuNet detector, yaw from its five points past 25 deg, features of failed
 68-point fits masked) and the former default (``detector="hog"``, ``min_face_px=80``). Nothing is fitted here;
@@ -59,11 +59,14 @@ def summarize(table: pd.DataFrame) -> dict[str, object]:
     truth = vectors_from_yaw_pitch(np.radians(table.loc[gazed, ["yaw_deg_label", "pitch_deg_label"]].to_numpy(float)))
     est = vectors_from_yaw_pitch(np.radians(table.loc[gazed, ["gaze_yaw_deg", "gaze_pitch_deg"]].to_numpy(float)))
     gaze_error = np.degrees(np.arccos(np.clip((truth * est).sum(axis=1), -1, 1)))
+    parts = (table.loc[gazed, ["gaze_yaw_deg", "gaze_pitch_deg"]].to_numpy(float)
+             - table.loc[gazed, ["yaw_deg_label", "pitch_deg_label"]].to_numpy(float))
     fit_ok = table.landmarks_ok[found] if "landmarks_ok" in table else pd.Series(dtype=float)
     return {"found": found_share, "yaw_abs": error.abs().groupby(ay[posed]).mean(),
             "yaw_signed": error.groupby(table.yaw_deg_label[posed]).mean(), "yaw_n": error.groupby(ay[posed]).size(),
             "slope": slope, "pitch_abs": pitch_error.abs().groupby(ap[pitched]).mean(), "pitch_slope": pitch_slope,
             "gaze_median": float(np.median(gaze_error)) if len(gaze_error) else float("nan"), "gaze_n": len(gaze_error),
+            "gaze_parts": np.median(np.abs(parts), axis=0) if len(parts) else np.full(2, np.nan),
             "fit_ok": fit_ok.groupby(ay[found]).mean() if len(fit_ok) else None,
             "on_screen": table.on_screen[found].groupby(ay[found]).mean()}
 
@@ -103,7 +106,8 @@ def main() -> None:
               + ", ".join(f"{int(k)}: {v:.1f}" for k, v in r["pitch_abs"].items())
               + f"; slope {r['pitch_slope']:.2f}")
         print(f"  geometric gaze error vs the marker's direction: median {r['gaze_median']:.1f} deg "
-              f"({r['gaze_n']} photos, yaw and pitch within 30)")
+              f"({r['gaze_n']} photos, yaw and pitch within 30); median abs yaw part {r['gaze_parts'][0]:.1f}, "
+              f"pitch part {r['gaze_parts'][1]:.1f}")
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ from ..exceptions import InvalidParameterError
 from .models import model_path
 
 __all__ = [
-    "DlibLandmarker",
-    "LandmarkBackend",
     "FIT_DISAGREEMENT_MAX",
     "FIVE_POINT_LANDMARKS",
+    "DlibLandmarker",
+    "LandmarkBackend",
     "box_from_landmarks",
     "fit_disagreement",
     "fit_disagrees",

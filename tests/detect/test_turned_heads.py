@@ -15,7 +15,7 @@ from geoengage.detect.faces import YuNetFaceDetector
 from geoengage.detect.landmarks import FIVE_POINT_LANDMARKS
 from geoengage.exceptions import MissingDependencyError, ModelFileError
 from geoengage.extract import extract_frames
-from geoengage.geometry.gaze import GAZE_ERROR_DEG, ScreenGeometry, screen_hits, vectors_from_yaw_pitch
+from geoengage.geometry.gaze import GAZE_ERROR_PITCH_DEG, ScreenGeometry, screen_hits, vectors_from_yaw_pitch
 from geoengage.geometry.gaze_cnn import VALID_HEAD_DEG, cnn_gaze_on_screen
 from geoengage.geometry.pose import FACE_3D_MM, estimate_pose_points, head_pose, rotation_from_angles
 
@@ -77,12 +77,12 @@ def test_a_fit_that_disagrees_with_the_detector_points_gives_the_points_pose() -
 def test_a_look_at_the_lens_is_on_screen(top_mm: float) -> None:
     """A gaze from 600 mm straight into the lens and one 2 deg above it count as on screen, for a laptop camera at
     the screen's edge and for a webcam on a monitor's 30 mm bezel (the camera belongs to the screen region); a look
-    the margin (GAZE_ERROR_DEG) and more past the lens does not."""
+    the margin (GAZE_ERROR_PITCH_DEG) and more above the lens does not."""
     screen = ScreenGeometry(top_mm=top_mm)
     origin = np.array([[0.0, 0.0, 600.0]])
     for up in (0.0, 2.0):
         assert screen_hits(vectors_from_yaw_pitch(np.radians([[0.0, up]])), origin, screen)[2][0] == 1.0
-    away = vectors_from_yaw_pitch(np.radians([[0.0, GAZE_ERROR_DEG + 3.0]]))
+    away = vectors_from_yaw_pitch(np.radians([[0.0, GAZE_ERROR_PITCH_DEG + 3.0]]))
     assert screen_hits(away, origin, screen)[2][0] == 0.0
 
 
