@@ -214,8 +214,8 @@ def test_the_screen_can_be_set() -> None:
     row = table.iloc[0]
     assert row["screen_y_mm"] > 150  # lands well below the camera
     laptop = gaze_on_screen(table, gaze=GazeConfig(v_bias=0.0))
-    tiny = gaze_on_screen(table, gaze=GazeConfig(v_bias=0.0, screen=ScreenGeometry(width_mm=100, height_mm=60,
-                                                                                       margin_mm=10)))
+    tiny = gaze_on_screen(table, gaze=GazeConfig(v_bias=0.0, screen=ScreenGeometry(
+        width_mm=100, height_mm=60, margin_mm=10, margin_x_deg=0.0, margin_y_deg=0.0)))
     assert laptop["on_screen"][0] == 1.0 and tiny["on_screen"][0] == 0.0
     options = ExtractConfig(screen_width_mm=100, screen_height_mm=60).feature_options()
     assert options["gaze"].screen.width_mm == 100
