@@ -28,7 +28,7 @@ import pandas as pd
 
 from .exceptions import InvalidParameterError, SchemaError
 from .modeling.cv import CVResult, cross_validate, feature_columns, make_folds, prediction_table, scorable_windows
-from .modeling.labels import canonical_labels
+from .modeling.labels import canonical_labels, describe_classes
 from .modeling.train import EngagementModel
 
 __all__ = ["evaluate", "evaluate_recordings", "transfer"]
@@ -156,7 +156,8 @@ def evaluate(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path
     explanations = [f"{', '.join(f'{k}={data.at[i, k]}' for k in keys)} (true {labels[i]}): {texts[i]}"
                     for i in examples]
     protocol: dict[str, object] = {
-        "target": target, "classes (least to most engaged)": model.classes_.tolist(),
+        "target": target, **describe_classes(model.classes_.tolist(), model.positive_.tolist(),
+                                             ordered=model.classes_ordered_),
         "engaged classes (engagement_probability, auc_engaged)": model.positive_.tolist(),
         "split": f"{split} ({n_splits} folds, grouped by {groups})" if split == "subject"
         else f"random ({n_splits} folds)", "windows": len(data),

@@ -8,7 +8,11 @@ reads as a number, numbers (integers where they are whole), otherwise text. So `
 :func:`resolve_classes` fixes the class order and the engaged ("positive") classes:
 
 - ``classes`` given: that order (it must name every label seen);
-- numbers: numeric order; names: alphabetical order, which means nothing, so ``positive`` must be given;
+- numbers: numeric order;
+- names without ``classes``: no order is known, so ``positive`` must be given; the classes that are not engaged come
+  first, then the engaged ones (each side alphabetically, which claims nothing). :func:`classes_ordered` says whether
+  an order was given: the report then names the engaged and the other classes instead of an order, and an ordinal
+  model refuses such classes;
 - ``positive`` not given: every class but the first in the order (for numbers, every level above the
   lowest: "higher means more engaged").
 
@@ -24,7 +28,7 @@ import pandas as pd
 
 from ..exceptions import InvalidParameterError
 
-__all__ = ["canonical_label", "canonical_labels", "resolve_classes"]
+__all__ = ["canonical_label", "canonical_labels", "classes_ordered", "describe_classes", "resolve_classes"]
 
 
 def _as_number(value: object) -> float | None:
@@ -98,4 +102,22 @@ def resolve_classes(labels: Iterable[object], *, classes: Sequence[object] | Non
     if not chosen or len(chosen) == len(order):
         raise InvalidParameterError(f"`positive` must leave at least one class on each side. Got {list(chosen)} "
                                     f"of {list(order)}.")
+    if classes is None and not numeric:  # names without an order: the non-engaged side first, nothing claimed inside
+        order = tuple(c for c in order if c not in chosen) + tuple(c for c in order if c in chosen)
     return order, tuple(c for c in order if c in chosen)
+
+
+def classes_ordered(labels: Iterable[object], *, classes: Sequence[object] | None = None) -> bool:
+    """Whether :func:`resolve_classes` knows the classes' order from least to most engaged: ``classes`` was given,
+    or the labels are numbers (levels). Names alone give only the engaged and the other side."""
+    if classes is not None:
+        return True
+    seen = [v for v in canonical_labels(labels) if v is not None]
+    return bool(seen) and isinstance(seen[0], (int, float))
+
+
+def describe_classes(classes: Sequence[object], positive: Sequence[object], *, ordered: bool) -> dict[str, list]:
+    """How a report states the classes: in their order when ``ordered``, else only which are engaged."""
+    if ordered:
+        return {"classes (least to most engaged)": list(classes)}
+    return {"engaged": [c for c in classes if c in positive], "not engaged": [c for c in classes if c not in positive]}

@@ -47,7 +47,7 @@ from ..schema import float_columns
 from ..windows import parse_feature_name
 from .cv import feature_columns, stratified_group_folds
 from .estimators import make_estimator
-from .labels import canonical_labels, resolve_classes
+from .labels import canonical_labels, classes_ordered, resolve_classes
 
 __all__ = ["DEFAULT_MODEL_DIR", "MODEL_ESTIMATORS", "MODEL_SCHEMA_VERSION", "EngagementModel", "fit_model",
            "load_default_model", "load_model", "train"]
@@ -204,6 +204,12 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
         data, labels = X.loc[keep], labels[keep]
         self.classes_, self.positive_ = (np.asarray(v, dtype=object) for v in resolve_classes(
             labels, classes=self.classes, positive=self.positive))
+        self.classes_ordered_ = classes_ordered(labels, classes=self.classes)
+        if self._ordinal and not self.classes_ordered_:
+            raise InvalidParameterError(
+                f"the ordinal model learns along the classes' order, and the labels are names "
+                f"{sorted(map(str, self.classes_))} without one: give it from least to most engaged "
+                "(classes=[...], CLI --classes a,b,c), or choose another estimator.")
         if len(np.unique(labels)) < 2:
             raise InvalidParameterError(f"the labels must have at least two classes to learn. Got "
                                         f"{sorted(set(labels), key=str)}.")
@@ -390,6 +396,7 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
                               "unit": specs[parsed.signal].unit if parsed.signal in specs else ""})
         meta = {"schema": MODEL_SCHEMA_VERSION, "geoengage": __version__, "params": self.get_params(),
                 "classes": self.classes_.tolist(), "positive": self.positive_.tolist(),
+                "classes_ordered": bool(getattr(self, "classes_ordered_", True)),
                 "priors": self.priors_.tolist(), "threshold": self.threshold_, "calibration": self.calibration_,
                 "best_params": self.best_params_, "features": described, "imputer_medians": self.medians_,
                 "feature_ranges": self.feature_ranges_, "settings": self.settings_, "training": self.training_}
@@ -470,6 +477,7 @@ def load_model(folder: str | Path) -> EngagementModel:
                 "settings": {}, "training": {**meta.get("training", {}), "target": meta.get("target")}}
     model = EngagementModel(**{k: v for k, v in meta["params"].items() if k in EngagementModel().get_params()})
     model.classes_ = np.asarray(meta["classes"], dtype=object)
+    model.classes_ordered_ = bool(meta.get("classes_ordered", True))  # files written before it: ordered
     model.positive_ = np.asarray(meta["positive"], dtype=object)
     model.priors_ = np.asarray(meta["priors"])
     model.threshold_ = meta["threshold"]

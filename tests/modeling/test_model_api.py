@@ -34,7 +34,7 @@ def test_labels_become_one_kind_and_numbers_sort_as_numbers() -> None:
     assert canonical_labels(["low", 1]).tolist() == ["low", "1"]
     assert resolve_classes(["2", "10", "2"]) == ((2, 10), (10,))  # "10" after "2": numbers, not strings
     assert resolve_classes([0, 1, 2]) == ((0, 1, 2), (1, 2))
-    assert resolve_classes(["high", "low"], positive=["high"]) == (("high", "low"), ("high",))
+    assert resolve_classes(["high", "low"], positive=["high"]) == (("low", "high"), ("high",))  # not engaged first
     assert resolve_classes(["high", "low"], classes=["low", "high"]) == (("low", "high"), ("high",))
     with pytest.raises(InvalidParameterError, match="say which count as engaged"):
         resolve_classes(["engaged", "not_engaged"])
@@ -62,8 +62,8 @@ def test_string_integer_mixed_and_named_labels_give_the_same_model(rng) -> None:
     # the direction is right: windows labelled engaged get the higher engagement probability
     assert engaged["named"][as_int == 1].mean() > engaged["named"][as_int == 0].mean() + 0.3
     named = EngagementModel(positive=["engaged"]).fit(windows, variants["named"][0])
-    assert named.classes_.tolist() == ["engaged", "not_engaged"]  # alphabetical, yet P(engaged) is the sum of
-    np.testing.assert_allclose(named.engagement_probability(windows), named.predict_proba(windows)[:, 0])
+    assert named.classes_.tolist() == ["not_engaged", "engaged"]  # the engaged side last, whatever the names' order
+    np.testing.assert_allclose(named.engagement_probability(windows), named.predict_proba(windows)[:, 1])
 
 
 def test_model_is_a_scikit_learn_estimator(rng) -> None:
