@@ -2,7 +2,7 @@
 set-up features), the new default and the default plus appearance, each with its set-up audit; and the same
 XGBoost on OpenFace's own features of the same images (same folds).
 
-1. geoengage extracts every image (crop mode, detector threshold 0, a crop box fitted on the data set's crops;
+1. geoengage extracts every image (crop mode, the default detector, a crop box fitted on the data set's crops;
    benchmarks/engagement_data.py); each image is one window.
 2. Binary (not engaged "low" vs engaged "high"), 3-class (0/1/2) and ordinal (0/1/2 regressed, then calibrated)
    models, judged on engaged vs not (auc_engaged) and on their own classes.

@@ -39,7 +39,7 @@ def main() -> None:
         labels = labels.head(args.limit)
     items = [MediaItem(str(DATA / p), p, {"subject_id": str(s), "engagement": int(e)})
              for p, s, e in zip(labels.path, labels.subject_id, labels.engagement)]
-    config = ExtractConfig(crop_mode="fallback", detect_threshold=0.0)
+    config = ExtractConfig(crop_mode="fallback")
     rates: dict[int, list[float]] = {1: [], 2: []}
     for _ in range(args.repeats):
         for jobs in (1, 2):

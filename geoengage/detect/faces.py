@@ -18,6 +18,7 @@ The model file is checked against its SHA-256 when loaded (:func:`~geoengage.det
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -178,6 +179,31 @@ def _hog_box(raw: np.ndarray) -> np.ndarray:
     return np.array([cx - half, cy - half, cx + half, cy + half], dtype=np.float64)
 
 
+class _Net:
+    """One loaded YuNet network and the input size it is set to."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.05, 0.3, 50)
+        except cv2.error as err:
+            from ..exceptions import ModelFileError
+
+            raise ModelFileError(f"{path}: OpenCV cannot load the face detector ({str(err).strip()[:200]}).") from err
+        self.size = (320, 320)
+
+
+_NETS = threading.local()
+
+
+def _yunet_net(path: Path) -> _Net:
+    """The YuNet network of ``path`` loaded once per thread (loading takes ~5 ms: a service request would pay it
+    each time); detectors of one thread share it, each setting the input size it needs."""
+    nets = _NETS.__dict__.setdefault("nets", {})
+    if path not in nets:
+        nets[path] = _Net(path)
+    return nets[path]
+
+
 class YuNetFaceDetector:
     """The YuNet CNN face detector (OpenCV's ``cv2.FaceDetectorYN``), boxes in dlib's geometry (module docstring).
 
@@ -199,14 +225,7 @@ class YuNetFaceDetector:
 
         self.min_face_px = min_face_px
         self.threshold = threshold
-        path = packaged_model("face_detector")  # checked against its hash: a damaged file fails here, by name
-        try:
-            self._net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.05, 0.3, 50)
-        except cv2.error as err:
-            from ..exceptions import ModelFileError
-
-            raise ModelFileError(f"{path}: OpenCV cannot load the face detector ({str(err).strip()[:200]}).") from err
-        self._input: tuple[int, int] = (320, 320)
+        self._net = _yunet_net(packaged_model("face_detector"))  # hash-checked: a damaged file fails here, by name
 
     def raw(self, image: np.ndarray, *, scale: float | None = None, threshold: float | None = None) -> np.ndarray:
         """YuNet's rows (n, 15) in frame pixels (box x, y, w, h, five points, score), highest score first, for a BGR
@@ -217,10 +236,10 @@ class YuNetFaceDetector:
         scale = max(scale, YUNET_MIN_INPUT_PX / max(height, width))
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         resized = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        if size != self._input:
-            self._net.setInputSize(size)
-            self._input = size
-        _, found = self._net.detect(resized if resized.ndim == 3 else cv2.cvtColor(resized, cv2.COLOR_GRAY2BGR))
+        if size != self._net.size:
+            self._net.net.setInputSize(size)
+            self._net.size = size
+        _, found = self._net.net.detect(resized if resized.ndim == 3 else cv2.cvtColor(resized, cv2.COLOR_GRAY2BGR))
         if found is None:
             return np.zeros((0, 15))
         found = found[found[:, 14] >= (self.threshold if threshold is None else threshold)].astype(np.float64)
