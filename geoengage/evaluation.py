@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,8 @@ def evaluate(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path
     examples = pd.Series(np.arange(len(data))).groupby(labels.astype(str)).head(2).to_numpy()
     texts = explain_windows(explanation, predicted=model.decide(model.predict_proba(data)))
     keys = [c for c in ("video_id", "window_idx", "start_s") if c in data]
-    explanations = [f"{', '.join(f'{k}={data.at[i, k]}' for k in keys)} (true {labels[i]}): {texts[i]}"
+    shown = {k: _relative_paths(data[k]) if k == "video_id" else data[k] for k in keys}
+    explanations = [f"{', '.join(f'{k}={shown[k].iat[i]}' for k in keys)} (true {labels[i]}): {texts[i]}"
                     for i in examples]
     protocol: dict[str, object] = {
         "target": target, **describe_classes(model.classes_.tolist(), model.positive_.tolist(),
@@ -182,6 +184,18 @@ def evaluate(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path
                                                               "auc_engaged", "minority_recall")}
                 for name, r in results.items()}
     return {**headline, "report": str(path)}
+
+
+def _relative_paths(ids: pd.Series) -> pd.Series:
+    """Recording ids that are absolute paths, relative to their common folder (a report names the recordings, not
+    where they lay on the machine that made it); other ids as they are."""
+    values = ids.astype(str)
+    if len(values) == 0 or not all(os.path.isabs(v) for v in values):
+        return values
+    root = os.path.commonpath(values.tolist())
+    if root in set(values):  # one recording: keep its file name
+        root = os.path.dirname(root)
+    return values.map(lambda v: os.path.relpath(v, root))
 
 
 def _data_quality(table: pd.DataFrame, data: pd.DataFrame, model: EngagementModel, source: Path | None

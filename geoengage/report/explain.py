@@ -17,10 +17,11 @@ import pandas as pd
 
 from ..exceptions import MissingDependencyError
 from ..modeling.train import EngagementModel
+from ..exceptions import InvalidParameterError
 from ..windows import parse_feature_name
 
-__all__ = ["Explanation", "describe_feature", "explain_model", "explain_windows", "global_importance", "reasons_in_words",
-           "top_reasons"]
+__all__ = ["Explanation", "describe_feature", "explain_model", "explain_windows", "feature_label", "global_importance",
+           "reasons_in_words", "top_reasons"]
 
 #: Short human names of common signals (others are shown by their column name).
 SIGNAL_LABELS = {
@@ -83,6 +84,47 @@ def global_importance(explanation: Explanation) -> pd.DataFrame:
     return table.loc[table.mean(axis=1).sort_values(ascending=False).index]
 
 
+_AGG_WORDS = {"mean": "mean", "median": "median", "std": "variability (sd) of", "p10": "low (10th pct.)",
+              "p90": "high (90th pct.)"}
+
+
+def _signal_label(signal: str) -> str:
+    """A signal in words with its unit: :data:`SIGNAL_LABELS`, else the registry's unit beside the column name."""
+    if signal in SIGNAL_LABELS:
+        return SIGNAL_LABELS[signal]
+    from ..geometry.registry import feature_specs
+
+    units = {spec.name: spec.unit for spec in feature_specs()}
+    unit = units.get(signal, "")
+    return f"{signal} ({unit})" if unit and unit not in ("ratio", "flag", "probability") else signal
+
+
+def feature_label(name: str) -> str:
+    """A window feature in the words the reasons use, without a value (``"mean sad expression probability"``,
+    ``"variability (sd) of head yaw (deg)"``); names that are not window features come back as they are."""
+    try:
+        parsed = parse_feature_name(name)
+    except InvalidParameterError:  # a column that is not <signal>__<agg> keeps its name
+        return name
+    label = _signal_label(parsed.signal)
+    if parsed.agg == "frac":
+        return f"{label}, share of the window"
+    if parsed.agg == "above":
+        return f"{label} >= {parsed.param:g}, share of the window"
+    if parsed.agg == "rate":
+        return f"{label} per minute"
+    if parsed.agg == "slope":
+        return f"{label}, change per second"
+    if parsed.agg == "value" or parsed.agg not in _AGG_WORDS:
+        return label
+    words = _AGG_WORDS[parsed.agg]
+    if parsed.signal.startswith("expr_emb_"):
+        return f"{words} appearance axis {parsed.signal[len('expr_emb_'):]} (sd)"
+    if parsed.signal.startswith("expr_"):
+        return f"{words} {parsed.signal[len('expr_'):]} expression probability"
+    return f"{words} {label}"
+
+
 def describe_feature(name: str, value: float) -> str:
     """A window feature and its value in words (``"gaze on screen in 40% of the window"``)."""
     parsed = parse_feature_name(name)
@@ -99,8 +141,7 @@ def describe_feature(name: str, value: float) -> str:
         return f"{label} changing by {value:+.3g} per second"
     if parsed.agg == "value":
         return f"{label} {value:.3g}"
-    words = {"mean": "mean", "median": "median", "std": "variability (sd) of", "p10": "low (10th pct.)",
-             "p90": "high (90th pct.)"}[parsed.agg]
+    words = _AGG_WORDS[parsed.agg]
     if parsed.signal.startswith("expr_emb_"):  # an axis of the CNN's appearance embedding: no unit, in sds
         return f"{words} appearance axis {parsed.signal[len('expr_emb_'):]} {value:+.2f} sd"
     if parsed.signal.startswith("expr_"):  # expression probabilities read as shares

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..modeling.cv import CVResult
-from .explain import Explanation, global_importance
+from .explain import Explanation, feature_label, global_importance
 
 __all__ = ["confusion_figure", "importance_figure", "roc_figure", "shap_beeswarm_figure"]
 
@@ -78,7 +78,7 @@ def importance_figure(explanation: Explanation, *, top: int = 15) -> bytes:
     fig, ax = _figure(6, 0.3 * len(table) + 1.2)
     left = np.zeros(len(table))
     for cls in table.columns:
-        ax.barh(table.index, table[cls], left=left, label=f"class {cls}")
+        ax.barh([feature_label(name) for name in table.index], table[cls], left=left, label=f"class {cls}")
         left += table[cls].to_numpy()
     ax.set(xlabel="mean |SHAP| (log-odds)", title="global feature importance")
     ax.legend(fontsize=7)
@@ -96,6 +96,6 @@ def shap_beeswarm_figure(explanation: Explanation, class_index: int, *, top: int
         colour = data.rank(pct=True).fillna(0.5).to_numpy()
         ax.scatter(values[:, j], row + rng.uniform(-0.3, 0.3, len(values)), c=colour, cmap="coolwarm", s=6)
     ax.axvline(0, color="grey", linewidth=0.8)
-    ax.set(yticks=range(len(order)), yticklabels=[explanation.features[j] for j in order],
+    ax.set(yticks=range(len(order)), yticklabels=[feature_label(explanation.features[j]) for j in order],
            xlabel=f"SHAP value for class {explanation.classes[class_index]}", title="per-window contributions")
     return _png(fig)

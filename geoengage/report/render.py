@@ -15,6 +15,7 @@ import platform
 from pathlib import Path
 
 from .. import __version__
+from .explain import feature_label
 
 __all__ = ["render_report", "write_report"]
 
@@ -136,9 +137,10 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
                               f"{base64.b64encode(png).decode()}'><figcaption>{html.escape(caption)}</figcaption>"
                               "</figure>")
     if importance:
-        rows_imp = [[name, f"{value:.4f}"] for name, value in list(importance.items())[:20]]
-        md += ["## Explanations (SHAP)", "", _markdown_table(["feature", "mean |SHAP|"], rows_imp), ""]
-        html_parts.append("<h2>Explanations (SHAP)</h2>" + _html_table(["feature", "mean |SHAP|"], rows_imp))
+        rows_imp = [[feature_label(name), name, f"{value:.4f}"] for name, value in list(importance.items())[:20]]
+        header_imp = ["feature", "column", "mean |SHAP|"]
+        md += ["## Explanations (SHAP)", "", _markdown_table(header_imp, rows_imp), ""]
+        html_parts.append("<h2>Explanations (SHAP)</h2>" + _html_table(header_imp, rows_imp))
     if explanations:
         md += ["### Example windows", "", *(f"- {text}" for text in explanations), ""]
         html_parts.append("<h3>Example windows</h3><ul>" + "".join(
@@ -169,9 +171,9 @@ def _audit_section(audit: dict[str, object]) -> tuple[list[str], str]:
     summary += (f"{len(flagged)} features have at least {audit['flag_at']:.0%} of their variance between subjects "
                 f"(set-up or person, not behaviour): {', '.join(flagged)}." if flagged else
                 f"No feature has {audit['flag_at']:.0%} or more of its variance between subjects.")
-    rows = [[str(f["feature"]), f"{f['eta2']:.2f}", f"{f['identity_score']:.2f}", "yes" if f["flagged"] else ""]
-            for f in list(audit.get("features", []))[:15]]  # type: ignore[index]
-    header = ["feature", "variance between subjects (eta²)", "identity score", "flagged"]
+    rows = [[feature_label(str(f["feature"])), str(f["feature"]), f"{f['eta2']:.2f}", f"{f['identity_score']:.2f}",
+             "yes" if f["flagged"] else ""] for f in list(audit.get("features", []))[:15]]  # type: ignore[index]
+    header = ["feature", "column", "variance between subjects (eta²)", "identity score", "flagged"]
     md = ["## Set-up audit", "", summary, "", _markdown_table(header, rows), ""]
     page = (f"<h2>Set-up audit</h2><p class='{'warn' if flagged else 'ok'}'>{html.escape(summary)}</p>"
             + _html_table(header, rows))

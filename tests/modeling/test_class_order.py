@@ -75,3 +75,20 @@ def test_numbers_and_given_classes_keep_their_order(rng, tmp_path: Path) -> None
                  "--n-splits", "3", "--n-boot", "20", "--out", str(tmp_path / "report")]) == 0
     report = json.loads((tmp_path / "report" / "report.json").read_text())["protocol"]
     assert report["classes (least to most engaged)"] == ["low", "high"]
+
+
+def test_the_report_names_features_as_the_reasons_do_and_recordings_relative(rng, tmp_path: Path) -> None:
+    """Importance and audit tables give each feature in words with its column beside it, the figures in words, and
+    the example windows name recordings relative to their common folder, not by this machine's absolute path."""
+    windows = _named(rng, {0: "low", 1: "high"})
+    windows["video_id"] = [f"{tmp_path}/lab/data/{s}/clip.mp4" for s in windows.subject_id]
+    windows["expr_sad__mean"] = rng.random(len(windows))
+    assert main(["-q", "evaluate", str(_write(windows, tmp_path)), "--target", "level", "--positive", "high",
+                 "--n-splits", "3", "--n-boot", "20", "--out", str(tmp_path / "report")]) == 0
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "| mean signal | signal__mean |" in markdown
+    assert "| mean sad expression probability | expr_sad__mean |" in markdown
+    assert "| variability (sd) of noise | noise__std |" in markdown
+    examples = markdown.split("### Example windows", 1)[1].split("##", 1)[0]
+    assert "video_id=s0/clip.mp4" in examples or "video_id=s1/clip.mp4" in examples
+    assert str(tmp_path) not in examples
