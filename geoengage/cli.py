@@ -7,6 +7,7 @@ exit status 2 (no traceback). ``main(argv)`` returns the exit status, so it is t
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
@@ -123,7 +124,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     hook = None if args.quiet else TqdmHook(file=sys.stderr)
     result = build_dataset(args.source, args.out, extract=_extract_config(args),
                            clean=CleanConfig(z_max=args.z_max, max_gap_s=args.max_gap_s),
-                           windows=_window_config(args), n_jobs=args.jobs, scheduler=args.scheduler, hook=hook)
+                           windows=_window_config(args), n_jobs=args.jobs, scheduler=args.scheduler,
+                           chunk_size=args.chunk_size, hook=hook)
     print(json.dumps(result.to_dict()))
     if len(result.failures):  # the batch went on; the exit status still says that not everything was read
         logger.error("%d of %d items failed (see %s); the others are in %s", len(result.failures), result.n_items,
@@ -465,6 +467,8 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="output folder: parts/, failures.csv, frames.parquet, windows.parquet (+ .meta.json)")
     extract.add_argument("--jobs", type=int, default=-1, help="local worker processes (default -1: every core)")
     extract.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): run on that cluster")
+    extract.add_argument("--chunk-size", type=int, default=64,
+                         help="most images per part file (default 64; each video gets its own part)")
     _add_extract_options(extract)
     _add_window_options(extract)
     extract.set_defaults(handler=_cmd_extract)
@@ -581,6 +585,10 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Errors of writing reported in one line (a full disk or quota, a read-only or forbidden folder).
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``geoengage`` command; return the process exit status."""
     args = _build_parser().parse_args(argv)
@@ -590,6 +598,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except GeoEngageError as err:
         logger.error("%s", err)
+        return 2
+    except OSError as err:
+        if err.errno not in _WRITE_ERRNOS:
+            raise
+        # a full disk, a read-only or vanished folder: one line, not a traceback (outputs are written to a temporary
+        # name and renamed into place, so none is left half-written)
+        logger.error("could not write %s (%s); free space or fix the folder, then run the same command again",
+                     err.filename or "an output", err.strerror or err)
         return 2
     except KeyboardInterrupt:  # Ctrl-C: one line, the conventional status; finished parts stay (a rerun resumes)
         logger.error("interrupted; finished work is kept (run the same command again to resume)")

@@ -17,6 +17,20 @@
    (+ ``frames.meta.json``), cleaned (:mod:`geoengage.clean`) and windowed
    (:mod:`geoengage.windows`) into ``windows.parquet`` (+ ``windows.meta.json``).
 
+**Faults** a long batch meets (the README's reliability table):
+
+- a part that cannot be read, or does not match what was recorded in it when it was written (its configuration key,
+  its row count, the size and modification time of each input), is reported in one line, moved aside to
+  ``parts/<key>/set_aside/`` (never deleted) and its items are extracted again; an input changed since its part was
+  made is extracted again the same way;
+- an output that cannot be written (a full disk, a read-only or vanished folder) stops the batch with one
+  :class:`~geoengage.exceptions.OutputWriteError` saying what could not be written, that the finished parts are kept
+  and how to resume; an input deleted or replaced between listing and reading is a recorded failure and the batch
+  goes on;
+- one run at a time writes into an output folder: a second one is refused
+  (:class:`~geoengage.exceptions.OutputInUseError`) while the first holds ``.geoengage.lock``; a lock whose process is
+  gone (a killed run) is recognised as stale and taken over.
+
 Items run serially (``n_jobs=1``), on local processes (``n_jobs=N`` or ``-1`` for every core),
 or on a Dask distributed cluster (``scheduler="tcp://host:8786"``). On a real cluster the
 workers need geoengage installed and ``out_dir`` on storage they all see (NFS, a shared disk):
@@ -25,15 +39,18 @@ each worker writes its parts there itself.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import errno
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
+import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,10 +59,19 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .clean import CleanConfig, clean_frames
 from .config import ExtractConfig, config_to_dict
-from .exceptions import InvalidParameterError, MissingDependencyError
+from .exceptions import (
+    GeoEngageError,
+    InvalidParameterError,
+    MissingDependencyError,
+    OutputInUseError,
+    OutputWriteError,
+    SchemaError,
+)
 from .extract import FAILURE_COLUMNS, extract_items, item_config, write_frames
 from .geometry.registry import FEATURES_VERSION
 from .media import IMAGE_EXTENSIONS, MediaItem, list_media
@@ -182,15 +208,132 @@ def part_path(parts_dir: Path, chunk: list[MediaItem]) -> Path:
     return parts_dir / f"{hashlib.sha1(key).hexdigest()[:20]}.parquet"
 
 
+#: Key of a part's own record in its parquet metadata: configuration key, row count, each input's size and mtime.
+_PART_RECORD = b"geoengage.part"
+#: Errors of writing that stop a batch (a full disk or quota, a read-only, vanished or forbidden output folder).
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EIO})
+
+
+def _input_signature(path: str) -> list[int] | None:
+    """(size, modification time in ns) of an input file; None when it is not a file that can be looked at."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _write_failure(what: Path, err: OSError, out: Path) -> OutputWriteError:
+    return OutputWriteError(f"{what}: could not be written ({err.strerror or err}); every finished part is kept in "
+                            f"{out / 'parts'}: free space or fix the folder, then run the same command again to resume.")
+
+
 def _extract_chunk(chunk: list[MediaItem], config: ExtractConfig, parts_dir: Path) -> list[dict[str, str]]:
-    """Extract a chunk into its part file; return the failure records of its items."""
+    """Extract a chunk into its part file, with its record (:data:`_PART_RECORD`); return the failure records of
+    its items. The inputs are looked at before they are read, so one replaced while being read is noticed later."""
+    inputs = {item.video_id: _input_signature(item.path) for item in chunk}
     table, failures = extract_items(chunk, config=config, catch=(Exception,))
     if len(table):
         target = part_path(parts_dir, chunk)
         tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, target)
+        record = {"key": parts_dir.name, "n_rows": len(table),
+                  "inputs": {k: v for k, v in inputs.items() if k in set(table["video_id"])}}
+        arrow = pa.Table.from_pandas(table, preserve_index=False)
+        arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}),
+                                               _PART_RECORD: json.dumps(record).encode()})
+        try:
+            pq.write_table(arrow, tmp)
+            os.replace(tmp, target)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise _write_failure(target, err, parts_dir.parent.parent) from None
     return failures
+
+
+def _part_problem(part: Path, key: str, items: dict[str, MediaItem]) -> tuple[str | None, set[str]]:
+    """What is wrong with a part (None: nothing) and the items it holds."""
+    try:
+        schema = pq.read_schema(part)
+        n_rows = pq.ParquetFile(part).metadata.num_rows
+        ids = set(pd.read_parquet(part, columns=["video_id"])["video_id"].unique())
+    except (OSError, ValueError, pa.ArrowException) as err:
+        return f"cannot be read ({str(err).splitlines()[0] if str(err) else type(err).__name__})", set()
+    raw = (schema.metadata or {}).get(_PART_RECORD)
+    if raw is None:  # written by geoengage before parts carried their record: trusted as then
+        return None, ids
+    record = json.loads(raw)
+    if record.get("key") != key:
+        return f"was made with configuration {record.get('key')}, not {key}", ids
+    if record.get("n_rows") != n_rows:
+        return f"holds {n_rows} rows where {record.get('n_rows')} were written", ids
+    for video_id, signature in record.get("inputs", {}).items():
+        item = items.get(video_id)
+        if item is not None and signature is not None and _input_signature(item.path) != signature:
+            return f"its input {item.path} changed since it was extracted (size or modification time)", ids
+    return None, ids
+
+
+def _set_aside(part: Path, problem: str) -> None:
+    """Move a part that cannot be used to ``set_aside/`` beside it (never deleted), saying why in one line."""
+    aside = part.parent / "set_aside"
+    aside.mkdir(exist_ok=True)
+    target = aside / f"{part.stem}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}.parquet"
+    os.replace(part, target)
+    logger.warning("%s %s: moved to %s; its items are extracted again", part, problem, target)
+
+
+@contextlib.contextmanager
+def _output_lock(out: Path) -> Iterator[None]:
+    """Hold ``out/.geoengage.lock`` for the run: a second run into ``out`` is refused while the holder lives; a lock
+    whose process is gone (on this machine) is stale and taken over."""
+    lock = out / ".geoengage.lock"
+    mine = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for _ in range(3):
+        try:
+            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                holder = json.loads(lock.read_text())
+            except (OSError, ValueError):
+                holder = {}
+            if _alive(holder):
+                raise OutputInUseError(
+                    f"{out}: another geoengage run (pid {holder['pid']} on {holder['host']}, started "
+                    f"{holder.get('started')}) is writing here; wait for it to end or use another --out (if no such "
+                    f"run exists, delete {lock})") from None
+            logger.warning("%s: a lock left by a run that is gone (%s); taken over", lock,
+                           f"pid {holder.get('pid')} on {holder.get('host')}" if holder else "unreadable")
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+            continue
+        with os.fdopen(handle, "w") as file:
+            json.dump(mine, file)
+        break
+    else:  # pragma: no cover - another run took each freed lock first
+        raise OutputInUseError(f"{out}: could not take {lock}; another run keeps taking it")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            if json.loads(lock.read_text()).get("pid") == os.getpid():
+                lock.unlink()
+
+
+def _alive(holder: dict[str, Any]) -> bool:
+    """Whether the run that wrote a lock may still be running: a live process on this machine, or any run on
+    another (whose processes cannot be seen from here)."""
+    if not holder.get("pid"):
+        return False
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def _one_thread_each(parent_pid: int | None = None) -> None:
@@ -219,10 +362,15 @@ def _one_thread_each(parent_pid: int | None = None) -> None:
         threading.Thread(target=watch, name="geoengage-parent-watch", daemon=True).start()
 
 
-def _done_ids(parts_dir: Path) -> set[str]:
+def _done_ids(parts_dir: Path, items: dict[str, MediaItem]) -> set[str]:
+    """Items already extracted in good parts of one configuration; damaged or stale parts are set aside."""
     done: set[str] = set()
-    for part in parts_dir.glob("*.parquet"):
-        done.update(pd.read_parquet(part, columns=["video_id"])["video_id"].unique())
+    for part in sorted(parts_dir.glob("*.parquet")):
+        problem, ids = _part_problem(part, parts_dir.name, items)
+        if problem is None:
+            done.update(ids)
+        else:
+            _set_aside(part, problem)
     return done
 
 
@@ -298,6 +446,20 @@ def build_dataset(
     ids = [item.video_id for item in items]
     if len(set(ids)) != len(ids):
         raise InvalidParameterError("every item needs its own video_id; the manifest repeats some.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with _output_lock(out):
+            return _build(items, out, extract=extract, clean=clean, windows=windows, n_jobs=n_jobs,
+                          scheduler=scheduler, chunk_size=chunk_size, hook=hook)
+    except OSError as err:
+        if isinstance(err, GeoEngageError) or err.errno not in _WRITE_ERRNOS:
+            raise
+        raise _write_failure(Path(err.filename) if err.filename else out, err, out) from None
+
+
+def _build(items: list[MediaItem], out: Path, *, extract: ExtractConfig, clean: CleanConfig, windows: WindowConfig,
+           n_jobs: int, scheduler: str | None, chunk_size: int, hook: Hook | None) -> DatasetResult:
+    """:func:`build_dataset`'s work, inside the output folder's lock."""
     # one group of parts per configuration: items with their own camera calibration (a manifest `focal_px`) go to
     # that configuration's parts, so a changed focal length is extracted again and the rest are reused
     groups: dict[str, tuple[ExtractConfig, list[MediaItem]]] = {}
@@ -316,7 +478,7 @@ def build_dataset(
     todo: list[tuple[str, ExtractConfig, list[MediaItem]]] = []
     for n, (key, (config, members)) in enumerate(groups.items()):
         _note_other_configs(out / "parts", key, settings[key], set(groups), warn=n == 0)
-        done_ids = _done_ids(out / "parts" / key)
+        done_ids = _done_ids(out / "parts" / key, {item.video_id: item for item in members})
         todo.append((key, config, [item for item in members if item.video_id not in done_ids]))
     skipped = len(items) - sum(len(members) for _, _, members in todo)
     if skipped:
@@ -342,8 +504,14 @@ def build_dataset(
     tables = []
     for key, (_, members) in groups.items():
         mine = {item.video_id for item in members}
-        tables += [t[t["video_id"].isin(mine)] for t in (pd.read_parquet(p)
-                                                        for p in sorted((out / "parts" / key).glob("*.parquet")))]
+        for part in sorted((out / "parts" / key).glob("*.parquet")):
+            try:
+                table = pd.read_parquet(part)
+            except (OSError, ValueError, pa.ArrowException) as err:  # damaged since it was written: not in the tables
+                _set_aside(part, f"cannot be read back ({str(err).splitlines()[0] if str(err) else err!r})")
+                raise SchemaError(f"{part} could not be read back and was set aside; run the same command again to "
+                                  "extract its items again (the other parts are kept).") from err
+            tables.append(table[table["video_id"].isin(mine)])
     if any(len(t) for t in tables):
         frames = pd.concat(tables, ignore_index=True)
         position = frames["video_id"].map(order).to_numpy()

@@ -14,6 +14,8 @@ __all__ = [
     "MediaTooLargeError",
     "MissingDependencyError",
     "ModelFileError",
+    "OutputInUseError",
+    "OutputWriteError",
     "SchemaError",
 ]
 
@@ -49,6 +51,15 @@ class MissingDependencyError(GeoEngageError, ImportError):
 
 class ModelFileError(GeoEngageError, OSError):
     """A model file is damaged or altered (its hash or content is not what it must be); the message names it."""
+
+
+class OutputWriteError(GeoEngageError, OSError):
+    """An output could not be written (a full disk, a read-only or vanished folder); the message says what, what
+    finished work is kept and how to resume."""
+
+
+class OutputInUseError(GeoEngageError, OSError):
+    """Another run is writing into the same output folder (its lock is held by a live process)."""
 
 
 class GeoEngageWarning(UserWarning):

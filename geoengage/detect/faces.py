@@ -183,12 +183,16 @@ class _Net:
     """One loaded YuNet network and the input size it is set to."""
 
     def __init__(self, path: Path) -> None:
+        level = cv2.utils.logging.getLogLevel()  # OpenCV's DNN engine warns about backend targets on every load
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         try:
             self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.05, 0.3, 50)
         except cv2.error as err:
             from ..exceptions import ModelFileError
 
             raise ModelFileError(f"{path}: OpenCV cannot load the face detector ({str(err).strip()[:200]}).") from err
+        finally:
+            cv2.utils.logging.setLogLevel(level)
         self.size = (320, 320)
 
 

@@ -28,8 +28,10 @@ geoengage's first schema load with numeric classes and no calibration).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -41,7 +43,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold
 
 from .. import __version__
-from ..exceptions import InvalidParameterError, SchemaError
+from ..exceptions import InvalidParameterError, ModelFileError, SchemaError
 from ..geometry.registry import feature_specs
 from ..schema import float_columns
 from ..windows import parse_feature_name
@@ -387,7 +389,9 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
             raise InvalidParameterError(f"only XGBoost models can be saved; this one is {self.estimator!r}.")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.booster.save_model(folder / "model.json")
+        staged = folder / "model.json.tmp.json"  # XGBoost picks the format from the suffix: JSON
+        self.booster.save_model(staged)
+        digest = hashlib.sha256(staged.read_bytes()).hexdigest()
         specs = {s.name: s for s in feature_specs()}
         described = []
         for name in self.features_:
@@ -399,8 +403,11 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
                 "classes_ordered": bool(getattr(self, "classes_ordered_", True)),
                 "priors": self.priors_.tolist(), "threshold": self.threshold_, "calibration": self.calibration_,
                 "best_params": self.best_params_, "features": described, "imputer_medians": self.medians_,
-                "feature_ranges": self.feature_ranges_, "settings": self.settings_, "training": self.training_}
-        (folder / "model.meta.json").write_text(json.dumps(meta, indent=2, default=str))
+                "feature_ranges": self.feature_ranges_, "settings": self.settings_, "training": self.training_,
+                "model_sha256": digest}
+        (folder / "model.meta.json.tmp").write_text(json.dumps(meta, indent=2, default=str))
+        os.replace(staged, folder / "model.json")  # both written in full first: no half-written model is left
+        os.replace(folder / "model.meta.json.tmp", folder / "model.meta.json")
         return folder
 
 
@@ -461,6 +468,15 @@ def load_model(folder: str | Path) -> EngagementModel:
     if schema not in (MODEL_SCHEMA_VERSION, "geoengage.model/1"):
         raise SchemaError(f"{folder}: model schema {schema!r}; this geoengage reads {MODEL_SCHEMA_VERSION!r}. "
                           "Retrain it with `geoengage train`.")
+    expected = meta.get("model_sha256")  # models saved before it was recorded are not checked
+    if expected is not None:
+        try:
+            actual = hashlib.sha256((folder / "model.json").read_bytes()).hexdigest()
+        except OSError as err:
+            raise ModelFileError(f"{folder / 'model.json'}: cannot be read ({err.strerror or err}).") from err
+        if actual != expected:
+            raise ModelFileError(f"{folder / 'model.json'}: damaged or altered model file: SHA-256 {actual[:16]}..., "
+                                 f"expected {expected} (recorded in model.meta.json); save or reinstall it again.")
     booster = XGBRegressor() if meta.get("params", {}).get("estimator") == "xgboost_ordinal" else XGBClassifier()
     try:
         booster.load_model(folder / "model.json")
