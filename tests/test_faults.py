@@ -224,3 +224,24 @@ def test_a_damaged_engagement_model_file_names_the_file(tmp_path) -> None:
     with pytest.raises(GeoEngageError) as err:
         load_model(folder)
     assert str(folder / "model.json") in str(err.value) and expected in str(err.value)
+
+
+def test_the_shipped_model_files_match_their_recorded_hashes_and_a_damaged_one_is_named(tmp_path, monkeypatch) -> None:
+    """Every file of PACKAGED_MODELS has the hash recorded for it (so a retrained model updates the record); a
+    truncated CNN weights file in the package's place is refused at load, naming the file and the hash."""
+    from geoengage.detect import expression, models
+
+    for name in models.PACKAGED_MODELS:
+        assert models.packaged_model(name).is_file()
+    relative, expected = models.PACKAGED_MODELS["expression_cnn"]
+    (tmp_path / relative).write_bytes(expression.EXPRESSION_WEIGHTS.read_bytes()[:4000])
+    monkeypatch.setattr(models, "_PACKAGE_MODELS", tmp_path)
+    models.packaged_model.cache_clear()
+    try:
+        from geoengage.exceptions import ModelFileError
+
+        with pytest.raises(ModelFileError) as err:
+            expression.load_expression_model(tmp_path / relative)
+        assert str(tmp_path / relative) in str(err.value) and expected in str(err.value)
+    finally:
+        models.packaged_model.cache_clear()

@@ -35,6 +35,8 @@ MODEL_FILES = {
 PACKAGED_MODELS = {
     "face_detector": ("face_detection/face_detection_yunet_2023mar.onnx",
                       "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"),
+    "expression_cnn": ("expression_cnn.pt", "68e38240be80916a84c80777c7467e611c8fcbea2cc5225aab175971fdb11448"),
+    "gaze_cnn": ("gaze_cnn.pt", "687115364c667e8092eb9257484386989d042308412d796b843d05f2d79776bd"),
 }
 _PACKAGE_MODELS = Path(__file__).resolve().parents[1] / "models"
 
@@ -86,14 +88,18 @@ def model_sha256(name: str) -> str:
 def load_weights(path: str | Path, build: Callable[[dict[str, Any]], M], *, what: str, remedy: str) -> M:
     """``build(state_dict)`` from a file of tensors read with ``torch.load(..., weights_only=True)``.
 
-    A missing file is a :class:`MissingDependencyError` saying ``remedy``; a file that is not such a state dict
-    (a pickled object, other layers) is a :class:`SchemaError` naming ``what`` it should have been.
+    A missing file is a :class:`MissingDependencyError` saying ``remedy``; the package's own weights
+    (:data:`PACKAGED_MODELS`) are checked against their SHA-256 first (:func:`packaged_model`); a file that is not such
+    a state dict (a pickled object, other layers) is a :class:`SchemaError` naming ``what`` it should have been.
     """
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise MissingDependencyError(f"{path}: the {what}'s weights are missing; reinstall geoengage or {remedy}.")
+    shipped = {(_PACKAGE_MODELS / relative).resolve(): name for name, (relative, _) in PACKAGED_MODELS.items()}
+    if path.resolve() in shipped:  # the package's own weights: checked against their hash, by name
+        packaged_model(shipped[path.resolve()])
     try:
         return build(torch.load(path, map_location="cpu", weights_only=True))
     except (pickle.UnpicklingError, RuntimeError, KeyError, ValueError, OSError) as err:  # e.g. a pickled object
