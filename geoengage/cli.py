@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import outputs
 from .config import SCREEN_FIELDS, ExtractConfig, load_config
 from .exceptions import GeoEngageError, InvalidParameterError
 
@@ -178,7 +179,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     result = import_tables(args.csv, tool=args.tool, fps=args.fps, frame_size=size, focal_px=args.focal_px)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result.failures.to_csv(out / "failures.csv", index=False)
+    outputs.write_table(result.failures, out / "failures.csv")
     summary = result.to_dict()
     if not len(result.frames):
         print(json.dumps({**summary, "out": str(out)}))
@@ -187,7 +188,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     write_frames(result.frames, out / "frames.parquet")
     meta_path = out / "frames.meta.json"
     meta = json.loads(meta_path.read_text())
-    meta_path.write_text(json.dumps({**meta, "import": {"tool": args.tool, **summary}}, indent=2, default=str))
+    outputs.write_text(meta_path, json.dumps({**meta, "import": {"tool": args.tool, **summary}}, indent=2, default=str))
     clean = CleanConfig(z_max=args.z_max, max_gap_s=args.max_gap_s)
     cleaned = clean_frames(result.frames, config=clean)
     config = _window_config(args)
@@ -283,10 +284,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     scored = score(args.windows, model=args.model, top_reasons=args.top_reasons)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if "engagement_so_far" in scored.columns:  # a sequence model: scores with time
-        if args.out.suffix.lower() == ".csv":
-            scored.to_csv(args.out, index=False)
-        else:
-            scored.to_parquet(args.out, index=False)
+        outputs.write_table(scored, args.out)
         final = scored.dropna(subset=["engagement_recording"]).drop_duplicates("video_id")
         print(json.dumps({"out": str(args.out), "windows": len(scored),
                           "scored": int(scored["engagement_so_far"].notna().sum()), "recordings": len(final),
@@ -296,9 +294,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
         return 0
     table = scored.drop(columns=["reasons"])
     if args.out.suffix.lower() == ".csv":
-        table.assign(out_of_range=table["out_of_range"].map(";".join)).to_csv(args.out, index=False)
-    else:
-        table.to_parquet(args.out, index=False)
+        table = table.assign(out_of_range=table["out_of_range"].map(";".join))
+    outputs.write_table(table, args.out)
     ok = scored["engagement_probability"].notna()
     print(json.dumps({"out": str(args.out), "windows": len(scored), "scored": int(ok.sum()),
                       "mean_engagement_probability": round(float(scored.loc[ok, "engagement_probability"].mean()), 4)

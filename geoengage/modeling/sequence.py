@@ -26,6 +26,7 @@ Saved models are ``sequence.pt`` (a tensor-only state dict, loaded with ``weight
 from __future__ import annotations
 
 import itertools
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
+from .. import outputs
 from ..exceptions import InvalidParameterError, MissingDependencyError, SchemaError
 from .cv import CVResult, audit_leakage, feature_columns, make_folds, prediction_table, scorable_windows
 
@@ -529,12 +531,14 @@ class SequenceModel(BaseEstimator):
         state["scaling.centre"] = torch.from_numpy(self.centre_)
         state["scaling.spread"] = torch.from_numpy(self.spread_)
         state["scaling.quantiles"] = torch.from_numpy(self.quantiles_)
-        torch.save(state, folder / "sequence.pt")
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        outputs.write_bytes(folder / "sequence.pt", buffer.getvalue())
         meta = {"schema": SEQUENCE_SCHEMA_VERSION, "params": self.get_params(), "features": self.features_,
                 "classes": self.classes_.tolist(), "epochs": self.epochs_, "n_recordings": self.n_recordings_,
                 "target_range": [getattr(self, "y_low_", None), getattr(self, "y_span_", None)],
                 "inner_curve": self.curve_, "settings": settings or {}}
-        (folder / "sequence.meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        outputs.write_text(folder / "sequence.meta.json", json.dumps(meta, indent=2, default=str))
         return folder
 
 

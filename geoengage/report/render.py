@@ -14,7 +14,7 @@ import json
 import platform
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, outputs
 from .explain import feature_label
 
 __all__ = ["render_report", "write_report"]
@@ -79,7 +79,7 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
                 "importance": importance or {}, "explanations": explanations or [], "setup_audit": setup_audit,
                 "figures": [{"caption": c, "file": f"figures/figure{i}.png"} for i, c in enumerate(figures or {})],
                 "config": config or {}, "versions": {"geoengage": __version__, "python": platform.python_version()}}
-    (out / "report.json").write_text(json.dumps(document, indent=2, default=str))
+    outputs.write_text(out / "report.json", json.dumps(document, indent=2, default=str))
 
     first = next(iter(results.values()))
     headline = [k for k in _HEADLINE if k in first["metrics"]] or list(first["metrics"]["ci95"])
@@ -131,7 +131,7 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
         md += ["## Figures", ""]
         html_parts.append("<h2>Figures</h2>")
         for number, (caption, png) in enumerate(figures.items()):
-            (out / "figures" / f"figure{number}.png").write_bytes(png)
+            outputs.write_bytes(out / "figures" / f"figure{number}.png", png)
             md += [f"![{caption}](figures/figure{number}.png)", ""]
             html_parts.append(f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,"
                               f"{base64.b64encode(png).decode()}'><figcaption>{html.escape(caption)}</figcaption>"
@@ -158,8 +158,8 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
                                                                       indent=2, default=str), "```", ""]
     html_parts.append("<h2>Configuration and versions</h2><pre>" + html.escape(
         json.dumps({"config": config or {}, "versions": versions}, indent=2, default=str)) + "</pre></body></html>")
-    (out / "report.md").write_text("\n".join(md))
-    (out / "report.html").write_text("".join(html_parts))
+    outputs.write_text(out / "report.md", "\n".join(md))
+    outputs.write_text(out / "report.html", "".join(html_parts))
     return out / "report.html"
 
 
