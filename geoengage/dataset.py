@@ -159,8 +159,9 @@ def _part_settings(config: ExtractConfig) -> dict[str, Any]:
 
 
 def feature_models(config: ExtractConfig) -> dict[str, str | None]:
-    """SHA-256 of the model files behind the features: the landmark model and (when they run) the expression CNN
-    with its embedding projection and the gaze CNN. A scoring model refuses windows made with other ones."""
+    """SHA-256 of the model files behind the features: the landmark model, the YuNet face detector (when it runs) and
+    (when they run) the expression CNN with its embedding projection and the gaze CNN. A scoring model refuses
+    windows made with other ones."""
     from .detect.expression import EMBEDDING_PROJECTION, EXPRESSION_WEIGHTS
     from .detect.gaze import GAZE_WEIGHTS
     from .detect.models import model_sha256
@@ -168,7 +169,10 @@ def feature_models(config: ExtractConfig) -> dict[str, str | None]:
     expression = (hashlib.sha256(EXPRESSION_WEIGHTS.read_bytes() + EMBEDDING_PROJECTION.read_bytes()).hexdigest()
                   if config.expression else None)
     gaze = hashlib.sha256(GAZE_WEIGHTS.read_bytes()).hexdigest() if config.gaze_cnn else None
-    return {"landmarks": model_sha256("landmarks68"), "expression": expression, "gaze": gaze}
+    models = {"landmarks": model_sha256("landmarks68"), "expression": expression, "gaze": gaze}
+    if config.detector == "yunet":  # (HOG's model is inside dlib itself: its version is recorded with the tables)
+        models["detector"] = model_sha256("face_detector")
+    return models
 
 
 def _note_other_configs(parts_root: Path, key: str, settings: dict[str, Any], current: set[str] | None = None,
@@ -181,7 +185,8 @@ def _note_other_configs(parts_root: Path, key: str, settings: dict[str, Any], cu
     then a list on both sides). ``settings`` are the configuration's :func:`_part_settings`, whose hash is ``key``."""
     mine = json.loads(json.dumps({**settings["config"], "frames_schema": settings["schema"],
                                   "features_version": settings["features"],
-                                  "model_files": {k: settings[k] for k in ("landmarks", "expression", "gaze")}},
+                                  "model_files": {k: settings[k] for k in ("landmarks", "detector", "expression",
+                                                                           "gaze") if k in settings}},
                                  default=str))
     (parts_root / key).mkdir(parents=True, exist_ok=True)
     (parts_root / key / "config.json").write_text(json.dumps(mine, indent=2))

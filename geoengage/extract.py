@@ -9,6 +9,7 @@ sidecar (config, versions, model hashes).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -353,6 +354,23 @@ def _versions() -> dict[str, str]:
             "pandas": pd.__version__, "pyarrow": pyarrow.__version__, "python": platform.python_version()}
 
 
+def _model_hashes(config: ExtractConfig) -> dict[str, str]:
+    """SHA-256 of every model file the extraction ran: dlib's landmark model, the face detector (YuNet's file; HOG's
+    model is part of dlib, whose version is recorded), the expression CNN and its embedding projection, the gaze CNN."""
+    from .detect.expression import EMBEDDING_PROJECTION
+    from .detect.models import PACKAGED_MODELS
+
+    hashes = {"landmarks68": model_sha256("landmarks68")}
+    if config.detector == "yunet":
+        hashes["face_detector"] = model_sha256("face_detector")
+    if config.expression:
+        hashes["expression_cnn"] = PACKAGED_MODELS["expression_cnn"][1]
+        hashes["expression_embedding"] = hashlib.sha256(EMBEDDING_PROJECTION.read_bytes()).hexdigest()
+    if config.gaze_cnn:
+        hashes["gaze_cnn"] = PACKAGED_MODELS["gaze_cnn"][1]
+    return hashes
+
+
 def write_frames(frames: pd.DataFrame, path: str | Path, *, config: ExtractConfig | None = None) -> Path:
     """Write the per-frame table to ``path`` (parquet) and ``<stem>.meta.json`` beside it, atomically."""
     validate(frames, FRAMES, where="write_frames")
@@ -365,7 +383,7 @@ def write_frames(frames: pd.DataFrame, path: str | Path, *, config: ExtractConfi
         "features_version": FEATURES_VERSION,  # geoengage.geometry.registry: which computation made the values
         "config": config_to_dict(config or ExtractConfig()),
         "versions": _versions(),
-        "models": {name: model_sha256(name) for name in ("landmarks68",)},
+        "models": _model_hashes(config or ExtractConfig()),
         "n_rows": len(frames),
         "n_recordings": int(frames["video_id"].nunique()),
         "n_unreadable_frames": int((~frames["frame_readable"]).sum()),

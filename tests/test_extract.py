@@ -114,6 +114,9 @@ def test_write_read_round_trip(media_dir: Path, tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "out" / "frames.meta.json").read_text())
     assert meta["schema"] == "geoengage.frames/3" and meta["config"]["sample_fps"] == 15
     assert meta["n_rows"] == 30 and meta["face_yield"] == 1.0 and len(meta["models"]["landmarks68"]) == 64
+    # every model the extraction ran is recorded, by its SHA-256
+    assert set(meta["models"]) == {"landmarks68", "face_detector", "expression_cnn", "expression_embedding", "gaze_cnn"}
+    assert all(len(digest) == 64 for digest in meta["models"].values())
     assert meta["n_rows_population_ear_baseline"] == 0  # a 2 s track has its own open-eye baseline
     assert not list((tmp_path / "out").glob("*.tmp"))
     still = extract_frames(media_dir / "one_face.jpg")
