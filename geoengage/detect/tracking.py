@@ -251,7 +251,7 @@ class FaceTracker:
         cup the cup scored 0.51 in the face's region, while a turned head, whose fit disagrees, scores 0.9 and more."""
         threshold = getattr(self.detector, "threshold", None)
         return (face.source == "detector" and face.points is not None and threshold is not None
-                and face.score < threshold and fit_disagrees(face.landmarks, face.points))
+                and face.score < threshold and face.track_id in self._turned)  # _fitted has just checked the fit
 
     def _box(self, face: TrackedFace) -> np.ndarray:
         """Where the face is: the box its landmarks imply, or the detector's box for a turned face, whose 68-point
