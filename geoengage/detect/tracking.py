@@ -1,11 +1,12 @@
 """Faces across frames: detection, landmark refitting and stable track ids.
 
-:class:`FaceTracker` turns each grayscale frame into a list of :class:`TrackedFace`.
-With ``tracking=True`` the costly full-frame detector (about 20 ms on 640x480)
+:class:`FaceTracker` turns each grayscale frame (and, for the YuNet detector, the same frame in colour) into a list
+of :class:`TrackedFace`. With ``tracking=True`` the full-frame detector (YuNet: about 3 ms on a 640x360 frame at
+its default input size; dlib's HOG detector, ``detector="hog"``: about 20 ms on 640x480)
 runs only every ``detect_every`` frames, or when every track is lost; while nobody is in view it
 searches every ``search_every`` frames (3: a face that comes into view is found at most two frames
-late, and an empty room costs a third of the detector runs; on the real clip in ``../shared`` the landmark
-stage runs 1.8x faster and finds a face in 52.4% of frames instead of 54.5%); between
+late, and an empty room costs a third of the detector runs; measured with the HOG detector on the real clip in
+``../shared``: the landmark stage ran 1.8x faster and found a face in 52.4% of frames instead of 54.5%); between
 detections each face's landmarks are refitted inside the box derived from the
 previous frame's landmarks (about 1 ms). Every ``verify_every`` frames, and at
 once when the face patch stops looking like the last confirmed one (normalised
