@@ -86,6 +86,15 @@ def global_importance(explanation: Explanation) -> pd.DataFrame:
 
 _AGG_WORDS = {"mean": "mean", "median": "median", "std": "variability (sd) of", "p10": "low (10th pct.)",
               "p90": "high (90th pct.)"}
+#: Aggregations said as a phrase of their own: (without a value, with one) for :func:`feature_label` and
+#: :func:`describe_feature`.
+_AGG_PHRASES = {
+    "frac": ("{label}, share of the window", "{label} in {value:.0%} of the window"),
+    "above": ("{label} >= {param:g}, share of the window", "{label} >= {param:g} in {value:.0%} of the window"),
+    "rate": ("{label} per minute", "{value:.1f} {label} per minute"),
+    "slope": ("{label}, change per second", "{label} changing by {value:+.3g} per second"),
+    "value": ("{label}", "{label} {value:.3g}"),
+}
 
 
 def _signal_label(signal: str) -> str:
@@ -99,6 +108,23 @@ def _signal_label(signal: str) -> str:
     return f"{signal} ({unit})" if unit and unit not in ("ratio", "flag", "probability") else signal
 
 
+def _phrase(parsed, label: str, value: float | None) -> str | None:  # type: ignore[no-untyped-def]
+    """The feature in words, with ``value`` when given; None for an aggregation the callers say themselves."""
+    with_value = value is not None
+    if parsed.agg in _AGG_PHRASES:
+        return _AGG_PHRASES[parsed.agg][with_value].format(label=label, param=parsed.param, value=value)
+    if parsed.agg not in _AGG_WORDS:
+        return label
+    words = _AGG_WORDS[parsed.agg]
+    if parsed.signal.startswith("expr_emb_"):  # an axis of the CNN's appearance embedding: no unit, in sds
+        axis = parsed.signal[len("expr_emb_"):]
+        return f"{words} appearance axis {axis} {value:+.2f} sd" if with_value else f"{words} appearance axis {axis} (sd)"
+    if parsed.signal.startswith("expr_"):  # expression probabilities read as shares
+        text = f"{words} {parsed.signal[len('expr_'):]} expression probability"
+        return f"{text} {value:.0%}" if with_value else text
+    return None
+
+
 def feature_label(name: str) -> str:
     """A window feature in the words the reasons use, without a value (``"mean sad expression probability"``,
     ``"variability (sd) of head yaw (deg)"``); names that are not window features come back as they are."""
@@ -107,22 +133,7 @@ def feature_label(name: str) -> str:
     except InvalidParameterError:  # a column that is not <signal>__<agg> keeps its name
         return name
     label = _signal_label(parsed.signal)
-    if parsed.agg == "frac":
-        return f"{label}, share of the window"
-    if parsed.agg == "above":
-        return f"{label} >= {parsed.param:g}, share of the window"
-    if parsed.agg == "rate":
-        return f"{label} per minute"
-    if parsed.agg == "slope":
-        return f"{label}, change per second"
-    if parsed.agg == "value" or parsed.agg not in _AGG_WORDS:
-        return label
-    words = _AGG_WORDS[parsed.agg]
-    if parsed.signal.startswith("expr_emb_"):
-        return f"{words} appearance axis {parsed.signal[len('expr_emb_'):]} (sd)"
-    if parsed.signal.startswith("expr_"):
-        return f"{words} {parsed.signal[len('expr_'):]} expression probability"
-    return f"{words} {label}"
+    return _phrase(parsed, label, None) or f"{_AGG_WORDS[parsed.agg]} {label}"
 
 
 def describe_feature(name: str, value: float) -> str:
@@ -131,21 +142,10 @@ def describe_feature(name: str, value: float) -> str:
     label = SIGNAL_LABELS.get(parsed.signal, parsed.signal)
     if not np.isfinite(value):
         return f"{label}: missing"
-    if parsed.agg == "frac":
-        return f"{label} in {value:.0%} of the window"
-    if parsed.agg == "above":
-        return f"{label} >= {parsed.param:g} in {value:.0%} of the window"
-    if parsed.agg == "rate":
-        return f"{value:.1f} {label} per minute"
-    if parsed.agg == "slope":
-        return f"{label} changing by {value:+.3g} per second"
-    if parsed.agg == "value":
-        return f"{label} {value:.3g}"
+    phrase = _phrase(parsed, label, value)
+    if phrase is not None:
+        return phrase
     words = _AGG_WORDS[parsed.agg]
-    if parsed.signal.startswith("expr_emb_"):  # an axis of the CNN's appearance embedding: no unit, in sds
-        return f"{words} appearance axis {parsed.signal[len('expr_emb_'):]} {value:+.2f} sd"
-    if parsed.signal.startswith("expr_"):  # expression probabilities read as shares
-        return f"{words} {parsed.signal[len('expr_'):]} expression probability {value:.0%}"
     if parsed.signal in ("on_screen", "on_screen_cnn") and parsed.agg in ("mean", "median"):
         return f"{label} in {value:.0%} of the window"
     return f"{words} {label} {value:.3g}"
