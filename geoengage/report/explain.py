@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..exceptions import MissingDependencyError
+from ..exceptions import InvalidParameterError, MissingDependencyError
 from ..modeling.train import EngagementModel
-from ..exceptions import InvalidParameterError
 from ..windows import parse_feature_name
 
 __all__ = ["Explanation", "describe_feature", "explain_model", "explain_windows", "feature_label", "global_importance",
