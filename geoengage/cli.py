@@ -7,7 +7,6 @@ exit status 2 (no traceback). ``main(argv)`` returns the exit status, so it is t
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import logging
 import sys
@@ -582,10 +581,6 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: Errors of writing reported in one line (a full disk or quota, a read-only or forbidden folder).
-_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``geoengage`` command; return the process exit status."""
     args = _build_parser().parse_args(argv)
@@ -597,7 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("%s", err)
         return 2
     except OSError as err:
-        if err.errno not in _WRITE_ERRNOS:
+        if err.errno not in outputs.WRITE_ERRNOS:
             raise
         # a full disk, a read-only or vanished folder: one line, not a traceback (outputs are written to a temporary
         # name and renamed into place, so none is left half-written)

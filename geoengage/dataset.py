@@ -62,6 +62,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import outputs
 from .clean import CleanConfig, clean_frames
 from .config import ExtractConfig, config_to_dict
 from .exceptions import (
@@ -215,8 +216,9 @@ def part_path(parts_dir: Path, chunk: list[MediaItem]) -> Path:
 
 #: Key of a part's own record in its parquet metadata: configuration key, row count, each input's size and mtime.
 _PART_RECORD = b"geoengage.part"
-#: Errors of writing that stop a batch (a full disk or quota, a read-only, vanished or forbidden output folder).
-_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EIO})
+#: Errors of writing that stop a batch: :data:`geoengage.outputs.WRITE_ERRNOS`, and a vanished output folder or a disk
+#: error.
+_WRITE_ERRNOS = outputs.WRITE_ERRNOS | {errno.ENOENT, errno.EIO}
 
 
 def _input_signature(path: str) -> list[int] | None:

@@ -8,13 +8,18 @@ when the write fails with an error). Every command's outputs (tables, reports, m
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["write_bytes", "write_table", "write_text"]
+__all__ = ["WRITE_ERRNOS", "write_bytes", "write_table", "write_text"]
+
+#: Errors of a write the user must fix before running again (a full disk or quota, a read-only or forbidden folder):
+#: every command reports them in one line (``geoengage.cli``), a batch stops on them (``geoengage.dataset``).
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 def _atomically(path: str | Path, write: Callable[[Path], None]) -> Path:
