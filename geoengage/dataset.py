@@ -20,7 +20,8 @@
 **Faults** a long batch meets (the README's reliability table):
 
 - a part that cannot be read, or does not match what was recorded in it when it was written (its configuration key,
-  its row count, the size and modification time of each input), is reported in one line, moved aside to
+  its row count, the size and content of each input: the content is read again only where the modification time
+  differs, so a copied data set is not extracted again), is reported in one line, moved aside to
   ``parts/<key>/set_aside/`` (never deleted) and its items are extracted again; an input changed since its part was
   made is extracted again the same way;
 - an output that cannot be written (a full disk, a read-only or vanished folder) stops the batch with one
@@ -214,20 +215,43 @@ def part_path(parts_dir: Path, chunk: list[MediaItem]) -> Path:
     return parts_dir / f"{hashlib.sha1(key).hexdigest()[:20]}.parquet"
 
 
-#: Key of a part's own record in its parquet metadata: configuration key, row count, each input's size and mtime.
+#: Key of a part's own record in its parquet metadata: configuration key, row count, each input's size, mtime and
+#: content digest.
 _PART_RECORD = b"geoengage.part"
 #: Errors of writing that stop a batch: :data:`geoengage.outputs.WRITE_ERRNOS`, and a vanished output folder or a disk
 #: error.
 _WRITE_ERRNOS = outputs.WRITE_ERRNOS | {errno.ENOENT, errno.EIO}
 
 
-def _input_signature(path: str) -> list[int] | None:
-    """(size, modification time in ns) of an input file; None when it is not a file that can be looked at."""
+def _input_signature(path: str) -> list[int | str] | None:
+    """(size, modification time in ns, SHA-256 of the content) of an input file; None when it is not a file that
+    can be read. Reading an input once more costs little beside extracting it (a 1 GB video hashes in about a
+    second, and takes minutes to extract)."""
+    try:
+        stat = os.stat(path)
+        with open(path, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns, digest]
+
+
+def _input_changed(path: str, signature: list) -> bool:
+    """Whether the input at ``path`` differs from its recorded ``signature``: its size differs, or its modification
+    time differs and its content too (a copied data set, whose files carry new times, is not extracted again;
+    a record without a digest, written before 2026-12-07, trusts the time alone)."""
     try:
         stat = os.stat(path)
     except OSError:
-        return None
-    return [stat.st_size, stat.st_mtime_ns]
+        return True  # vanished or unreadable: extracted again, where its failure is recorded
+    if stat.st_size != signature[0]:
+        return True
+    if stat.st_mtime_ns == signature[1]:
+        return False
+    if len(signature) < 3:
+        return True
+    current = _input_signature(path)
+    return current is None or current[2] != signature[2]
 
 
 def _write_failure(what: Path, err: OSError, out: Path) -> OutputWriteError:
@@ -276,8 +300,8 @@ def _part_problem(part: Path, key: str, items: dict[str, MediaItem]) -> tuple[st
         return f"holds {n_rows} rows where {record.get('n_rows')} were written", ids
     for video_id, signature in record.get("inputs", {}).items():
         item = items.get(video_id)
-        if item is not None and signature is not None and _input_signature(item.path) != signature:
-            return f"its input {item.path} changed since it was extracted (size or modification time)", ids
+        if item is not None and signature is not None and _input_changed(item.path, signature):
+            return f"its input {item.path} changed since it was extracted (size or content)", ids
     return None, ids
 
 

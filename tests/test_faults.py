@@ -107,6 +107,30 @@ def test_a_changed_input_is_extracted_again(photos, undisturbed, tmp_path, caplo
     assert frames.drop(flipped).lm30_x_px.to_numpy() == pytest.approx(before.drop(flipped).lm30_x_px.to_numpy())
 
 
+def test_a_copied_data_set_is_not_extracted_again(photos, tmp_path, caplog) -> None:
+    """Inputs copied with new modification times (cp without -p, a fresh checkout of shared data) but the same
+    content keep their parts; one rewritten with the same size does not."""
+    source, out = tmp_path / "photos", tmp_path / "out"
+    shutil.copytree(photos, source)
+    assert _extract(source, out, "--chunk-size", "3") == 0
+    parts = {p: p.stat().st_mtime_ns for p in _parts(out)}
+    for image in source.rglob("*.png"):
+        os.utime(image, ns=(image.stat().st_atime_ns, image.stat().st_mtime_ns + 10**12))
+    with caplog.at_level(logging.WARNING):
+        assert _extract(source, out, "--chunk-size", "3") == 0
+    assert not any("changed since it was extracted" in r.getMessage() for r in caplog.records)
+    assert {p: p.stat().st_mtime_ns for p in _parts(out)} == parts  # no part rewritten
+    changed = source / "set0" / "p1.png"
+    data = bytearray(changed.read_bytes())
+    data[-20] ^= 0xFF  # same size, other content
+    changed.write_bytes(bytes(data))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        _extract(source, out, "--chunk-size", "3")
+    assert any("changed since it was extracted" in r.getMessage() and str(changed) in r.getMessage()
+               for r in caplog.records)
+
+
 def test_an_input_that_vanishes_after_listing_is_a_recorded_failure(photos, tmp_path, monkeypatch) -> None:
     source, out = tmp_path / "photos", tmp_path / "out"
     shutil.copytree(photos, source)
