@@ -218,7 +218,37 @@ def _label_map(text: str | None) -> dict[str, str] | None:
     try:
         return dict(pair.split("=", 1) for pair in text.split(","))
     except ValueError as err:
-        raise InvalidParameterError(f"`--test-map` must be FROM=TO pairs, e.g. 0=0,1=0,2=1. Got {text!r}.") from err
+        raise InvalidParameterError(f"label maps must be FROM=TO pairs, e.g. 0=0,1=0,2=1. Got {text!r}.") from err
+
+
+def _one_table(args: argparse.Namespace) -> Path:
+    """The one window table of a command that takes one (sequence models read recordings of one data set)."""
+    if len(args.windows) > 1:
+        raise InvalidParameterError(f"{len(args.windows)} window tables given: sequence models take one.")
+    return args.windows[0]
+
+
+def _named_tables(paths: list[Path]) -> dict[str, Path]:
+    """Each data set's windows.parquet by name: the folder it lies in (``A/windows.parquet`` is data set ``A``)."""
+    names = [p.parent.name if p.suffix else p.name for p in paths]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InvalidParameterError(f"data sets are named by their folder, and {repeated} name more than one of "
+                                    f"{[str(p) for p in paths]}: put each set's windows.parquet in its own folder.")
+    return dict(zip(names, paths, strict=True))
+
+
+def _set_maps(texts: list[str] | None) -> dict[str, dict[str, str]]:
+    """``--set-map NAME:FROM=TO,...`` (repeated) as {data set: {label: pooled label}}."""
+    maps: dict[str, dict[str, str]] = {}
+    for text in texts or []:
+        name, sep, pairs = text.partition(":")
+        mapping = _label_map(pairs) if sep else None
+        if not mapping or not name:
+            raise InvalidParameterError(f"`--set-map` must be NAME:FROM=TO,..., e.g. daisee:0=0,1=0,2=1,3=1. "
+                                        f"Got {text!r}.")
+        maps[name] = mapping
+    return maps
 
 
 def _sequence_options(args: argparse.Namespace) -> dict[str, object]:
@@ -235,13 +265,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate, evaluate_recordings
 
     if args.model != "tabular":
-        summary = evaluate_recordings(args.windows, target=args.target, out=args.out, groups=args.groups,
+        summary = evaluate_recordings(_one_table(args), target=args.target, out=args.out, groups=args.groups,
                                       task=args.task, n_splits=args.n_splits, seed=args.seed, n_boot=args.n_boot,
                                       **_sequence_options(args))
         print(json.dumps(summary))
         return 0
 
-    summary = evaluate(args.windows, target=args.target, out=args.out, groups=args.groups, n_splits=args.n_splits,
+    if args.by == "dataset":
+        from .evaluation import evaluate_datasets
+
+        summary = evaluate_datasets(_named_tables(args.windows), target=args.target, out=args.out,
+                                    label_maps=_set_maps(args.set_map), weights=args.weights, groups=args.groups,
+                                    n_splits=args.n_splits, seed=args.seed, n_boot=args.n_boot,
+                                    **_model_options(args))
+        print(json.dumps(summary))
+        return 0
+    if len(args.windows) > 1:
+        raise InvalidParameterError(f"{len(args.windows)} window tables given: several data sets are evaluated with "
+                                    "--by dataset (leave one data set out); one table with --by subject.")
+    summary = evaluate(args.windows[0], target=args.target, out=args.out, groups=args.groups, n_splits=args.n_splits,
                        split=args.split, seed=args.seed, n_boot=args.n_boot, test=args.test,
                        test_target=args.test_target, label_map=_label_map(args.test_map),
                        test_name=args.test.parent.name if args.test else "test", **_model_options(args))
@@ -263,14 +305,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         from .modeling.sequence import train_sequence_model
 
         options = _sequence_options(args)
-        fitted = train_sequence_model(args.windows, target=args.target, out=args.out, task=args.task,
+        fitted = train_sequence_model(_one_table(args), target=args.target, out=args.out, task=args.task,
                                       random_state=args.seed, **options)
         print(json.dumps({"model": str(args.out), "kind": f"sequence ({fitted.cell})", "task": fitted.task,
                           "features": len(fitted.features_), "recordings": fitted.n_recordings_,
                           "epochs": fitted.epochs_, "classes": fitted.classes_.tolist()}, default=str))
         return 0
 
-    model = train(args.windows, target=args.target, out=args.out, random_state=args.seed, **_model_options(args))
+    windows = args.windows[0] if len(args.windows) == 1 else _named_tables(args.windows)
+    model = train(windows, target=args.target, out=args.out, random_state=args.seed, label_maps=_set_maps(args.set_map),
+                  weights=args.weights, **_model_options(args))
     print(json.dumps({"model": str(args.out), "features": len(model.features_), "classes": model.classes_.tolist(),
                       "positive": model.positive_.tolist(), "threshold": model.threshold_,
                       "training": model.training_}, default=str))
@@ -301,6 +345,15 @@ def _cmd_score(args: argparse.Namespace) -> int:
                       if ok.any() else None,
                       "windows_out_of_training_range": int((scored["n_out_of_range"] > 0).sum())}))
     return 0
+
+
+def _add_pooling_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("several data sets")
+    group.add_argument("--set-map", action="append", metavar="NAME:FROM=TO,...",
+                       help="map one data set's labels onto the pooled coding, e.g. daisee:0=0,1=0,2=1,3=1 "
+                            "(repeat per set; unmapped labels are left out)")
+    group.add_argument("--weights", choices=["none", "dataset", "subject"], default="none",
+                       help="training weights: each data set, or each subject, counts the same (default none)")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -497,7 +550,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", parents=common,
                               help="subject-grouped cross-validation of XGBoost and baselines -> report")
-    evaluate.add_argument("windows", type=Path, help="windows.parquet from `geoengage extract`")
+    evaluate.add_argument("windows", type=Path, nargs="+", help="windows.parquet from `geoengage extract`; with "
+                          "--by dataset one per data set (named by its folder)")
     evaluate.add_argument("--target", required=True, help="label column, e.g. engagement")
     evaluate.add_argument("--groups", default="subject_id", help="column that folds never split (default subject_id)")
     evaluate.add_argument("--n-splits", type=int, default=5)
@@ -512,6 +566,10 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--test-target", help="label column of --test (default: --target)")
     evaluate.add_argument("--test-map", help="map --test labels onto the training classes: FROM=TO,... "
                                              "(unmapped labels are left out)")
+    evaluate.add_argument("--by", choices=["subject", "dataset"], default="subject",
+                          help="dataset: leave one data set out (train on the others, score it), with the "
+                               "cross-data-set matrix (default subject: grouped CV on one table)")
+    _add_pooling_options(evaluate)
     _add_model_options(evaluate)
     evaluate.set_defaults(handler=_cmd_evaluate)
 
@@ -521,10 +579,12 @@ def _build_parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=_cmd_report)
 
     train = sub.add_parser("train", parents=common, help="fit XGBoost on every window and save it (JSON, no pickle)")
-    train.add_argument("windows", type=Path)
+    train.add_argument("windows", type=Path, nargs="+", help="windows.parquet; several (one per data set, named "
+                       "by its folder) are pooled (--set-map, --weights)")
     train.add_argument("--target", required=True)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", type=Path, required=True, help="model folder (model.json, model.meta.json)")
+    _add_pooling_options(train)
     _add_model_options(train)
     train.set_defaults(handler=_cmd_train)
 

@@ -29,10 +29,10 @@ import pandas as pd
 
 from .exceptions import InvalidParameterError, SchemaError
 from .modeling.cv import CVResult, cross_validate, feature_columns, make_folds, prediction_table, scorable_windows
-from .modeling.labels import canonical_labels, describe_classes
+from .modeling.labels import canonical_labels, describe_classes, map_labels
 from .modeling.train import EngagementModel
 
-__all__ = ["evaluate", "evaluate_recordings", "transfer"]
+__all__ = ["evaluate", "evaluate_datasets", "evaluate_recordings", "transfer"]
 
 #: The baselines every report shows beside the main estimator (the last is the majority class).
 BASELINES = ("logistic", "majority")
@@ -44,17 +44,6 @@ def _model_params(params: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise InvalidParameterError(f"unknown model options {unknown}; known: {sorted(known)}.")
     return dict(params)
-
-
-def map_labels(values: pd.Series, mapping: Mapping[object, object] | None) -> np.ndarray:
-    """Labels through ``mapping`` (keys and values compared as canonical labels); unmapped labels become missing."""
-    labels = canonical_labels(values.to_numpy())
-    if not mapping:
-        return labels
-    keys = canonical_labels(list(mapping))
-    targets = canonical_labels(list(mapping.values()))
-    lookup = dict(zip(keys.tolist(), targets.tolist(), strict=True))
-    return np.array([lookup.get(v) for v in labels], dtype=object)
 
 
 def transfer(train: pd.DataFrame, test: pd.DataFrame, *, target: str, estimator: str = "xgboost",
@@ -184,6 +173,94 @@ def evaluate(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path
                                                               "auc_engaged", "minority_recall")}
                 for name, r in results.items()}
     return {**headline, "report": str(path)}
+
+
+def evaluate_datasets(tables: Mapping[str, pd.DataFrame | str | Path], *, target: str, out: str | Path,
+                      label_maps: Mapping[str, Mapping[object, object]] | None = None, weights: str = "none",
+                      groups: str = "subject_id", n_splits: int = 5, seed: int = 0, n_boot: int = 1000,
+                      classes: Sequence[object] | None = None, positive: Sequence[object] | None = None,
+                      features: Sequence[str] | None = None, audit: bool = True, estimator: str = "xgboost",
+                      **params: Any) -> dict[str, Any]:
+    """Leave one data set out: train on every data set but one, score the one left out, for each, and write the
+    report into ``out``.
+
+    ``tables`` maps each data set's name to its windows (a table or a ``windows.parquet`` path); ``label_maps``
+    maps a set's own labels onto one coding ({set: {label: pooled label}}, see
+    :func:`geoengage.modeling.selection.pool_datasets`); ``weights`` weighs the training windows (``"none"``, each
+    ``"dataset"`` or each ``"subject"`` equal: :func:`~geoengage.modeling.selection.pool_weights`). Inside the
+    training sets each model fits its calibration and decision rule on subject-grouped inner folds. The report:
+    per held-out set, the main estimator, logistic regression and the majority class with subject-bootstrap
+    intervals and calibration (ECE of P(engaged)); the cross-data-set matrix (each set's model on every set, its own
+    subjects in ``n_splits`` grouped folds on the diagonal); SHAP of the model fitted on every set; the set-up audit
+    by subject and by data set (features that tell the sets apart). Returns the headline figures and the report's
+    path.
+    """
+    from .dataset import read_windows
+    from .modeling.audit import setup_audit
+    from .modeling.pooling import DATASET, pool_datasets
+    from .modeling.selection import Candidate, cross_dataset_matrix, leave_one_dataset_out
+    from .report.explain import explain_model, global_importance
+    from .report.figures import importance_figure, matrix_figure, reliability_figure, roc_figure
+    from .report.metrics import summarize
+    from .report.render import write_report
+
+    read = {name: read_windows(t) if isinstance(t, (str, Path)) else t for name, t in tables.items()}
+    pooled = pool_datasets(read, target=target, label_maps=label_maps, groups=groups)
+    options = _model_params(params)
+    chosen = tuple(features or feature_columns(pooled))
+    missing = [f for f in chosen if f not in pooled.columns]
+    if missing:
+        raise SchemaError(f"evaluate: not every data set has the features {missing[:5]}.")
+    model_options = {"classes": None if classes is None else list(classes),
+                     "positive": None if positive is None else list(positive), **options}
+    candidates = {name: Candidate(name, target, name, chosen, weights, model_options)
+                  for name in (estimator, *BASELINES)}
+    held = {name: leave_one_dataset_out(pooled, c, groups=groups, random_state=seed) for name, c in candidates.items()}
+    results = {f"{name}: held out {held_out}": summarize(result, n_boot=n_boot, seed=seed)
+               for name, per_set in held.items() for held_out, result in per_set.items()}
+    matrix_results = cross_dataset_matrix(pooled, candidates[estimator], n_splits=n_splits, groups=groups,
+                                          random_state=seed)
+    names = list(read)
+    matrix = pd.DataFrame(np.nan, index=names, columns=names)
+    for (source, other), result in matrix_results.items():
+        matrix.loc[source, other] = summarize(result, n_boot=0)["metrics"]["auc_engaged"]
+    model = candidates[estimator].fit(pooled, groups=groups, random_state=seed)
+    data = scorable_windows(pooled, target)
+    explanation = explain_model(model, data)
+    importance = global_importance(explanation).mean(axis=1)
+    figures = {f"ROC curves, {estimator} on each held-out data set": roc_figure(
+                   {f"held out {k}": v for k, v in held[estimator].items()}),
+               f"Reliability of P(engaged), {estimator} on each held-out data set": reliability_figure(
+                   {f"held out {k}": results[f"{estimator}: held out {k}"] for k in held[estimator]}),
+               f"Cross-data-set matrix: engaged-vs-not AUC of {estimator} (diagonal: {n_splits} subject-grouped folds)":
+                   matrix_figure(matrix, title="trained on (rows) -> tested on (columns)"),
+               "Global SHAP importance (model fitted on every data set)": importance_figure(explanation)}
+    by_set = setup_audit(data, features=list(chosen), groups=DATASET) if audit else None
+    protocol: dict[str, object] = {
+        "target": target, "data sets": {n: {"windows": int((data[DATASET] == n).sum()),
+                                            "subjects": int(data.loc[data[DATASET] == n, groups].nunique())}
+                                        for n in names},
+        "label maps (each set's label -> pooled label)": {k: dict(v) for k, v in (label_maps or {}).items()},
+        "split": "leave one data set out: trained on every other set, scored on the one left out; inside the "
+                 "training sets, calibration and decision rule fitted on subject-grouped inner folds",
+        "training weights": weights,
+        "classes": model.classes_.tolist(), "engaged classes (auc_engaged, P(engaged))": model.positive_.tolist(),
+        f"cross-data-set matrix, engaged-vs-not AUC of {estimator} (rows trained on, columns tested on)":
+            matrix.round(3).to_dict(orient="index"),
+    }
+    if by_set is not None:
+        protocol["features that tell the data sets apart (set-up audit by data set)"] = by_set.flagged or "none"
+    audit_result = setup_audit(data, features=list(chosen), groups=groups).to_dict() if audit else None
+    config = {"evaluate": {"by": "dataset", "target": target, "groups": groups, "n_splits": n_splits, "seed": seed,
+                           "n_boot": n_boot, "estimator": estimator, "weights": weights, **options}}
+    path = write_report(results, out, title=f"geoengage evaluation by data set: {target}", protocol=protocol,
+                        figures=figures, importance=importance.round(5).to_dict(), config=config,
+                        setup_audit=audit_result)
+    headline = {name: {k: round(r["metrics"][k], 4) for k in ("balanced_accuracy", "auc_engaged")}
+                | {"ece_engaged": round(r["metrics"]["calibration"]["ece_engaged"], 4)}
+                for name, r in results.items()}
+    worst = min(held[estimator], key=lambda k: results[f"{estimator}: held out {k}"]["metrics"]["auc_engaged"])
+    return {**headline, "worst_held_out": worst, "report": str(path)}
 
 
 def _relative_paths(ids: pd.Series) -> pd.Series:

@@ -21,14 +21,14 @@ reads as a number, numbers (integers where they are whole), otherwise text. So `
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..exceptions import InvalidParameterError
 
-__all__ = ["canonical_label", "canonical_labels", "classes_ordered", "describe_classes", "resolve_classes"]
+__all__ = ["canonical_label", "canonical_labels", "classes_ordered", "describe_classes", "map_labels", "resolve_classes"]
 
 
 def _as_number(value: object) -> float | None:
@@ -121,3 +121,14 @@ def describe_classes(classes: Sequence[object], positive: Sequence[object], *, o
     if ordered:
         return {"classes (least to most engaged)": list(classes)}
     return {"engaged": [c for c in classes if c in positive], "not engaged": [c for c in classes if c not in positive]}
+
+
+def map_labels(values: pd.Series | np.ndarray, mapping: Mapping[object, object] | None) -> np.ndarray:
+    """Labels through ``mapping`` (keys and values compared as canonical labels); unmapped labels become missing."""
+    labels = canonical_labels(np.asarray(values, dtype=object))
+    if not mapping:
+        return labels
+    keys = canonical_labels(list(mapping))
+    targets = canonical_labels(list(mapping.values()))
+    lookup = dict(zip(keys.tolist(), targets.tolist(), strict=True))
+    return np.array([lookup.get(v) for v in labels], dtype=object)

@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,10 @@ from ..exceptions import InvalidParameterError, ModelFileError, SchemaError
 from ..geometry.registry import feature_specs
 from ..schema import float_columns
 from ..windows import parse_feature_name
-from .cv import feature_columns, stratified_group_folds
+from .cv import feature_columns, scorable_windows, stratified_group_folds
 from .estimators import make_estimator
 from .labels import canonical_labels, classes_ordered, resolve_classes
+from .pooling import DATASET, pool_datasets, pool_weights
 
 __all__ = ["DEFAULT_MODEL_DIR", "MODEL_ESTIMATORS", "MODEL_SCHEMA_VERSION", "EngagementModel", "fit_model",
            "load_default_model", "load_model", "train"]
@@ -139,16 +141,21 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
             pipeline.set_params(**{f"model__{k}": v for k, v in params.items()})
         return pipeline
 
-    def _fit_codes(self, X: np.ndarray, codes: np.ndarray, params: dict[str, Any] | None):  # type: ignore[no-untyped-def]
+    def _fit_codes(self, X: np.ndarray, codes: np.ndarray, params: dict[str, Any] | None,
+                   weight: np.ndarray | None = None):  # type: ignore[no-untyped-def]
         """A pipeline fitted on ``codes``, renumbered to the classes present (XGBoost needs 0..m-1); the ordinal
-        model regresses the class position itself."""
+        model regresses the class position itself. ``weight``: per-window sample weights (``fit``'s
+        ``sample_weight``), multiplied by the class weights."""
         present = np.unique(codes)
         compact = np.searchsorted(present, codes)
         pipeline = self._pipeline(params)
         fit_params = {}
+        if weight is not None:
+            fit_params["model__sample_weight"] = np.asarray(weight, dtype=np.float64)
         if self.class_weight == "balanced" and self.estimator != "majority":
             counts = np.bincount(compact)
-            fit_params["model__sample_weight"] = (len(compact) / (len(present) * counts))[compact]
+            balanced = (len(compact) / (len(present) * counts))[compact]
+            fit_params["model__sample_weight"] = balanced * fit_params.get("model__sample_weight", 1.0)
         if self._ordinal:
             pipeline.fit(X, codes.astype(np.float64), **fit_params)
             return pipeline, np.arange(len(self.classes_))
@@ -176,16 +183,22 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
                                    random_state=self.random_state)
         return list(splitter.split(np.zeros(len(codes)), codes))
 
-    def _out_of_fold(self, X: np.ndarray, codes: np.ndarray, folds: list, params: dict[str, Any] | None) -> np.ndarray:
+    def _out_of_fold(self, X: np.ndarray, codes: np.ndarray, folds: list, params: dict[str, Any] | None,
+                     weight: np.ndarray | None = None) -> np.ndarray:
         raw = np.zeros((len(codes), 1 if self._ordinal else len(self.classes_)))
         for train, test in folds:
-            pipeline, present = self._fit_codes(X[train], codes[train], params)
+            pipeline, present = self._fit_codes(X[train], codes[train], params,
+                                                None if weight is None else weight[train])
             raw[test] = self._raw(pipeline, present, X[test])
         return raw
 
-    def fit(self, X: pd.DataFrame, y: Any, *, groups: Any = None, settings: dict[str, Any] | None = None
-            ) -> EngagementModel:
+    def fit(self, X: pd.DataFrame, y: Any, *, groups: Any = None, settings: dict[str, Any] | None = None,
+            sample_weight: Any = None) -> EngagementModel:
         """Fit on the windows ``X`` with labels ``y``; ``groups`` (default ``X["subject_id"]``) for the inner split.
+
+        ``sample_weight`` (one non-negative number per window, e.g. from
+        :func:`geoengage.modeling.selection.pool_weights`) weights every fit: the learner's, the inner folds' and
+        so the calibration and decision rule fitted on them.
 
         ``settings`` (feature set, cleaning, windows, extraction) default to ``X.attrs["geoengage"]``, which
         :func:`geoengage.dataset.read_windows` and :func:`geoengage.windows.make_windows` fill in.
@@ -203,6 +216,13 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
         if groups is None and "subject_id" in X.columns and X["subject_id"].notna().any():
             groups = X["subject_id"].to_numpy()
         groups = None if groups is None else np.asarray(groups, dtype=object)[keep]
+        weight = None
+        if sample_weight is not None:
+            weight = np.asarray(sample_weight, dtype=np.float64)
+            if weight.shape != (len(X),) or not np.all(np.isfinite(weight)) or (weight < 0).any():
+                raise InvalidParameterError(f"`sample_weight` must hold one finite non-negative number per window "
+                                            f"({len(X)}). Got shape {weight.shape}.")
+            weight = weight[keep]
         data, labels = X.loc[keep], labels[keep]
         self.classes_, self.positive_ = (np.asarray(v, dtype=object) for v in resolve_classes(
             labels, classes=self.classes, positive=self.positive))
@@ -225,19 +245,19 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
         codes = np.array([list(self.classes_).index(v) for v in labels])
         folds = self._inner_folds(codes, groups) if self.estimator != "majority" else []
         tunable = self.tune and self.estimator in ("xgboost", "xgboost_ordinal")
-        self.best_params_ = self._tune(matrix, codes, folds) if tunable else {}
+        self.best_params_ = self._tune(matrix, codes, folds, weight) if tunable else {}
         self.calibration_ = None
         self.threshold_ = None if self.threshold is None else float(self.threshold)
         calibrate = self.calibrate or self._ordinal  # the ordinal model's probabilities come from its calibration
         if folds and (calibrate or self.decision == "balanced"):
-            oof = self._out_of_fold(matrix, codes, folds, self.best_params_)
+            oof = self._out_of_fold(matrix, codes, folds, self.best_params_, weight)
             if calibrate and len(np.unique(codes)) == len(self.classes_):
                 self.calibration_ = self._fit_calibration(oof, codes)
             oof = self._apply_calibration(oof)
             if self.decision == "balanced" and len(self.classes_) == 2 and self.threshold is None:
                 self.threshold_ = _balanced_threshold(oof[:, 1], codes == 1)
         self.priors_ = np.bincount(codes, minlength=len(self.classes_)) / len(codes)
-        pipeline, present = self._fit_codes(matrix, codes, self.best_params_)
+        pipeline, present = self._fit_codes(matrix, codes, self.best_params_, weight)
         if len(present) != len(self.classes_) or len(np.unique(codes)) != len(self.classes_):
             raise InvalidParameterError(f"the training labels lack the classes "
                                         f"{[c for k, c in enumerate(self.classes_) if k not in codes]}.")
@@ -259,12 +279,13 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = len(self.features_)
         return self
 
-    def _tune(self, X: np.ndarray, codes: np.ndarray, folds: list) -> dict[str, Any]:
+    def _tune(self, X: np.ndarray, codes: np.ndarray, folds: list, weight: np.ndarray | None = None
+              ) -> dict[str, Any]:
         if not folds:
             return {}
         losses = []
         for params in TUNING_GRID:
-            raw = self._out_of_fold(X, codes, folds, params)
+            raw = self._out_of_fold(X, codes, folds, params, weight)
             if self._ordinal:  # squared error of the regressed class position
                 losses.append(float(np.mean((raw[:, 0] - codes) ** 2)))
                 continue
@@ -426,30 +447,45 @@ def _balanced_threshold(p_positive: np.ndarray, truth: np.ndarray) -> float:
 
 
 def fit_model(windows: pd.DataFrame, *, target: str, features: list[str] | None = None, random_state: int = 0,
-              settings: dict[str, Any] | None = None, **params: Any) -> EngagementModel:
+              settings: dict[str, Any] | None = None, sample_weight: Any = None, **params: Any) -> EngagementModel:
     """Fit an :class:`EngagementModel` (XGBoost unless ``estimator=``) on every labelled window of ``windows``."""
     if target not in windows.columns:
         raise SchemaError(f"fit_model: the windows lack the target column {target!r}.")
     model = EngagementModel(features=features, random_state=random_state, **params)
-    model.fit(windows, windows[target].to_numpy(), settings=settings)
+    model.fit(windows, windows[target].to_numpy(), settings=settings, sample_weight=sample_weight)
     model.training_["target"] = target
     return model
 
 
-def train(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path | None = None,
-          features: list[str] | None = None, classes: list[object] | None = None,
-          positive: list[object] | None = None, random_state: int = 0, **params: Any) -> EngagementModel:
+def train(windows: pd.DataFrame | str | Path | Mapping[str, pd.DataFrame | str | Path], *, target: str,
+          out: str | Path | None = None, features: list[str] | None = None, classes: list[object] | None = None,
+          positive: list[object] | None = None, random_state: int = 0,
+          label_maps: Mapping[str, Mapping[object, object]] | None = None, weights: str = "none",
+          **params: Any) -> EngagementModel:
     """Fit the engagement model on a window table (or ``windows.parquet``) and save it into ``out`` if given.
 
-    The model records how the table was made (its ``windows.meta.json``, or the table's ``attrs``) for
-    train/serve parity. ``params``: see :class:`EngagementModel` (``class_weight``, ``calibrate``,
-    ``decision``, ``threshold``, ``tune``...).
+    ``windows`` may also map several data sets' names to their tables: they are pooled onto one label coding
+    (``label_maps``, see :func:`geoengage.modeling.selection.pool_datasets`) and weighted by ``weights``
+    (:func:`~geoengage.modeling.selection.pool_weights`). The model records how the table was made (its
+    ``windows.meta.json``, or the table's ``attrs``; pooled: the first set's, with every set's name, label map and
+    the weights) for train/serve parity. ``params``: see :class:`EngagementModel` (``class_weight``,
+    ``calibrate``, ``decision``, ``threshold``, ``tune``...).
     """
     from ..dataset import read_windows
 
-    table = read_windows(windows) if isinstance(windows, (str, Path)) else windows
+    weight, settings = None, None
+    if isinstance(windows, Mapping):
+        read = {name: read_windows(t) if isinstance(t, (str, Path)) else t for name, t in windows.items()}
+        table = scorable_windows(pool_datasets(read, target=target, label_maps=label_maps), target)
+        weight = pool_weights(table, weights)
+        settings = {**next(iter(read.values())).attrs.get("geoengage", {}),
+                    "pooled": {"datasets": {name: int((table[DATASET] == name).sum()) for name in read},
+                               "label_maps": {k: {str(a): b for a, b in v.items()} for k, v in (label_maps or {}).items()},
+                               "weights": weights}}
+    else:
+        table = read_windows(windows) if isinstance(windows, (str, Path)) else windows
     model = fit_model(table, target=target, features=features, classes=classes, positive=positive,
-                      random_state=random_state, **params)
+                      random_state=random_state, settings=settings, sample_weight=weight, **params)
     if out is not None:
         model.save(out)
     return model

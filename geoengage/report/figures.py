@@ -10,7 +10,8 @@ import pandas as pd
 from ..modeling.cv import CVResult
 from .explain import Explanation, feature_label, global_importance
 
-__all__ = ["confusion_figure", "importance_figure", "roc_figure", "shap_beeswarm_figure"]
+__all__ = ["confusion_figure", "importance_figure", "matrix_figure", "reliability_figure", "roc_figure",
+           "shap_beeswarm_figure"]
 
 
 def _png(fig) -> bytes:  # type: ignore[no-untyped-def]
@@ -98,4 +99,35 @@ def shap_beeswarm_figure(explanation: Explanation, class_index: int, *, top: int
     ax.axvline(0, color="grey", linewidth=0.8)
     ax.set(yticks=range(len(order)), yticklabels=[feature_label(explanation.features[j]) for j in order],
            xlabel=f"SHAP value for class {explanation.classes[class_index]}", title="per-window contributions")
+    return _png(fig)
+
+
+def reliability_figure(results: dict[str, dict]) -> bytes:
+    """Reliability diagram of P(engaged): per result (name -> :func:`~geoengage.report.metrics.summarize` output),
+    the observed share engaged against the mean probability in each bin, with its ECE."""
+    fig, ax = _figure()
+    for name, summary in results.items():
+        calibration = summary["metrics"].get("calibration", {})
+        bins = calibration.get("bins_engaged")
+        if bins:
+            ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o",
+                    label=f"{name} (ECE {calibration['ece_engaged']:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    ax.set(xlabel="P(engaged), mean in bin", ylabel="share engaged", title="Reliability of P(engaged)",
+           xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def matrix_figure(matrix: pd.DataFrame, *, title: str, label: str = "AUC") -> bytes:
+    """A table of figures (rows: trained on, columns: tested on) as a heat map with its values written in."""
+    fig, ax = _figure(1.2 + 1.1 * matrix.shape[1], 1.0 + 0.9 * matrix.shape[0])
+    values = matrix.to_numpy(dtype=float)
+    image = ax.imshow(values, cmap="viridis", vmin=0.5, vmax=1.0)
+    for (i, j), value in np.ndenumerate(values):
+        ax.text(j, i, "-" if np.isnan(value) else f"{value:.3f}", ha="center", va="center", color="white")
+    ax.set_xticks(range(matrix.shape[1]), [f"test {c}" for c in matrix.columns])
+    ax.set_yticks(range(matrix.shape[0]), [f"train {r}" for r in matrix.index])
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label=label)
     return _png(fig)

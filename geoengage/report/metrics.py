@@ -24,7 +24,7 @@ from sklearn.metrics import (
 from ..modeling.cv import CVResult
 
 __all__ = ["HEADLINE_METRICS", "REGRESSION_METRICS", "bootstrap_ci", "calibration", "classification_metrics",
-           "regression_metrics", "summarize"]
+           "regression_metrics", "reliability", "summarize"]
 
 
 def _auc(y_true: np.ndarray, proba: np.ndarray, classes: tuple[object, ...], positive: tuple[object, ...]) -> float:
@@ -150,27 +150,38 @@ def classification_metrics(result: CVResult) -> dict[str, object]:
     return out
 
 
-def calibration(result: CVResult, *, n_bins: int = 10) -> dict[str, object]:
-    """Brier score and expected calibration error of the most probable class's probability, with the bins.
+def reliability(probability: np.ndarray, outcome: np.ndarray, *, n_bins: int = 10) -> tuple[float, list[dict]]:
+    """Expected calibration error of ``probability`` against the 0/1 ``outcome``, and its equal-width bins.
 
-    ECE = sum over confidence bins of (share of windows) x |accuracy - mean confidence|.
+    ECE = sum over probability bins of (share of windows) x |observed rate - mean probability|.
     """
-    y_true, _, proba = _arrays(result)
-    onehot = (y_true[:, None] == np.asarray(result.classes, dtype=object)[None, :]).astype(float)
-    brier = float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
-    confidence = proba.max(axis=1)
-    correct = (np.asarray(result.classes, dtype=object)[proba.argmax(axis=1)] == y_true).astype(float)
     edges = np.linspace(0, 1, n_bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, n_bins - 1)
+    which = np.clip(np.digitize(probability, edges[1:-1]), 0, n_bins - 1)
     bins, ece = [], 0.0
     for b in range(n_bins):
         inside = which == b
         if inside.any():
-            gap = abs(correct[inside].mean() - confidence[inside].mean())
-            ece += inside.mean() * gap
+            ece += inside.mean() * abs(outcome[inside].mean() - probability[inside].mean())
             bins.append({"low": float(edges[b]), "high": float(edges[b + 1]), "n": int(inside.sum()),
-                         "confidence": float(confidence[inside].mean()), "accuracy": float(correct[inside].mean())})
-    return {"brier": brier, "ece": float(ece), "bins": bins}
+                         "confidence": float(probability[inside].mean()), "accuracy": float(outcome[inside].mean())})
+    return float(ece), bins
+
+
+def calibration(result: CVResult, *, n_bins: int = 10) -> dict[str, object]:
+    """Brier score and expected calibration error (:func:`reliability`) of the most probable class's probability,
+    and of the engaged classes' summed probability (``ece_engaged``: can 0.7 be read as 70% engaged?), with bins."""
+    y_true, _, proba = _arrays(result)
+    classes = np.asarray(result.classes, dtype=object)
+    onehot = (y_true[:, None] == classes[None, :]).astype(float)
+    brier = float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+    correct = (classes[proba.argmax(axis=1)] == y_true).astype(float)
+    ece, bins = reliability(proba.max(axis=1), correct, n_bins=n_bins)
+    out: dict[str, object] = {"brier": brier, "ece": ece, "bins": bins}
+    if result.positive and "p_engaged" in result.predictions:
+        engaged = np.isin(y_true, np.asarray(result.positive, dtype=object)).astype(float)
+        out["ece_engaged"], out["bins_engaged"] = reliability(result.predictions["p_engaged"].to_numpy(float),
+                                                              engaged, n_bins=n_bins)
+    return out
 
 
 def bootstrap_ci(result: CVResult, metric: str, *, n_boot: int = 1000, seed: int = 0,

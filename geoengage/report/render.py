@@ -36,7 +36,9 @@ def _metric_rows(results: dict[str, dict], headline: list[str]) -> list[list[str
         m = summary["metrics"]
         row = [name] + [f"{m[k]:.3f} [{m['ci95'][k][0]:.3f}, {m['ci95'][k][1]:.3f}]" for k in headline]
         if "calibration" in m:
-            row.append(f"{m['calibration']['brier']:.3f} / {m['calibration']['ece']:.3f}")
+            c = m["calibration"]
+            engaged = f" / {c['ece_engaged']:.3f}" if "ece_engaged" in c else ""
+            row.append(f"{c['brier']:.3f} / {c['ece']:.3f}{engaged}")
         rows.append(row)
     return rows
 
@@ -84,7 +86,9 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
     first = next(iter(results.values()))
     headline = [k for k in _HEADLINE if k in first["metrics"]] or list(first["metrics"]["ci95"])
     header = ["estimator", *(f"{k} [95% CI]" for k in headline)]
-    header += ["Brier / ECE"] if "calibration" in first["metrics"] else []
+    if "calibration" in first["metrics"]:
+        header.append("Brier / ECE / ECE of P(engaged)" if "ece_engaged" in first["metrics"]["calibration"]
+                      else "Brier / ECE")
     rows = _metric_rows(results, headline)
     random_split = first.get("split") == "random"
     audit = first.get("audit", {})
