@@ -343,7 +343,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     print(json.dumps({"out": str(args.out), "windows": len(scored), "scored": int(ok.sum()),
                       "mean_engagement_probability": round(float(scored.loc[ok, "engagement_probability"].mean()), 4)
                       if ok.any() else None,
-                      "windows_out_of_training_range": int((scored["n_out_of_range"] > 0).sum())}))
+                      "windows_out_of_training_range": int((scored["n_out_of_range"] > 0).sum()),
+                      "windows_uncertain": int(scored["uncertain"].sum())}))
     return 0
 
 

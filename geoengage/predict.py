@@ -16,6 +16,10 @@ column                     unit         meaning
                                         (``positive``) classes, whatever their position
 ``n_out_of_range``         count        features outside the range seen in training by > 5% of it (extrapolation)
 ``out_of_range``           list         their names
+``uncertain``              bool         the window lies where the model was weak on held-out data sets: a
+                                        feature out of range, face in under 80% of the window, or a
+                                        predicted class under 5% of training (``EngagementModel.uncertainty``)
+``uncertain_why``          text         those reasons, ``"; "``-separated (empty when not uncertain)
 ``reasons``                list         up to ``top_reasons`` dicts ``{feature, value, text,
                                         contribution}`` pushing towards the predicted class (SHAP)
 ``reason_text``            text         the same in words (``"predicted engaged: gaze on screen ..."``)
@@ -158,6 +162,7 @@ def score_windows(windows: pd.DataFrame, *, model: EngagementModel | None = None
     reasons: list[list[dict]] = [[] for _ in range(len(windows))]
     texts = [""] * len(windows)
     outside: list[list[str]] = [[] for _ in range(len(windows))]
+    doubts = [""] * len(windows)
     rows = np.flatnonzero(ok)
     if len(rows):
         scorable = windows.iloc[rows]
@@ -169,6 +174,8 @@ def score_windows(windows: pd.DataFrame, *, model: EngagementModel | None = None
         pred.iloc[rows] = model.classes_[decided]
         for row, names in zip(rows, model.out_of_range(scorable), strict=True):
             outside[row] = names
+        for row, found in zip(rows, model.uncertainty(scorable, decided, [outside[r] for r in rows]), strict=True):
+            doubts[row] = "; ".join(found)
         if top_reasons:
             from .report.explain import explain_model, reasons_in_words
             from .report.explain import top_reasons as reasons_of
@@ -182,7 +189,9 @@ def score_windows(windows: pd.DataFrame, *, model: EngagementModel | None = None
         logger.warning("%d of %d scored windows have features outside the training range (see out_of_range); "
                        "their scores extrapolate.", int((n_outside > 0).sum()), len(rows))
     scored = with_columns(windows, {**columns, "engagement_pred": pred, "engagement_probability": engaged,
-                                    "n_out_of_range": n_outside, "out_of_range": outside, "reasons": reasons,
+                                    "n_out_of_range": n_outside, "out_of_range": outside,
+                                    "uncertain": np.array([bool(d) for d in doubts]), "uncertain_why": doubts,
+                                    "reasons": reasons,
                                     "reason_text": texts})
     scored.attrs.update(attrs)
     return scored

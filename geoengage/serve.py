@@ -184,7 +184,9 @@ def _engagement(row: pd.Series, classes: list[str]) -> dict[str, Any]:
             "reason_text": str(row["reason_text"]),
             # features outside the range the model saw in training: the score extrapolates for them
             "out_of_range": [str(name) for name in row["out_of_range"]],
-            "out_of_range_text": [describe_feature(str(name), row[name]) for name in row["out_of_range"]]}
+            "out_of_range_text": [describe_feature(str(name), row[name]) for name in row["out_of_range"]],
+            # where the model was weak on held-out data sets (EngagementModel.uncertainty)
+            "uncertain": bool(row["uncertain"]), "uncertain_why": str(row["uncertain_why"])}
 
 
 #: The face box columns whose medians ``/predict`` reports as ``box_px``.

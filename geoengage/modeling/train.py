@@ -68,6 +68,12 @@ MODEL_ESTIMATORS = ("xgboost", "xgboost_ordinal", "logistic", "majority")
 #: maximum by more than this share of the range: until 2026-12-03 any excess counted, and every confident
 #: expression (probabilities of 1e-11 against a training minimum of 1e-8) was flagged as an extrapolation.
 RANGE_MARGIN = 0.05
+#: A scored window is flagged ``uncertain`` where the model was measured weak on data sets it never saw
+#: (benchmarks/engagement_selection.py): a feature outside the training range (on WACV held out, engaged-vs-not AUC
+#: 0.57 on those 2.3% of windows against 0.75 on the rest), a face in under this share of the window's frames, or a
+#: predicted class that was under :data:`UNCERTAIN_RARE_CLASS` of the training windows.
+UNCERTAIN_MIN_COVERAGE = 0.8
+UNCERTAIN_RARE_CLASS = 0.05
 
 TUNING_GRID = ({"max_depth": 2, "n_estimators": 200}, {"max_depth": 3, "n_estimators": 300},
                {"max_depth": 4, "n_estimators": 300}, {"max_depth": 3, "n_estimators": 600, "learning_rate": 0.025})
@@ -398,6 +404,26 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
         margin = RANGE_MARGIN * (high - low)
         outside = (values < low - margin) | (values > high + margin)
         return [[names[j] for j in np.flatnonzero(row)] for row in outside]
+
+    def uncertainty(self, windows: pd.DataFrame, decided: np.ndarray,
+                    outside: list[list[str]] | None = None) -> list[list[str]]:
+        """Per window, why its score is less sure than the held-out figures say (empty: no reason): features outside
+        the training range, a face in under :data:`UNCERTAIN_MIN_COVERAGE` of the window, or a predicted class
+        (``decided``: class positions) that was under :data:`UNCERTAIN_RARE_CLASS` of the training windows."""
+        outside = self.out_of_range(windows) if outside is None else outside
+        coverage = (windows["coverage"].to_numpy(np.float64) if "coverage" in windows.columns
+                    else np.ones(len(windows)))
+        reasons: list[list[str]] = []
+        for names, cover, k in zip(outside, coverage, np.asarray(decided), strict=True):
+            found = []
+            if names:
+                found.append(f"{len(names)} feature(s) outside the training range")
+            if cover < UNCERTAIN_MIN_COVERAGE:
+                found.append(f"face in {cover:.0%} of the window")
+            if self.priors_[k] < UNCERTAIN_RARE_CLASS:
+                found.append(f"predicted class {self.classes_[k]} was {self.priors_[k]:.1%} of training")
+            reasons.append(found)
+        return reasons
 
     @property
     def target(self) -> str:

@@ -130,6 +130,12 @@ def test_train_records_settings_and_score_refuses_other_settings(rng, tmp_path: 
     odd.attrs = same.attrs
     flagged = ge.score(odd, model=ge.load_model(tmp_path / "model"), top_reasons=0)
     assert flagged["n_out_of_range"].tolist() == [1, 0, 0] and flagged["out_of_range"].iloc[0] == ["noise__std"]
+    # the out-of-range window is flagged uncertain, and so is any window with little face
+    assert flagged["uncertain"].tolist() == [True, False, False]
+    assert flagged["uncertain_why"].tolist()[0] == "1 feature(s) outside the training range"
+    thin = odd.assign(coverage=[1.0, 0.7, 0.95])
+    thin.attrs = same.attrs
+    assert ge.score(thin, model=model, top_reasons=0)["uncertain_why"].tolist()[1] == "face in 70% of the window"
     odd.loc[odd.index[2], "signal__mean"] = high + 0.2 * (high - low)
     assert ge.score(odd, model=model, top_reasons=0)["out_of_range"].iloc[2] == ["signal__mean"]
 
