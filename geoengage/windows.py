@@ -42,8 +42,8 @@ import pandas as pd
 from .exceptions import GeoEngageWarning, InvalidParameterError, SchemaError
 from .schema import FRAMES, TRACK_KEYS, track_keys, validate
 
-__all__ = ["AGGREGATIONS", "AGGREGATION_VERSION", "FeatureName", "FeatureSet", "join_labels", "load_feature_set",
-           "make_windows", "n_windows", "onsets", "parse_feature_name"]
+__all__ = ["AGGREGATIONS", "AGGREGATION_VERSION", "BASELINE_METHODS", "FeatureName", "FeatureSet", "join_labels",
+           "load_feature_set", "make_windows", "n_windows", "onsets", "parse_feature_name", "relative_to_baseline"]
 
 FEATURE_SETS_DIR = Path(__file__).resolve().parent / "feature_sets"
 #: Version of the window aggregations' computation, recorded in a table's metadata and raised whenever the same
@@ -302,6 +302,60 @@ def make_windows(
         "windows": {"window_s": float(window_s), "step_s": float(step_s), "feature_set": fset.name,
                     "min_coverage": float(min_coverage), "aggregation_version": AGGREGATION_VERSION}}
     return windows
+
+
+#: How :func:`relative_to_baseline` finds a recording's baseline.
+BASELINE_METHODS = ("first", "running")
+
+
+def relative_to_baseline(windows: pd.DataFrame, *, features: list[str] | None = None, method: str = "first",
+                         baseline_s: float | None = None, baseline_windows: int | None = None,
+                         keys: list[str] | None = None, order: str | None = None) -> pd.DataFrame:
+    """Each track's window features as differences from that track's own baseline, read from its features alone.
+
+    Parameters
+    ----------
+    features : list of str, optional
+        Columns made relative (default every ``<signal>__<agg>`` column); the others are kept as they are.
+    method : {"first", "running"}
+        ``"first"``: the baseline is the median of the track's windows that start in its first ``baseline_s``
+        seconds (default 120) or its first ``baseline_windows`` windows; ``"running"``: the median of the track's windows up to
+        and including this one (causal: usable live).
+    keys : list of str, optional
+        Columns that identify a track (default ``video_id`` and ``track_id`` where present).
+    order : str, optional
+        Column that orders a track's windows (default ``start_s``, else ``window_idx``).
+
+    Labels, subjects and every other column are never read: the baseline is the person's own behaviour, so the
+    same rule applies to a new person without fitting anything.
+    """
+    if method not in BASELINE_METHODS:
+        raise InvalidParameterError(f"`method` must be one of {BASELINE_METHODS}. Got {method!r} instead.")
+    if baseline_s is not None and baseline_windows is not None:
+        raise InvalidParameterError("give `baseline_s` or `baseline_windows`, not both.")
+    if baseline_s is None and baseline_windows is None:
+        baseline_s = 120.0
+    keys = keys or [k for k in TRACK_KEYS if k in windows.columns]
+    order = order or next((c for c in ("start_s", "window_idx") if c in windows.columns), None)
+    if not keys or order is None:
+        raise SchemaError("relative_to_baseline needs the track keys (video_id) and an order column (start_s or "
+                          "window_idx) in the windows.")
+    columns = list(features) if features is not None else [c for c in windows.columns if "__" in c and
+                                                          pd.api.types.is_numeric_dtype(windows[c])]
+    out = windows.copy()
+    ranked = windows.sort_values([*keys, order], kind="stable")
+    values = ranked[columns].astype(np.float64)
+    grouped = values.groupby([ranked[k] for k in keys], sort=False, dropna=False)
+    if method == "running":
+        baseline = grouped.expanding().median().reset_index(level=list(range(len(keys))), drop=True)
+    else:
+        position = ranked.groupby(keys, sort=False, dropna=False).cumcount()
+        start = ranked[order] - ranked.groupby(keys, sort=False, dropna=False)[order].transform("min")
+        early = position < baseline_windows if baseline_windows is not None else start < baseline_s
+        baseline = values.where(early).groupby([ranked[k] for k in keys], sort=False, dropna=False
+                                               ).transform("median")
+    out.loc[ranked.index, columns] = (values - baseline.loc[ranked.index]).to_numpy()
+    return out
 
 
 def join_labels(windows: pd.DataFrame, labels: pd.DataFrame, *, label: str = "label",

@@ -180,3 +180,28 @@ def test_feature_sets_extend_others(tmp_path) -> None:
     (tmp_path / "loop.toml").write_text('name = "loop"\nextends = "loop"\n')
     with pytest.raises(InvalidParameterError, match="cannot extend itself"):
         load_feature_set(tmp_path / "loop.toml")
+
+
+def test_relative_to_baseline_reads_no_label() -> None:
+    """Each track's features minus its own baseline (first windows, or the running median), computed from the
+    features alone: shuffled labels and subjects, or none, give the same table."""
+    from geoengage.testing import synthetic_windows
+    from geoengage.windows import relative_to_baseline
+
+    windows = synthetic_windows(4, n_subjects=3, per_subject=8)
+    features = ["signal__mean", "noise__std"]
+    first = relative_to_baseline(windows, features=features, baseline_windows=3)
+    one = windows[windows.video_id == "s1.mp4"]
+    expected = one["signal__mean"] - one["signal__mean"].head(3).median()
+    np.testing.assert_allclose(first.loc[one.index, "signal__mean"], expected)
+    assert (first["person__mean"] == windows["person__mean"]).all()  # not asked for: kept as it is
+    running = relative_to_baseline(windows, features=features, method="running")
+    np.testing.assert_allclose(running.loc[one.index, "noise__std"],
+                               one["noise__std"] - one["noise__std"].expanding().median())
+    shuffled = windows.assign(label=np.random.default_rng(0).permutation(windows["label"].to_numpy()),
+                              subject_id="someone")
+    for method in ("first", "running"):
+        reference = relative_to_baseline(windows, features=features, method=method)
+        for other in (shuffled, windows.drop(columns=["label", "subject_id"])):
+            again = relative_to_baseline(other.sample(frac=1, random_state=2), features=features, method=method)
+            pd.testing.assert_frame_equal(again.loc[windows.index, features], reference[features])
