@@ -13,12 +13,13 @@ Candidates: learner (logistic regression on ``engaged``, XGBoost on ``engaged``,
 feature set (``default``, ``audit_clean``) x weights (none, each subject equal). Today's default (engagement_v08:
 ordinal XGBoost, default features, no weights, trained on WACV) is the ordinal/default/none row. Inside the training
 set each model fits its calibration and decision rule on subject-grouped inner folds. Criterion: the worst held-out
-AUC with its subject-bootstrap 95% interval; ties (inside the best one's interval) go to the simplest candidate.
+AUC; a candidate ties with the best when the paired subject-bootstrap 95% interval of their difference holds 0
+(every candidate is scored on the same held-out subjects), and ties go to the simplest candidate.
 
 Then, for the chosen candidate and today's default: each set's subjects in 5 grouped folds, scored by the model
 trained on the set's other subjects ("same"), the other set ("other") or both ("pooled", with weights none / each
-data set equal / each subject equal). Then the chosen candidate's calibration on each held-out set (ECE of
-P(engaged)), the share of windows outside the training range, and the AUC inside and outside it.
+data set equal / each subject equal; intervals from 300 resamples). Then the chosen candidate's calibration on each
+held-out set (ECE of P(engaged)), the share of windows outside the training range, and the AUC inside and outside it.
 
     python benchmarks/engagement_selection.py [--data ../shared/data] [--work benchmarks/out] [--out results.json]
 """
@@ -35,7 +36,13 @@ from sklearn.metrics import roc_auc_score
 
 from geoengage.modeling.audit import setup_audit
 from geoengage.modeling.pooling import DATASET, WEIGHT_SCHEMES, pool_datasets
-from geoengage.modeling.selection import Candidate, choose, held_out_subjects, leave_one_dataset_out
+from geoengage.modeling.selection import (
+    Candidate,
+    choose,
+    held_out_subjects,
+    leave_one_dataset_out,
+    paired_worst_case,
+)
 from geoengage.report.metrics import summarize
 from geoengage.windows import load_feature_set
 
@@ -46,6 +53,8 @@ LEARNERS = {"logistic": ("engaged", "logistic", {"classes": [0, 1], "positive": 
             "xgboost": ("engaged", "xgboost", {"classes": [0, 1], "positive": [1]}),
             "ordinal xgboost": ("level", "xgboost_ordinal", {"classes": [0, 1, 2], "positive": [1, 2]})}
 TODAY = "ordinal xgboost / default / none"
+#: Subject-bootstrap resamples for the training-data arms' intervals (fewer than the selection's: 10 arms).
+ARM_BOOT = 300
 
 
 def pooled_table(args) -> pd.DataFrame:  # type: ignore[no-untyped-def]
@@ -80,12 +89,13 @@ def main() -> None:
                                                                    .nunique())) for s in sets}, "(windows, subjects)")
     report: dict[str, object] = {"codings": {"engaged": BINARY_MAPS, "level": ORDINAL_MAPS}}
     pool = candidates(pooled)
-    rows = []
+    rows, lodo = [], {}
     print("\nleave-one-data-set-out: engaged-vs-not AUC on the held-out set [subject-bootstrap 95% CI], ECE of "
           "P(engaged)")
     for name, candidate in pool.items():
         started = time.perf_counter()
-        held = {s: summarize(r, n_boot=args.n_boot) for s, r in leave_one_dataset_out(pooled, candidate).items()}
+        lodo[name] = leave_one_dataset_out(pooled, candidate)
+        held = {s: summarize(r, n_boot=args.n_boot) for s, r in lodo[name].items()}
         worst = min(sets, key=lambda s: held[s]["metrics"]["auc_engaged"])
         row = {"name": name, "worst_set": worst, "worst_auc": held[worst]["metrics"]["auc_engaged"],
                "worst_ci": held[worst]["metrics"]["ci95"]["auc_engaged"],
@@ -97,6 +107,12 @@ def main() -> None:
         cells = "  ".join(f"{s} {row[f'{s}_auc']:.3f} [{row[f'{s}_ci'][0]:.3f}, {row[f'{s}_ci'][1]:.3f}] "
                           f"ECE {row[f'{s}_ece']:.3f}" for s in sets)
         print(f"  {name:40s} {cells}  worst {row['worst_auc']:.3f}  ({time.perf_counter() - started:.0f} s)")
+    paired = paired_worst_case(lodo, n_boot=args.n_boot)
+    print("\nworst held-out AUC, and its difference from the best candidate's (paired subject bootstrap, 95%):")
+    for row in rows:
+        row.update(paired[row["name"]])
+        print(f"  {row['name']:40s} worst {row['worst_auc']:.3f} [{row['worst_ci'][0]:.3f}, {row['worst_ci'][1]:.3f}]"
+              f" ({row['worst_set']})  difference {row['diff']:+.3f} [{row['diff_ci'][0]:+.3f}, {row['diff_ci'][1]:+.3f}]")
     report["leave_one_dataset_out"] = rows
     decision = choose(rows, pool)
     report["choice"] = decision
@@ -110,7 +126,7 @@ def main() -> None:
                                   *(("pooled", w) for w in WEIGHT_SCHEMES)):
             candidate = Candidate(name, base.target, base.estimator, base.features, weights, base.options)
             results = held_out_subjects(pooled, candidate, train_on=train_on)
-            figures = {s: summarize(r, n_boot=args.n_boot)["metrics"] for s, r in results.items()}
+            figures = {s: summarize(r, n_boot=min(args.n_boot, ARM_BOOT))["metrics"] for s, r in results.items()}
             key = f"{name} | trained on {train_on}" + (f", weights {weights}" if train_on == "pooled" else "")
             arms[key] = {s: {"auc": m["auc_engaged"], "ci": m["ci95"]["auc_engaged"],
                              "ece": m["calibration"]["ece_engaged"]} for s, m in figures.items()}

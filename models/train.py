@@ -1,12 +1,15 @@
 """Train, evaluate and (optionally) ship an engagement model from a versioned config.
 
-    python models/train.py models/configs/engagement_v04.toml [--ship]
+    python models/train.py models/configs/engagement_v09.toml [--ship]
 
 Steps, all through the `geoengage` command line so the script runs exactly what users run:
 1. write a manifest of the config's data (path, subject_id, label; levels renamed by `[labels] names`) and
-   `geoengage extract` it;
-2. `geoengage evaluate`: subject-grouped cross-validation of XGBoost beside the baselines -> report;
-3. `geoengage train`: XGBoost on every window -> models/artifacts/<name>/model (JSON, no pickle);
+   `geoengage extract` it; a config with `[[datasets]]` does so for each data set (labels mapped onto the pooled
+   coding by each set's `labels` table, subjects named `<set><id>`), into models/artifacts/<name>/<set>/;
+2. `geoengage evaluate`: subject-grouped cross-validation of XGBoost beside the baselines -> report; with several
+   data sets, leave one data set out (`--by dataset`) with the cross-data-set matrix;
+3. `geoengage train`: XGBoost on every window (of every set, weighted by `[pooling] weights`) ->
+   models/artifacts/<name>/model (JSON, no pickle);
 4. with --ship, copy that model into geoengage/models/engagement_default/ (the package's default).
 Artifacts go to models/artifacts/<name>/ (git-ignored).
 """
@@ -26,42 +29,59 @@ from geoengage.cli import main as geoengage
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(config_path: Path, *, ship: bool) -> int:
-    config = tomllib.loads(config_path.read_text())
-    data = (ROOT / config["data"]).resolve()
-    if not data.is_dir():
-        print(f"blocked: {data} is absent")
-        return 2
-    out = ROOT / "models" / "artifacts" / config["name"]
-    out.mkdir(parents=True, exist_ok=True)
+def _manifest(data: Path, target: str, names: dict[int, str] | None, subject: str) -> pd.DataFrame | str:
+    """The data set's manifest (path, video_id, subject_id, target; levels renamed by ``names``), or why not."""
     labels = pd.read_csv(data / "labels.csv")
-    target = labels[config["target"]]
-    names = config.get("labels", {}).get("names")
+    values = labels[target]
     if names:  # level k of the data set is called names[k] (the model's classes, reasons and answers use the names)
-        target = target.map(dict(enumerate(names)))
-        if target.isna().any():
-            print(f"blocked: levels {sorted(labels[config['target']][target.isna()].unique())} have no name")
-            return 2
-    manifest = pd.DataFrame({"path": [str(data / p) for p in labels.path], "video_id": labels.path,
-                             "subject_id": [f"s{s:02d}" for s in labels.subject_id], config["target"]: target})
-    manifest.to_csv(out / "manifest.csv", index=False)
-    extract, windows, model = config["extract"], config["windows"], config.get("model", {})
+        values = values.map(names)
+        if values.isna().any():
+            return f"levels {sorted(labels[target][values.isna()].unique())} of {data} have no name"
+    return pd.DataFrame({"path": [str(data / p) for p in labels.path], "video_id": labels.path,
+                         "subject_id": [subject.format(s) for s in labels.subject_id], target: values})
+
+
+def _extract(manifest: pd.DataFrame, folder: Path, config: dict) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest.to_csv(folder / "manifest.csv", index=False)
+    extract, windows = config["extract"], config["windows"]
     crop = ["--crop-box", str(extract["crop_box"])] if "crop_box" in extract else []
     detector = [arg for key in ("detector", "detect_threshold") if key in extract
                 for arg in (f"--{key.replace('_', '-')}", str(extract[key]))]
-    status = geoengage(["-q", "extract", str(out / "manifest.csv"), "--out", str(out / "dataset"),
-                        "--crop-mode", extract["crop_mode"], *detector, *crop, "--window-s", str(windows["window_s"]), "--step-s", str(windows["step_s"]),
-                        "--feature-set", windows["feature_set"]])
-    if status:
-        return status
-    table = out / "dataset" / "windows.parquet"
-    options = _model_options(model)
-    status = geoengage(["-q", "evaluate", str(table), "--target", config["target"], "--n-splits",
+    return geoengage(["-q", "extract", str(folder / "manifest.csv"), "--out", str(folder), "--crop-mode",
+                      extract["crop_mode"], *detector, *crop, "--window-s", str(windows["window_s"]), "--step-s",
+                      str(windows["step_s"]), "--feature-set", windows["feature_set"]])
+
+
+def run(config_path: Path, *, ship: bool) -> int:
+    config = tomllib.loads(config_path.read_text())
+    out = ROOT / "models" / "artifacts" / config["name"]
+    sets = config.get("datasets") or [{"name": "dataset", "data": config["data"], "subject": "s{:02d}",
+                                       "labels": dict(enumerate(config.get("labels", {}).get("names", [])))}]
+    tables = []
+    for entry in sets:
+        data = (ROOT / entry["data"]).resolve()
+        if not data.is_dir():
+            print(f"blocked: {data} is absent")
+            return 2
+        names = {int(k): v for k, v in entry.get("labels", {}).items()} or None
+        manifest = _manifest(data, config["target"], names, entry.get("subject", f"{entry['name']}{{}}"))
+        if isinstance(manifest, str):
+            print(f"blocked: {manifest}")
+            return 2
+        status = _extract(manifest, out / entry["name"], config)
+        if status:
+            return status
+        tables.append(str(out / entry["name"] / "windows.parquet"))
+    options = _model_options(config.get("model", {}))
+    pooling = ["--weights", config.get("pooling", {}).get("weights", "none")] if len(tables) > 1 else []
+    by = ["--by", "dataset"] if len(tables) > 1 else []
+    status = geoengage(["-q", "evaluate", *tables, "--target", config["target"], *by, *pooling, "--n-splits",
                         str(config["n_splits"]), "--seed", str(config["seed"]), "--n-boot", str(config["n_boot"]),
                         *options, "--out", str(out / "report")])
     if status:
         return status
-    status = geoengage(["-q", "train", str(table), "--target", config["target"], "--seed", str(config["seed"]),
+    status = geoengage(["-q", "train", *tables, "--target", config["target"], *pooling, "--seed", str(config["seed"]),
                         *options, "--out", str(out / "model")])
     if status == 0 and ship:
         target = ROOT / "geoengage" / "models" / "engagement_default"

@@ -32,7 +32,8 @@ from .labels import canonical_labels
 from .pooling import DATASET, WEIGHT_SCHEMES, pool_weights
 from .train import EngagementModel
 
-__all__ = ["Candidate", "choose", "cross_dataset_matrix", "held_out_subjects", "leave_one_dataset_out"]
+__all__ = ["Candidate", "choose", "cross_dataset_matrix", "held_out_subjects", "leave_one_dataset_out",
+           "paired_worst_case"]
 
 #: Learners from simplest to most complex (the order :func:`choose` breaks ties by).
 _LEARNER_ORDER = ("majority", "logistic", "xgboost", "xgboost_ordinal")
@@ -180,20 +181,80 @@ def cross_dataset_matrix(pooled: pd.DataFrame, candidate: Candidate, *, n_splits
     return out
 
 
+def _engaged_auc(truth: np.ndarray, score: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(truth, score)) if 0 < truth.sum() < len(truth) else np.nan
+
+
+def paired_worst_case(results: Mapping[str, Mapping[str, CVResult]], *, n_boot: int = 1000, seed: int = 0,
+                      level: float = 0.95) -> dict[str, dict[str, Any]]:
+    """Each candidate's worst held-out engaged-vs-not AUC, and its difference from the best candidate's, with
+    intervals from one subject bootstrap shared by every candidate (paired: each resample draws the same subjects
+    of every held-out set for all candidates, so what the candidates have in common cancels).
+
+    ``results``: candidate name -> {held-out set: result} (:func:`leave_one_dataset_out`), every candidate scored
+    on the same windows. Returns name -> ``worst_auc``, ``worst_set``, ``worst_ci``, ``diff`` (worst AUC minus the
+    best one's) and ``diff_ci``.
+    """
+    names = list(results)
+    sets = list(results[names[0]])
+    truth, scores, members = {}, {}, {}
+    for held in sets:
+        first = results[names[0]][held]
+        table = first.predictions
+        truth[held] = np.isin(table["y_true"].to_numpy(), np.asarray(first.positive, dtype=object))
+        groups = table["group"].astype(str).to_numpy()
+        members[held] = [np.flatnonzero(groups == g) for g in pd.unique(groups)]
+        for name in names:
+            other = results[name][held].predictions
+            if len(other) != len(table) or (other["group"].astype(str).to_numpy() != groups).any():
+                raise InvalidParameterError(f"candidate {name!r} was not scored on the same windows of {held!r}.")
+            scores[(name, held)] = other["p_engaged"].to_numpy(np.float64)
+    point = {n: {h: _engaged_auc(truth[h], scores[(n, h)]) for h in sets} for n in names}
+    worst = {n: min(point[n].values()) for n in names}
+    best = max(names, key=lambda n: worst[n])
+    rng = np.random.default_rng(seed)
+    draws = np.empty((n_boot, len(names)))
+    for b in range(n_boot):
+        rows = {h: np.concatenate([members[h][i] for i in rng.integers(0, len(members[h]), len(members[h]))])
+                for h in sets}
+        for j, n in enumerate(names):
+            draws[b, j] = min(_engaged_auc(truth[h][rows[h]], scores[(n, h)][rows[h]]) for h in sets)
+    tail = (1 - level) / 2 * 100
+    j_best = names.index(best)
+    out = {}
+    for j, n in enumerate(names):
+        diff = draws[:, j] - draws[:, j_best]
+        out[n] = {"worst_auc": worst[n], "worst_set": min(point[n], key=point[n].get),
+                  "worst_ci": tuple(np.nanpercentile(draws[:, j], [tail, 100 - tail]).tolist()),
+                  "diff": worst[n] - worst[best],
+                  "diff_ci": tuple(np.nanpercentile(diff, [tail, 100 - tail]).tolist())}
+    return out
+
+
 def choose(rows: Sequence[Mapping[str, Any]], candidates: Mapping[str, Candidate], *,
            key: str = "worst_auc", interval: str = "worst_ci") -> dict[str, Any]:
     """The candidate with the best worst-case figure, or the simplest among its ties.
 
     ``rows`` hold each candidate's ``name``, ``key`` (its worst held-out AUC) and ``interval`` (that AUC's
-    subject-bootstrap 95% interval). A candidate whose figure lies inside the best one's interval is a tie; among
-    the ties the simplest (:attr:`Candidate.complexity`) wins, then the higher figure.
+    subject-bootstrap 95% interval), and, from :func:`paired_worst_case`, ``diff_ci``: the interval of its
+    difference from the best. With ``diff_ci`` a candidate ties when that interval holds 0 (the paired test: both
+    scored on the same subjects); without it, when its figure lies inside the best one's interval (wider: it ignores
+    that the candidates share their test subjects). Among the ties the simplest (:attr:`Candidate.complexity`) wins,
+    then the higher figure.
     """
     if not rows:
         raise InvalidParameterError("choose needs at least one candidate's row.")
     best = max(rows, key=lambda r: r[key])
-    low = best[interval][0]
-    ties = [r for r in rows if r[key] >= low]
+    if all("diff_ci" in r for r in rows):  # paired (paired_worst_case): a tie where the difference's interval holds 0
+        ties = [r for r in rows if r["diff_ci"][1] >= 0]
+        how = "whose paired difference from it has an interval holding 0"
+    else:
+        ties = [r for r in rows if r[key] >= best[interval][0]]
+        how = "inside its interval"
     chosen = min(ties, key=lambda r: (candidates[r["name"]].complexity, -r[key]))
+    low, high = best[interval]
     return {"chosen": chosen["name"], "best": best["name"], "ties": [r["name"] for r in ties],
-            "rule": f"best worst-case {key} {best[key]:.3f} [{low:.3f}, {best[interval][1]:.3f}] ({best['name']}); "
-                    f"{len(ties)} candidates inside its interval; the simplest of them is chosen"}
+            "rule": f"best worst-case {key} {best[key]:.3f} [{low:.3f}, {high:.3f}] ({best['name']}); "
+                    f"{len(ties)} candidates {how}; the simplest of them is chosen"}

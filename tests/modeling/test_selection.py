@@ -11,7 +11,7 @@ import pytest
 from geoengage.cli import main
 from geoengage.exceptions import InvalidParameterError
 from geoengage.modeling.pooling import DATASET, pool_datasets, pool_weights
-from geoengage.modeling.selection import Candidate, choose, held_out_subjects, leave_one_dataset_out
+from geoengage.modeling.selection import Candidate, choose, held_out_subjects, leave_one_dataset_out, paired_worst_case
 from geoengage.modeling.train import EngagementModel
 from geoengage.report.metrics import summarize
 from geoengage.testing import synthetic_windows
@@ -130,3 +130,25 @@ def test_the_leave_one_dataset_out_command(two_sets, tmp_path, capsys, caplog) -
     meta = json.loads((model / "model.meta.json").read_text())
     assert meta["settings"]["pooled"]["datasets"] == {"lab_a": 160, "lab_b": 120}
     assert meta["settings"]["pooled"]["weights"] == "subject"
+
+
+def test_paired_worst_case_ties_what_the_subjects_cannot_tell_apart(two_sets) -> None:
+    """Scored on the same held-out subjects, a copy of a candidate has exactly its paired figures, the best has a
+    difference of exactly 0, and a candidate that reads only noise is worse with an interval below 0: no tie."""
+    pooled = pool_datasets(two_sets, target="label", label_maps={"lab_b": B_TO_BINARY})
+    options = {"classes": [0, 1], "positive": [1]}
+    pool = {"good": Candidate("good", "label", "xgboost", ("signal__mean",), "none", options),
+            "same": Candidate("same", "label", "logistic", ("signal__mean",), "none", options),
+            "noise": Candidate("noise", "label", "logistic", ("noise__std",), "none", options)}
+    results = {name: leave_one_dataset_out(pooled, c) for name, c in pool.items()}
+    results["copy"] = results["good"]
+    pool["copy"] = pool["good"]
+    paired = paired_worst_case(results, n_boot=200)
+    assert paired["copy"] == paired["good"]
+    best = max(paired, key=lambda n: paired[n]["worst_auc"])
+    assert paired[best]["diff_ci"] == (0.0, 0.0)
+    assert paired["noise"]["diff_ci"][1] < 0 and paired["noise"]["worst_auc"] < 0.65
+    rows = [{"name": n, **v} for n, v in paired.items()]
+    decision = choose(rows, pool)
+    assert "noise" not in decision["ties"]
+    assert decision["chosen"] in ("same", "good") and pool[decision["chosen"]].complexity <= pool["good"].complexity
