@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InvalidParameterError, SchemaError
-from .cv import feature_columns
+from .folds import feature_columns
 from .labels import map_labels
 
 __all__ = ["DATASET", "WEIGHT_SCHEMES", "pool_datasets", "pool_weights"]

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InvalidParameterError, SchemaError
-from .cv import CVResult, prediction_table, scorable_windows, stratified_group_folds
+from .cv import CVResult
+from .folds import prediction_table, scorable_windows, stratified_group_folds
 from .labels import canonical_labels
 from .pooling import DATASET, WEIGHT_SCHEMES, pool_weights
 from .train import EngagementModel

@@ -25,8 +25,8 @@ Saved models are ``sequence.pt`` (a tensor-only state dict, loaded with ``weight
 
 from __future__ import annotations
 
-import itertools
 import io
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path

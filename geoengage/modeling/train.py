@@ -48,8 +48,8 @@ from ..exceptions import InvalidParameterError, ModelFileError, SchemaError
 from ..geometry.registry import feature_specs
 from ..schema import float_columns
 from ..windows import parse_feature_name
-from .cv import feature_columns, scorable_windows, stratified_group_folds
 from .estimators import make_estimator
+from .folds import feature_columns, scorable_windows, stratified_group_folds
 from .labels import canonical_labels, classes_ordered, resolve_classes
 from .pooling import DATASET, pool_datasets, pool_weights
 
