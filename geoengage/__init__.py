@@ -25,8 +25,7 @@ torch, xgboost and shap are imported lazily, by the stages that need them.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .config import ExtractConfig
 from .datasets import sample_image, sample_video
 from .detect.identity import enroll_people, load_encodings, save_encodings

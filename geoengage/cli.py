@@ -419,9 +419,10 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
 
 def _cmd_features(args: argparse.Namespace) -> int:
     from .geometry.registry import feature_specs, features_markdown
+    from .importers import IMPORTED_SIGNALS
 
     if args.markdown:
-        sys.stdout.write(features_markdown())
+        sys.stdout.write(features_markdown(IMPORTED_SIGNALS))
     else:
         for spec in feature_specs():
             print(f"{spec.name:24s} {spec.unit:14s} {spec.low:g} to {spec.high:g}  {spec.doc}")

@@ -44,8 +44,20 @@ from .normalize import EyePatches, normalize_eyes, normalize_face
 from .progress import Hook
 from .schema import DETECTOR_POINT_COLUMNS, FRAMES, LANDMARK_COLUMNS, Column, validate
 
-__all__ = ["BatchResult", "FAILURE_COLUMNS", "FRAMES_SCHEMA_VERSION", "ITEM_FOCAL", "extract_batch", "extract_frames",
-           "extract_items", "frames_from_rows", "item_config", "iter_face_rows", "read_frames", "write_frames"]
+__all__ = [
+    "FAILURE_COLUMNS",
+    "FRAMES_SCHEMA_VERSION",
+    "ITEM_FOCAL",
+    "BatchResult",
+    "extract_batch",
+    "extract_frames",
+    "extract_items",
+    "frames_from_rows",
+    "item_config",
+    "iter_face_rows",
+    "read_frames",
+    "write_frames",
+]
 
 logger = logging.getLogger(__name__)
 _IMAGE_FEATURES = tuple(spec.name for spec in feature_specs("image"))
@@ -348,7 +360,7 @@ def _versions() -> dict[str, str]:
     import dlib
     import pyarrow
 
-    from . import __version__
+    from ._version import __version__
 
     return {"geoengage": __version__, "dlib": dlib.__version__, "opencv": cv2.__version__, "numpy": np.__version__,
             "pandas": pd.__version__, "pyarrow": pyarrow.__version__, "python": platform.python_version()}

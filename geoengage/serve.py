@@ -53,7 +53,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from . import __version__
+from ._version import __version__
 from .config import SCREEN_FIELDS, ExtractConfig, _check
 from .exceptions import GeoEngageError, MediaReadError, MediaTooLargeError
 from .extract import extract_frames

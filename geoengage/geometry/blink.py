@@ -33,7 +33,7 @@ import pandas as pd
 
 from ..exceptions import InvalidParameterError
 from ..schema import TRACK_KEYS, group_rows
-from .registry import frame_features
+from .base import frame_features
 
 __all__ = ["BlinkConfig", "blink_rate_per_min", "detect_blinks", "eye_aspect_ratio", "open_eye_baseline", "perclos"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registry import distance, frame_features, inter_ocular
+from .base import distance, frame_features, inter_ocular
 
 __all__ = ["upright"]
 

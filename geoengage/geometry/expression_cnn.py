@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registry import frame_features
+from .base import frame_features
 
 __all__ = ["EXPRESSION_CLASSES", "expression_probabilities"]
 

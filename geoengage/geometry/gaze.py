@@ -56,9 +56,9 @@ import pandas as pd
 
 from ..exceptions import InvalidParameterError
 from ..schema import LANDMARK_COLUMNS, float_columns
+from .base import CAMERA_FOCAL, frame_features
 from .blink import LEFT_EYE, RIGHT_EYE
 from .pose import FACE_3D_MM, focal_lengths
-from .registry import CAMERA_FOCAL, frame_features
 
 __all__ = ["EYEBALL_CENTRES_MM", "GAZE_ERROR_PITCH_DEG", "GAZE_ERROR_YAW_DEG", "POSE_COLUMNS", "GazeConfig", "ScreenGeometry", "angles_of", "eyeball_origins",
            "gaze_on_screen", "gaze_vectors", "pupil_point", "pupil_position", "screen_hits", "vectors_from_yaw_pitch"]

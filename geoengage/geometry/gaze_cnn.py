@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from ..schema import float_columns
+from .base import frame_features
 from .gaze import POSE_COLUMNS, GazeConfig, angles_of, eyeball_origins, screen_hits, vectors_from_yaw_pitch
-from .registry import frame_features
 
 __all__ = ["GAZE_CNN_COLUMNS", "VALID_HEAD_DEG", "cnn_gaze", "cnn_gaze_on_screen", "gaze_vectors_from_patches"]
 

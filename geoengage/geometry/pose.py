@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 
 from ..detect.landmarks import FIT_DISAGREEMENT_MAX, FIVE_POINT_LANDMARKS, fit_disagreement
-from .registry import frame_features, inter_ocular, nan_rows
+from .base import frame_features, inter_ocular, nan_rows
 
 __all__ = ["FACE_3D_MM", "FIVE_POINT_MODEL_MM", "MIRROR", "POINTS_YAW_BLEND_DEG", "RIGID_POINTS", "angles_from_rotation",
            "camera_matrix", "estimate_pose", "estimate_pose_points", "focal_from_hfov", "focal_lengths",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .registry import frame_features, inter_ocular
+from .base import frame_features, inter_ocular
 
 __all__: list[str] = []
 

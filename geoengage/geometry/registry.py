@@ -33,18 +33,23 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..exceptions import InvalidParameterError
 from ..schema import DETECTOR_POINT_COLUMNS, LANDMARK_COLUMNS, Column, float_columns, with_columns
+
+# importing a feature module registers its features (geoengage.geometry.base.frame_features)
+from . import blink, expression, expression_cnn, gaze, gaze_cnn, pose, quality  # noqa: F401
+from .base import _FUNCTIONS, _SPECS, CAMERA_FOCAL, KINDS, FeatureSpec, frame_features
 
 __all__ = [
     "CAMERA_FOCAL",
+    "FEATURES_VERSION",
+    "FROM_POINTS",
+    "KINDS",
     "FeatureSpec",
     "compute_frame_features",
     "distance_features",
@@ -57,64 +62,13 @@ __all__ = [
     "image_features",
 ]
 
-KINDS = ("image", "faces", "eyes", "landmarks", "derived", "track")
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """One per-frame feature: name (with unit suffix), unit, expected range, meaning, module."""
-
-    name: str
-    unit: str
-    low: float
-    high: float
-    doc: str
-    kind: str = "landmarks"
-    module: str = ""
-    #: True: ``low``-``high`` are physical limits, and a value outside them is a measurement error that
-    #: default cleaning masks (reason ``range``). False: a typical range only (image sharpness, sizes).
-    hard_range: bool = True
-
-
-_SPECS: dict[str, FeatureSpec] = {}
-_FUNCTIONS: list[tuple[str, Callable[..., dict[str, Any]], tuple[str, ...]]] = []
-
-
-def frame_features(*specs: tuple[str, str, float, float, str], kind: str = "landmarks",
-                   typical_range: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
-    """Register a function computing the features ``specs`` = ``(name, unit, low, high, doc)``, ...
-
-    Ranges are physical limits unless the feature is named in ``typical_range``.
-    """
-    if kind not in KINDS:
-        raise InvalidParameterError(f"`kind` must be one of {KINDS}. Got {kind!r} instead.")
-
-    def register(func: Callable) -> Callable:
-        names = []
-        for name, unit, low, high, doc in specs:
-            if "__" in name or name in _SPECS:
-                raise InvalidParameterError(f"feature {name!r} is registered twice or contains '__'.")
-            _SPECS[name] = FeatureSpec(name, unit, low, high, doc, kind, func.__module__.rsplit(".", 1)[-1],
-                                       hard_range=name not in typical_range)
-            names.append(name)
-        _FUNCTIONS.append((kind, func, tuple(names)))
-        return func
-
-    return register
-
-
 #: The feature modules; importing one registers its features. Within a kind, features are listed in this module
 #: order (then as each module registers them), whatever order the modules happened to be imported in.
 MODULES = ("blink", "expression", "expression_cnn", "gaze", "gaze_cnn", "pose", "quality")
 
 
-def _load() -> None:
-    from . import blink, expression, expression_cnn, gaze, gaze_cnn, pose, quality  # noqa: F401
-
-
 def feature_specs(kind: str | None = None) -> list[FeatureSpec]:
     """Every registered feature (of one ``kind``), in computation order."""
-    _load()
     return [s for s in _ordered_specs(len(_SPECS)) if kind is None or s.kind == kind]
 
 
@@ -132,7 +86,6 @@ def feature_columns() -> tuple[Column, ...]:
 
 def image_features(gray: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
     """All ``image`` features of one face (used during extraction, while the frame is in memory)."""
-    _load()
     out: dict[str, float] = {}
     for kind, func, names in _FUNCTIONS:
         if kind == "image":
@@ -142,7 +95,6 @@ def image_features(gray: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
 
 
 def _batch_features(kind: str, batch: Any) -> dict[str, np.ndarray]:
-    _load()
     out: dict[str, np.ndarray] = {}
     for fkind, func, names in _FUNCTIONS:
         if fkind == kind:
@@ -184,7 +136,6 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
     feature columns the table already has (e.g. OpenFace's head pose) are kept as they are
     and used by the features derived from them.
     """
-    _load()
     landmarks = float_columns(frames, LANDMARK_COLUMNS).reshape(len(frames), 68, 2)
     frame_size = float_columns(frames, ("frame_width_px", "frame_height_px"))
     focal = (float_columns(frames, (CAMERA_FOCAL,))[:, 0] if CAMERA_FOCAL in frames.columns
@@ -192,11 +143,9 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
     points = (float_columns(frames, DETECTOR_POINT_COLUMNS).reshape(len(frames), 5, 2)
               if set(DETECTOR_POINT_COLUMNS) <= set(frames.columns.tolist()) else np.full((len(frames), 5, 2), np.nan))
     calibrated = np.isfinite(focal) & (focal > 0)
-    gaze = (options or {}).get("gaze")
-    if gaze is not None and not gaze.camera_frames:  # face crops: their own camera model (pose.CROP_FOCAL_FACTOR)
-        from .pose import focal_lengths
-
-        focal = focal_lengths(frame_size, focal, crops=True)
+    screen = (options or {}).get("gaze")
+    if screen is not None and not screen.camera_frames:  # face crops: their own camera model (pose.CROP_FOCAL_FACTOR)
+        focal = pose.focal_lengths(frame_size, focal, crops=True)
     distances = distance_features()
     new: dict[str, np.ndarray] = {}
     for spec in (*feature_specs("image"), *feature_specs("faces"), *feature_specs("eyes")):
@@ -259,9 +208,6 @@ def _mask_failed_fits(table: pd.DataFrame) -> pd.DataFrame:
     return masked
 
 
-#: Per-frame column holding a calibrated camera's focal length (px); NaN or absent: uncalibrated.
-CAMERA_FOCAL = "camera_focal_px"
-
 #: Version of the per-frame features' computation, raised whenever the same input and settings give other values,
 #: so resumed extraction parts (``geoengage.dataset.config_key``) made by earlier code are not mixed with new ones,
 #: and a table's metadata says which computation made it. 2: the eyeball centre behind the eye's forward point (gaze ~3
@@ -277,8 +223,9 @@ def distance_features() -> tuple[str, ...]:
     return tuple(s.name for s in feature_specs() if s.unit == "mm")
 
 
-def features_markdown() -> str:
-    """The feature reference (features/FEATURES.md), generated from the registry."""
+def features_markdown(imported: Mapping[str, tuple[str, str, str, tuple[str, ...]]] | None = None) -> str:
+    """The feature reference (features/FEATURES.md), generated from the registry, with the signals other tools'
+    tables bring (``imported``: :data:`geoengage.importers.IMPORTED_SIGNALS`, which the importers own)."""
     lines = [
         "# Per-frame features",
         "",
@@ -294,13 +241,13 @@ def features_markdown() -> str:
         typical = "" if s.hard_range else " (typical)"
         lines.append(f"| `{s.name}` | {s.unit} | {_fmt(s.low)} to {_fmt(s.high)}{typical} | {s.kind} | {s.module} "
                      f"| {s.doc} |")
-    from ..importers import IMPORTED_SIGNALS  # imported here: the importers use this registry
-
+    if not imported:
+        return "\n".join(lines) + "\n"
     lines += ["", "## Imported signals", "",
               "Columns `geoengage import` adds from other tools (`geoengage/importers.py`), aggregated into windows",
               "like every other signal (`importers.imported_feature_set`).", "",
               "| column | source | unit | convention | window aggregations |", "| --- | --- | --- | --- | --- |"]
-    for pattern, (source, unit, convention, aggs) in IMPORTED_SIGNALS.items():
+    for pattern, (source, unit, convention, aggs) in imported.items():
         shown = pattern.replace("\\d\\d", "NN").replace("|", " or ")
         lines.append(f"| `{shown}` | {source} | {unit} | {convention} | {', '.join(aggs)} |")
     return "\n".join(lines) + "\n"
@@ -308,18 +255,3 @@ def features_markdown() -> str:
 
 def _fmt(value: float) -> str:
     return f"{value:g}"
-
-
-def nan_rows(landmarks: np.ndarray) -> np.ndarray:
-    """Rows (frames) whose landmarks hold any NaN: no face."""
-    return np.isnan(landmarks).any(axis=(1, 2))
-
-
-def inter_ocular(landmarks: np.ndarray) -> np.ndarray:
-    """Distance between the two eye centres (mean of each eye's 6 points), shape (n,), pixels."""
-    return np.linalg.norm(landmarks[:, 42:48].mean(axis=1) - landmarks[:, 36:42].mean(axis=1), axis=-1)
-
-
-def distance(landmarks: np.ndarray, a: Sequence[int] | int, b: Sequence[int] | int) -> np.ndarray:
-    """Distances between landmark(s) ``a`` and ``b`` per frame, shape (n,) or (n, k)."""
-    return np.linalg.norm(landmarks[:, a] - landmarks[:, b], axis=-1)

@@ -43,7 +43,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold
 
-from .. import __version__
+from .._version import __version__
 from ..exceptions import InvalidParameterError, ModelFileError, SchemaError
 from ..geometry.registry import feature_specs
 from ..schema import float_columns

@@ -14,7 +14,8 @@ import json
 import platform
 from pathlib import Path
 
-from .. import __version__, outputs
+from .. import outputs
+from .._version import __version__
 from .explain import feature_label
 
 __all__ = ["render_report", "write_report"]

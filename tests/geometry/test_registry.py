@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from geoengage.detect.landmarks import FIVE_POINT_LANDMARKS
-
 from geoengage.geometry.registry import (
     compute_frame_features,
     eye_patch_features,
@@ -19,9 +18,9 @@ from geoengage.geometry.registry import (
     features_markdown,
     image_features,
 )
+from geoengage.importers import IMPORTED_SIGNALS
 from geoengage.normalize import EyePatches, normalize_eyes, normalize_face
-from geoengage.schema import DETECTOR_POINT_COLUMNS
-from geoengage.schema import LANDMARK_COLUMNS
+from geoengage.schema import DETECTOR_POINT_COLUMNS, LANDMARK_COLUMNS
 
 FEATURES_MD = Path(__file__).resolve().parents[2] / "features" / "FEATURES.md"
 
@@ -85,7 +84,7 @@ def test_imported_tables_without_images_get_nan_image_features(astronaut_landmar
 
 
 def test_features_md_is_generated_from_the_registry() -> None:
-    assert FEATURES_MD.read_text() == features_markdown(), "run: geoengage features --markdown > features/FEATURES.md"
+    assert FEATURES_MD.read_text() == features_markdown(IMPORTED_SIGNALS), "run: geoengage features --markdown > features/FEATURES.md"
 
 
 def test_extracted_features_lie_in_their_ranges(media_dir: Path) -> None:
