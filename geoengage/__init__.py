@@ -7,9 +7,12 @@ Public API (the data flow, stage by stage):
 - storage: :func:`write_frames`, :func:`read_frames`
 - identity: :func:`enroll_people`, :func:`save_encodings`, :func:`load_encodings`
 - samples: :func:`sample_image`, :func:`sample_video`
+- frames -> cleaning -> windows (imported on first use): :func:`clean_frames`, :func:`make_windows`,
+  :func:`relative_to_baseline`, :func:`build_dataset` (media -> frames -> windows tables on disk, resumable)
 - models (one API, imported on first use): :func:`evaluate` (grouped CV, train -> test, set-up audit ->
-  report), :func:`train` (fit and save), :func:`score` (apply a saved model to windows), :func:`load_model`,
-  :func:`read_windows`, :class:`EngagementModel` (a scikit-learn classifier)
+  report), :func:`evaluate_datasets` (leave one data set out), :func:`train` (fit and save; several data sets
+  pooled), :func:`score` (apply a saved model to windows), :func:`load_model`, :func:`read_windows`,
+  :class:`EngagementModel` (a scikit-learn classifier)
 - sequences (imported on first use): :func:`read_window_table` (another tool's per-window table -> windows),
   :class:`SequenceModel` (GRU / LSTM over each recording's windows), :func:`evaluate_recordings`,
   :func:`load_sequence_model`
@@ -47,7 +50,10 @@ _LAZY = {"evaluate": ("evaluation", "evaluate"), "train": ("modeling.train", "tr
          "read_window_table": ("window_tables", "read_window_table"),
          "SequenceModel": ("modeling.sequence", "SequenceModel"),
          "load_sequence_model": ("modeling.sequence", "load_sequence_model"),
-         "evaluate_recordings": ("evaluation", "evaluate_recordings")}
+         "evaluate_recordings": ("evaluation", "evaluate_recordings"),
+         "evaluate_datasets": ("evaluation", "evaluate_datasets"), "clean_frames": ("clean", "clean_frames"),
+         "make_windows": ("windows", "make_windows"), "relative_to_baseline": ("windows", "relative_to_baseline"),
+         "build_dataset": ("dataset", "build_dataset")}
 
 
 def __getattr__(name: str) -> object:
@@ -57,6 +63,11 @@ def __getattr__(name: str) -> object:
         module, attribute = _LAZY[name]
         return getattr(import_module(f".{module}", __name__), attribute)
     raise AttributeError(f"module 'geoengage' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names with the lazily served ones (``dir(geoengage)``, tab completion)."""
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [
@@ -73,8 +84,11 @@ __all__ = [
     "SchemaError",
     "SequenceModel",
     "__version__",
+    "build_dataset",
+    "clean_frames",
     "enroll_people",
     "evaluate",
+    "evaluate_datasets",
     "evaluate_recordings",
     "extract_batch",
     "extract_frames",
@@ -83,11 +97,13 @@ __all__ = [
     "load_encodings",
     "load_model",
     "load_sequence_model",
+    "make_windows",
     "read_frames",
     "read_image",
     "read_manifest",
     "read_window_table",
     "read_windows",
+    "relative_to_baseline",
     "sample_image",
     "sample_video",
     "save_encodings",

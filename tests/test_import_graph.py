@@ -74,3 +74,12 @@ def test_the_package_has_no_import_circle() -> None:
 def test_one_version() -> None:
     project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
     assert geoengage.__version__ == project["version"]
+
+
+def test_the_top_level_lists_every_public_name() -> None:
+    """``dir(geoengage)`` shows the lazily served names, and every name of ``__all__`` resolves."""
+    listed = dir(geoengage)
+    for name in ("train", "score", "evaluate", "evaluate_datasets", "EngagementModel", "make_windows", "clean_frames"):
+        assert name in listed
+    for name in geoengage.__all__:
+        assert getattr(geoengage, name) is not None
