@@ -335,11 +335,11 @@ def clean_frames(frames: pd.DataFrame, *, config: CleanConfig | None = None) -> 
     """
     config = config or CleanConfig()
     validate(frames, FRAMES, where="clean_frames")
-    if (config.z_max is not None and config.scope == "subject") or config.baseline == "subject_median":
-        if "subject_id" not in frames.columns:
-            raise InvalidParameterError(
-                "`scope='subject'` and `baseline='subject_median'` need a 'subject_id' column "
-                "(add it in the manifest).")
+    per_subject = (config.z_max is not None and config.scope == "subject") or config.baseline == "subject_median"
+    if per_subject and "subject_id" not in frames.columns:
+        raise InvalidParameterError(
+            "`scope='subject'` and `baseline='subject_median'` need a 'subject_id' column "
+            "(add it in the manifest).")
     columns = feature_columns_in(frames)
     # positions, not labels: a repeated or unsorted index changes nothing
     table = frames.reset_index(drop=True)

@@ -473,7 +473,7 @@ def _cmd_live(args: argparse.Namespace) -> int:
             raise InvalidParameterError("`--output` must be set for --format csv (a .csv path).")
         sink = CsvSink(args.output)
     else:
-        stream = sys.stdout if args.output is None else open(args.output, "w")  # noqa: SIM115 (closed below)
+        stream = sys.stdout if args.output is None else open(args.output, "w")
         sink = JsonLinesSink(stream)
     try:
         sequence = None

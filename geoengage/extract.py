@@ -323,7 +323,7 @@ def extract_items(
             item_rows = _source_rows(item.path, own, video_id=item.video_id)
         except catch as err:
             if not isinstance(err, GeoEngageError):
-                logger.error("%s: unexpected error", item.path, exc_info=True)
+                logger.exception("%s: unexpected error", item.path)
             logger.warning("%s", err)
             failures.append(_failure(item, err))
         else:

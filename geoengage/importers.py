@@ -76,8 +76,8 @@ IMPORTED_SIGNALS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     r"au\d\d_presence": ("OpenFace 2.x AUxx_c", "flag 0/1", "FACS action unit present", ("frac",)),
     r"au\d\d_probability": ("Py-Feat AUxx", "probability 0-1", "FACS action unit detected", ("mean", "p90")),
     r"pyfeat_(yaw|pitch|roll)_deg": ("Py-Feat Yaw/Pitch/Roll", "deg",
-                                     "geoengage's signs: +yaw subject's right, +pitch chin up, +roll right shoulder "
-                                     "(Py-Feat's Roll negated)", ("median", "std")),
+                                     ("geoengage's signs: +yaw subject's right, +pitch chin up, +roll right shoulder "
+                                     "(Py-Feat's Roll negated)"), ("median", "std")),
     r"openface_confidence": ("OpenFace 2.x confidence", "0-1", "landmark fit confidence", ("mean",)),
 }
 

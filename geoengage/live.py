@@ -191,7 +191,7 @@ class _NewestFrame:
                         self.n_dropped += 1
                     self._slot = frame
                     self._cond.notify()
-        except Exception as err:  # handed to the consumer, which raises it
+        except Exception as err:  # noqa: BLE001 (any reader error is handed to the consumer, which raises it)
             self._error = err
         finally:
             with self._cond:

@@ -191,7 +191,7 @@ def test_input_is_not_modified(rng) -> None:
     copy = frames.copy()
     clean_frames(frames)
     pd.testing.assert_frame_equal(frames, copy)
-    assert list(LANDMARK_COLUMNS)[0] in frames.columns
+    assert LANDMARK_COLUMNS[0] in frames.columns
 
 
 def _window_set():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import itertools
 import threading
 from pathlib import Path
 
@@ -188,7 +189,7 @@ def test_live_stream_over_http(tmp_path: Path) -> None:
     finally:
         server.shutdown()
     assert [f.frame_idx for f in frames] == list(range(10))
-    assert all(b.time_s >= a.time_s for a, b in zip(frames, frames[1:]))
+    assert all(b.time_s >= a.time_s for a, b in itertools.pairwise(frames))
     reference = [f.image for f in iter_frames(clip, max_frames=10)]
     assert all(np.array_equal(a.image, b) for a, b in zip(frames, reference))
 

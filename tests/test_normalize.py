@@ -7,7 +7,17 @@ import numpy as np
 import pytest
 
 from geoengage.exceptions import InvalidParameterError
-from geoengage.normalize import align_face, alignment_matrix, normalize_face
+from geoengage.geometry.pose import FACE_3D_MM, camera_matrix, rotation_from_angles
+from geoengage.normalize import (
+    EYE_CROP,
+    EYE_PATCH_SIZE,
+    align_face,
+    alignment_matrix,
+    eye_normalization,
+    eye_warp,
+    normalize_eyes,
+    normalize_face,
+)
 
 
 def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -47,8 +57,6 @@ def test_no_face_is_an_error(astronaut_landmarks: np.ndarray) -> None:
 
 # --- eye normalisation for the gaze CNN (MPIIGaze's) ---------------------------------------------------------------
 
-from geoengage.geometry.pose import FACE_3D_MM, camera_matrix, rotation_from_angles
-from geoengage.normalize import EYE_CROP, EYE_PATCH_SIZE, eye_normalization, eye_warp, normalize_eyes
 
 
 def _synthetic_eye(seed: int) -> np.ndarray:

@@ -182,8 +182,8 @@ def detect_blinks(frames: pd.DataFrame, *, config: BlinkConfig | None = None) ->
 
 
 @frame_features(
-    ("ear_baseline", "ratio", 0, 0.7, "The track's open-eye EAR: 60th percentile over 3 s of the frames that are "
-     "not clearly shut (population value 0.30 for tracks under 15 frames, e.g. a still image)."),
+    ("ear_baseline", "ratio", 0, 0.7, ("The track's open-eye EAR: 60th percentile over 3 s of the frames that are "
+     "not clearly shut (population value 0.30 for tracks under 15 frames, e.g. a still image).")),
     ("ear_baseline_population", "flag", 0, 1, "1 where ear_baseline is the population value, not the track's own."),
     ("eye_closure", "ratio", -1, 1, "1 - EAR / ear_baseline: 0 as open as usual, 1 shut (>= 0.5: PERCLOS)."),
     ("blink", "flag", 0, 1, "1 inside a blink (closure >= 0.3 for at most 0.5 s), else 0."),

@@ -41,10 +41,10 @@ N_EMBEDDING = 16
 EMBEDDING_COLUMNS = tuple(f"expr_emb_{k:02d}" for k in range(N_EMBEDDING))
 
 
-@frame_features(*((f"expr_{c}", "probability", 0.0, 1.0, f"CNN probability of {_WORDS[c]} (FER+ classes; "
-                   "the eight sum to 1).") for c in EXPRESSION_CLASSES),
-                *((name, "sd", -20.0, 20.0, f"Expression CNN embedding on its principal axis {k + 1} (unit variance "
-                   "over FER-2013 Training faces): appearance, for the `appearance` feature set.")
+@frame_features(*((f"expr_{c}", "probability", 0.0, 1.0, (f"CNN probability of {_WORDS[c]} (FER+ classes; "
+                   "the eight sum to 1).")) for c in EXPRESSION_CLASSES),
+                *((name, "sd", -20.0, 20.0, (f"Expression CNN embedding on its principal axis {k + 1} (unit variance "
+                   "over FER-2013 Training faces): appearance, for the `appearance` feature set."))
                   for k, name in enumerate(EMBEDDING_COLUMNS)),
                 kind="faces", typical_range=EMBEDDING_COLUMNS)
 def expression_probabilities(faces: np.ndarray) -> dict[str, np.ndarray]:

@@ -405,18 +405,18 @@ def eyeball_origins(pose: np.ndarray) -> np.ndarray:
 
 
 @frame_features(
-    ("gaze_yaw_deg", "deg", -180, 180, "Gaze direction yaw in the camera frame (eye rotation composed with the "
-     "head's); + = towards the subject's right, 0 = along the camera axis."),
+    ("gaze_yaw_deg", "deg", -180, 180, ("Gaze direction yaw in the camera frame (eye rotation composed with the "
+     "head's); + = towards the subject's right, 0 = along the camera axis.")),
     ("gaze_pitch_deg", "deg", -90, 90, "Gaze direction pitch in the camera frame; + = up."),
     ("eye_yaw_deg", "deg", -60, 60, "Eye-in-head yaw: the gaze relative to the head; + = towards the subject's right."),
     ("eye_pitch_deg", "deg", -60, 60, "Eye-in-head pitch: the gaze relative to the head; + = up."),
-    ("screen_x_mm", "mm", -2000, 2000, "Where the gaze meets the camera plane, right of the camera in the image "
-     "(NaN if away; only with a calibrated camera)."),
-    ("screen_y_mm", "mm", -2000, 2000, "Where the gaze meets the camera plane, below the camera (NaN if away; only "
-     "with a calibrated camera)."),
-    ("on_screen", "flag", 0, 1, "1 when the gaze lands on the screen (ScreenGeometry; default a laptop, camera at "
+    ("screen_x_mm", "mm", -2000, 2000, ("Where the gaze meets the camera plane, right of the camera in the image "
+     "(NaN if away; only with a calibrated camera).")),
+    ("screen_y_mm", "mm", -2000, 2000, ("Where the gaze meets the camera plane, below the camera (NaN if away; only "
+     "with a calibrated camera).")),
+    ("on_screen", "flag", 0, 1, ("1 when the gaze lands on the screen (ScreenGeometry; default a laptop, camera at "
      "its top centre), else 0; approximate without a calibrated camera (focal length assumed = frame width); NaN "
-     "for face crops (crop_mode), which are no camera's view."),
+     "for face crops (crop_mode), which are no camera's view.")),
     kind="derived",
     typical_range=("screen_x_mm", "screen_y_mm"),
 )

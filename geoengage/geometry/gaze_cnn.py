@@ -59,12 +59,12 @@ def gaze_vectors_from_patches(patches, predictions: np.ndarray) -> np.ndarray:
 
 
 @frame_features(
-    ("gaze_cnn_yaw_deg", "deg", -180, 180, "Gaze yaw from the gaze CNN (MPIIGaze-trained, both eyes normalised, "
+    ("gaze_cnn_yaw_deg", "deg", -180, 180, ("Gaze yaw from the gaze CNN (MPIIGaze-trained, both eyes normalised, "
      "composed with the head pose), camera frame; + = towards the subject's right, 0 = into the camera. Saturates "
      "near the camera, as MPIIGaze's gaze does (+-16 deg, 1-99%): on WACV and DAiSEE frames it stays within +-15 "
-     "deg while head yaw spans +-40 (model card, Limits); gaze_yaw_deg does not saturate."),
-    ("gaze_cnn_pitch_deg", "deg", -90, 90, "Gaze pitch from the gaze CNN, camera frame; + = up. Compressed the "
-     "same way (MPIIGaze's gaze pitch spans -19 to 0 deg)."),
+     "deg while head yaw spans +-40 (model card, Limits); gaze_yaw_deg does not saturate.")),
+    ("gaze_cnn_pitch_deg", "deg", -90, 90, ("Gaze pitch from the gaze CNN, camera frame; + = up. Compressed the "
+     "same way (MPIIGaze's gaze pitch spans -19 to 0 deg).")),
     kind="eyes",
 )
 def cnn_gaze(patches) -> dict[str, np.ndarray]:
@@ -101,16 +101,16 @@ def cnn_gaze_on_screen(table: pd.DataFrame, *, gaze: GazeConfig | None = None) -
 
 
 @frame_features(
-    ("screen_cnn_x_mm", "mm", -2000, 2000, "Where the CNN's gaze meets the camera plane, right of the camera in the "
-     "image (NaN if away; only with a calibrated camera)."),
-    ("screen_cnn_y_mm", "mm", -2000, 2000, "Where the CNN's gaze meets the camera plane, below the camera (NaN if "
-     "away; only with a calibrated camera)."),
-    ("on_screen_cnn", "flag", 0, 1, "1 when the CNN's gaze lands on the screen (ScreenGeometry, as on_screen), "
+    ("screen_cnn_x_mm", "mm", -2000, 2000, ("Where the CNN's gaze meets the camera plane, right of the camera in the "
+     "image (NaN if away; only with a calibrated camera).")),
+    ("screen_cnn_y_mm", "mm", -2000, 2000, ("Where the CNN's gaze meets the camera plane, below the camera (NaN if "
+     "away; only with a calibrated camera).")),
+    ("on_screen_cnn", "flag", 0, 1, ("1 when the CNN's gaze lands on the screen (ScreenGeometry, as on_screen), "
      "else 0; NaN for face crops (crop_mode) and outside the CNN's valid range (gaze_cnn_in_range 0). The CNN's gaze "
-     "saturates near the camera (gaze_cnn_yaw_deg), so it misses look-aways of the eyes: count those with on_screen."),
-    ("gaze_cnn_in_range", "flag", 0, 1, "1 where the head pose lies within the range the gaze CNN was trained and "
+     "saturates near the camera (gaze_cnn_yaw_deg), so it misses look-aways of the eyes: count those with on_screen.")),
+    ("gaze_cnn_in_range", "flag", 0, 1, ("1 where the head pose lies within the range the gaze CNN was trained and "
      "measured on (head yaw and pitch within +-20 deg: MPIIGaze's laptop users), 0 outside it, where on_screen_cnn "
-     "and screen_cnn_* are NaN; missing without the CNN's gaze or a head pitch."),
+     "and screen_cnn_* are NaN; missing without the CNN's gaze or a head pitch.")),
     kind="derived",
     typical_range=("screen_cnn_x_mm", "screen_cnn_y_mm"),
 )

@@ -207,27 +207,27 @@ def estimate_pose(landmarks: np.ndarray, width: float, height: float, focal_px: 
 
 
 @frame_features(
-    ("yaw_deg", "deg", -90, 90, "Head yaw; + = the subject turns to their right. From the 68 landmarks near frontal and "
+    ("yaw_deg", "deg", -90, 90, ("Head yaw; + = the subject turns to their right. From the 68 landmarks near frontal and "
      "from the detector's five points past 45 deg of turn (blended between 30 and 45 deg) and wherever the 68-point "
-     "fit fails (landmarks_ok 0); 75-90 deg turns read about 55-65 deg (benchmarks/head_pose.py)."),
-    ("pitch_deg", "deg", -90, 90, "Head pitch; + = chin up. From the 68 landmarks; NaN where their fit fails "
-     "(landmarks_ok 0: five points give no pitch)."),
-    ("roll_deg", "deg", -90, 90, "Head roll; + = head tilts towards the subject's right shoulder (from the five points "
-     "where the 68-point fit fails)."),
-    ("head_x_mm", "mm", -1000, 1000, "Nose tip position right of the camera axis; only with a calibrated camera "
-     "(ExtractConfig.focal_px or camera_hfov_deg), else NaN."),
+     "fit fails (landmarks_ok 0); 75-90 deg turns read about 55-65 deg (benchmarks/head_pose.py).")),
+    ("pitch_deg", "deg", -90, 90, ("Head pitch; + = chin up. From the 68 landmarks; NaN where their fit fails "
+     "(landmarks_ok 0: five points give no pitch).")),
+    ("roll_deg", "deg", -90, 90, ("Head roll; + = head tilts towards the subject's right shoulder (from the five points "
+     "where the 68-point fit fails).")),
+    ("head_x_mm", "mm", -1000, 1000, ("Nose tip position right of the camera axis; only with a calibrated camera "
+     "(ExtractConfig.focal_px or camera_hfov_deg), else NaN.")),
     ("head_y_mm", "mm", -1000, 1000, "Nose tip position below the camera axis; only with a calibrated camera, else NaN."),
-    ("head_z_mm", "mm", 100, 5000, "Nose tip distance from the camera along its axis (mean face size); only with a "
-     "calibrated camera, else NaN."),
-    ("pose_residual_iod", "ratio", 0, 1, "RMS reprojection error of the 68-point pose fit / inter-ocular distance "
-     "(fit quality; good fits 0.04-0.13, cleaning's quality rule masks a row above 0.2); NaN where landmarks_ok is 0."),
-    ("landmark_fit_error", "ratio", 0, 10, "Mean distance between the 68-point fit's eyes, nose tip and mouth corners "
+    ("head_z_mm", "mm", 100, 5000, ("Nose tip distance from the camera along its axis (mean face size); only with a "
+     "calibrated camera, else NaN.")),
+    ("pose_residual_iod", "ratio", 0, 1, ("RMS reprojection error of the 68-point pose fit / inter-ocular distance "
+     "(fit quality; good fits 0.04-0.13, cleaning's quality rule masks a row above 0.2); NaN where landmarks_ok is 0.")),
+    ("landmark_fit_error", "ratio", 0, 10, ("Mean distance between the 68-point fit's eyes, nose tip and mouth corners "
      "and the detector's five points, over the five points' span; NaN without detector points (tracked frames, "
-     "HOG, crop mode, imports). Above 0.2 the fit does not hold the face (landmarks_ok 0)."),
-    ("landmarks_ok", "flag", 0, 1, "1: the 68-point fit agrees with the detector's five points; 0: it does not (a "
+     "HOG, crop mode, imports). Above 0.2 the fit does not hold the face (landmarks_ok 0).")),
+    ("landmarks_ok", "flag", 0, 1, ("1: the 68-point fit agrees with the detector's five points; 0: it does not (a "
      "head turned past what dlib's predictor holds, about 45 deg): the head pose comes from the five points and every "
      "feature from the 68 landmarks (eyes, mouth, brows, gaze, expression, blink) is NaN; missing: not checked (no "
-     "detector points in this frame)."),
+     "detector points in this frame).")),
     typical_range=("landmark_fit_error",),
 )
 def head_pose(landmarks: np.ndarray, frame_size: np.ndarray, focal_px: np.ndarray | None = None,

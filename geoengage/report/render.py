@@ -109,8 +109,8 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
         md += [f"**{warning}**", ""]
     md += ["## Protocol", "", *(f"- {k}: {v}" for k, v in protocol.items()), f"- {leak_line}", "",
            f"## Metrics (95% intervals from bootstrapping {unit})", "", _markdown_table(header, rows), ""]
-    html_parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-                  f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    html_parts = [(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                  f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>")]
     if warning:
         html_parts.append(f"<p class='warn'>{html.escape(warning)}</p>")
     html_parts.append("<h2>Protocol</h2><ul>" + "".join(
