@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._version import __version__
 from ..exceptions import InvalidParameterError, ModelFileError, SchemaError
@@ -83,6 +84,16 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def as_windows(X: Any) -> pd.DataFrame:
+    """A window table from ``X``: a DataFrame with ``<signal>__<agg>`` columns as it is; any other 2-D input
+    (scikit-learn's array convention) checked as numbers (NaN allowed: the model fills it; inf, sparse, complex or
+    empty input is refused) and named ``x0__value``, ``x1__value``..."""
+    if isinstance(X, pd.DataFrame) and any("__" in str(c) for c in X.columns):
+        return X
+    array = check_array(X, ensure_all_finite="allow-nan", dtype=np.float64)
+    return pd.DataFrame(array, columns=[f"x{j}__value" for j in range(array.shape[1])])
 
 
 class EngagementModel(ClassifierMixin, BaseEstimator):
@@ -213,7 +224,21 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
             raise InvalidParameterError(f"`estimator` must be one of {MODEL_ESTIMATORS}. Got {self.estimator!r} instead.")
         if self.decision not in ("balanced", "argmax"):
             raise InvalidParameterError(f"`decision` must be 'balanced' or 'argmax'. Got {self.decision!r} instead.")
-        labels = canonical_labels(np.asarray(y, dtype=object))
+        if y is None:
+            raise InvalidParameterError("EngagementModel requires y to be passed, but the target y is None.")
+        X = as_windows(X)
+        if len(X) == 0:
+            raise InvalidParameterError("no windows to learn from (0 samples).")
+        y = np.asarray(y, dtype=object)
+        if y.ndim == 2 and y.shape[1] == 1:
+            from sklearn.exceptions import DataConversionWarning
+
+            warnings.warn("A column-vector y was passed when a 1d array was expected: raveled (one label per "
+                          "window).", DataConversionWarning, stacklevel=2)
+            y = y.ravel()
+        if y.ndim != 1:
+            raise InvalidParameterError(f"`y` must hold one label per window. Got shape {y.shape}.")
+        labels = canonical_labels(y)
         if len(labels) != len(X):
             raise InvalidParameterError(f"`y` has {len(labels)} labels for {len(X)} windows.")
         keep = np.array([v is not None for v in labels])
@@ -229,6 +254,8 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
                 raise InvalidParameterError(f"`sample_weight` must hold one finite non-negative number per window "
                                             f"({len(X)}). Got shape {weight.shape}.")
             weight = weight[keep]
+            if not weight.sum() > 0:
+                raise InvalidParameterError("`sample_weight`: all weights are zero; nothing to learn from.")
         data, labels = X.loc[keep], labels[keep]
         self.classes_, self.positive_ = (np.asarray(v, dtype=object) for v in resolve_classes(
             labels, classes=self.classes, positive=self.positive))
@@ -239,7 +266,7 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
                 f"{sorted(map(str, self.classes_))} without one: give it from least to most engaged "
                 "(classes=[...], CLI --classes a,b,c), or choose another estimator.")
         if len(np.unique(labels)) < 2:
-            raise InvalidParameterError(f"the labels must have at least two classes to learn. Got "
+            raise InvalidParameterError(f"the labels must have at least two classes to learn; one class given: "
                                         f"{sorted(set(labels), key=str)}.")
         self.features_ = list(self.features or feature_columns(data))
         if not self.features_:
@@ -347,11 +374,21 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
 
     def raw_output(self, windows: pd.DataFrame) -> np.ndarray:
         """The learner's output before calibration (what SHAP explains): probabilities, or the ordinal position."""
-        return self._raw(self.pipeline_[1:], np.arange(len(self.classes_)), self._matrix(windows))
+        check_is_fitted(self, "pipeline_")
+        table = as_windows(windows)
+        if table is not windows and table.shape[1] != self.n_features_in_:
+            raise InvalidParameterError(f"X has {table.shape[1]} features, but EngagementModel is expecting "
+                                        f"{self.n_features_in_} features as input.")
+        return self._raw(self.pipeline_[1:], np.arange(len(self.classes_)), self._matrix(table))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated class probabilities, (n, len(classes_)) in ``classes_`` order."""
         return self._apply_calibration(self.raw_output(X))
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing features are filled with the training medians
+        return tags
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """Class index per row of ``proba`` by the fitted decision rule."""
@@ -363,7 +400,8 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """The class of each window (names from ``classes_``: an integer, float or text array)."""
-        return np.asarray(self.classes_[self.decide(self.predict_proba(X))].tolist())
+        decided = self.decide(self.predict_proba(X))
+        return np.asarray(self.classes_[decided].tolist())
 
     def score(self, X: pd.DataFrame, y: Any, sample_weight: Any = None) -> float:
         """Accuracy of :meth:`predict` against ``y`` (labels compared as canonical labels, so "1" equals 1)."""
