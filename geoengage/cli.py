@@ -366,9 +366,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--class-weight", choices=["balanced", "none"], default="none",
                        help="balanced: weight classes equally in training (default none: the fitted decision rule "
                             "handles imbalance)")
-    group.add_argument("--estimator", choices=["xgboost", "xgboost_ordinal"], default="xgboost",
+    group.add_argument("--estimator", choices=["xgboost", "xgboost_ordinal", "logistic"], default="xgboost",
                        help="xgboost_ordinal regresses the class position (ordered levels) and calibrates it into "
-                            "class probabilities")
+                            "class probabilities; logistic is regularised logistic regression")
     group.add_argument("--no-calibration", action="store_true", help="skip the inner-fold probability calibration")
     group.add_argument("--decision", choices=["balanced", "argmax"], default="balanced",
                        help="pick classes for balanced accuracy (fitted threshold) or the most probable one")

@@ -65,6 +65,8 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "engagement
 #: Learners of :class:`EngagementModel`: XGBoost classes, XGBoost on the class position (ordinal: the classes'
 #: order is used, probabilities come from a calibration map of the regressed position), and two baselines.
 MODEL_ESTIMATORS = ("xgboost", "xgboost_ordinal", "logistic", "majority")
+#: Learners whose fitted model can be saved (as JSON, never pickled).
+SAVABLE = ("xgboost", "xgboost_ordinal", "logistic")
 #: A window's feature counts as outside the training range (``out_of_range``) only beyond the training minimum or
 #: maximum by more than this share of the range: until 2026-12-03 any excess counted, and every confident
 #: expression (probabilities of 1e-11 against a training minimum of 1e-8) was flagged as an extrapolation.
@@ -469,13 +471,21 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
 
     # --- saving --------------------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
-        """Write ``model.json`` (XGBoost JSON) and ``model.meta.json`` into ``folder``."""
-        if self.estimator not in ("xgboost", "xgboost_ordinal"):
-            raise InvalidParameterError(f"only XGBoost models can be saved; this one is {self.estimator!r}.")
+        """Write ``model.json`` (XGBoost's JSON; for logistic regression, its scaler and coefficients as JSON) and
+        ``model.meta.json`` into ``folder``."""
+        if self.estimator not in SAVABLE:
+            raise InvalidParameterError(f"models of {SAVABLE} can be saved; this one is {self.estimator!r}.")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         staged = folder / "model.json.tmp.json"  # XGBoost picks the format from the suffix: JSON
-        self.booster.save_model(staged)
+        if self.estimator == "logistic":
+            scaler, linear = self.pipeline_.named_steps["scale"], self.booster
+            staged.write_text(json.dumps({"kind": "logistic", "scale_mean": scaler.mean_.tolist(),
+                                          "scale": scaler.scale_.tolist(), "coef": linear.coef_.tolist(),
+                                          "intercept": linear.intercept_.tolist(),
+                                          "classes": linear.classes_.tolist()}))
+        else:
+            self.booster.save_model(staged)
         digest = hashlib.sha256(staged.read_bytes()).hexdigest()
         specs = {s.name: s for s in feature_specs()}
         described = []
@@ -577,13 +587,19 @@ def load_model(folder: str | Path) -> EngagementModel:
         if actual != expected:
             raise ModelFileError(f"{folder / 'model.json'}: damaged or altered model file: SHA-256 {actual[:16]}..., "
                                  f"expected {expected} (recorded in model.meta.json); save or reinstall it again.")
-    booster = XGBRegressor() if meta.get("params", {}).get("estimator") == "xgboost_ordinal" else XGBClassifier()
-    try:
-        booster.load_model(folder / "model.json")
-    except Exception as err:  # xgboost raises its own XGBoostError for a bad file
-        raise SchemaError(f"{folder / 'model.json'}: not an XGBoost JSON model ({err}).") from err
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
+
+    estimator = meta.get("params", {}).get("estimator")
+    if estimator == "logistic":
+        steps = _linear_steps(folder / "model.json")
+    else:
+        booster = XGBRegressor() if estimator == "xgboost_ordinal" else XGBClassifier()
+        try:
+            booster.load_model(folder / "model.json")
+        except Exception as err:  # xgboost raises its own XGBoostError for a bad file
+            raise SchemaError(f"{folder / 'model.json'}: not an XGBoost JSON model ({err}).") from err
+        steps = [("model", booster)]
 
     if schema == "geoengage.model/1":  # classes stored as text, no calibration, first class = not engaged
         classes = canonical_labels(meta["classes"])
@@ -605,8 +621,30 @@ def load_model(folder: str | Path) -> EngagementModel:
     model.settings_ = meta["settings"]
     model.training_ = meta["training"]
     model.n_features_in_ = len(model.features_)
-    model.pipeline_ = Pipeline([("impute", SimpleImputer()), ("model", booster)])
+    model.pipeline_ = Pipeline([("impute", SimpleImputer()), *steps])
     return model
+
+
+def _linear_steps(path: Path) -> list[tuple[str, Any]]:
+    """The fitted scaler and logistic regression a logistic model's ``model.json`` holds (plain JSON numbers)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    try:
+        saved = json.loads(path.read_text())
+        mean, scale = np.asarray(saved["scale_mean"], float), np.asarray(saved["scale"], float)
+        coef, intercept = np.asarray(saved["coef"], float), np.asarray(saved["intercept"], float)
+        classes = np.asarray(saved["classes"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SchemaError(f"{path}: not a geoengage logistic model ({err}).") from err
+    if coef.ndim != 2 or coef.shape[1] != len(mean) or len(scale) != len(mean):
+        raise SchemaError(f"{path}: the scaler and coefficients do not fit together ({coef.shape}, {len(mean)}).")
+    scaler = StandardScaler()
+    scaler.mean_, scaler.scale_, scaler.var_ = mean, scale, scale**2
+    scaler.n_features_in_, scaler.n_samples_seen_ = len(mean), 0
+    linear = LogisticRegression()
+    linear.coef_, linear.intercept_, linear.classes_, linear.n_features_in_ = coef, intercept, classes, len(mean)
+    return [("scale", scaler), ("model", linear)]
 
 
 @lru_cache(maxsize=1)

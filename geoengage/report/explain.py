@@ -51,7 +51,8 @@ class Explanation:
 
 
 def explain_model(model: EngagementModel, windows: pd.DataFrame) -> Explanation:
-    """SHAP TreeExplainer values of ``model`` on ``windows``.
+    """SHAP values of ``model`` on ``windows``: TreeExplainer's for XGBoost; for logistic regression the exact
+    linear ones (coefficient x standardised distance from the training mean, in log-odds).
 
     For a binary model, a contribution to the log-odds of the second class counts against the first. For an
     ordinal model (one regressed position), a contribution that raises the position pushes towards the upper
@@ -63,11 +64,22 @@ def explain_model(model: EngagementModel, windows: pd.DataFrame) -> Explanation:
     except ImportError as err:
         raise MissingDependencyError("explanations need shap: pip install 'geoengage[shap]'.") from err
     data = model._matrix(windows)
+    if model.estimator == "logistic":  # exact for a linear model: coefficient x standardised deviation from the
+        scaler = model.pipeline_.named_steps["scale"]  # training mean (SHAP's LinearExplainer, independent features)
+        linear = model.booster
+        z = (data - scaler.mean_) / scaler.scale_
+        values = z * linear.coef_[0] if linear.coef_.shape[0] == 1 else z[:, :, None] * linear.coef_.T[None]
+        return _directed(model, values, np.asarray(linear.intercept_, dtype=np.float64), data)
     explainer = _EXPLAINERS.get(model.booster)
     if explainer is None:  # building one converts the whole forest: keep it while the model lives
         explainer = _EXPLAINERS[model.booster] = shap.TreeExplainer(model.booster)
     values = np.asarray(explainer.shap_values(data))
     base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=np.float64))
+    return _directed(model, values, base, data)
+
+
+def _directed(model: EngagementModel, values: np.ndarray, base: np.ndarray, data: np.ndarray) -> Explanation:
+    """Per-class contributions (n, features, classes) from a one-output model's (n, features)."""
     if values.ndim == 2:  # one output: a binary model's log-odds of the second class, or an ordinal position
         k = len(model.classes_)
         direction = np.linspace(-1.0, 1.0, k)  # towards the last class +, the first -, a middle one 0
