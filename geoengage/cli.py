@@ -116,6 +116,10 @@ def _window_config(args: argparse.Namespace):
                         min_coverage=args.min_coverage)
 
 
+#: Inputs whose longer side is at most this (px, median) look like face crops to ``extract``'s hint.
+CROP_LIKE_PX = 160
+
+
 def _cmd_extract(args: argparse.Namespace) -> int:
     from .clean import CleanConfig
     from .dataset import build_dataset
@@ -127,6 +131,17 @@ def _cmd_extract(args: argparse.Namespace) -> int:
                            windows=_window_config(args), n_jobs=args.jobs, scheduler=args.scheduler,
                            chunk_size=args.chunk_size, hook=hook)
     print(json.dumps(result.to_dict()))
+    read = result.n_items - len(result.failures)
+    if read and not result.n_with_face:  # nothing usable was made: say so, and what to try
+        crops = result.median_size_px is not None and result.median_size_px <= CROP_LIKE_PX
+        hint = (f" The inputs are small ({result.median_size_px:.0f} px, median): if they are face crops, try "
+                "--crop-mode fallback, which takes the crop box as the face where the detector finds none."
+                if crops and args.crop_mode in (None, "off") else
+                " Check that the inputs show faces (at least --min-face-px on their shorter side).")
+        logger.error("no face found in any of the %d inputs read; the windows have no face coverage.%s", read, hint)
+        return 1
+    if not args.quiet:
+        logger.info("a face in %d of %d inputs read", result.n_with_face, read)
     if len(result.failures):  # the batch went on; the exit status still says that not everything was read
         logger.error("%d of %d items failed (see %s); the others are in %s", len(result.failures), result.n_items,
                      Path(args.out) / "failures.csv", args.out)

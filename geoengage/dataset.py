@@ -112,6 +112,10 @@ class DatasetResult:
     n_extracted: int
     n_skipped: int
     failures: pd.DataFrame
+    #: Inputs in the tables with a face in at least one frame, and the median frame size (px, longer side) of the
+    #: inputs: a first run on face crops finds no face, and says why (``geoengage extract``).
+    n_with_face: int = 0
+    median_size_px: float | None = None
 
     @property
     def frames_path(self) -> Path:
@@ -123,7 +127,7 @@ class DatasetResult:
 
     def to_dict(self) -> dict[str, object]:
         return {"out": str(self.out_dir), "n_items": self.n_items, "n_extracted": self.n_extracted,
-                "n_skipped": self.n_skipped, "n_failures": len(self.failures)}
+                "n_skipped": self.n_skipped, "n_failures": len(self.failures), "n_with_face": self.n_with_face}
 
 
 def _chunks(items: list[MediaItem], chunk_size: int) -> list[list[MediaItem]]:
@@ -543,8 +547,12 @@ def _build(items: list[MediaItem], out: Path, *, extract: ExtractConfig, clean: 
                 raise SchemaError(f"{part} could not be read back and was set aside; run the same command again to "
                                   "extract its items again (the other parts are kept).") from err
             tables.append(table[table["video_id"].isin(mine)])
+    n_with_face, size = 0, None
     if any(len(t) for t in tables):
         frames = pd.concat(tables, ignore_index=True)
+        n_with_face = int(frames.groupby("video_id")["face_found"].any().sum())
+        sizes = frames.groupby("video_id")[["frame_width_px", "frame_height_px"]].first().max(axis=1)
+        size = float(sizes.median()) if len(sizes) else None
         position = frames["video_id"].map(order).to_numpy()
         frames = frames.iloc[np.argsort(position, kind="stable")].reset_index(drop=True)
         write_frames(frames, out / "frames.parquet", config=extract)
@@ -557,7 +565,7 @@ def _build(items: list[MediaItem], out: Path, *, extract: ExtractConfig, clean: 
             "extract": config_to_dict(extract), "feature_models": feature_models(extract),
             "features_version": FEATURES_VERSION, "n_items": len(items), "n_failures": len(failures)})
     return DatasetResult(out, len(items), len(items) - skipped - len(failures), skipped,
-                         pd.DataFrame(failures, columns=FAILURE_COLUMNS))
+                         pd.DataFrame(failures, columns=FAILURE_COLUMNS), n_with_face, size)
 
 
 #: The parts of ``windows.meta.json`` that say how a table was made (a model records them: train/serve parity).

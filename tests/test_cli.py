@@ -113,3 +113,24 @@ def test_extract_with_a_calibrated_camera(media_dir: Path, tmp_path: Path) -> No
         main(["-q", "extract", str(folder), "--out", str(tmp_path / "x"), "--focal-px", "500", "--camera-hfov-deg", "60"])
     assert main(["-q", "extract", str(folder), "--out", str(tmp_path / "y"), "--focal-px", "500",
                  "--crop-mode", "fallback"]) == 2  # a face crop has no camera: a clear error, status 2
+
+
+def test_extract_on_face_crops_says_no_face_was_found_and_what_to_try(tmp_path: Path, caplog) -> None:
+    """A folder of small images where the detector finds no face (48x48 patches of the astronaut's suit, as tight or
+    odd crops can be): extract says so, suggests --crop-mode fallback and exits 1 instead of reporting success with
+    empty windows."""
+    import cv2
+
+    from geoengage.datasets import sample_image
+
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    for k in range(3):
+        cv2.imwrite(str(crops / f"c{k}.png"), sample_image()[350 + 20 * k:398 + 20 * k, 100:148])
+    caplog.set_level("INFO")
+    status = main(["extract", str(crops), "--out", str(tmp_path / "out"), "--jobs", "1", "--no-gaze-cnn"])
+    assert status == 1
+    message = next(r.getMessage() for r in caplog.records if "no face found" in r.getMessage())
+    assert "in any of the 3 inputs" in message and "--crop-mode fallback" in message
+    assert main(["-q", "extract", str(crops), "--out", str(tmp_path / "fallback"), "--jobs", "1", "--no-gaze-cnn",
+                 "--crop-mode", "fallback"]) == 0
