@@ -10,8 +10,10 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import outputs
 from .config import SCREEN_FIELDS, ExtractConfig, load_config
@@ -658,13 +660,21 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                  line: str | None = None) -> None:
+    """A warning as one log line (``WARNING geoengage: ...``), not Python's file path and source line."""
+    logging.getLogger("geoengage").warning("%s", message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``geoengage`` command; return the process exit status."""
     args = _build_parser().parse_args(argv)
     level = logging.WARNING if args.quiet else max(logging.DEBUG, logging.INFO - 10 * args.verbose)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return int(args.handler(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line
+            return int(args.handler(args))
     except GeoEngageError as err:
         logger.error("%s", err)
         return 2

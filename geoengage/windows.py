@@ -292,10 +292,14 @@ def make_windows(
     carried = dict.fromkeys(c for values in constants for c in values)  # in first-seen order
     windows = pd.DataFrame(rows, columns=[*keys, *carried, *_WINDOW_COLUMNS, "window_ok", *fset.columns])
     windows["window_ok"] = windows["window_ok"].astype(bool)  # (an empty table has no rows to type it)
-    low = int((~windows["window_ok"]).sum())
-    if low:
-        warnings.warn(f"{low} of {len(windows)} windows have face coverage below {min_coverage:.0%}; "
-                      "they are kept with window_ok=False.", GeoEngageWarning, stacklevel=2)
+    low = ~windows["window_ok"].to_numpy(dtype=bool)
+    single = windows["n_frames"].to_numpy() <= 1  # a photo's window: it has a face or it has none
+    if (low & ~single).any():
+        warnings.warn(f"{int((low & ~single).sum())} of {int((~single).sum())} video windows have face coverage below "
+                      f"{min_coverage:.0%}; they are kept with window_ok=False.", GeoEngageWarning, stacklevel=2)
+    if (low & single).any():
+        warnings.warn(f"{int((low & single).sum())} of {int(single.sum())} images have no face; they are kept with "
+                      "window_ok=False.", GeoEngageWarning, stacklevel=2)
     # how the table was made, for train/serve parity (geoengage.predict.check_settings)
     windows.attrs["geoengage"] = {
         **frames.attrs.get("geoengage", {}),

@@ -134,3 +134,20 @@ def test_extract_on_face_crops_says_no_face_was_found_and_what_to_try(tmp_path: 
     assert "in any of the 3 inputs" in message and "--crop-mode fallback" in message
     assert main(["-q", "extract", str(crops), "--out", str(tmp_path / "fallback"), "--jobs", "1", "--no-gaze-cnn",
                  "--crop-mode", "fallback"]) == 0
+
+
+def test_warnings_reach_the_user_as_one_log_line(tmp_path: Path, caplog) -> None:
+    """A photo without a face, among photos with one: the command says it in one log line, never in Python's
+    warning format (the package's file path and a line of its source)."""
+    import cv2
+
+    from geoengage.datasets import sample_image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "face.png"), sample_image())
+    cv2.imwrite(str(photos / "wall.png"), np.full((200, 200, 3), 128, np.uint8))
+    assert main(["extract", str(photos), "--out", str(tmp_path / "out"), "--jobs", "1", "--no-gaze-cnn"]) == 0
+    lines = [r.getMessage() for r in caplog.records if "have no face" in r.getMessage()]
+    assert lines == ["1 of 2 images have no face; they are kept with window_ok=False."]
+    assert not any("warnings.warn" in r.getMessage() or ".py:" in r.getMessage() for r in caplog.records)

@@ -205,3 +205,21 @@ def test_relative_to_baseline_reads_no_label() -> None:
         for other in (shuffled, windows.drop(columns=["label", "subject_id"])):
             again = relative_to_baseline(other.sample(frac=1, random_state=2), features=features, method=method)
             pd.testing.assert_frame_equal(again.loc[windows.index, features], reference[features])
+
+
+def test_photos_are_not_warned_about_like_videos() -> None:
+    """A set of photos (one frame each): faces give no warning at all; a photo without a face is said as such, not
+    as a window's low coverage. A video's windows keep their coverage warning."""
+    photos = pd.concat([_frames({"yaw_deg": np.array([v]), "blink": np.zeros(1), "on_screen": np.ones(1)},
+                                video=f"p{k}.jpg") for k, v in enumerate([1.0, 2.0, np.nan])], ignore_index=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_windows(photos[photos.video_id != "p2.jpg"], window_s=10.0, step_s=5.0, feature_set=SMALL)
+        assert not caught
+        make_windows(photos, window_s=10.0, step_s=5.0, feature_set=SMALL)
+    messages = [str(w.message) for w in caught]
+    assert messages == ["1 of 3 images have no face; they are kept with window_ok=False."]
+    yaw = np.sin(np.arange(100) / 10.0)
+    yaw[:80] = np.nan
+    with pytest.warns(GeoEngageWarning, match="video windows have face coverage below 60%"):
+        make_windows(_frames({"yaw_deg": yaw, "blink": np.zeros(100), "on_screen": np.ones(100)}, fps=10.0), window_s=5.0, step_s=5.0, feature_set=SMALL)
