@@ -74,7 +74,7 @@ from .exceptions import (
     OutputWriteError,
     SchemaError,
 )
-from .extract import FAILURE_COLUMNS, extract_items, item_config, write_frames
+from .extract import FAILURE_COLUMNS, ITEM_FOCAL, extract_items, item_config, write_frames
 from .geometry.registry import FEATURES_VERSION
 from .media import IMAGE_EXTENSIONS, MediaItem, list_media
 from .progress import Hook
@@ -549,7 +549,7 @@ def _build(items: list[MediaItem], out: Path, *, extract: ExtractConfig, clean: 
             tables.append(table[table["video_id"].isin(mine)])
     n_with_face, size = 0, None
     if any(len(t) for t in tables):
-        frames = pd.concat(tables, ignore_index=True)
+        frames = _current_columns(pd.concat(tables, ignore_index=True), items)
         n_with_face = int(frames.groupby("video_id")["face_found"].any().sum())
         sizes = frames.groupby("video_id")[["frame_width_px", "frame_height_px"]].first().max(axis=1)
         size = float(sizes.median()) if len(sizes) else None
@@ -566,6 +566,18 @@ def _build(items: list[MediaItem], out: Path, *, extract: ExtractConfig, clean: 
             "features_version": FEATURES_VERSION, "n_items": len(items), "n_failures": len(failures)})
     return DatasetResult(out, len(items), len(items) - skipped - len(failures), skipped,
                          pd.DataFrame(failures, columns=FAILURE_COLUMNS), n_with_face, size)
+
+
+def _current_columns(frames: pd.DataFrame, items: list[MediaItem]) -> pd.DataFrame:
+    """``frames`` with each item's manifest columns (labels, subject...) as the manifest says now: a part made
+    before the manifest was relabelled holds the old values, and the extraction itself does not depend on them."""
+    rows = {item.video_id: {k: v for k, v in item.extra.items() if k != ITEM_FOCAL} for item in items}
+    columns = list(dict.fromkeys(k for values in rows.values() for k in values))
+    if not columns:
+        return frames
+    current = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+    ids = frames["video_id"]
+    return frames.assign(**{c: ids.map(current[c]).to_numpy() for c in columns})
 
 
 #: The parts of ``windows.meta.json`` that say how a table was made (a model records them: train/serve parity).

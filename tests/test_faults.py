@@ -269,3 +269,19 @@ def test_the_shipped_model_files_match_their_recorded_hashes_and_a_damaged_one_i
         assert str(tmp_path / relative) in str(err.value) and expected in str(err.value)
     finally:
         models.packaged_model.cache_clear()
+
+
+def test_a_relabelled_manifest_gives_the_new_labels_without_extracting_again(photos, tmp_path) -> None:
+    """The manifest's columns (labels, subjects) are the manifest's as it is now: a part extracted under the old
+    labels keeps its landmarks, and the tables carry the new labels."""
+    images = sorted(photos.rglob("*.png"))
+    manifest = tmp_path / "manifest.csv"
+    pd.DataFrame({"path": [str(p) for p in images], "label": ["bored"] * len(images)}).to_csv(manifest, index=False)
+    out = tmp_path / "out"
+    assert _extract(manifest, out, "--chunk-size", "3") == 0
+    parts = {p: p.stat().st_mtime_ns for p in _parts(out)}
+    pd.DataFrame({"path": [str(p) for p in images], "label": ["engaged"] * len(images)}).to_csv(manifest, index=False)
+    assert _extract(manifest, out, "--chunk-size", "3") == 0
+    assert {p: p.stat().st_mtime_ns for p in _parts(out)} == parts  # nothing extracted again
+    assert set(pd.read_parquet(out / "frames.parquet")["label"]) == {"engaged"}
+    assert set(pd.read_parquet(out / "windows.parquet")["label"]) == {"engaged"}
