@@ -38,7 +38,8 @@ def _frames(out: Path) -> pd.DataFrame:
 def reference(clips: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("reference")
     result = build_dataset(clips, out, windows=WINDOWS)
-    assert result.to_dict() == {"out": str(out), "n_items": 10, "n_extracted": 9, "n_skipped": 0, "n_failures": 1}
+    assert result.to_dict() == {"out": str(out), "n_items": 10, "n_extracted": 9, "n_skipped": 0, "n_failures": 1,
+                                "n_with_face": 9}
     return out
 
 
