@@ -162,6 +162,22 @@ def describe_feature(name: str, value: float) -> str:
     return f"{words} {label} {value:.3g}"
 
 
+#: Below this a share (an expression probability, a fraction of the window) reads as "0%": an absence.
+ABSENT_BELOW = 0.005
+
+
+def is_absence(name: str, value: float) -> bool:
+    """Whether a window feature's value says something was absent (a share or probability that reads 0%) rather
+    than what the person did."""
+    try:
+        parsed = parse_feature_name(name)
+    except InvalidParameterError:
+        return False
+    share = parsed.agg in ("frac", "above") or (parsed.signal.startswith("expr_") and not
+                                                parsed.signal.startswith("expr_emb_") and parsed.agg != "std")
+    return share and np.isfinite(value) and abs(value) < ABSENT_BELOW
+
+
 def top_reasons(explanation: Explanation, *, top: int = 3, predicted: np.ndarray | None = None
                 ) -> list[tuple[object, list[dict[str, object]]]]:
     """For each window: the predicted class and up to ``top`` features pushing towards it.
@@ -169,14 +185,18 @@ def top_reasons(explanation: Explanation, *, top: int = 3, predicted: np.ndarray
     ``predicted`` gives each window's class index (the model's decision rule, :meth:`EngagementModel.decide`);
     by default the class with the largest log-odds. Each reason is ``{"feature", "value", "text",
     "contribution"}``; ``contribution`` is the SHAP value (log-odds, before calibration) towards the
-    predicted class, positive and largest first.
+    predicted class, positive and largest first. What the person did comes first: an absence (:func:`is_absence`,
+    "mean sad expression probability 0%") is a reason only where it pushes harder than every feature present.
     """
     if predicted is None:
         predicted = (explanation.values.sum(axis=1) + explanation.base).argmax(axis=1)
     out = []
     for i, k in enumerate(predicted):
         contributions = explanation.values[i, :, k]
-        order = [j for j in np.argsort(-contributions)[:top] if contributions[j] > 0]
+        ranked = [j for j in np.argsort(-contributions) if contributions[j] > 0]
+        absent = {j for j in ranked if is_absence(explanation.features[j], explanation.data[i, j])}
+        strongest_present = max((contributions[j] for j in ranked if j not in absent), default=0.0)
+        order = [j for j in ranked if j not in absent or contributions[j] > strongest_present][:top]
         out.append((explanation.classes[k], [
             {"feature": explanation.features[j], "value": float(explanation.data[i, j]),
              "text": describe_feature(explanation.features[j], explanation.data[i, j]),

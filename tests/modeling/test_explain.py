@@ -44,3 +44,22 @@ def test_feature_descriptions() -> None:
 def test_gaze_cnn_features_in_words() -> None:
     assert describe_feature("on_screen_cnn__frac", 0.4) == "gaze on screen (gaze CNN) in 40% of the window"
     assert describe_feature("gaze_cnn_yaw_deg__median", 12.3) == "median gaze yaw, gaze CNN (deg) 12.3"
+
+
+def test_reasons_name_what_was_present_before_absences() -> None:
+    """'mean sad expression probability 0%' is no reason while something present pushes harder; it is one where it
+    pushes harder than everything present."""
+    from geoengage.report.explain import Explanation, is_absence, top_reasons
+
+    features = ["expr_sad__mean", "expr_angry__mean", "yaw_deg__mean", "expr_happy__mean"]
+    data = np.array([[0.0, 0.001, 12.0, 0.4], [0.0, 0.001, 12.0, 0.4]])
+    values = np.zeros((2, 4, 2))
+    values[0, :, 1] = [0.5, 0.4, 0.3, 0.2]   # the absences push harder than anything present: they are reasons
+    values[1, :, 1] = [0.2, 0.1, 0.6, 0.3]   # present features push hardest: the absences are no reasons
+    explanation = Explanation(values, np.zeros(2), data, features, ["not_engaged", "engaged"])
+    assert is_absence("expr_sad__mean", 0.0) and not is_absence("expr_happy__mean", 0.4)
+    assert not is_absence("yaw_deg__mean", 0.0) and not is_absence("expr_sad__std", 0.0)
+    (_, first), (_, second) = top_reasons(explanation, predicted=np.array([1, 1]))
+    assert [r["feature"] for r in second] == ["yaw_deg__mean", "expr_happy__mean"]
+    assert not any(r["text"].endswith(" 0%") for r in second)
+    assert [r["feature"] for r in first] == ["expr_sad__mean", "expr_angry__mean", "yaw_deg__mean"]
