@@ -69,13 +69,14 @@ def test_default_model_scores_the_demo_windows(tmp_path: Path) -> None:
     model = load_default_model()
     assert model.classes_.tolist() == ["not_engaged", "nominally_engaged", "very_engaged"]  # least to most engaged
     assert model.positive_.tolist() == ["nominally_engaged", "very_engaged"]
-    assert set(model.features_) <= set(load_feature_set("default").columns)
+    assert set(model.features_) <= set(load_feature_set("audit_clean").columns)
     assert main(["-q", "demo", "--out", str(tmp_path)]) == 0
     windows = pd.read_parquet(tmp_path / "windows.parquet")
     ok = windows[windows.window_ok]
     total = ok[["engagement_not_engaged", "engagement_nominally_engaged", "engagement_very_engaged"]].sum(axis=1)
     assert ((total - 1.0).abs() < 1e-5).all() and ok.engagement_pred.isin(model.classes_.tolist()).all()
     assert ok.reason_text.str.match(r"predicted (not engaged|nominally engaged|very engaged): ").all()
+    assert not ok.reason_text.str.contains(r"probability 0%").any()  # what the astronaut did, not what was absent
     engaged = ok["engagement_nominally_engaged"] + ok["engagement_very_engaged"]
     assert np.allclose(ok["engagement_probability"], engaged)
     faceless = windows[~windows.window_ok]  # windows the face left: no score, no prediction, no reasons
