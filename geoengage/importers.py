@@ -163,7 +163,8 @@ def _frame_sizes(table: pd.DataFrame, media: pd.Series | None, frame_size: tuple
         sizes[np.isnan(sizes).any(axis=1)] = frame_size
     unknown = int(np.isnan(sizes).any(axis=1).sum())
     if unknown:
-        notes["frame size unknown (pose, gaze, on_screen NaN): give --frame-size or keep the media reachable"] += unknown
+        notes["frame size unknown (head pose from an assumed camera, pose_camera_assumed 1; gaze and on_screen NaN): "
+              "give --frame-size or keep the media reachable"] += unknown
     return sizes
 
 

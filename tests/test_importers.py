@@ -71,7 +71,9 @@ def test_pyfeat(tmp_path: Path, astronaut_landmarks: np.ndarray) -> None:
     first = frames.iloc[0]
     assert first.face_width_px == 88.0 and first.au12_probability == 0.8 and first.expr_happy == 0.9
     assert first.pyfeat_yaw_deg == 3.0 and first.pyfeat_roll_deg == -2.0  # Py-Feat's roll sign is geoengage's negated
-    assert np.isnan(first.yaw_deg)  # no frame size in a Py-Feat CSV: geoengage's own pose is not guessed
+    # no frame size in a Py-Feat CSV: geoengage's own pose from a camera assumed centred on the face, flagged
+    assert np.isfinite([first.yaw_deg, first.pitch_deg, first.roll_deg]).all() and first.pose_camera_assumed == 1
+    assert np.isnan(frames.iloc[1].pose_camera_assumed)  # no face, no pose
     assert np.isnan(frames.iloc[1].expr_happy)
 
 
@@ -131,9 +133,15 @@ def test_pyfeat_2x_emotions_and_frame_size_from_the_images(tmp_path: Path, astro
     assert missing.frames.frame_width_px.iloc[0] == 512  # read from the image the CSV names
     (tmp_path / "a.png").unlink()
     unknown = import_tables([tmp_path / "fex.csv"], tool="pyfeat")
-    assert np.isnan(unknown.frames.yaw_deg.iloc[0]) and any("frame size unknown" in k for k in unknown.notes)
+    assert any("frame size unknown" in k and "assumed camera" in k for k in unknown.notes)
     given = import_tables([tmp_path / "fex.csv"], tool="pyfeat", frame_size=(512, 512))
-    assert np.isfinite(given.frames.yaw_deg.iloc[0])
+    guessed, known = unknown.frames.iloc[0], given.frames.iloc[0]
+    assert guessed.pose_camera_assumed == 1 and known.pose_camera_assumed == 0
+    # the assumed camera looks at the face head-on: the rotation differs from the true camera's by about the face's
+    # angle off the true camera's axis (here 4 deg across, 14 deg up: the astronaut's face sits high in the photo)
+    assert abs(guessed.yaw_deg - known.yaw_deg) < 6 and abs(guessed.roll_deg - known.roll_deg) < 3
+    assert abs(guessed.pitch_deg - known.pitch_deg) < 20
+    assert guessed.pose_residual_iod < 0.05  # the mean face fits as well as with the true camera
 
 
 def test_pyfeat_roll_sign_agrees_with_geoengages_pose(tmp_path: Path, astronaut_landmarks) -> None:

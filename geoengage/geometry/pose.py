@@ -42,7 +42,7 @@ import numpy as np
 from ..detect.landmarks import FIT_DISAGREEMENT_MAX, FIVE_POINT_LANDMARKS, fit_disagreement
 from .base import frame_features, inter_ocular, nan_rows
 
-__all__ = ["FACE_3D_MM", "FIVE_POINT_MODEL_MM", "MIRROR", "POINTS_YAW_BLEND_DEG", "RIGID_POINTS", "angles_from_rotation",
+__all__ = ["ASSUMED_FOCAL_FACE_WIDTHS", "FACE_3D_MM", "FIVE_POINT_MODEL_MM", "MIRROR", "POINTS_YAW_BLEND_DEG", "RIGID_POINTS", "angles_from_rotation",
            "camera_matrix", "estimate_pose", "estimate_pose_points", "focal_from_hfov", "focal_lengths",
            "rotation_from_angles"]
 
@@ -124,6 +124,14 @@ def focal_from_hfov(width: float, hfov_deg: float) -> float:
 #: about 0.6-0.7 m away; rendered heads at 450-800 mm (yaw to +-30, pitch to +-15 deg) then read within 2.4 deg of
 #: their yaw and 0.9 deg of their pitch (tests/geometry/test_pose.py).
 CROP_FOCAL_FACTOR = 5.0
+
+#: Focal length, in widths of the face's landmark box, of the camera assumed where the frame size is unknown (a table
+#: imported without it, e.g. Py-Feat's CSVs of images no longer at hand). The assumed camera looks straight at the face
+#: (its principal point at the landmarks' centre) from a normal distance: the crops' rule (:data:`CROP_FOCAL_FACTOR`
+#: crop widths, a face filling about 0.8 of its crop). Its angles are the head's relative to the line from the camera to
+#: the face; the real camera's differ by the face's angle off its axis (a few degrees near the frame's centre, up to
+#: about 15 deg at its edge). Such rows have ``pose_camera_assumed`` 1.
+ASSUMED_FOCAL_FACE_WIDTHS = 6.0
 
 
 def focal_lengths(frame_size: np.ndarray, focal_px: np.ndarray | None, *, crops: bool = False) -> np.ndarray:
@@ -224,6 +232,9 @@ def estimate_pose(landmarks: np.ndarray, width: float, height: float, focal_px: 
     ("landmark_fit_error", "ratio", 0, 10, ("Mean distance between the 68-point fit's eyes, nose tip and mouth corners "
      "and the detector's five points, over the five points' span; NaN without detector points (tracked frames, "
      "HOG, crop mode, imports). Above 0.2 the fit does not hold the face (landmarks_ok 0).")),
+    ("pose_camera_assumed", "flag", 0, 1, ("1: the frame size was unknown (an import without it), so yaw, pitch and "
+     "roll are from a camera assumed to look straight at the face (ASSUMED_FOCAL_FACE_WIDTHS); 0: from the frame's own "
+     "camera model; missing: no face.")),
     ("landmarks_ok", "flag", 0, 1, ("1: the 68-point fit agrees with the detector's five points; 0: it does not (a "
      "head turned past what dlib's predictor holds, about 45 deg): the head pose comes from the five points and every "
      "feature from the 68 landmarks (eyes, mouth, brows, gaze, expression, blink) is NaN; missing: not checked (no "
@@ -241,7 +252,7 @@ def head_pose(landmarks: np.ndarray, frame_size: np.ndarray, focal_px: np.ndarra
     landmarks' to the five points' over :data:`POINTS_YAW_BLEND_DEG`."""
     n = len(landmarks)
     out = np.full((n, 7), np.nan)
-    focal = focal_lengths(frame_size, focal_px)
+    frame_size, focal, assumed = _assumed_cameras(landmarks, frame_size, focal_lengths(frame_size, focal_px))
     points = np.full((n, 5, 2), np.nan) if points is None else points
     error = fit_disagreement(landmarks, points)
     checked = np.isfinite(error)
@@ -263,4 +274,21 @@ def head_pose(landmarks: np.ndarray, frame_size: np.ndarray, focal_px: np.ndarra
         residual = out[:, 6] / inter_ocular(landmarks)
     return {"yaw_deg": out[:, 0], "pitch_deg": out[:, 1], "roll_deg": out[:, 2], "head_x_mm": out[:, 3],
             "head_y_mm": out[:, 4], "head_z_mm": out[:, 5], "pose_residual_iod": residual,
-            "landmark_fit_error": error, "landmarks_ok": ok}
+            "landmark_fit_error": error, "landmarks_ok": ok,
+            "pose_camera_assumed": np.where(np.isfinite(out[:, 0]), assumed.astype(np.float64), np.nan)}
+
+
+def _assumed_cameras(landmarks: np.ndarray, frame_size: np.ndarray, focal: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(frame_size, focal, assumed)`` with the camera of :data:`ASSUMED_FOCAL_FACE_WIDTHS` wherever the frame size
+    is unknown: a frame twice the landmarks' centre (so the principal point is the face's centre) and a focal length of
+    that many landmark-box widths. ``assumed`` (n,) marks those rows."""
+    assumed = ~np.isfinite(np.asarray(frame_size, dtype=np.float64)).all(axis=1) & ~nan_rows(landmarks)
+    if not assumed.any():
+        return frame_size, focal, assumed
+    frame_size = np.array(frame_size, dtype=np.float64, copy=True)
+    focal = np.array(focal, dtype=np.float64, copy=True)
+    low, high = np.nanmin(landmarks[assumed], axis=1), np.nanmax(landmarks[assumed], axis=1)
+    frame_size[assumed] = low + high  # twice the centre
+    focal[assumed] = ASSUMED_FOCAL_FACE_WIDTHS * (high - low)[:, 0]
+    return frame_size, focal, assumed

@@ -187,7 +187,7 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
 
 #: Features a row whose 68-point fit failed (``landmarks_ok`` 0) keeps: the pose from the detector's five points.
 FROM_POINTS = frozenset({"yaw_deg", "roll_deg", "head_x_mm", "head_y_mm", "head_z_mm", "landmark_fit_error",
-                         "landmarks_ok"})
+                         "landmarks_ok", "pose_camera_assumed"})
 
 
 def _mask_failed_fits(table: pd.DataFrame) -> pd.DataFrame:
