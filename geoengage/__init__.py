@@ -12,7 +12,11 @@ Public API (the data flow, stage by stage):
 - models (one API, imported on first use): :func:`evaluate` (grouped CV, train -> test, set-up audit ->
   report), :func:`evaluate_datasets` (leave one data set out), :func:`train` (fit and save; several data sets
   pooled), :func:`score` (apply a saved model to windows), :func:`load_model`, :func:`read_windows`,
-  :class:`EngagementModel` (a scikit-learn classifier)
+  :class:`EngagementModel` (a scikit-learn classifier), :func:`load_default_model` (the shipped one),
+  :func:`predict_frames` and :class:`PredictConfig` (one recording's frames -> the model's cleaning and windows ->
+  scores)
+- figures (imported on first use): ``geoengage.plot`` (timelines, an annotated face, a window's reasons, SHAP, the
+  set-up audit, ROC, reliability; matplotlib figures to restyle)
 - sequences (imported on first use): :func:`read_window_table` (another tool's per-window table -> windows),
   :class:`SequenceModel` (GRU / LSTM over each recording's windows), :func:`evaluate_recordings`,
   :func:`load_sequence_model`
@@ -53,7 +57,9 @@ _LAZY = {"evaluate": ("evaluation", "evaluate"), "train": ("modeling.train", "tr
          "evaluate_recordings": ("evaluation", "evaluate_recordings"),
          "evaluate_datasets": ("evaluation", "evaluate_datasets"), "clean_frames": ("clean", "clean_frames"),
          "make_windows": ("windows", "make_windows"), "relative_to_baseline": ("windows", "relative_to_baseline"),
-         "build_dataset": ("dataset", "build_dataset")}
+         "build_dataset": ("dataset", "build_dataset"), "predict_frames": ("predict", "predict_frames"),
+         "PredictConfig": ("predict", "PredictConfig"), "load_default_model": ("modeling.train", "load_default_model"),
+         "plot": ("plot", None)}
 
 
 def __getattr__(name: str) -> object:
@@ -61,7 +67,8 @@ def __getattr__(name: str) -> object:
         from importlib import import_module
 
         module, attribute = _LAZY[name]
-        return getattr(import_module(f".{module}", __name__), attribute)
+        loaded = import_module(f".{module}", __name__)
+        return loaded if attribute is None else getattr(loaded, attribute)
     raise AttributeError(f"module 'geoengage' has no attribute {name!r}")
 
 
@@ -81,6 +88,7 @@ __all__ = [
     "MediaItem",
     "MediaReadError",
     "MissingDependencyError",
+    "PredictConfig",
     "SchemaError",
     "SequenceModel",
     "__version__",
@@ -94,10 +102,13 @@ __all__ = [
     "extract_frames",
     "iter_frames",
     "list_media",
+    "load_default_model",
     "load_encodings",
     "load_model",
     "load_sequence_model",
     "make_windows",
+    "plot",
+    "predict_frames",
     "read_frames",
     "read_image",
     "read_manifest",

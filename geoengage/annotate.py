@@ -1,7 +1,8 @@
 """Draw faces, boxes and landmarks from per-frame rows onto images (for previews and live video).
 
-:func:`draw_face` draws the box, 68 landmarks and track label; :func:`draw_live` adds the head-pose
-axes, the gaze ray, the expression and an engagement gauge (the annotated video of ``geoengage live``).
+:func:`draw_face` draws the box, 68 landmarks and track label; :func:`draw_pose` adds the head-pose axes, the gaze
+ray and the expression (``geoengage.plot.face``); :func:`draw_live` adds an engagement gauge (the annotated video of
+``geoengage live``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .geometry.pose import camera_matrix, estimate_pose, rotation_from_angles
 from .geometry.registry import CAMERA_FOCAL
 from .schema import LANDMARK_COLUMNS
 
-__all__ = ["draw_face", "draw_live"]
+__all__ = ["draw_face", "draw_live", "draw_pose"]
 
 _AXES = ((np.array([1.0, 0.0, 0.0]), (0, 0, 255)),    # the face's right-to-left axis, red
          (np.array([0.0, -1.0, 0.0]), (0, 200, 0)),   # up, green
@@ -80,13 +81,10 @@ def _draw_gaze(out: np.ndarray, row: Mapping[str, object], points: np.ndarray) -
                     (255, 0, 255), 2, cv2.LINE_AA, tipLength=0.15)
 
 
-def draw_live(image: np.ndarray, row: Mapping[str, object], *, engagement: float | None = None,
-              dropped: int = 0) -> np.ndarray:
-    """:func:`draw_face` plus head-pose axes, the expression class, an engagement gauge and a drop count.
-
-    ``row`` is a per-frame row with features (``yaw_deg``, ``pitch_deg``, ``roll_deg``, ``expr_class``);
-    ``engagement`` is the latest window's engagement probability (0-1), drawn as a bar on the left.
-    """
+def draw_pose(image: np.ndarray, row: Mapping[str, object]) -> np.ndarray:
+    """:func:`draw_face` plus the head-pose axes (red: across the face, green: up, blue: where it points), the gaze
+    ray (magenta) and the expression class of one per-frame row with features (``yaw_deg``, ``pitch_deg``,
+    ``roll_deg``, ``expr_class``, gaze)."""
     out = draw_face(image, row)
     yaw, pitch, roll = (_finite(row.get(k)) for k in ("yaw_deg", "pitch_deg", "roll_deg"))
     if bool(row.get("face_found", False)) and None not in (yaw, pitch, roll):
@@ -104,6 +102,16 @@ def draw_live(image: np.ndarray, row: Mapping[str, object], *, engagement: float
             bottom = int(float(row["face_top_px"]) + float(row["face_height_px"])) + 18  # type: ignore[arg-type]
             cv2.putText(out, label, (int(float(row["face_left_px"])), bottom),  # type: ignore[arg-type]
                         cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+    return out
+
+
+def draw_live(image: np.ndarray, row: Mapping[str, object], *, engagement: float | None = None,
+              dropped: int = 0) -> np.ndarray:
+    """:func:`draw_pose` plus an engagement gauge and a drop count.
+
+    ``engagement`` is the latest window's engagement probability (0-1), drawn as a bar on the left.
+    """
+    out = draw_pose(image, row)
     height = out.shape[0]
     top, bottom = 40, height - 40
     cv2.rectangle(out, (10, top), (26, bottom), (80, 80, 80), 1)

@@ -104,7 +104,13 @@ def evaluate(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path
     from .dataset import read_windows
     from .modeling.audit import setup_audit
     from .report.explain import explain_model, explain_windows, global_importance
-    from .report.figures import confusion_figure, importance_figure, roc_figure, shap_beeswarm_figure
+    from .report.figures import (
+        confusion_figure,
+        importance_figure,
+        roc_figure,
+        setup_audit_figure,
+        shap_beeswarm_figure,
+    )
     from .report.metrics import summarize
     from .report.render import write_report
 
@@ -162,6 +168,8 @@ def evaluate(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path
                                      f"({len(other)} windows; labels mapped {dict(label_map or {})})")
     quality = _data_quality(table, data, model, source)
     audit_result = setup_audit(data, features=chosen, groups=groups).to_dict() if audit and groups in data else None
+    if audit_result is not None:
+        figures["Set-up audit: each feature's share of variance between subjects"] = setup_audit_figure(audit_result)
     config: dict[str, object] = {"evaluate": {"target": target, "groups": groups, "n_splits": n_splits,
                                               "split": split, "seed": seed, "n_boot": n_boot,
                                               "estimator": estimator, **options},
