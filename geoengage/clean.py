@@ -9,6 +9,7 @@ between cross-validation folds, and a recording is cleaned the same alone or in 
 Rules (``CleanConfig.rules``; each masked value keeps its reason, counted in
 :attr:`CleanResult.masked` and in the report's data-quality section):
 
+===========  ==============================================================================================
 ``quality``  the landmark fit of the row is poor: pose fit residual above ``max_residual_iod`` of the
              inter-ocular distance, fewer than ``min_landmarks_in_frame`` of the 68 landmarks inside
              the frame, or an inter-ocular distance below ``min_iod_px``. Every feature of the row is
@@ -24,6 +25,7 @@ Rules (``CleanConfig.rules``; each masked value keeps its reason, counted in
              recording or subject; values with ``|z| > z_max`` are masked or clipped (``action``).
              It treats rare as wrong: a 0.4 s look-away in 10 s or a blink's eye aspect ratio is
              flagged, so it is off by default.
+===========  ==============================================================================================
 
 Then **short gaps**: within each face track, runs of missing values lasting at most ``max_gap_s``
 are interpolated linearly in time; longer runs and runs at either end stay NaN, and a gap is never

@@ -367,7 +367,7 @@ def sniff_media(head: bytes) -> tuple[str, str] | None:
     """``(kind, extension)`` of a file from its first bytes (at least 12), or ``None`` when unknown.
 
     Decides by content, not by name: JPEG, PNG, BMP, TIFF, WebP images; AVI, MP4/MOV (ISO base
-    media), Matroska/WebM videos. A RIFF file must also carry its form type (``WEBP``/``AVI ``).
+    media), Matroska/WebM videos. A RIFF file must also carry its form type (``"WEBP"``/``"AVI "``).
     """
     for offset, magic, kind, extension in _SIGNATURES:
         if head[offset:offset + len(magic)] == magic and (offset != 8 or head[:4] == b"RIFF"):

@@ -6,24 +6,24 @@ extraction on one recording (or image) with **the model's own cleaning and windo
 
 Scored windows are the window table (:func:`geoengage.windows.make_windows`) plus:
 
-=========================  ===========  ===============================================================
-column                     unit         meaning
-=========================  ===========  ===============================================================
-``engagement_<class>``     probability  calibrated probability of each class, by the model's class names
-``engagement_pred``        class        the class the model's decision rule picks (its threshold or
-                                        prior-corrected rule, see :mod:`geoengage.modeling.train`)
-``engagement_probability`` probability  probability of being engaged: the sum over the model's engaged
-                                        (``positive``) classes, whatever their position
-``n_out_of_range``         count        features outside the range seen in training by > 5% of it (extrapolation)
-``out_of_range``           list         their names
-``uncertain``              bool         the window lies where the model was weak on held-out data sets: a
-                                        feature out of range, face in under 80% of the window, or a
-                                        predicted class under 5% of training (``EngagementModel.uncertainty``)
-``uncertain_why``          text         those reasons, ``"; "``-separated (empty when not uncertain)
-``reasons``                list         up to ``top_reasons`` dicts ``{feature, value, text,
-                                        contribution}`` pushing towards the predicted class (SHAP)
-``reason_text``            text         the same in words (``"predicted engaged: gaze on screen ..."``)
-=========================  ===========  ===============================================================
+==========================  ===========  ===============================================================
+column                      unit         meaning
+==========================  ===========  ===============================================================
+``engagement_<class>``      probability  calibrated probability of each class, by the model's class names
+``engagement_pred``         class        the class the model's decision rule picks (its threshold or
+                                         prior-corrected rule, see :mod:`geoengage.modeling.train`)
+``engagement_probability``  probability  probability of being engaged: the sum over the model's engaged
+                                         (``positive``) classes, whatever their position
+``n_out_of_range``          count        features outside the range seen in training by > 5% of it (extrapolation)
+``out_of_range``            list         their names
+``uncertain``               bool         the window lies where the model was weak on held-out data sets: a
+                                         feature out of range, face in under 80% of the window, or a
+                                         predicted class under 5% of training (``EngagementModel.uncertainty``)
+``uncertain_why``           text         those reasons, ``"; "``-separated (empty when not uncertain)
+``reasons``                 list         up to ``top_reasons`` dicts ``{feature, value, text,
+                                         contribution}`` pushing towards the predicted class (SHAP)
+``reason_text``             text         the same in words (``"predicted engaged: gaze on screen ..."``)
+==========================  ===========  ===============================================================
 
 A window without enough face (``window_ok`` False: coverage below ``min_coverage``) is **not scored**:
 its probabilities and ``engagement_probability`` are NaN, ``engagement_pred`` is missing and it has

@@ -2,6 +2,7 @@
 
 Endpoints (the OpenAPI spec is at ``/openapi.json``, interactive docs at ``/docs``):
 
+=================  =============================================================================
 ``POST /predict``  one image or short video as the multipart field ``file``. The type is
                    sniffed from the content (:func:`geoengage.media.sniff_media`), never from
                    the name. Returns per face its features, expression probabilities, engagement
@@ -9,6 +10,7 @@ Endpoints (the OpenAPI spec is at ``/openapi.json``, interactive docs at ``/docs
                    (``?timeline=true`` adds the per-frame series the web page plots).
 ``GET /health``    liveness, version and the loaded models.
 ``GET /``          the web page: upload a clip, see the timeline (``geoengage/web/index.html``).
+=================  =============================================================================
 
 Bad input is a 4xx with ``{"detail": "..."}``: 400 empty or unreadable upload, 413 over the size
 or duration limit, 415 not an image or video geoengage reads, 422 a file of a known type that

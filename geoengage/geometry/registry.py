@@ -3,6 +3,7 @@
 Feature functions register themselves with :func:`frame_features`, in one of six kinds,
 computed in this order:
 
+=============  =============================================================================================
 ``image``      per face, during extraction, from the grayscale frame and its 68 landmarks
                (gaze ratios from the pupils, image quality): ``f(gray, landmarks) -> {name: float}``
 ``faces``      during extraction, batched over aligned face crops from
@@ -18,6 +19,7 @@ computed in this order:
 ``derived``    from other features' columns (gaze direction, on-screen):
                ``f(table) -> {name: ndarray (n,)}``
 ``track``      over time within each face track (blink events): ``f(table) -> {name: ndarray (n,)}``
+=============  =============================================================================================
 
 Every function returns NaN for a row without a face, never 0. ``geoengage features`` lists
 the registry and ``features/FEATURES.md`` is generated from it (:func:`features_markdown`).

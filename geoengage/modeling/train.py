@@ -384,7 +384,7 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
         return self._raw(self.pipeline_[1:], np.arange(len(self.classes_)), self._matrix(table))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Calibrated class probabilities, (n, len(classes_)) in ``classes_`` order."""
+        """Calibrated class probabilities, ``(n, len(classes_))`` in ``classes_`` order."""
         return self._apply_calibration(self.raw_output(X))
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]

@@ -89,7 +89,7 @@ def _directed(model: EngagementModel, values: np.ndarray, base: np.ndarray, data
 
 
 def global_importance(explanation: Explanation) -> pd.DataFrame:
-    """Mean |SHAP| per feature (rows) and class (columns), most important first."""
+    """Mean absolute SHAP value per feature (rows) and class (columns), most important first."""
     table = pd.DataFrame(np.abs(explanation.values).mean(axis=0), index=explanation.features,
                          columns=[str(c) for c in explanation.classes])
     return table.loc[table.mean(axis=1).sort_values(ascending=False).index]

@@ -153,7 +153,7 @@ def classification_metrics(result: CVResult) -> dict[str, object]:
 def reliability(probability: np.ndarray, outcome: np.ndarray, *, n_bins: int = 10) -> tuple[float, list[dict]]:
     """Expected calibration error of ``probability`` against the 0/1 ``outcome``, and its equal-width bins.
 
-    ECE = sum over probability bins of (share of windows) x |observed rate - mean probability|.
+    ECE = sum over probability bins of (share of windows) x ``|observed rate - mean probability|``.
     """
     edges = np.linspace(0, 1, n_bins + 1)
     which = np.clip(np.digitize(probability, edges[1:-1]), 0, n_bins - 1)

@@ -69,7 +69,7 @@ def write_report(results: dict[str, dict], out_dir: str | Path, *, title: str = 
     figures : dict, optional
         Caption -> PNG bytes: embedded in the HTML (base64), saved under ``figures/`` for the Markdown.
     importance : dict, optional
-        Feature -> mean |SHAP|, most important first.
+        Feature -> mean absolute SHAP value, most important first.
     explanations : list of str, optional
         Per-window reasons in words (:func:`geoengage.report.explain.explain_windows`).
     setup_audit : dict, optional
