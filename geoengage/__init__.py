@@ -8,7 +8,8 @@ Public API (the data flow, stage by stage):
 - identity: :func:`enroll_people`, :func:`save_encodings`, :func:`load_encodings`
 - samples: :func:`sample_image`, :func:`sample_video`
 - frames -> cleaning -> windows (imported on first use): :func:`clean_frames`, :func:`make_windows`,
-  :func:`relative_to_baseline`, :func:`build_dataset` (media -> frames -> windows tables on disk, resumable)
+  :func:`relative_to_baseline`, :func:`build_dataset` (media -> frames -> windows tables on disk, resumable),
+  :func:`import_dataset` (another tool's CSVs -> the same tables)
 - models (one API, imported on first use): :func:`evaluate` (grouped CV, train -> test, set-up audit ->
   report), :func:`evaluate_datasets` (leave one data set out), :func:`train` (fit and save; several data sets
   pooled), :func:`score` (apply a saved model to windows), :func:`load_model`, :func:`read_windows`,
@@ -57,7 +58,8 @@ _LAZY = {"evaluate": ("evaluation", "evaluate"), "train": ("modeling.train", "tr
          "evaluate_recordings": ("evaluation", "evaluate_recordings"),
          "evaluate_datasets": ("evaluation", "evaluate_datasets"), "clean_frames": ("clean", "clean_frames"),
          "make_windows": ("windows", "make_windows"), "relative_to_baseline": ("windows", "relative_to_baseline"),
-         "build_dataset": ("dataset", "build_dataset"), "predict_frames": ("predict", "predict_frames"),
+         "build_dataset": ("dataset", "build_dataset"), "import_dataset": ("dataset", "import_dataset"),
+         "predict_frames": ("predict", "predict_frames"),
          "PredictConfig": ("predict", "PredictConfig"), "load_default_model": ("modeling.train", "load_default_model"),
          "plot": ("plot", None)}
 
@@ -100,6 +102,7 @@ __all__ = [
     "evaluate_recordings",
     "extract_batch",
     "extract_frames",
+    "import_dataset",
     "iter_frames",
     "list_media",
     "load_default_model",

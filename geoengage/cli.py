@@ -173,16 +173,11 @@ def _cmd_import_table(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    import dataclasses
-
     if args.tool == "table":
         return _cmd_import_table(args)
 
-    from .clean import CleanConfig, clean_frames
-    from .dataset import WINDOWS_SCHEMA_VERSION, write_windows
-    from .extract import write_frames
-    from .importers import import_tables, imported_feature_set
-    from .windows import make_windows
+    from .clean import CleanConfig
+    from .dataset import import_dataset
 
     size = None
     if args.frame_size:
@@ -192,30 +187,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
             raise InvalidParameterError(f"`--frame-size` must be WIDTHxHEIGHT, e.g. 640x480. Got {args.frame_size!r} "
                                         "instead.") from err
         size = (width, height)
-    result = import_tables(args.csv, tool=args.tool, fps=args.fps, frame_size=size, focal_px=args.focal_px)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    outputs.write_table(result.failures, out / "failures.csv")
-    summary = result.to_dict()
-    if not len(result.frames):
-        print(json.dumps({**summary, "out": str(out)}))
-        logger.error("no file could be imported; see %s", out / "failures.csv")
+    done = import_dataset(args.csv, args.out, tool=args.tool, fps=args.fps, frame_size=size, focal_px=args.focal_px,
+                          clean=CleanConfig(z_max=args.z_max, max_gap_s=args.max_gap_s), windows=_window_config(args))
+    print(json.dumps(done.to_dict()))
+    if done.windows is None:
+        logger.error("no file could be imported; see %s", done.out_dir / "failures.csv")
         return 1
-    write_frames(result.frames, out / "frames.parquet")
-    meta_path = out / "frames.meta.json"
-    meta = json.loads(meta_path.read_text())
-    outputs.write_text(meta_path, json.dumps({**meta, "import": {"tool": args.tool, **summary}}, indent=2, default=str))
-    clean = CleanConfig(z_max=args.z_max, max_gap_s=args.max_gap_s)
-    cleaned = clean_frames(result.frames, config=clean)
-    config = _window_config(args)
-    fset = imported_feature_set(result.frames, config.feature_set)
-    windows = make_windows(cleaned.frames, window_s=config.window_s, step_s=config.step_s,
-                           feature_set=fset, min_coverage=config.min_coverage)
-    write_windows(windows, out, meta={"schema": WINDOWS_SCHEMA_VERSION, "windows": dataclasses.asdict(config),
-                                       "feature_set": fset.columns, "clean": dataclasses.asdict(clean),
-                                       "cleaning": cleaned.to_dict(), "import": summary})
-    print(json.dumps({**summary, "n_windows": len(windows), "out": str(out)}))
-    return 1 if len(result.failures) else 0
+    return 1 if len(done.imported.failures) else 0
 
 
 def _model_options(args: argparse.Namespace) -> dict[str, object]:

@@ -76,12 +76,13 @@ from .exceptions import (
 )
 from .extract import FAILURE_COLUMNS, ITEM_FOCAL, extract_items, item_config, write_frames
 from .geometry.registry import FEATURES_VERSION
+from .importers import ImportResult
 from .media import IMAGE_EXTENSIONS, MediaItem, list_media
 from .progress import Hook
 from .windows import load_feature_set, make_windows
 
-__all__ = ["SETTINGS_KEYS", "DatasetResult", "WindowConfig", "build_dataset", "config_key", "feature_models",
-           "part_path", "read_windows", "write_windows"]
+__all__ = ["SETTINGS_KEYS", "DatasetResult", "ImportedDataset", "WindowConfig", "build_dataset", "config_key",
+           "feature_models", "import_dataset", "part_path", "read_windows", "write_windows"]
 
 logger = logging.getLogger(__name__)
 WINDOWS_SCHEMA_VERSION = "geoengage.windows/1"
@@ -582,6 +583,57 @@ def _current_columns(frames: pd.DataFrame, items: list[MediaItem]) -> pd.DataFra
 
 #: The parts of ``windows.meta.json`` that say how a table was made (a model records them: train/serve parity).
 SETTINGS_KEYS = ("windows", "clean", "extract", "import", "feature_models", "features_version")
+
+
+@dataclass(frozen=True)
+class ImportedDataset:
+    """What :func:`import_dataset` wrote into ``out_dir``: the import's accounting (``imported``: frames, failures,
+    rows kept and dropped), and the windows (None when no file could be imported)."""
+
+    out_dir: Path
+    imported: ImportResult
+    windows: pd.DataFrame | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.imported.to_dict(), **({} if self.windows is None else {"n_windows": len(self.windows)}),
+                "out": str(self.out_dir)}
+
+
+def import_dataset(sources: Iterable[str | Path], out_dir: str | Path, *, tool: str, fps: float | None = None,
+                   frame_size: tuple[int, int] | None = None, focal_px: float | None = None,
+                   clean: CleanConfig | None = None, windows: WindowConfig | None = None) -> ImportedDataset:
+    """Another tool's per-frame CSVs (OpenFace, Py-Feat; or a manifest naming them) -> ``out_dir`` with the same
+    tables :func:`build_dataset` writes: ``failures.csv``, ``frames.parquet`` (+ sidecar, with the import's
+    accounting), ``windows.parquet`` (+ sidecar). What ``geoengage import openface|pyfeat`` runs.
+
+    The import itself is :func:`geoengage.importers.import_tables` (``tool``, ``fps``, ``frame_size``, ``focal_px``
+    as there); the frames are then cleaned with ``clean`` and windowed with ``windows``, whose feature set gains the
+    tool's own signals (:func:`geoengage.importers.imported_feature_set`). Where no file could be imported only
+    ``failures.csv`` is written and ``windows`` is None.
+    """
+    from .importers import import_tables, imported_feature_set
+
+    clean = clean or CleanConfig()
+    windows = windows or WindowConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result = import_tables(list(sources), tool=tool, fps=fps, frame_size=frame_size, focal_px=focal_px)
+    outputs.write_table(result.failures, out / "failures.csv")
+    summary = result.to_dict()
+    if not len(result.frames):
+        return ImportedDataset(out, result, None)
+    write_frames(result.frames, out / "frames.parquet")
+    meta_path = out / "frames.meta.json"
+    meta = json.loads(meta_path.read_text())
+    outputs.write_text(meta_path, json.dumps({**meta, "import": {"tool": tool, **summary}}, indent=2, default=str))
+    cleaned = clean_frames(result.frames, config=clean)
+    features = imported_feature_set(result.frames, windows.feature_set)
+    table = make_windows(cleaned.frames, window_s=windows.window_s, step_s=windows.step_s, feature_set=features,
+                         min_coverage=windows.min_coverage)
+    write_windows(table, out, meta={"schema": WINDOWS_SCHEMA_VERSION, "windows": dataclasses.asdict(windows),
+                                    "feature_set": features.columns, "clean": dataclasses.asdict(clean),
+                                    "cleaning": cleaned.to_dict(), "import": summary})
+    return ImportedDataset(out, result, table)
 
 
 def read_windows(path: str | Path) -> pd.DataFrame:

@@ -229,6 +229,35 @@ def test_cli_import_with_a_manifest(tmp_path: Path, astronaut_landmarks, capsys)
     assert pd.read_csv(tmp_path / "out2" / "failures.csv").source_path.str.endswith("bad.csv").all()
 
 
+def test_import_dataset_is_what_the_command_runs(tmp_path: Path, astronaut_landmarks, capsys) -> None:
+    """``ge.import_dataset`` writes the tables ``geoengage import`` writes, identical, and says what it did; with no
+    importable file it writes the failures and no windows."""
+    import json
+
+    import geoengage as ge
+    from geoengage.cli import main
+    from geoengage.dataset import WindowConfig
+
+    for name in ("s1_a", "s2_a"):
+        _openface_csv(tmp_path / f"{name}.csv", _openface_rows(astronaut_landmarks, n=30))
+    sources = [tmp_path / "s1_a.csv", tmp_path / "s2_a.csv"]
+    done = ge.import_dataset(sources, tmp_path / "lib", tool="openface", fps=10.0, frame_size=(512, 512),
+                             windows=WindowConfig(window_s=1.0, step_s=1.0))
+    assert main(["-q", "import", "openface", *map(str, sources), "--out", str(tmp_path / "cli"), "--fps", "10",
+                 "--frame-size", "512x512", "--window-s", "1", "--step-s", "1"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert {k: v for k, v in printed.items() if k != "out"} == {k: v for k, v in done.to_dict().items() if k != "out"}
+    assert done.to_dict()["n_windows"] == len(done.windows) == 6
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "lib" / "windows.parquet"),
+                                  pd.read_parquet(tmp_path / "cli" / "windows.parquet"))
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "lib" / "frames.parquet"),
+                                  pd.read_parquet(tmp_path / "cli" / "frames.parquet"))
+    (tmp_path / "bad.csv").write_text("nothing, here\n1, 2\n")
+    failed = ge.import_dataset([tmp_path / "bad.csv"], tmp_path / "none", tool="openface")
+    assert failed.windows is None and len(failed.imported.failures) == 1
+    assert (tmp_path / "none" / "failures.csv").is_file() and not (tmp_path / "none" / "windows.parquet").exists()
+
+
 def test_frame_size_from_media_follows_exif_orientation(tmp_path: Path, astronaut) -> None:
     """A photo stored landscape with EXIF orientation 6 is decoded (and landmarked by the tools) portrait:
     the imported frame size is the decoded one, and a video's size comes from its header."""
