@@ -14,7 +14,7 @@ by a random factor in [0.85, 1.25], rolled by +/- ``roll`` degrees (random sign)
   ``geoengage.normalize.normalize_face`` -> the CNN trained on landmark-aligned faces;
 - **plain crop**: the same detector box, widened to FER-2013's own framing (the median detector box inside the
   unrolled crops, :func:`geoengage.detect.faces.fit_crop_box`) -> resized to 48x48 -> the same equalisation and
-  standardisation (``train_expression.plain_faces``) -> the CNN trained on plain crops.
+  standardisation (``geoengage.modeling.cnn_training.plain_faces``) -> the CNN trained on plain crops.
 
 Both CNNs are the equal-budget pair of the card's comparison (12 epochs, seed 0; ``models/artifacts/
 expression_align_landmarks`` and ``expression_align_plain``, made by ``models/train_expression.py
@@ -29,19 +29,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from geoengage.detect.expression import ferplus_targets, load_expression_model, predict_proba
+from geoengage.detect.expression import load_expression_model, predict_proba
 from geoengage.detect.faces import HogFaceDetector, fit_crop_box
 from geoengage.detect.landmarks import DlibLandmarker
+from geoengage.modeling.cnn_training import ferplus_targets, plain_faces
 from geoengage.normalize import normalize_face
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_expression import plain_faces
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAME = 320

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from pathlib import Path
 
 import numpy as np
-from train_expression import fer_faces
 
 from geoengage.detect.expression import (
     EMBEDDING_PROJECTION,
@@ -23,12 +23,15 @@ from geoengage.detect.expression import (
     load_expression_model,
     predict_with_embedding,
 )
+from geoengage.modeling.cnn_training import fer_faces_from_args
 
 N_COMPONENTS = 16
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def main() -> int:
-    loaded = fer_faces(__doc__)
+    loaded = fer_faces_from_args(__doc__, root=ROOT)
     if loaded is None:
         return 2
     data, faces = loaded

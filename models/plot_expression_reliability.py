@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from train_expression import fer_faces
 
-from geoengage.detect.expression import FERPLUS_TO_EXPRESSION, ferplus_targets, load_expression_model, predict_proba
+from geoengage.detect.expression import FERPLUS_TO_EXPRESSION, load_expression_model, predict_proba
+from geoengage.modeling.cnn_training import fer_faces_from_args, ferplus_targets
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ def bins(proba: np.ndarray, truth: np.ndarray, n: int = 15) -> tuple[list[tuple[
 
 
 def main() -> int:
-    loaded = fer_faces(__doc__)
+    loaded = fer_faces_from_args(__doc__, root=ROOT)
     if loaded is None:
         return 2
     data, aligned = loaded

@@ -40,13 +40,16 @@ from geoengage.detect.expression import (
     FERPLUS_CLASSES,
     FERPLUS_TO_EXPRESSION,
     ExpressionNet,
-    evaluate,
-    ferplus_targets,
     predict_proba,
     to_fer7,
-    train_epoch,
 )
-from geoengage.normalize import normalize_crops
+from geoengage.modeling.cnn_training import (
+    aligned_fer_faces,
+    evaluate_expression,
+    ferplus_targets,
+    plain_faces,
+    train_expression_epoch,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +76,7 @@ def main() -> int:
         faces, detected = plain_faces(data["images"]), np.zeros(len(data["images"]), bool)
     else:
         cache = config.get("aligned_cache")
-        faces, detected = aligned_faces(data, ROOT / cache if cache else out / "fer_aligned.npz", save=not cache)
+        faces, detected = aligned_fer_faces(data, ROOT / cache if cache else out / "fer_aligned.npz", save=not cache)
     usage = data["usage"]
     split = {name: usage == name for name in ("Training", "PublicTest", "PrivateTest")}
     if config.get("labels", "fer") == "ferplus":
@@ -88,7 +91,7 @@ def main() -> int:
     history, best = _fit_epochs(model, config, epochs, (faces[split["Training"]], labels[split["Training"]]),
                                 weights, (faces[split["PublicTest"]], labels[split["PublicTest"]]), out)
     torch.save(best[1], out / "expression_cnn.pt")
-    private = evaluate(model, faces[split["PrivateTest"]], labels[split["PrivateTest"]])
+    private = evaluate_expression(model, faces[split["PrivateTest"]], labels[split["PrivateTest"]])
     predicted = predict_proba(model, faces[split["PrivateTest"]]).argmax(axis=1)
     truth = labels[split["PrivateTest"]]
     per_class = {c: float(np.mean(predicted[truth == k] == k)) for k, c in enumerate(FER_CLASSES)}
@@ -116,10 +119,10 @@ def _fit_epochs(model: ExpressionNet, config: dict, epochs: int, train: tuple[np
     history, best = [], (-1.0, None, -1)
     for epoch in range(epochs):
         start = time.perf_counter()
-        loss = train_epoch(model, train[0], train[1], optimizer=optimizer, scheduler=scheduler,
+        loss = train_expression_epoch(model, train[0], train[1], optimizer=optimizer, scheduler=scheduler,
                            batch_size=config["batch_size"], class_weights=weights,
                            label_smoothing=config["label_smoothing"], seed=config["seed"] + epoch)
-        scores = evaluate(model, public[0], public[1])
+        scores = evaluate_expression(model, public[0], public[1])
         history.append({"epoch": epoch + 1, "train_loss": loss, **{f"public_{k}": v for k, v in scores.items()},
                         "seconds": time.perf_counter() - start})
         print(json.dumps(history[-1]), flush=True)
@@ -128,49 +131,6 @@ def _fit_epochs(model: ExpressionNet, config: dict, epochs: int, train: tuple[np
             torch.save(best[1], out / "expression_cnn.pt")
     model.load_state_dict(best[1])
     return history, best
-
-
-def plain_faces(images: np.ndarray) -> np.ndarray:
-    """FER-2013's 48x48 crops as they are (no landmarks, no rotation or scaling), with the same illumination
-    equalisation and standardisation as aligned faces: the plain-crop side of the alignment comparison."""
-    from geoengage.normalize import equalize_illumination
-
-    faces = np.empty(images.shape, np.float32)
-    for i, image in enumerate(images):
-        face = equalize_illumination(np.ascontiguousarray(image, dtype=np.uint8)).astype(np.float32)
-        faces[i] = (face - face.mean()) / max(float(face.std()), 1e-6)
-    return faces
-
-
-def aligned_faces(data, cache: Path, *, save: bool) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
-    """Every FER-2013 image aligned as inference aligns faces (and whether the detector framed it), from the
-    ``cache`` a training run wrote, or aligned now (and cached when ``save``)."""
-    if cache.is_file():
-        aligned = np.load(cache)
-        return aligned["faces"], aligned["detected"]
-    start = time.perf_counter()
-    faces, detected = normalize_crops(data["images"])
-    if save:
-        np.savez_compressed(cache, faces=faces, detected=detected)
-    print(f"aligned {len(faces)} faces in {time.perf_counter() - start:.0f} s "
-          f"(detector {detected.mean():.1%}, crop box {1 - detected.mean():.1%})")
-    return faces, detected
-
-
-def fer_faces(doc: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """For the scripts that study the shipped CNN on FER-2013: parse ``--data`` and ``--aligned``, load the data set
-    and the faces aligned as in training (the training run's cache, or aligned now). None when the data is absent
-    (the script then prints "blocked" and exits 2)."""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "fer2013" / "fer2013.npz")
-    parser.add_argument("--aligned", type=Path, default=ROOT / "models" / "artifacts" / "expression_v03" /
-                        "fer_aligned.npz", help="aligned faces cached by models/train_expression.py")
-    args = parser.parse_args()
-    if not args.data.is_file():
-        print(f"blocked: {args.data} is absent")
-        return None
-    data = np.load(args.data, allow_pickle=False)
-    return data, aligned_faces(data, args.aligned, save=False)[0]
 
 
 def _logits(model: ExpressionNet, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -44,7 +44,8 @@ def train_fold(config: dict, held_out: int) -> dict:
     """Train without participant ``held_out`` and score it; returns the fold's figures (weights saved)."""
     import torch
 
-    from geoengage.detect.gaze import GazeNet, angular_error_deg, predict_eye_crops, train_epoch
+    from geoengage.detect.gaze import GazeNet, predict_eye_crops
+    from geoengage.modeling.cnn_training import angular_error_deg, train_gaze_epoch
 
     torch.set_num_threads(1)
     torch.manual_seed(config["seed"])
@@ -56,7 +57,7 @@ def train_fold(config: dict, held_out: int) -> dict:
     steps = config["epochs"] * -(-int(train.sum()) // config["batch_size"])
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, config["learning_rate"], total_steps=steps)
     started = time.perf_counter()
-    losses = [train_epoch(model, data["image"][train], data["headpose_yaw_pitch"][train], data["gaze_yaw_pitch"][train],
+    losses = [train_gaze_epoch(model, data["image"][train], data["headpose_yaw_pitch"][train], data["gaze_yaw_pitch"][train],
                           optimizer=optimizer, scheduler=scheduler, batch_size=config["batch_size"],
                           seed=config["seed"] + epoch, mirror=config["mirror"], jitter=config["jitter"])
               for epoch in range(config["epochs"])]
@@ -119,7 +120,8 @@ def main() -> int:
 
 def ship(config: dict, data: dict[str, np.ndarray], out_dir: Path) -> dict:
     """Copy the ship fold's weights into the package and record their error on the fixed test sample."""
-    from geoengage.detect.gaze import GAZE_WEIGHTS, angular_error_deg, load_gaze_model, predict_eye_crops
+    from geoengage.detect.gaze import GAZE_WEIGHTS, load_gaze_model, predict_eye_crops
+    from geoengage.modeling.cnn_training import angular_error_deg
 
     fold = config["ship_fold"]
     shutil.copyfile(out_dir / f"fold_p{fold:02d}.pt", GAZE_WEIGHTS)

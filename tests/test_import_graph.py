@@ -83,3 +83,33 @@ def test_the_top_level_lists_every_public_name() -> None:
         assert name in listed
     for name in geoengage.__all__:
         assert getattr(geoengage, name) is not None
+
+
+def test_models_scripts_import_the_package_only() -> None:
+    """``models/*.py`` are entry points: they import geoengage and libraries, never each other, and never change
+    ``sys.path`` to do so."""
+    scripts = sorted((PACKAGE.parent / "models").glob("*.py"))
+    names = {p.stem for p in scripts}
+    offenders = []
+    for path in scripts:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in names:
+                offenders.append(f"{path.name} imports {node.module}")
+            elif isinstance(node, ast.Import):
+                offenders += [f"{path.name} imports {a.name}" for a in node.names if a.name.split(".")[0] in names]
+            elif isinstance(node, ast.Attribute) and node.attr == "path" and getattr(node.value, "id", None) == "sys":
+                offenders.append(f"{path.name} uses sys.path")
+    assert scripts and not offenders, offenders
+
+
+def test_detection_holds_no_training_loop() -> None:
+    """``geoengage/detect/`` measures faces; training (optimisers, losses, epochs) lives in ``geoengage/modeling``."""
+    offenders = []
+    for path in sorted((PACKAGE / "detect").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.FunctionDef) and ("optimizer" in {a.arg for a in node.args.kwonlyargs + node.args.args}
+                                                      or node.name.startswith("train")):
+                offenders.append(f"{path.name}:{node.name}")
+    assert not offenders, offenders
+

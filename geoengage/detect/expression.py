@@ -6,8 +6,8 @@ stages (batch norm, ReLU; widths and depths set by ``channels`` and ``convs``), 
 pooling, dropout and one linear layer. Measured here on two CPU cores (batch 128, channels-last): width 32 (0.58 M parameters)
 takes about 245 s per FER-2013 training epoch, width 16 (0.15 M parameters) about 63 s.
 
-:func:`train_epoch` and :func:`evaluate` are the training loop's pieces (``models/train_expression.py``
-uses them); torch is imported only by this module, so the rest of geoengage never loads it.
+:mod:`geoengage.modeling.cnn_training` holds the training loop's pieces (``models/train_expression.py`` runs them).
+torch is imported only by this module (and the training module), so the rest of geoengage never loads it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 __all__ = [
     "EMBEDDING_PROJECTION",
@@ -31,19 +30,14 @@ __all__ = [
     "FER_CLASSES",
     "PRECISION_ENV",
     "ExpressionNet",
-    "augment",
     "cnn_dtype",
-    "evaluate",
-    "ferplus_targets",
     "for_inference",
     "load_embedding_projection",
     "load_expression_model",
     "predict_proba",
     "predict_with_embedding",
     "read_expression_net",
-    "take_step",
     "to_fer7",
-    "train_epoch",
 ]
 
 #: The network's output order: FER-2013's seven classes in FER-2013's label order, then FER+'s contempt.
@@ -196,61 +190,6 @@ def for_inference(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Mo
     return model.to(dtype=dtype, memory_format=torch.channels_last)
 
 
-def augment(batch: torch.Tensor, generator: torch.Generator, *, max_shift: float = 0.08,
-            max_rotation_deg: float = 10.0, max_zoom: float = 0.1) -> torch.Tensor:
-    """Random horizontal flip, shift, rotation and zoom of a (n, 1, h, w) batch (one affine warp)."""
-    n = batch.shape[0]
-    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
-    angle = (torch.rand(n, generator=generator) * 2 - 1) * np.radians(max_rotation_deg)
-    zoom = 1 + (torch.rand(n, generator=generator) * 2 - 1) * max_zoom
-    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * max_shift * 2
-    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack([torch.stack([cos * flip, -sin, shift[:, 0]], dim=1),
-                         torch.stack([sin * flip, cos, shift[:, 1]], dim=1)], dim=1)
-    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
-    return F.grid_sample(batch, grid, padding_mode="border", align_corners=False)
-
-
-def take_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
-              scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> None:
-    """One optimisation step on ``loss`` (gradients cleared first), then the schedule's step (both CNNs' loops)."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    if scheduler is not None:
-        scheduler.step()
-
-
-def train_epoch(model: ExpressionNet, faces: np.ndarray, labels: np.ndarray, *, optimizer: torch.optim.Optimizer,
-                scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, batch_size: int = 128,
-                class_weights: np.ndarray | None = None, label_smoothing: float = 0.1, seed: int = 0,
-                augmentation: bool = True) -> float:
-    """One pass over ``faces`` (n, 48, 48) float32 with ``labels``; returns the mean training loss.
-
-    ``labels`` are class indices (n,) or a distribution over the classes per face (n, k), e.g. FER+'s
-    normalised crowd votes (cross-entropy to the soft label).
-    """
-    generator = torch.Generator().manual_seed(seed)
-    weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
-    order = torch.randperm(len(faces), generator=generator)
-    soft = labels.ndim == 2
-    x_all = torch.from_numpy(faces).unsqueeze(1)
-    y_all = torch.from_numpy(labels.astype(np.float32 if soft else np.int64))
-    model.train()
-    total, seen = 0.0, 0
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        x, y = x_all[rows], y_all[rows]
-        if augmentation:
-            x = augment(x, generator)
-        x = x.contiguous(memory_format=torch.channels_last)  # about 20% faster convolutions on the CPU
-        loss = F.cross_entropy(model(x), y, weight=weights, label_smoothing=label_smoothing)
-        take_step(loss, optimizer, scheduler)
-        total += loss.item() * len(rows)
-        seen += len(rows)
-    return total / max(seen, 1)
-
-
 def predict_proba(model: ExpressionNet, faces: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
     """Class probabilities (n, classes) for standardised faces (n, 48, 48), logits divided by the model's
     temperature; the flipped face is averaged in (the probabilities of :func:`predict_with_embedding`)."""
@@ -301,33 +240,3 @@ def load_embedding_projection(path: str | Path | None = None) -> tuple[np.ndarra
     if path == EMBEDDING_PROJECTION and str(data["weights_sha256"]) != weights:
         raise SchemaError(f"{path} was fitted for other CNN weights; run models/fit_expression_embedding.py again.")
     return data["mean"].astype(np.float32), data["components"].astype(np.float32)
-
-
-def ferplus_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """FER+ votes (n, 10) -> soft targets (n, 8), majority label (n,) and which rows are usable.
-
-    A row is usable when it has votes and its majority (over all 10 columns) is one of the 8 emotions;
-    the majority label is -1 where the top count is tied. Soft targets drop single votes (FER+'s outlier
-    rule) unless that leaves nothing, and are normalised over the 8 emotions.
-    """
-    votes = votes.astype(np.float64)
-    top = votes.max(axis=1)
-    tied = (votes == top[:, None]).sum(axis=1) > 1
-    majority = np.where(tied, -1, votes.argmax(axis=1))
-    usable = (votes.sum(axis=1) > 0) & (votes[:, :8].max(axis=1) >= votes[:, 8:].max(axis=1)) & (top > 0)
-    emotions = votes[:, :8]
-    pruned = np.where(emotions > 1, emotions, 0.0)
-    emotions = np.where(pruned.sum(axis=1, keepdims=True) > 0, pruned, emotions)
-    soft = emotions / np.maximum(emotions.sum(axis=1, keepdims=True), 1e-9)
-    majority = np.where(majority < 8, majority, -1)
-    return soft.astype(np.float32), majority, usable
-
-
-def evaluate(model: ExpressionNet, faces: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Accuracy and macro-F1 on a labelled set (class indices in the model's output order)."""
-    from sklearn.metrics import f1_score
-
-    proba = predict_proba(model, faces)
-    predicted = proba.argmax(axis=1)
-    return {"accuracy": float(np.mean(predicted == labels)),
-            "macro_f1": float(f1_score(labels, predicted, average="macro", labels=range(proba.shape[1])))}

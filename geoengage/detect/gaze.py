@@ -11,7 +11,7 @@ y down, z forward), so (0, 0) looks into the camera, + yaw towards the image lef
 drop out), then 3x3 convolutions (batch norm, ReLU) at 9x15, 4x8 and 2x4 with 2x2 pooling between,
 a 128-unit layer with dropout, and the head pose joined before the last linear layer (as in MPIIGaze's
 CNN). The mirrored crop is scored too (its yaw negated) and the two averaged. Training
-(``models/train_gaze.py``) mirrors half of every batch (yaw of gaze and head pose negated), jitters brightness and
+(``models/train_gaze.py``, :func:`geoengage.modeling.cnn_training.train_gaze_epoch`) mirrors half of every batch (yaw of gaze and head pose negated), jitters brightness and
 contrast, and minimises the L1 error of the angles. Weights ship as a tensor-only state dict
 (``geoengage/models/gaze_cnn.pt``, ``torch.load(weights_only=True)``); card: ``models/MODEL_CARD_gaze.md``.
 Trained on MPIIGaze (CC BY-NC-SA 4.0): the weights inherit its non-commercial terms.
@@ -27,25 +27,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from ..geometry.gaze import vectors_from_yaw_pitch
-from .expression import for_inference, take_step
+from .expression import for_inference
 from .models import load_weights
 
-__all__ = ["GAZE_WEIGHTS", "GazeNet", "angular_error_deg", "load_gaze_model", "predict_eye_crops", "read_gaze_net",
-           "train_epoch"]
+__all__ = ["GAZE_WEIGHTS", "GazeNet", "load_gaze_model", "predict_eye_crops", "read_gaze_net"]
 
 #: The trained weights shipped in the package (``models/train_gaze.py --ship``).
 GAZE_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "gaze_cnn.pt"
 #: Added to a crop's standard deviation before dividing (a flat crop stays flat instead of blowing up noise).
 _SD_FLOOR = 0.02
-
-
-def angular_error_deg(predicted: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """Angle in degrees between gaze directions given as (n, 2) yaw/pitch in radians."""
-    cosine = (vectors_from_yaw_pitch(predicted) * vectors_from_yaw_pitch(true)).sum(axis=-1)
-    return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
 
 
 def _standardise(crops: np.ndarray) -> np.ndarray:
@@ -138,30 +129,3 @@ def predict_eye_crops(crops: np.ndarray, headpose_yaw_pitch: np.ndarray, *, mode
         n = len(both) // 2
         out[rows] = (both[:n] + both[n:] * [-1.0, 1.0]) / 2
     return out
-
-
-def train_epoch(model: GazeNet, crops: np.ndarray, head: np.ndarray, gaze: np.ndarray, *,
-                optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-                batch_size: int = 256, seed: int = 0, mirror: bool = True, jitter: float = 0.2) -> float:
-    """One pass over the training crops (n, 9, 15) uint8 with head pose and gaze (n, 2) radians; returns the mean
-    L1 loss. Half of every batch is mirrored (gaze and head yaw negated) when ``mirror``; ``jitter`` scales a
-    random contrast (x 1 +- jitter) and brightness (+ N(0, jitter / 2)) change of the standardised crops."""
-    rng = np.random.default_rng(seed)
-    x_all, head, gaze = _standardise(crops), head.astype(np.float32), gaze.astype(np.float32)
-    model.train()
-    total = 0.0
-    order = rng.permutation(len(x_all))
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        x, h, g = x_all[rows].copy(), head[rows].copy(), gaze[rows].copy()
-        if jitter:
-            x = (x * rng.uniform(1 - jitter, 1 + jitter, (len(rows), 1, 1))
-                 + rng.normal(0, jitter / 2, (len(rows), 1, 1))).astype(np.float32)
-        if mirror:
-            flip = rng.random(len(rows)) < 0.5
-            x[flip], h[flip, 0], g[flip, 0] = x[flip][:, :, ::-1], -h[flip, 0], -g[flip, 0]
-        loss = F.l1_loss(model(torch.from_numpy(np.ascontiguousarray(x))[:, None], torch.from_numpy(h)),
-                         torch.from_numpy(g))
-        take_step(loss, optimizer, scheduler)
-        total += loss.item() * len(rows)
-    return total / max(len(order), 1)

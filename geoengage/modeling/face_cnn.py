@@ -51,7 +51,8 @@ class FaceCropClassifier(ClassifierMixin, BaseEstimator):
         import torch
         from torch import nn
 
-        from ..detect.expression import read_expression_net, train_epoch
+        from ..detect.expression import read_expression_net
+        from .cnn_training import train_expression_epoch
 
         faces = self._check(faces)
         if len(faces) != len(y):
@@ -69,7 +70,7 @@ class FaceCropClassifier(ClassifierMixin, BaseEstimator):
         optimizer = torch.optim.AdamW([{"params": pretrained, "lr": self.learning_rate},
                                        {"params": new, "lr": 10 * self.learning_rate}],
                                       weight_decay=self.weight_decay)
-        self.losses_ = [train_epoch(model, faces, codes.astype(np.int64), optimizer=optimizer,
+        self.losses_ = [train_expression_epoch(model, faces, codes.astype(np.int64), optimizer=optimizer,
                                     batch_size=self.batch_size, seed=self.seed + epoch)
                         for epoch in range(self.epochs)]
         self.model_ = model.eval()

@@ -1,4 +1,5 @@
-"""detect/expression.py: the CNN's shapes, its augmentation, and a training loop that learns."""
+"""detect/expression.py and its training (modeling/cnn_training.py): the CNN's shapes, its augmentation, and a
+training loop that learns."""
 
 from __future__ import annotations
 
@@ -6,15 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from geoengage.detect.expression import (
-    EXPRESSION_CLASSES,
-    FERPLUS_TO_EXPRESSION,
-    ExpressionNet,
-    augment,
-    evaluate,
-    predict_proba,
-    train_epoch,
-)
+from geoengage.detect.expression import EXPRESSION_CLASSES, FERPLUS_TO_EXPRESSION, ExpressionNet, predict_proba
+from geoengage.modeling.cnn_training import augment, evaluate_expression, train_expression_epoch
 from geoengage.normalize import normalize_face
 
 
@@ -54,10 +48,10 @@ def test_training_loop_learns_a_small_set(astronaut, astronaut_landmarks) -> Non
     faces_arr, labels_arr = np.stack(faces).astype(np.float32), np.array(labels)
     model = ExpressionNet()
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    losses = [train_epoch(model, faces_arr, labels_arr, optimizer=optimizer, batch_size=16, seed=e,
+    losses = [train_expression_epoch(model, faces_arr, labels_arr, optimizer=optimizer, batch_size=16, seed=e,
                           augmentation=False) for e in range(8)]
     assert losses[-1] < losses[0] * 0.5
-    assert evaluate(model, faces_arr, labels_arr)["accuracy"] >= 0.9
+    assert evaluate_expression(model, faces_arr, labels_arr)["accuracy"] >= 0.9
 
 
 def test_one_epoch_on_a_fer_slice(shared_data) -> None:
@@ -66,10 +60,10 @@ def test_one_epoch_on_a_fer_slice(shared_data) -> None:
     faces = data["images"][train].astype(np.float32)
     faces = (faces - faces.mean(axis=(1, 2), keepdims=True)) / (faces.std(axis=(1, 2), keepdims=True) + 1e-6)
     model = ExpressionNet()
-    loss = train_epoch(model, faces, data["labels"][train].astype(np.int64),
+    loss = train_expression_epoch(model, faces, data["labels"][train].astype(np.int64),
                        optimizer=torch.optim.AdamW(model.parameters(), lr=1e-3), batch_size=64)
     assert np.isfinite(loss) and 0.5 < loss < 3.0
-    assert 0.0 <= evaluate(model, faces[:64], data["labels"][train][:64])["accuracy"] <= 1.0
+    assert 0.0 <= evaluate_expression(model, faces[:64], data["labels"][train][:64])["accuracy"] <= 1.0
 
 
 def test_class_tuples_agree() -> None:
@@ -119,7 +113,7 @@ SHIPPED_SAMPLE_N = 464
 
 
 def _fer_sample(shared_data):  # type: ignore[no-untyped-def]
-    from geoengage.detect.expression import ferplus_targets
+    from geoengage.modeling.cnn_training import ferplus_targets
     from geoengage.normalize import normalize_crops
 
     data = np.load(shared_data / "fer2013" / "fer2013.npz", allow_pickle=False)

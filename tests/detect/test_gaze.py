@@ -11,17 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from geoengage.detect.gaze import (
-    GAZE_WEIGHTS,
-    GazeNet,
-    angular_error_deg,
-    load_gaze_model,
-    predict_eye_crops,
-    train_epoch,
-)
+from geoengage.detect.gaze import GAZE_WEIGHTS, GazeNet, load_gaze_model, predict_eye_crops
 from geoengage.exceptions import InvalidParameterError, SchemaError
 from geoengage.geometry.gaze import vectors_from_yaw_pitch
 from geoengage.geometry.gaze_cnn import cnn_gaze, gaze_vectors_from_patches
+from geoengage.modeling.cnn_training import angular_error_deg, train_gaze_epoch
 from geoengage.normalize import normalize_eyes
 
 
@@ -76,7 +70,7 @@ def test_training_loop_learns_generated_eyes() -> None:
     torch.manual_seed(0)
     model = GazeNet(width=8, hidden=32)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    losses = [train_epoch(model, crops[:2500], head[:2500], gaze[:2500], optimizer=optimizer, seed=epoch)
+    losses = [train_gaze_epoch(model, crops[:2500], head[:2500], gaze[:2500], optimizer=optimizer, seed=epoch)
               for epoch in range(6)]
     assert losses[-1] < losses[0] / 2
     error = angular_error_deg(predict_eye_crops(crops[2500:], head[2500:], model=model), gaze[2500:]).mean()
