@@ -16,8 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from . import outputs
+from .clean import CleanConfig
 from .config import SCREEN_FIELDS, ExtractConfig, load_config
+from .dataset import WINDOWS_SCHEMA_VERSION, WindowConfig, build_dataset, import_dataset, write_windows
+from .detect.faces import fit_crop_box_to_files
+from .detect.identity import enroll_people, save_encodings
 from .exceptions import GeoEngageError, InvalidParameterError
+from .geometry.registry import feature_specs, features_markdown
+from .importers import IMPORTED_SIGNALS
+from .media import IMAGE_EXTENSIONS, list_media
+from .progress import TqdmHook
+from .window_tables import read_window_table
 
 __all__ = ["main"]
 
@@ -100,8 +109,6 @@ def _extract_config(args: argparse.Namespace) -> ExtractConfig:
 
 def _fit_crop_box(source: str) -> tuple[float, float, float, float]:
     """Crop-box fractions fitted on up to 300 images of ``source`` (a seeded sample)."""
-    from .detect.faces import fit_crop_box_to_files
-    from .media import IMAGE_EXTENSIONS, list_media
 
     paths = [i.path for i in list_media(source) if Path(i.path).suffix.lower() in IMAGE_EXTENSIONS]
     if not paths:
@@ -112,7 +119,6 @@ def _fit_crop_box(source: str) -> tuple[float, float, float, float]:
 
 
 def _window_config(args: argparse.Namespace):
-    from .dataset import WindowConfig
 
     return WindowConfig(window_s=args.window_s, step_s=args.step_s, feature_set=args.feature_set,
                         min_coverage=args.min_coverage)
@@ -123,9 +129,6 @@ CROP_LIKE_PX = 160
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    from .clean import CleanConfig
-    from .dataset import build_dataset
-    from .progress import TqdmHook
 
     hook = None if args.quiet else TqdmHook(file=sys.stderr)
     result = build_dataset(args.source, args.out, extract=_extract_config(args),
@@ -152,8 +155,6 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_table(args: argparse.Namespace) -> int:
-    from .dataset import WINDOWS_SCHEMA_VERSION, write_windows
-    from .window_tables import read_window_table
 
     if len(args.csv) != 1:
         raise InvalidParameterError(f"`import table` reads one table; got {len(args.csv)} files.")
@@ -176,8 +177,6 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if args.tool == "table":
         return _cmd_import_table(args)
 
-    from .clean import CleanConfig
-    from .dataset import import_dataset
 
     size = None
     if args.frame_size:
@@ -257,7 +256,11 @@ def _sequence_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate, evaluate_recordings
+    # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
+    from .evaluation import (
+        evaluate,
+        evaluate_recordings,
+    )
 
     if args.model != "tabular":
         summary = evaluate_recordings(_one_table(args), target=args.target, out=args.out, groups=args.groups,
@@ -267,6 +270,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
 
     if args.by == "dataset":
+        # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
         from .evaluation import evaluate_datasets
 
         summary = evaluate_datasets(_named_tables(args.windows), target=args.target, out=args.out,
@@ -287,6 +291,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
     from .report.render import render_report
 
     print(json.dumps({"report": str(render_report(args.report, args.out))}))
@@ -294,9 +299,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
     from .modeling.train import train
 
     if args.model != "tabular":
+        # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
         from .modeling.sequence import train_sequence_model
 
         options = _sequence_options(args)
@@ -317,6 +324,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
+    # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
     from .predict import score
 
     scored = score(args.windows, model=args.model, top_reasons=args.top_reasons)
@@ -401,7 +409,6 @@ def _add_window_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_enroll(args: argparse.Namespace) -> int:
-    from .detect.identity import enroll_people, save_encodings
 
     people, skipped = enroll_people(args.folder, min_face_px=args.min_face_px)
     save_encodings(people, args.out)
@@ -413,8 +420,6 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def _cmd_features(args: argparse.Namespace) -> int:
-    from .geometry.registry import feature_specs, features_markdown
-    from .importers import IMPORTED_SIGNALS
 
     if args.markdown:
         sys.stdout.write(features_markdown(IMPORTED_SIGNALS))
@@ -425,6 +430,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
     from .demo import run_demo
 
     summary = run_demo(Path(args.out))
@@ -437,6 +443,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    # FastAPI and uvicorn load only for `geoengage serve`
     from .serve import ServeConfig, create_app
 
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -456,7 +463,13 @@ def _cmd_live(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from .live import CsvSink, JsonLinesSink, LiveConfig, run_live
+    # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
+    from .live import (
+        CsvSink,
+        JsonLinesSink,
+        LiveConfig,
+        run_live,
+    )
 
     source = int(args.source) if args.source.isdigit() else args.source
     config = LiveConfig(window_s=args.window_s, step_s=args.step_s, realtime=not args.every_frame,
@@ -473,6 +486,7 @@ def _cmd_live(args: argparse.Namespace) -> int:
     try:
         sequence = None
         if args.sequence_model is not None:
+            # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
             from .modeling.sequence import load_sequence_model
 
             sequence = load_sequence_model(args.sequence_model)

@@ -19,6 +19,8 @@ import numpy as np
 import tomli_w
 
 from .exceptions import InvalidParameterError
+from .geometry.gaze import GazeConfig, ScreenGeometry
+from .geometry.pose import focal_from_hfov, focal_lengths
 
 __all__ = ["SCREEN_FIELDS", "ExtractConfig", "config_from_dict", "config_to_dict", "dump_config", "load_config",
            "parse_focal_px"]
@@ -219,8 +221,6 @@ class ExtractConfig:
         if self.focal_px is not None:
             return float(self.focal_px)
         if self.camera_hfov_deg is not None and width:
-            from .geometry.pose import focal_from_hfov
-
             return focal_from_hfov(width, self.camera_hfov_deg)
         return float("nan")
 
@@ -231,14 +231,12 @@ class ExtractConfig:
         focal = self.camera_focal(width)
         if self.crop_mode == "off" or not width:
             return focal
-        from .geometry.pose import focal_lengths  # the rule, in one place
 
         return float(focal_lengths(np.array([[width, 0.0]]), np.array([focal]), crops=True)[0])
 
     def feature_options(self) -> dict[str, Any]:
         """Settings of the per-frame features (``compute_frame_features(options=...)``): the gaze geometry (face
         crops, ``crop_mode`` other than "off", are no camera's view: no ``on_screen``)."""
-        from .geometry.gaze import GazeConfig, ScreenGeometry
 
         screen = ScreenGeometry(width_mm=self.screen_width_mm, height_mm=self.screen_height_mm,
                                 centre_x_mm=self.screen_centre_x_mm, top_mm=self.screen_top_mm)

@@ -66,17 +66,19 @@ import pyarrow.parquet as pq
 from . import outputs
 from .clean import CleanConfig, clean_frames
 from .config import ExtractConfig, config_to_dict
+from .detect.models import model_sha256
 from .exceptions import (
     GeoEngageError,
     InvalidParameterError,
+    MediaReadError,
     MissingDependencyError,
     OutputInUseError,
     OutputWriteError,
     SchemaError,
 )
-from .extract import FAILURE_COLUMNS, ITEM_FOCAL, extract_items, item_config, write_frames
+from .extract import FAILURE_COLUMNS, FRAMES_SCHEMA_VERSION, ITEM_FOCAL, extract_items, item_config, write_frames
 from .geometry.registry import FEATURES_VERSION
-from .importers import ImportResult
+from .importers import ImportResult, import_tables, imported_feature_set
 from .media import IMAGE_EXTENSIONS, MediaItem, list_media
 from .progress import Hook
 from .windows import load_feature_set, make_windows
@@ -159,7 +161,6 @@ def _settings_key(settings: dict[str, Any]) -> str:
 
 def _part_settings(config: ExtractConfig) -> dict[str, Any]:
     """What :func:`config_key` hashes: the settings, the per-frame schema and features versions, the model files."""
-    from .extract import FRAMES_SCHEMA_VERSION
 
     return {"config": config_to_dict(config), "schema": FRAMES_SCHEMA_VERSION, "features": FEATURES_VERSION,
             **feature_models(config)}
@@ -169,9 +170,11 @@ def feature_models(config: ExtractConfig) -> dict[str, str | None]:
     """SHA-256 of the model files behind the features: the landmark model, the YuNet face detector (when it runs) and
     (when they run) the expression CNN with its embedding projection and the gaze CNN. A scoring model refuses
     windows made with other ones."""
+    # torch loads only when a CNN runs
     from .detect.expression import EMBEDDING_PROJECTION, EXPRESSION_WEIGHTS
+
+    # torch loads only when a CNN runs
     from .detect.gaze import GAZE_WEIGHTS
-    from .detect.models import model_sha256
 
     expression = (hashlib.sha256(EXPRESSION_WEIGHTS.read_bytes() + EMBEDDING_PROJECTION.read_bytes()).hexdigest()
                   if config.expression else None)
@@ -611,7 +614,6 @@ def import_dataset(sources: Iterable[str | Path], out_dir: str | Path, *, tool: 
     tool's own signals (:func:`geoengage.importers.imported_feature_set`). Where no file could be imported only
     ``failures.csv`` is written and ``windows`` is None.
     """
-    from .importers import import_tables, imported_feature_set
 
     clean = clean or CleanConfig()
     windows = windows or WindowConfig()
@@ -641,7 +643,6 @@ def read_windows(path: str | Path) -> pd.DataFrame:
 
     Raises :class:`~geoengage.exceptions.MediaReadError` naming the file when it is not a readable table.
     """
-    from .exceptions import MediaReadError
 
     path = Path(path)
     try:

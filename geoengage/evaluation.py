@@ -27,10 +27,34 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .dataset import read_windows
 from .exceptions import InvalidParameterError, SchemaError
+from .modeling.audit import setup_audit
 from .modeling.cv import CVResult, cross_validate, feature_columns, make_folds, prediction_table, scorable_windows
 from .modeling.labels import canonical_labels, describe_classes, map_labels
+from .modeling.pooling import DATASET, pool_datasets
+from .modeling.selection import Candidate, cross_dataset_matrix, leave_one_dataset_out
+from .modeling.sequence import (
+    RECORDING_KEYS,
+    SequenceModel,
+    cross_validate_recordings,
+    feature_importance,
+    labelled_windows,
+    time_importance,
+)
 from .modeling.train import EngagementModel
+from .report.explain import explain_model, explain_windows, global_importance
+from .report.figures import (
+    confusion_figure,
+    importance_figure,
+    matrix_figure,
+    reliability_figure,
+    roc_figure,
+    setup_audit_figure,
+    shap_beeswarm_figure,
+)
+from .report.metrics import summarize
+from .report.render import write_report
 
 __all__ = ["evaluate", "evaluate_datasets", "evaluate_recordings", "transfer"]
 
@@ -101,18 +125,6 @@ def evaluate(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path
     ``threshold``, ``tune``, ``inner_splits``; see :class:`~geoengage.modeling.train.EngagementModel`). Returns
     the headline figures per estimator and the report's path.
     """
-    from .dataset import read_windows
-    from .modeling.audit import setup_audit
-    from .report.explain import explain_model, explain_windows, global_importance
-    from .report.figures import (
-        confusion_figure,
-        importance_figure,
-        roc_figure,
-        setup_audit_figure,
-        shap_beeswarm_figure,
-    )
-    from .report.metrics import summarize
-    from .report.render import write_report
 
     source = Path(windows) if isinstance(windows, (str, Path)) else None
     table = read_windows(windows) if source is not None else windows
@@ -203,14 +215,6 @@ def evaluate_datasets(tables: Mapping[str, pd.DataFrame | str | Path], *, target
     by subject and by data set (features that tell the sets apart). Returns the headline figures and the report's
     path.
     """
-    from .dataset import read_windows
-    from .modeling.audit import setup_audit
-    from .modeling.pooling import DATASET, pool_datasets
-    from .modeling.selection import Candidate, cross_dataset_matrix, leave_one_dataset_out
-    from .report.explain import explain_model, global_importance
-    from .report.figures import importance_figure, matrix_figure, reliability_figure, roc_figure
-    from .report.metrics import summarize
-    from .report.render import write_report
 
     read = {name: read_windows(t) if isinstance(t, (str, Path)) else t for name, t in tables.items()}
     pooled = pool_datasets(read, target=target, label_maps=label_maps, groups=groups)
@@ -317,16 +321,6 @@ def evaluate_recordings(windows: pd.DataFrame | str | Path, *, target: str, out:
     """
     from sklearn.base import clone
 
-    from .modeling.sequence import (
-        RECORDING_KEYS,
-        SequenceModel,
-        cross_validate_recordings,
-        feature_importance,
-        labelled_windows,
-        time_importance,
-    )
-    from .report.metrics import summarize
-    from .report.render import write_report
 
     table, data, task = labelled_windows(windows, target, task, where="evaluate")
     chosen = list(features or feature_columns(data))

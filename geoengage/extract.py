@@ -22,11 +22,12 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from ._version import __version__
 from .config import ExtractConfig, config_to_dict, parse_focal_px
 from .detect.faces import make_detector
 from .detect.identity import EnrolledPeople, encode_face, load_encodings
 from .detect.landmarks import get_landmark_backend
-from .detect.models import model_sha256
+from .detect.models import PACKAGED_MODELS, model_sha256
 from .detect.tracking import FaceTracker, TrackedFace
 from .exceptions import GeoEngageError, InvalidParameterError, SchemaError
 from .geometry.expression_cnn import EXPRESSION_CLASSES
@@ -360,7 +361,6 @@ def _versions() -> dict[str, str]:
     import dlib
     import pyarrow
 
-    from ._version import __version__
 
     return {"geoengage": __version__, "dlib": dlib.__version__, "opencv": cv2.__version__, "numpy": np.__version__,
             "pandas": pd.__version__, "pyarrow": pyarrow.__version__, "python": platform.python_version()}
@@ -369,8 +369,8 @@ def _versions() -> dict[str, str]:
 def _model_hashes(config: ExtractConfig) -> dict[str, str]:
     """SHA-256 of every model file the extraction ran: dlib's landmark model, the face detector (YuNet's file; HOG's
     model is part of dlib, whose version is recorded), the expression CNN and its embedding projection, the gaze CNN."""
+    # torch loads only when a CNN runs
     from .detect.expression import EMBEDDING_PROJECTION
-    from .detect.models import PACKAGED_MODELS
 
     hashes = {"landmarks68": model_sha256("landmarks68")}
     if config.detector == "yunet":

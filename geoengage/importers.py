@@ -55,6 +55,7 @@ import pandas as pd
 
 from .config import parse_focal_px
 from .exceptions import GeoEngageError, InvalidParameterError, MediaReadError, SchemaError
+from .extract import FAILURE_COLUMNS
 from .geometry.registry import compute_frame_features, image_features
 from .media import IMAGE_EXTENSIONS, image_header, media_kind, probe_video, read_image
 from .schema import FRAMES, LANDMARK_COLUMNS, validate
@@ -471,7 +472,6 @@ def import_tables(sources: list[str | Path], *, tool: str, min_confidence: float
         if duplicated.any():
             dropped["duplicated (recording, frame, face) row"] += int(duplicated.sum())
             frames = frames[~duplicated].reset_index(drop=True)
-    from .extract import FAILURE_COLUMNS
 
     return ImportResult(frames, pd.DataFrame(failures, columns=FAILURE_COLUMNS), rows_in, dict(dropped),
                         dict(notes), renamed)

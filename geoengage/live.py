@@ -47,6 +47,7 @@ from .geometry.registry import compute_frame_features
 from .media import Frame, iter_frames, media_kind, probe_video
 from .modeling.train import EngagementModel, load_default_model
 from .predict import ModelSettings, model_settings, score_windows
+from .report.explain import explain_model
 from .schema import python_strings
 from .windows import make_windows
 
@@ -395,8 +396,8 @@ def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None 
 
 
 def _warm_up(extract: ExtractConfig, model: EngagementModel) -> None:
+    # torch loads only when a CNN runs
     from .detect.expression import load_expression_model
-    from .report.explain import explain_model
 
     blank = np.zeros((120, 160, 3), np.uint8)
     list(iter_face_rows([Frame(0, 0.0, blank)], config=extract))  # dlib's detector and landmark model

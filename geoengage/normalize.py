@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .detect.faces import HogFaceDetector, crop_box
+from .detect.landmarks import DlibLandmarker
 from .exceptions import InvalidParameterError
 from .geometry.blink import eye_aspect_ratio
 from .geometry.gaze import MIN_OPEN_EAR
@@ -92,8 +94,6 @@ def normalize_crops(images: np.ndarray, *, upscale: int = 3) -> tuple[np.ndarray
     (:func:`geoengage.detect.faces.crop_box`), fitted with the 68 landmarks and normalised by
     :func:`normalize_face`, as in inference. Also returns whether the detector framed each crop.
     """
-    from .detect.faces import HogFaceDetector, crop_box
-    from .detect.landmarks import DlibLandmarker
 
     detector, landmarker = HogFaceDetector(threshold=0.0), DlibLandmarker()
     faces = np.empty((len(images), 48, 48), np.float32)

@@ -49,9 +49,13 @@ import pandas as pd
 
 from .clean import CleanConfig, CleanResult, clean_frames
 from .config import ExtractConfig, _check, config_from_dict
+from .dataset import WindowConfig, read_windows
 from .exceptions import GeoEngageWarning, SchemaError
 from .extract import extract_frames
+from .modeling.sequence import SequenceModel, load_sequence_model, media_feature_set
 from .modeling.train import EngagementModel, load_default_model, load_model
+from .report.explain import explain_model, reasons_in_words
+from .report.explain import top_reasons as reasons_of
 from .schema import with_columns
 from .windows import FeatureSet, make_windows, parse_feature_name
 
@@ -177,9 +181,6 @@ def score_windows(windows: pd.DataFrame, *, model: EngagementModel | None = None
         for row, found in zip(rows, model.uncertainty(scorable, decided, [outside[r] for r in rows]), strict=True):
             doubts[row] = "; ".join(found)
         if top_reasons:
-            from .report.explain import explain_model, reasons_in_words
-            from .report.explain import top_reasons as reasons_of
-
             explained = reasons_of(explain_model(model, scorable), top=top_reasons, predicted=decided)
             for row, (label, found) in zip(rows, explained, strict=True):
                 reasons[row] = found
@@ -203,8 +204,6 @@ def score(windows: pd.DataFrame | str | Path, *, model: EngagementModel | str | 
 
     The table must have been made with the model's window and cleaning settings (:func:`check_settings`).
     """
-    from .dataset import read_windows
-    from .modeling.sequence import SequenceModel, load_sequence_model
 
     table = read_windows(windows) if isinstance(windows, (str, Path)) else windows
     if isinstance(model, SequenceModel) or (isinstance(model, (str, Path))
@@ -223,7 +222,6 @@ def score_sequence(windows: pd.DataFrame, *, model: object) -> pd.DataFrame:
     recording's windows so far (``engagement_so_far``: intensity or class; ``engagement_so_far_<class>``: class
     probabilities) and the whole recording's (``engagement_recording``). Windows without enough face are left out of
     the sequence (their columns are NaN)."""
-    from .modeling.sequence import SequenceModel
 
     assert isinstance(model, SequenceModel)
     attrs = dict(windows.attrs)
@@ -291,8 +289,6 @@ def model_settings(model: EngagementModel | object) -> ModelSettings:
     """The cleaning, window length, step and feature set of ``model``'s training table (defaults where unrecorded:
     :class:`CleanConfig`, :class:`geoengage.dataset.WindowConfig`). ``model`` is an :class:`EngagementModel` or a
     :class:`~geoengage.modeling.sequence.SequenceModel` (whose features must be geoengage's own, to score media)."""
-    from .dataset import WindowConfig
-    from .modeling.sequence import SequenceModel, media_feature_set
 
     trained = model.settings_ or {}  # type: ignore[attr-defined]
     windows = trained.get("windows") or {}

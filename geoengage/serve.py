@@ -57,10 +57,13 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from ._version import __version__
 from .config import SCREEN_FIELDS, ExtractConfig, _check
+from .dataset import _one_thread_each
+from .datasets import sample_image
 from .exceptions import GeoEngageError, MediaReadError, MediaTooLargeError
 from .extract import extract_frames
 from .geometry.expression_cnn import EXPRESSION_CLASSES
 from .media import check_image_size, image_header, probe_video, sniff_media
+from .modeling.sequence import load_sequence_model
 from .modeling.train import load_default_model
 from .predict import PredictConfig, predict_frames, sequence_windows
 from .report.explain import describe_feature
@@ -345,7 +348,6 @@ def _analyse_upload(path: Path, kind: str, config: ServeConfig, timeline: bool) 
 
 @lru_cache(maxsize=2)
 def _sequence_model(folder: str):  # type: ignore[no-untyped-def]
-    from .modeling.sequence import load_sequence_model
 
     return load_sequence_model(folder)
 
@@ -392,8 +394,6 @@ def _start_worker(config: ServeConfig, parent_pid: int) -> None:
     """A pool worker's start: one compute thread, a watch on the web process, and every model loaded and warm
     (the bundled sample image analysed once), so that the first request costs what any other does."""
     global _WORKER_CONFIG
-    from .dataset import _one_thread_each
-    from .datasets import sample_image
 
     _one_thread_each(parent_pid)
     _set_threads(config.threads)

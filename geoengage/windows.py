@@ -69,7 +69,7 @@ def onsets(flags: np.ndarray) -> np.ndarray:
     """1.0 where a 0/1 flag rises (>= 0.5 after a finite sample below it: the frame before, or across frames
     without a value), 0.0 elsewhere, NaN where the flag is missing; a flag already up at the first finite sample
     has no observed rise. :func:`make_windows` takes it over a track's whole timeline, so a blink under way
-    when a window starts is the window's before it (it was counted in both until 2026-12-03)."""
+    when a window starts is the window's before it, not counted in both."""
     out = np.full(len(flags), np.nan)
     ok = np.flatnonzero(np.isfinite(flags))
     up = flags[ok] >= 0.5

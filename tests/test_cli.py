@@ -44,12 +44,12 @@ def test_extract_folder_with_a_bad_file(media_dir: Path, tmp_path: Path, capsys,
 
 
 def test_ctrl_c_is_one_line_and_status_130(tmp_path: Path, monkeypatch, caplog) -> None:
-    import geoengage.dataset
+    import geoengage.cli
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(geoengage.dataset, "build_dataset", interrupted)
+    monkeypatch.setattr(geoengage.cli, "build_dataset", interrupted)
     assert main(["-q", "extract", str(tmp_path), "--out", str(tmp_path / "o")]) == 130
     assert "interrupted; finished work is kept" in caplog.text and "Traceback" not in caplog.text
 

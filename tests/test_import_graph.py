@@ -113,3 +113,20 @@ def test_detection_holds_no_training_loop() -> None:
                 offenders.append(f"{path.name}:{node.name}")
     assert not offenders, offenders
 
+
+
+def test_imports_inside_functions_say_why() -> None:
+    """A package module imported inside a function is there for a heavy or optional dependency (torch, FastAPI, the
+    commands' own stacks), and a comment on the line above says which; everything else is imported at the top of the
+    module."""
+    silent = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text()
+        lines = source.split("\n")
+        for fn in ast.walk(ast.parse(source, filename=str(path))):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            silent += [f"{path.relative_to(PACKAGE.parent)}:{node.lineno}" for node in ast.walk(fn)
+                       if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("geoengage"))
+                       and not lines[node.lineno - 2].strip().startswith("#")]
+    assert not silent, silent

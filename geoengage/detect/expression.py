@@ -20,6 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..exceptions import InvalidParameterError, MissingDependencyError, SchemaError
+from .models import load_weights
+
 __all__ = [
     "EMBEDDING_PROJECTION",
     "EXPRESSION_CLASSES",
@@ -146,7 +149,6 @@ def cnn_dtype(precision: str | None = None) -> torch.dtype:
     PrivateTest: FER+ accuracy 82.64% vs 82.61%, mean absolute difference 0.0004, largest 0.014, the same top class for
     99.94% of faces; see the model card). Set ``float32`` for bit-for-bit the same numbers on every machine.
     """
-    from ..exceptions import InvalidParameterError
 
     choice = (precision or os.environ.get(PRECISION_ENV) or "auto").strip().lower()
     if choice not in ("auto", "float32", "bfloat16"):
@@ -171,7 +173,6 @@ def load_expression_model(path: str | Path | None = None, precision: str | None 
 def read_expression_net(path: str | Path | None = None) -> ExpressionNet:
     """A fresh, trainable :class:`ExpressionNet` with the weights of ``path`` (the shipped ones by default), read with
     ``torch.load(..., weights_only=True)``: the starting point for fine-tuning and the unfused baseline."""
-    from .models import load_weights
 
     return load_weights(path if path is not None else EXPRESSION_WEIGHTS, ExpressionNet.from_state_dict,
                         what="ExpressionNet", remedy="train them with models/train_expression.py --ship")
@@ -229,7 +230,6 @@ def load_embedding_projection(path: str | Path | None = None) -> tuple[np.ndarra
     """(mean, components) of the shipped embedding projection; refuses one made for other weights."""
     import hashlib
 
-    from ..exceptions import MissingDependencyError, SchemaError
 
     path = Path(path) if path is not None else EMBEDDING_PROJECTION
     if not path.is_file():

@@ -27,6 +27,10 @@ import cv2
 import dlib
 import numpy as np
 
+from ..exceptions import GeoEngageError, InvalidParameterError, ModelFileError
+from ..media import read_image
+from .models import packaged_model
+
 __all__ = ["CROP_BOX_FRACTIONS", "DETECTORS", "Detection", "FaceDetector", "HogFaceDetector", "YuNetFaceDetector",
            "crop_box", "fit_crop_box", "fit_crop_box_to_files", "make_detector", "yunet_features"]
 
@@ -188,8 +192,6 @@ class _Net:
         try:
             self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.05, 0.3, 50)
         except cv2.error as err:
-            from ..exceptions import ModelFileError
-
             raise ModelFileError(f"{path}: OpenCV cannot load the face detector ({str(err).strip()[:200]}).") from err
         finally:
             cv2.utils.logging.setLogLevel(level)
@@ -225,7 +227,6 @@ class YuNetFaceDetector:
     colour = True
 
     def __init__(self, *, min_face_px: int = 48, threshold: float = YUNET_THRESHOLD) -> None:
-        from .models import packaged_model
 
         self.min_face_px = min_face_px
         self.threshold = threshold
@@ -307,7 +308,6 @@ def fit_crop_box(images: list[np.ndarray], *, threshold: float = 0.0, min_found:
     top, right, bottom of width and height) and how many crops they come from; raises
     :class:`~geoengage.exceptions.InvalidParameterError` when fewer than ``min_found`` crops show a face.
     """
-    from ..exceptions import InvalidParameterError
 
     detector = HogFaceDetector(threshold=threshold)
     boxes = []
@@ -332,8 +332,6 @@ def fit_crop_box_to_files(paths: list[str] | list[Path], *, n_sample: int = 300,
 
     Returns the fractions, how many crops showed a face and how many were read.
     """
-    from ..exceptions import GeoEngageError
-    from ..media import read_image
 
     images = []
     for k in np.random.default_rng(seed).permutation(len(paths))[:n_sample]:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..exceptions import InvalidParameterError
 from .expression import for_inference
 from .models import load_weights
 
@@ -109,7 +110,6 @@ def predict_eye_crops(crops: np.ndarray, headpose_yaw_pitch: np.ndarray, *, mode
     model : GazeNet, optional
         Default: the shipped weights.
     """
-    from ..exceptions import InvalidParameterError
 
     crops, head = np.asarray(crops), np.asarray(headpose_yaw_pitch, dtype=np.float32)
     if crops.ndim != 3 or crops.shape[1:] != (9, 15) or head.shape != (len(crops), 2):

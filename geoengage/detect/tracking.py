@@ -42,6 +42,7 @@ import numpy as np
 
 from ..exceptions import InvalidParameterError
 from .faces import FaceDetector, crop_box
+from .identity import encode_face
 from .landmarks import LandmarkBackend, box_from_landmarks, fit_disagrees
 
 __all__ = ["REID_MIN_FACE_PX", "FaceTracker", "TrackedFace", "box_iou"]
@@ -184,7 +185,6 @@ class FaceTracker:
                       if tid not in taken and old_box[2] - old_box[0] >= REID_MIN_FACE_PX]
         if not self.reidentify or not candidates or box[2] - box[0] < REID_MIN_FACE_PX:
             return self._new_id()
-        from .identity import encode_face
 
         new = encode_face(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), box)
         best, best_distance = None, np.inf

@@ -11,10 +11,10 @@ the image left, 1 at the image right) and on the lid-to-lid axis (``s`` = 0 at t
 centre sits 12 mm behind the eye's forward point: the point with ``t = s = 0.5`` (midway between the corners, on the
 lid midline) of that eye in the 3D mean face (:data:`~geoengage.geometry.pose.FACE_3D_MM`), at the mean depth of the
 eye's six points. So a pupil read at the forward position (``gaze_h_ratio`` 0, ``gaze_v_ratio`` equal to ``v_bias``,
-below) looks along the head's axis. (The centre used to sit behind the mean of the six points, 0.55 mm lower, since
-the eye corners sit below the lid midline: a pupil at the forward position then read about 3 deg up, 3.1 deg for a
-level head on the camera axis.) With the head pose (rotation ``R``, nose-tip position ``T``, in the pose's camera: the
-calibrated one, or focal length = frame width), the eyeball centre in the camera is ``R @ centre + T``. The pupil's
+below) looks along the head's axis. (Behind the mean of the six points instead, the centre would sit 0.55 mm lower,
+since the eye corners sit below the lid midline, and a pupil at the forward position would read about 3 deg up.)
+With the head pose (rotation ``R``, nose-tip position ``T``, in the pose's camera: the calibrated one, or focal
+length = frame width), the eyeball centre in the camera is ``R @ centre + T``. The pupil's
 image point is rebuilt from ``(t, s)`` and the eye's landmarks, the camera ray through it is intersected with the
 eyeball sphere (the nearer intersection; a ray that misses takes the sphere point closest to it), and the gaze is the
 unit vector from the eyeball centre to that point: a true composition of the eye-in-head rotation with the head's,

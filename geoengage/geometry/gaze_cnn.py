@@ -69,6 +69,7 @@ def gaze_vectors_from_patches(patches, predictions: np.ndarray) -> np.ndarray:
 )
 def cnn_gaze(patches) -> dict[str, np.ndarray]:
     """Gaze of a batch of faces' :class:`~geoengage.normalize.EyePatches` from the shipped CNN."""
+    # torch loads only when a CNN runs
     from ..detect.gaze import predict_eye_crops
 
     n = len(patches)

@@ -7,7 +7,7 @@ distortion) and whose focal length is the calibrated one (``ExtractConfig.focal_
 ``camera_hfov_deg``; per frame in ``camera_focal_px``) or, for an uncalibrated camera, the frame width. Face
 crops (``ExtractConfig.crop_mode``) are a small window of a frame taken at a normal distance: their camera model has
 a focal length of :data:`CROP_FOCAL_FACTOR` (5) crop widths. The full-frame rule would put the face 10-14 cm from the
-lens and read a head turned 20 deg as 9 deg (until 2026-12-02 it did).
+lens and read a head turned 20 deg as 9 deg.
 
 **Distances need a calibrated camera.** Within a frame the angles barely depend on the focal length; the position
 does, in proportion (a webcam's focal length is 0.6-1.0 frame widths, so an assumed one can be 40% off, and for a

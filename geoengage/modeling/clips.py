@@ -35,6 +35,9 @@ import pandas as pd
 
 from ..config import ExtractConfig
 from ..exceptions import GeoEngageError, InvalidParameterError, MediaReadError
+from ..extract import frames_from_rows, iter_face_rows
+from ..geometry.expression_cnn import EMBEDDING_COLUMNS
+from ..geometry.registry import compute_frame_features
 from ..media import Frame, iter_frames, probe_video, read_manifest
 
 __all__ = ["CLIP_SIGNALS", "clip_steps", "clip_steps_from_manifest", "sample_clip_frames"]
@@ -65,9 +68,6 @@ def clip_steps(frames: Sequence[np.ndarray | Frame], *, video_id: str, config: E
                signals: Sequence[str] = CLIP_SIGNALS) -> pd.DataFrame:
     """One clip's step table: one row per frame (``window_idx`` = its position), the CNN embedding and ``signals``
     as ``<name>__value`` columns, and ``face_found__value``."""
-    from ..extract import frames_from_rows, iter_face_rows
-    from ..geometry.expression_cnn import EMBEDDING_COLUMNS
-    from ..geometry.registry import compute_frame_features
 
     config = config or ExtractConfig()
     stream = [f if isinstance(f, Frame) else Frame(k, k / 30.0, f) for k, f in enumerate(frames)]

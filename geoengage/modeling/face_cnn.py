@@ -51,7 +51,10 @@ class FaceCropClassifier(ClassifierMixin, BaseEstimator):
         import torch
         from torch import nn
 
+        # torch loads only when a CNN runs
         from ..detect.expression import read_expression_net
+
+        # torch loads only when a CNN runs
         from .cnn_training import train_expression_epoch
 
         faces = self._check(faces)
@@ -80,6 +83,7 @@ class FaceCropClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities (n, classes), the face and its mirror image averaged."""
         import torch
 
+        # torch loads only when a CNN runs
         from ..detect.expression import predict_proba
 
         torch.set_num_threads(self.threads)

@@ -40,7 +40,7 @@ def make_folds(windows: pd.DataFrame, *, target: str, groups: str = "subject_id"
     By subject, seed 0 is :class:`~sklearn.model_selection.StratifiedGroupKFold`'s split; any other seed visits the
     subjects in an order drawn from it (same stratification rule), so repeated CV over seeds 0, 1, ... sees other
     splits. StratifiedGroupKFold alone uses its seed only between subjects whose class counts are alike: on real
-    data sets (engagement_wacv, DAiSEE) every seed gave the same split until 2026-12-03."""
+    data sets (engagement_wacv, DAiSEE) every seed would give the same split."""
     y = pd.factorize(windows[target].astype(str))[0]  # stratify by class, whatever type the labels have
     if split == "subject":
         check_groups(windows, groups=groups, n_splits=n_splits)

@@ -37,8 +37,13 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from .. import outputs
-from ..exceptions import InvalidParameterError, MissingDependencyError, SchemaError
+from ..dataset import read_windows
+from ..exceptions import InvalidParameterError, MediaReadError, MissingDependencyError, SchemaError
+from ..geometry.registry import feature_specs
+from ..windows import AGGREGATIONS, FeatureSet, parse_feature_name
 from .cv import CVResult, audit_leakage, feature_columns, make_folds, prediction_table, scorable_windows
+from .estimators import _xgboost
+from .labels import canonical_labels
 
 __all__ = ["RECORDING_KEYS", "SEQUENCE_SCHEMA_VERSION", "SequenceModel", "cross_validate_recordings",
            "feature_importance", "labelled_windows", "load_sequence_model", "media_feature_set", "recording_sequences", "recording_table", "time_importance",
@@ -119,7 +124,6 @@ def _aggregate(sequences: RecordingSequences, features: list[str]) -> pd.DataFra
     """The recording-level table of already grouped ``sequences`` (see :func:`recording_table`)."""
     import warnings
 
-    from ..windows import AGGREGATIONS
 
     slope = AGGREGATIONS["slope"][0]  # least squares against the window position, as the window aggregation
     stats = []
@@ -434,8 +438,6 @@ class SequenceModel(BaseEstimator):
             self.y_low_, self.y_span_ = float(labels.min()), float(np.ptp(labels)) or 1.0
             self.classes_ = np.array([])
         else:
-            from .labels import canonical_labels
-
             labels = canonical_labels(labels)
             found = sorted(set(labels.tolist()), key=lambda v: (isinstance(v, str), v))
             self.classes_ = np.array(list(self.classes) if self.classes is not None else found, dtype=object)
@@ -544,7 +546,6 @@ class SequenceModel(BaseEstimator):
 
 def load_sequence_model(folder: str | Path) -> SequenceModel:
     """A :class:`SequenceModel` saved by :meth:`SequenceModel.save` (``torch.load(..., weights_only=True)``)."""
-    from ..exceptions import MediaReadError
 
     torch = _torch()
     folder = Path(folder)
@@ -637,7 +638,6 @@ def _baseline(name: str, task: str, seed: int):  # type: ignore[no-untyped-def]
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    from .estimators import _xgboost
 
     signed_log = FunctionTransformer(SequenceModel._signed_log)
     # the penalties are chosen inside the training fold (RidgeCV: leave-one-out; LogisticRegressionCV: 3 folds)
@@ -679,8 +679,6 @@ def cross_validate_recordings(windows: pd.DataFrame, *, target: str, groups: str
     results = {}
     classes: tuple[object, ...] = ()
     if task == "classification":
-        from .labels import canonical_labels
-
         truth = canonical_labels(truth)
         classes = tuple(sorted(set(truth.tolist()), key=lambda v: (isinstance(v, str), v)))
     audit = audit_leakage(aggregated, folds, groups=groups, features=aggregate_columns)
@@ -729,8 +727,6 @@ def cross_validate_recordings(windows: pd.DataFrame, *, target: str, groups: str
 def media_feature_set(model: SequenceModel):  # type: ignore[no-untyped-def]
     """The model's features as a :class:`~geoengage.windows.FeatureSet` of geoengage's own signals, for scoring
     media (live mode, the service); an :class:`InvalidParameterError` when it learnt from imported features."""
-    from ..geometry.registry import feature_specs
-    from ..windows import FeatureSet, parse_feature_name
 
     known = {spec.name for spec in feature_specs()}
     try:
@@ -749,7 +745,6 @@ def labelled_windows(windows: pd.DataFrame | str | Path, target: str, task: str 
                      ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """The window table (read from ``windows.parquet`` if a path), its labelled windows with a face, and the task
     (``None``: regression for numeric labels, else classification)."""
-    from ..dataset import read_windows
 
     table = read_windows(windows) if isinstance(windows, (str, Path)) else windows
     if target not in table.columns:

@@ -45,6 +45,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._version import __version__
+from ..dataset import read_windows
 from ..exceptions import InvalidParameterError, ModelFileError, SchemaError
 from ..geometry.registry import feature_specs
 from ..schema import float_columns
@@ -68,8 +69,8 @@ MODEL_ESTIMATORS = ("xgboost", "xgboost_ordinal", "logistic", "majority")
 #: Learners whose fitted model can be saved (as JSON, never pickled).
 SAVABLE = ("xgboost", "xgboost_ordinal", "logistic")
 #: A window's feature counts as outside the training range (``out_of_range``) only beyond the training minimum or
-#: maximum by more than this share of the range: until 2026-12-03 any excess counted, and every confident
-#: expression (probabilities of 1e-11 against a training minimum of 1e-8) was flagged as an extrapolation.
+#: maximum by more than this share of the range: counting any excess would flag every confident expression
+#: (probabilities of 1e-11 against a training minimum of 1e-8) as an extrapolation.
 RANGE_MARGIN = 0.05
 #: A scored window is flagged ``uncertain`` where the model was measured weak on data sets it never saw
 #: (benchmarks/engagement_selection.py): a feature outside the training range (on WACV held out, engaged-vs-not AUC
@@ -545,7 +546,6 @@ def train(windows: pd.DataFrame | str | Path | Mapping[str, pd.DataFrame | str |
     the weights) for train/serve parity. ``params``: see :class:`EngagementModel` (``class_weight``,
     ``calibrate``, ``decision``, ``threshold``, ``tune``...).
     """
-    from ..dataset import read_windows
 
     weight, settings = None, None
     if isinstance(windows, Mapping):

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InvalidParameterError, MissingDependencyError
+from ..geometry.registry import feature_specs
 from ..modeling.train import EngagementModel
 from ..windows import parse_feature_name
 
@@ -112,7 +113,6 @@ def _signal_label(signal: str) -> str:
     """A signal in words with its unit: :data:`SIGNAL_LABELS`, else the registry's unit beside the column name."""
     if signal in SIGNAL_LABELS:
         return SIGNAL_LABELS[signal]
-    from ..geometry.registry import feature_specs
 
     units = {spec.name: spec.unit for spec in feature_specs()}
     unit = units.get(signal, "")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .. import outputs
 from .._version import __version__
+from ..exceptions import InvalidParameterError
 from .explain import feature_label
 
 __all__ = ["render_report", "write_report"]
@@ -193,8 +194,6 @@ def render_report(report_json: str | Path, out_dir: str | Path) -> Path:
     try:
         document = json.loads(source.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        from ..exceptions import InvalidParameterError
-
         raise InvalidParameterError(f"{source}: not a geoengage report.json ({err}).") from err
     figures = {f["caption"]: (source.parent / f["file"]).read_bytes() for f in document.get("figures", [])
                if (source.parent / f["file"]).is_file()}
