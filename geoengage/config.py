@@ -22,8 +22,8 @@ from .exceptions import InvalidParameterError
 from .geometry.gaze import GazeConfig, ScreenGeometry
 from .geometry.pose import focal_from_hfov, focal_lengths
 
-__all__ = ["SCREEN_FIELDS", "ExtractConfig", "config_from_dict", "config_to_dict", "dump_config", "load_config",
-           "parse_focal_px"]
+__all__ = ["SCREEN_FIELDS", "ExtractConfig", "check_setting", "config_from_dict", "config_to_dict", "dump_config",
+           "load_config", "parse_focal_px"]
 
 #: The settings that describe the screen behind ``on_screen`` (:class:`ExtractConfig`, the service, the CLI).
 SCREEN_FIELDS = ("screen_width_mm", "screen_height_mm", "screen_centre_x_mm", "screen_top_mm")
@@ -31,7 +31,9 @@ SCREEN_FIELDS = ("screen_width_mm", "screen_height_mm", "screen_centre_x_mm", "s
 C = TypeVar("C")
 
 
-def _check(ok: bool, name: str, constraint: str, value: object) -> None:
+def check_setting(ok: bool, name: str, constraint: str, value: object) -> None:
+    """Raise :class:`~geoengage.exceptions.InvalidParameterError` ("`name` must be constraint. Got value instead.")
+    unless ``ok``: the one message every config class gives for a bad setting."""
     if not ok:
         raise InvalidParameterError(f"`{name}` must be {constraint}. Got {value!r} instead.")
 
@@ -176,43 +178,43 @@ class ExtractConfig:
     camera_hfov_deg: float | None = None
 
     def __post_init__(self) -> None:
-        _check(self.sample_fps is None or self.sample_fps > 0, "sample_fps", "None or > 0", self.sample_fps)
-        _check(self.sequence_fps > 0, "sequence_fps", "> 0", self.sequence_fps)
-        _check(20 <= self.min_face_px <= 2000, "min_face_px", "between 20 and 2000", self.min_face_px)
-        _check(self.detector in ("yunet", "hog"), "detector", "'yunet' or 'hog'", self.detector)
-        _check(self.detect_threshold is None or (0.0 <= self.detect_threshold <= 1.0 if self.detector == "yunet"
+        check_setting(self.sample_fps is None or self.sample_fps > 0, "sample_fps", "None or > 0", self.sample_fps)
+        check_setting(self.sequence_fps > 0, "sequence_fps", "> 0", self.sequence_fps)
+        check_setting(20 <= self.min_face_px <= 2000, "min_face_px", "between 20 and 2000", self.min_face_px)
+        check_setting(self.detector in ("yunet", "hog"), "detector", "'yunet' or 'hog'", self.detector)
+        check_setting(self.detect_threshold is None or (0.0 <= self.detect_threshold <= 1.0 if self.detector == "yunet"
                                                  else -1.0 <= self.detect_threshold <= 3.0),
                "detect_threshold", "None or a score between 0 and 1 (yunet) or between -1 and 3 (hog)",
                self.detect_threshold)
-        _check(self.face_policy in ("largest", "all"), "face_policy", "'largest' or 'all'", self.face_policy)
-        _check(self.crop_mode in ("off", "fallback", "always"), "crop_mode", "'off', 'fallback' or 'always'",
+        check_setting(self.face_policy in ("largest", "all"), "face_policy", "'largest' or 'all'", self.face_policy)
+        check_setting(self.crop_mode in ("off", "fallback", "always"), "crop_mode", "'off', 'fallback' or 'always'",
                self.crop_mode)
-        _check(self.crop_box is None or (len(self.crop_box) == 4 and self.crop_box[0] < self.crop_box[2]
+        check_setting(self.crop_box is None or (len(self.crop_box) == 4 and self.crop_box[0] < self.crop_box[2]
                                          and self.crop_box[1] < self.crop_box[3]),
                "crop_box", "None or (left, top, right, bottom) fractions with left < right and top < bottom",
                self.crop_box)
         if self.crop_box is not None:
             object.__setattr__(self, "crop_box", tuple(float(v) for v in self.crop_box))
-        _check(self.detect_every >= 1, "detect_every", ">= 1", self.detect_every)
-        _check(self.search_every >= 1, "search_every", ">= 1", self.search_every)
-        _check(self.verify_every >= 1, "verify_every", ">= 1", self.verify_every)
-        _check(self.skip_verify_ncc is None or 0.6 <= self.skip_verify_ncc <= 1, "skip_verify_ncc",
+        check_setting(self.detect_every >= 1, "detect_every", ">= 1", self.detect_every)
+        check_setting(self.search_every >= 1, "search_every", ">= 1", self.search_every)
+        check_setting(self.verify_every >= 1, "verify_every", ">= 1", self.verify_every)
+        check_setting(self.skip_verify_ncc is None or 0.6 <= self.skip_verify_ncc <= 1, "skip_verify_ncc",
                "None or between 0.6 and 1", self.skip_verify_ncc)
-        _check(self.max_faces >= 1, "max_faces", ">= 1", self.max_faces)
-        _check(0 < self.reid_tolerance < 2, "reid_tolerance", "between 0 and 2", self.reid_tolerance)
-        _check(0 < self.identity_tolerance < 2, "identity_tolerance", "between 0 and 2", self.identity_tolerance)
-        _check(1 <= self.expression_batch <= 4096, "expression_batch", "between 1 and 4096", self.expression_batch)
+        check_setting(self.max_faces >= 1, "max_faces", ">= 1", self.max_faces)
+        check_setting(0 < self.reid_tolerance < 2, "reid_tolerance", "between 0 and 2", self.reid_tolerance)
+        check_setting(0 < self.identity_tolerance < 2, "identity_tolerance", "between 0 and 2", self.identity_tolerance)
+        check_setting(1 <= self.expression_batch <= 4096, "expression_batch", "between 1 and 4096", self.expression_batch)
         self.feature_options()  # checks the screen and gaze settings
-        _check(self.focal_px is None or (math.isfinite(self.focal_px) and self.focal_px > 0), "focal_px",
+        check_setting(self.focal_px is None or (math.isfinite(self.focal_px) and self.focal_px > 0), "focal_px",
                "None or a focal length in pixels > 0", self.focal_px)
-        _check(self.camera_hfov_deg is None or 1.0 <= self.camera_hfov_deg <= 170.0, "camera_hfov_deg",
+        check_setting(self.camera_hfov_deg is None or 1.0 <= self.camera_hfov_deg <= 170.0, "camera_hfov_deg",
                "None or a horizontal field of view between 1 and 170 degrees", self.camera_hfov_deg)
-        _check(self.focal_px is None or self.camera_hfov_deg is None, "camera_hfov_deg",
+        check_setting(self.focal_px is None or self.camera_hfov_deg is None, "camera_hfov_deg",
                "None when focal_px is given (one calibration, not two)", self.camera_hfov_deg)
-        _check(self.crop_mode == "off" or (self.focal_px is None and self.camera_hfov_deg is None), "crop_mode",
+        check_setting(self.crop_mode == "off" or (self.focal_px is None and self.camera_hfov_deg is None), "crop_mode",
                "'off' with a calibrated camera (focal_px, camera_hfov_deg): a face crop has no camera geometry",
                self.crop_mode)
-        _check(not self.identify or self.encodings_path is not None, "encodings_path",
+        check_setting(not self.identify or self.encodings_path is not None, "encodings_path",
                "set when identify=True (write one with `geoengage enroll`)", self.encodings_path)
 
 

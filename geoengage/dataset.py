@@ -84,7 +84,8 @@ from .progress import Hook
 from .windows import load_feature_set, make_windows
 
 __all__ = ["SETTINGS_KEYS", "DatasetResult", "ImportedDataset", "WindowConfig", "build_dataset", "config_key",
-           "feature_models", "import_dataset", "part_path", "read_windows", "write_windows"]
+           "feature_models", "import_dataset", "one_thread_per_worker", "part_path", "read_windows",
+           "write_windows"]
 
 logger = logging.getLogger(__name__)
 WINDOWS_SCHEMA_VERSION = "geoengage.windows/1"
@@ -375,7 +376,7 @@ def _alive(holder: dict[str, Any]) -> bool:
     return True
 
 
-def _one_thread_each(parent_pid: int | None = None) -> None:
+def one_thread_per_worker(parent_pid: int | None = None) -> None:
     """Worker processes are the one level of parallelism: OpenCV and torch (the expression CNN) use one thread
     each, so N workers on N cores do not fight over them (torch's spinning threads slow down several-fold).
 
@@ -433,7 +434,7 @@ def _run(todo: list[list[MediaItem]], config: ExtractConfig, parts_dir: Path, *,
         return
     workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
     # forkserver, not fork: a child forked from a process whose torch/OpenMP threads have run can hang
-    executor = ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_one_thread_each,
+    executor = ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=one_thread_per_worker,
                                    initargs=(os.getpid(),), mp_context=multiprocessing.get_context("forkserver"))
     try:
         futures = {executor.submit(_extract_chunk, chunk, config, parts_dir): len(chunk) for chunk in todo}

@@ -39,7 +39,7 @@ import pandas as pd
 
 from .annotate import draw_live
 from .clean import clean_frames
-from .config import ExtractConfig, _check
+from .config import ExtractConfig, check_setting
 from .exceptions import GeoEngageWarning, InvalidParameterError, MediaReadError
 from .extract import frames_from_rows, iter_face_rows
 from .geometry.expression_cnn import EXPRESSION_CLASSES
@@ -93,11 +93,11 @@ class LiveConfig:
     max_frames: int | None = None
 
     def __post_init__(self) -> None:
-        _check((self.window_s is None or self.window_s > 0) and self.step_s > 0, "window_s and step_s",
+        check_setting((self.window_s is None or self.window_s > 0) and self.step_s > 0, "window_s and step_s",
                "> 0 (window_s may be None)", (self.window_s, self.step_s))
-        _check(self.max_seconds is None or self.max_seconds > 0, "max_seconds", "None or > 0", self.max_seconds)
-        _check(self.max_frames is None or self.max_frames > 0, "max_frames", "None or > 0", self.max_frames)
-        _check(0 <= self.min_coverage <= 1, "min_coverage", "between 0 and 1", self.min_coverage)
+        check_setting(self.max_seconds is None or self.max_seconds > 0, "max_seconds", "None or > 0", self.max_seconds)
+        check_setting(self.max_frames is None or self.max_frames > 0, "max_frames", "None or > 0", self.max_frames)
+        check_setting(0 <= self.min_coverage <= 1, "min_coverage", "between 0 and 1", self.min_coverage)
 
 
 @dataclass(frozen=True)

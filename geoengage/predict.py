@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from .clean import CleanConfig, CleanResult, clean_frames
-from .config import ExtractConfig, _check, config_from_dict
+from .config import ExtractConfig, check_setting, config_from_dict
 from .dataset import WindowConfig, read_windows
 from .exceptions import GeoEngageWarning, SchemaError
 from .extract import extract_frames
@@ -87,11 +87,11 @@ class PredictConfig:
     top_reasons: int = 3
 
     def __post_init__(self) -> None:
-        _check(self.window_s is None or self.window_s > 0, "window_s", "None or > 0", self.window_s)
-        _check(self.step_s is None or self.step_s > 0, "step_s", "None or > 0", self.step_s)
-        _check(self.min_coverage is None or 0 <= self.min_coverage <= 1, "min_coverage", "None or between 0 and 1",
+        check_setting(self.window_s is None or self.window_s > 0, "window_s", "None or > 0", self.window_s)
+        check_setting(self.step_s is None or self.step_s > 0, "step_s", "None or > 0", self.step_s)
+        check_setting(self.min_coverage is None or 0 <= self.min_coverage <= 1, "min_coverage", "None or between 0 and 1",
                self.min_coverage)
-        _check(0 <= self.top_reasons <= 20, "top_reasons", "between 0 and 20", self.top_reasons)
+        check_setting(0 <= self.top_reasons <= 20, "top_reasons", "between 0 and 20", self.top_reasons)
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,8 @@ from pydantic import BaseModel
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from ._version import __version__
-from .config import SCREEN_FIELDS, ExtractConfig, _check
-from .dataset import _one_thread_each
+from .config import SCREEN_FIELDS, ExtractConfig, check_setting
+from .dataset import one_thread_per_worker
 from .datasets import sample_image
 from .exceptions import GeoEngageError, MediaReadError, MediaTooLargeError
 from .extract import extract_frames
@@ -141,18 +141,18 @@ class ServeConfig:
     workers: int = 0
 
     def __post_init__(self) -> None:
-        _check(0 <= self.max_queue <= 10_000, "max_queue", "between 0 and 10000", self.max_queue)
-        _check(0 < self.max_request_s <= 3600, "max_request_s", "between 0 and 3600", self.max_request_s)
-        _check(1 <= self.threads <= 256, "threads", "between 1 and 256", self.threads)
-        _check(0 < self.max_image_megapixels <= 1000, "max_image_megapixels", "between 0 and 1000",
+        check_setting(0 <= self.max_queue <= 10_000, "max_queue", "between 0 and 10000", self.max_queue)
+        check_setting(0 < self.max_request_s <= 3600, "max_request_s", "between 0 and 3600", self.max_request_s)
+        check_setting(1 <= self.threads <= 256, "threads", "between 1 and 256", self.threads)
+        check_setting(0 < self.max_image_megapixels <= 1000, "max_image_megapixels", "between 0 and 1000",
                self.max_image_megapixels)
-        _check(0 < self.max_upload_mb <= 4096, "max_upload_mb", "between 0 and 4096", self.max_upload_mb)
-        _check(0 < self.max_video_s <= 3600, "max_video_s", "between 0 and 3600", self.max_video_s)
-        _check(0 < self.video_fps <= 120, "video_fps", "between 0 and 120", self.video_fps)
-        _check(all(v is None or v > 0 for v in (self.window_s, self.step_s)), "window_s and step_s", "None or > 0",
+        check_setting(0 < self.max_upload_mb <= 4096, "max_upload_mb", "between 0 and 4096", self.max_upload_mb)
+        check_setting(0 < self.max_video_s <= 3600, "max_video_s", "between 0 and 3600", self.max_video_s)
+        check_setting(0 < self.video_fps <= 120, "video_fps", "between 0 and 120", self.video_fps)
+        check_setting(all(v is None or v > 0 for v in (self.window_s, self.step_s)), "window_s and step_s", "None or > 0",
                (self.window_s, self.step_s))
-        _check(1 <= self.max_concurrent <= 64, "max_concurrent", "between 1 and 64", self.max_concurrent)
-        _check(0 <= self.workers <= 256, "workers", "between 0 and 256", self.workers)
+        check_setting(1 <= self.max_concurrent <= 64, "max_concurrent", "between 1 and 64", self.max_concurrent)
+        check_setting(0 <= self.workers <= 256, "workers", "between 0 and 256", self.workers)
 
     @property
     def running(self) -> int:
@@ -395,7 +395,7 @@ def _start_worker(config: ServeConfig, parent_pid: int) -> None:
     (the bundled sample image analysed once), so that the first request costs what any other does."""
     global _WORKER_CONFIG
 
-    _one_thread_each(parent_pid)
+    one_thread_per_worker(parent_pid)
     _set_threads(config.threads)
     _WORKER_CONFIG = config
     with tempfile.TemporaryDirectory(prefix="geoengage-warm-") as folder:

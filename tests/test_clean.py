@@ -10,24 +10,15 @@ from hypothesis import strategies as st
 
 from geoengage.clean import CleanConfig, clean_frames, fill_short_gaps, robust_z
 from geoengage.exceptions import InvalidParameterError
-from geoengage.schema import FRAMES, LANDMARK_COLUMNS
-
-
-def _frames(values: dict[str, np.ndarray], *, fps: float = 30.0, video: str = "v", subject: str = "s1") -> pd.DataFrame:
-    n = len(next(iter(values.values())))
-    table = pd.DataFrame({c.name: np.nan for c in FRAMES}, index=range(n))
-    found = ~np.isnan(values.get("yaw_deg", np.zeros(n)))
-    table = table.assign(video_id=video, source_path=video, frame_idx=np.arange(n), time_s=np.arange(n) / fps,
-                         frame_width_px=640, frame_height_px=480, frame_readable=True, face_found=found, n_faces=found.astype(int),
-                         track_id=np.where(found, 0, -1), subject_id=subject, **values)
-    return table
+from geoengage.schema import LANDMARK_COLUMNS
+from geoengage.testing import synthetic_frames
 
 
 def test_level_rule_is_opt_in_and_flags_planted_outliers(rng) -> None:
     yaw = rng.uniform(-5, 5, 600)  # bounded: |robust z| <= 1.4, so only the planted values can be flagged
     yaw[[50, 300, 451]] = [80.0, -85.0, 70.0]
     yaw[100:130] = np.nan  # one second without a face
-    frames = _frames({"yaw_deg": yaw})
+    frames = synthetic_frames({"yaw_deg": yaw})
     result = clean_frames(frames, config=CleanConfig(rules=(), z_max=3.5, max_gap_s=0.0))
     cleaned = result.frames["yaw_deg"].to_numpy()
     assert np.isnan(cleaned[[50, 300, 451]]).all()
@@ -44,7 +35,7 @@ def test_level_rule_is_opt_in_and_flags_planted_outliers(rng) -> None:
 def test_clip_action_and_constant_signal(rng) -> None:
     yaw = rng.normal(0, 5, 300)
     yaw[10] = 60.0
-    frames = _frames({"yaw_deg": yaw, "ear": np.full(300, 0.3)})
+    frames = synthetic_frames({"yaw_deg": yaw, "ear": np.full(300, 0.3)})
     result = clean_frames(frames, config=CleanConfig(rules=(), z_max=3.5, action="clip", max_gap_s=0.0))
     median = np.median(yaw)
     bound = 3.5 * np.median(np.abs(yaw - median)) / 0.6745
@@ -65,7 +56,7 @@ def _look_away_and_blink(rng) -> tuple[pd.DataFrame, np.ndarray]:
     closed = np.zeros(n, dtype=bool)
     closed[240:243] = True
     ear[closed] = 0.06
-    frames = _frames({"yaw_deg": yaw, "pitch_deg": rng.normal(0, 1.0, n), "ear": ear})
+    frames = synthetic_frames({"yaw_deg": yaw, "pitch_deg": rng.normal(0, 1.0, n), "ear": ear})
     frames = frames.assign(**blink_flags(frames))
     return frames, closed
 
@@ -103,7 +94,7 @@ def test_a_one_frame_spike_is_masked_as_a_jump_and_filled(rng) -> None:
 
 def test_quality_and_range_rules_mask_bad_measurements(rng) -> None:
     n = 90
-    frames = _frames({"yaw_deg": rng.normal(0, 1, n), "ear": 0.3 + rng.normal(0, 0.01, n),
+    frames = synthetic_frames({"yaw_deg": rng.normal(0, 1, n), "ear": 0.3 + rng.normal(0, 0.01, n),
                       "pose_residual_iod": np.full(n, 0.08), "head_z_mm": np.full(n, 600.0)})
     frames.loc[10, "pose_residual_iod"] = 0.35  # a poor landmark fit: every feature of the row
     frames.loc[[40, 41, 42, 43, 44, 45], "head_z_mm"] = 20.0  # physically impossible distance
@@ -169,14 +160,14 @@ def test_gap_filling_never_invents_values_across_long_gaps(raw: list[float | Non
 def test_masked_outlier_inside_a_track_is_interpolated_and_marked(rng) -> None:
     yaw = np.linspace(-10, 10, 90) + rng.normal(0, 0.1, 90)
     yaw[40] = 80.0
-    result = clean_frames(_frames({"yaw_deg": yaw}))
+    result = clean_frames(synthetic_frames({"yaw_deg": yaw}))
     assert result.frames["yaw_deg"].iloc[40] == pytest.approx((yaw[39] + yaw[41]) / 2, abs=0.5)
     assert result.frames["interpolated"].sum() == 1 and result.filled["yaw_deg"] == 1
 
 
 def test_scope_subject_and_baseline(rng) -> None:
-    a = _frames({"yaw_deg": rng.normal(10, 1, 100)}, video="a", subject="s1")
-    b = _frames({"yaw_deg": rng.normal(-10, 1, 100)}, video="b", subject="s2")
+    a = synthetic_frames({"yaw_deg": rng.normal(10, 1, 100)}, video="a", subject="s1")
+    b = synthetic_frames({"yaw_deg": rng.normal(-10, 1, 100)}, video="b", subject="s2")
     result = clean_frames(pd.concat([a, b], ignore_index=True), config=CleanConfig(baseline="subject_median"))
     assert result.frames.groupby("subject_id")["yaw_deg"].median().abs().max() < 1e-9
     with pytest.raises(InvalidParameterError, match="need a 'subject_id' column"):
@@ -186,7 +177,7 @@ def test_scope_subject_and_baseline(rng) -> None:
 
 
 def test_input_is_not_modified(rng) -> None:
-    frames = _frames({"yaw_deg": rng.normal(0, 1, 50)})
+    frames = synthetic_frames({"yaw_deg": rng.normal(0, 1, 50)})
     frames.loc[5, "yaw_deg"] = 99.0
     copy = frames.copy()
     clean_frames(frames)

@@ -130,3 +130,23 @@ def test_imports_inside_functions_say_why() -> None:
                        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("geoengage"))
                        and not lines[node.lineno - 2].strip().startswith("#")]
     assert not silent, silent
+
+
+def _private_imports(paths: list[Path], *, ours: str) -> list[str]:
+    """``file: name`` for each private name (one leading underscore) imported from a module whose name starts with
+    ``ours`` (relative imports count)."""
+    found = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith(ours)):
+                found += [f"{path.name}: {a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+    return found
+
+
+def test_no_module_reaches_into_another_modules_private_names() -> None:
+    """What one module needs from another is public (named without a leading underscore, listed in ``__all__``);
+    tests share builders through ``geoengage.testing``, not through each other's private helpers."""
+    assert _private_imports(sorted(PACKAGE.rglob("*.py")), ours="geoengage") == []
+    tests = sorted(Path(__file__).resolve().parent.rglob("test_*.py"))
+    assert _private_imports(tests, ours="tests") == []

@@ -16,6 +16,7 @@ from PIL import Image, ImageOps
 from geoengage.datasets import sample_video
 from geoengage.exceptions import MediaReadError
 from geoengage.media import _apply_orientation, iter_frames, list_media, read_image, read_manifest
+from geoengage.testing import png_bomb
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp", ".tiff", ".webp"])
@@ -199,28 +200,12 @@ def test_missing_camera_is_a_clear_error() -> None:
         list(iter_frames(97, max_frames=1))
 
 
-def _png_bomb(path: Path, width: int, height: int) -> Path:
-    """A real PNG of width x height black 8-bit gray pixels: a few hundred KB on disk, width*height bytes decoded."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    compressor = zlib.compressobj(9)
-    row = bytes(width + 1)  # filter byte 0 + the row's pixels
-    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
-    return path
-
-
 def test_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
     import resource
 
     from geoengage.exceptions import MediaTooLargeError
 
-    bomb = _png_bomb(tmp_path / "bomb.png", 20000, 20000)  # 400 megapixels in a small file
+    bomb = png_bomb(tmp_path / "bomb.png", 20000, 20000)  # 400 megapixels in a small file
     assert bomb.stat().st_size < 2_000_000
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(MediaTooLargeError, match=r"bomb.png: declares .*\(400 megapixels\); the limit is 50 megapixels"):
@@ -229,7 +214,7 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
         list(iter_frames(bomb))
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KB: nothing decoded
     # a budget is a parameter: a small image over a small budget is refused the same way
-    small = _png_bomb(tmp_path / "small.png", 300, 200)
+    small = png_bomb(tmp_path / "small.png", 300, 200)
     assert read_image(small).shape == (200, 300, 3)
     with pytest.raises(MediaTooLargeError, match="300 x 200"):
         read_image(small, max_pixels=50_000)

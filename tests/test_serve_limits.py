@@ -11,15 +11,15 @@ from geoengage import serve
 from geoengage.datasets import sample_video
 from geoengage.media import VideoInfo
 from geoengage.serve import ServeConfig, UploadError, _analyse
-from tests.test_media import _png_bomb
+from geoengage.testing import png_bomb
 
 
 def test_image_over_the_pixel_budget_is_a_413(tmp_path: Path) -> None:
-    bomb = _png_bomb(tmp_path / "bomb.png", 20000, 20000)
+    bomb = png_bomb(tmp_path / "bomb.png", 20000, 20000)
     with pytest.raises(UploadError) as err:
         _analyse(bomb, "image", ServeConfig(), timeline=False)
     assert err.value.status == 413 and "400 megapixels" in err.value.detail
-    small = _png_bomb(tmp_path / "small.png", 400, 300)
+    small = png_bomb(tmp_path / "small.png", 400, 300)
     with pytest.raises(UploadError) as err:
         _analyse(small, "image", ServeConfig(max_image_megapixels=0.1), timeline=False)
     assert err.value.status == 413 and "400 x 300" in err.value.detail

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geoengage.exceptions import GeoEngageWarning, InvalidParameterError, SchemaError
+from geoengage.testing import synthetic_frames
 from geoengage.windows import (
     AGGREGATIONS,
     FeatureName,
@@ -22,8 +23,6 @@ from geoengage.windows import (
     parse_feature_name,
 )
 
-from .test_clean import _frames
-
 SMALL = FeatureSet("small", (FeatureName("yaw_deg", "median"), FeatureName("blink", "rate"),
                              FeatureName("on_screen", "frac")))
 
@@ -33,7 +32,7 @@ def _clip(seconds: float, fps: float = 10.0, **signals) -> pd.DataFrame:
     t = np.arange(n) / fps
     values = {"yaw_deg": np.sin(t), "blink": np.zeros(n), "on_screen": np.ones(n)}
     values.update({k: v(t) if callable(v) else v for k, v in signals.items()})
-    return _frames(values, fps=fps)
+    return synthetic_frames(values, fps=fps)
 
 
 @settings(max_examples=60, deadline=None)
@@ -79,7 +78,7 @@ def test_aggregations_are_exact() -> None:
 def test_missing_faces_lower_coverage_and_give_nan(rng) -> None:
     yaw = rng.normal(0, 1, 100)
     yaw[50:100] = np.nan
-    frames = _frames({"yaw_deg": yaw, "blink": np.where(np.isnan(yaw), np.nan, 0.0), "on_screen": np.ones(100)},
+    frames = synthetic_frames({"yaw_deg": yaw, "blink": np.where(np.isnan(yaw), np.nan, 0.0), "on_screen": np.ones(100)},
                      fps=50.0)
     with pytest.warns(GeoEngageWarning, match="coverage below 60%"):
         windows = make_windows(frames, window_s=1.0, step_s=1.0, feature_set=SMALL)
@@ -210,7 +209,7 @@ def test_relative_to_baseline_reads_no_label() -> None:
 def test_photos_are_not_warned_about_like_videos() -> None:
     """A set of photos (one frame each): faces give no warning at all; a photo without a face is said as such, not
     as a window's low coverage. A video's windows keep their coverage warning."""
-    photos = pd.concat([_frames({"yaw_deg": np.array([v]), "blink": np.zeros(1), "on_screen": np.ones(1)},
+    photos = pd.concat([synthetic_frames({"yaw_deg": np.array([v]), "blink": np.zeros(1), "on_screen": np.ones(1)},
                                 video=f"p{k}.jpg") for k, v in enumerate([1.0, 2.0, np.nan])], ignore_index=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -222,4 +221,4 @@ def test_photos_are_not_warned_about_like_videos() -> None:
     yaw = np.sin(np.arange(100) / 10.0)
     yaw[:80] = np.nan
     with pytest.warns(GeoEngageWarning, match="video windows have face coverage below 60%"):
-        make_windows(_frames({"yaw_deg": yaw, "blink": np.zeros(100), "on_screen": np.ones(100)}, fps=10.0), window_s=5.0, step_s=5.0, feature_set=SMALL)
+        make_windows(synthetic_frames({"yaw_deg": yaw, "blink": np.zeros(100), "on_screen": np.ones(100)}, fps=10.0), window_s=5.0, step_s=5.0, feature_set=SMALL)

@@ -32,7 +32,7 @@ from ..exceptions import InvalidParameterError
 from .expression import for_inference
 from .models import load_weights
 
-__all__ = ["GAZE_WEIGHTS", "GazeNet", "load_gaze_model", "predict_eye_crops", "read_gaze_net"]
+__all__ = ["GAZE_WEIGHTS", "GazeNet", "load_gaze_model", "predict_eye_crops", "read_gaze_net", "standardise_crops"]
 
 #: The trained weights shipped in the package (``models/train_gaze.py --ship``).
 GAZE_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "gaze_cnn.pt"
@@ -40,7 +40,7 @@ GAZE_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "gaze_cnn.pt"
 _SD_FLOOR = 0.02
 
 
-def _standardise(crops: np.ndarray) -> np.ndarray:
+def standardise_crops(crops: np.ndarray) -> np.ndarray:
     """uint8 crops (n, 9, 15) -> float32, each crop to mean 0 and sd 1 (plus a floor)."""
     x = crops.astype(np.float32) / 255.0
     mean = x.mean(axis=(1, 2), keepdims=True)
@@ -122,7 +122,7 @@ def predict_eye_crops(crops: np.ndarray, headpose_yaw_pitch: np.ndarray, *, mode
     flipped_crops, flipped_head = _mirror(crops, head)
     for start in range(0, len(crops), batch_size):
         rows = slice(start, start + batch_size)
-        x = torch.from_numpy(_standardise(np.concatenate([crops[rows], flipped_crops[rows]])))[:, None].contiguous(
+        x = torch.from_numpy(standardise_crops(np.concatenate([crops[rows], flipped_crops[rows]])))[:, None].contiguous(
             memory_format=torch.channels_last)
         h = torch.from_numpy(np.concatenate([head[rows], flipped_head[rows]]))
         both = model(x, h).numpy()

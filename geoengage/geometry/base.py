@@ -15,7 +15,8 @@ import numpy as np
 
 from ..exceptions import InvalidParameterError
 
-__all__ = ["CAMERA_FOCAL", "KINDS", "FeatureSpec", "distance", "frame_features", "inter_ocular", "nan_rows"]
+__all__ = ["CAMERA_FOCAL", "KINDS", "REGISTERED_FUNCTIONS", "REGISTERED_SPECS", "FeatureSpec", "distance", "frame_features",
+           "inter_ocular", "nan_rows"]
 
 KINDS = ("image", "faces", "eyes", "landmarks", "derived", "track")
 
@@ -36,8 +37,10 @@ class FeatureSpec:
     hard_range: bool = True
 
 
-_SPECS: dict[str, FeatureSpec] = {}
-_FUNCTIONS: list[tuple[str, Callable[..., dict[str, Any]], tuple[str, ...]]] = []
+#: Every registered feature by name, and every feature function with its kind and the names it returns, in the order
+#: they registered: filled by :func:`frame_features`, read by :mod:`geoengage.geometry.registry` (nowhere else).
+REGISTERED_SPECS: dict[str, FeatureSpec] = {}
+REGISTERED_FUNCTIONS: list[tuple[str, Callable[..., dict[str, Any]], tuple[str, ...]]] = []
 
 
 def frame_features(*specs: tuple[str, str, float, float, str], kind: str = "landmarks",
@@ -52,12 +55,12 @@ def frame_features(*specs: tuple[str, str, float, float, str], kind: str = "land
     def register(func: Callable) -> Callable:
         names = []
         for name, unit, low, high, doc in specs:
-            if "__" in name or name in _SPECS:
+            if "__" in name or name in REGISTERED_SPECS:
                 raise InvalidParameterError(f"feature {name!r} is registered twice or contains '__'.")
-            _SPECS[name] = FeatureSpec(name, unit, low, high, doc, kind, func.__module__.rsplit(".", 1)[-1],
+            REGISTERED_SPECS[name] = FeatureSpec(name, unit, low, high, doc, kind, func.__module__.rsplit(".", 1)[-1],
                                        hard_range=name not in typical_range)
             names.append(name)
-        _FUNCTIONS.append((kind, func, tuple(names)))
+        REGISTERED_FUNCTIONS.append((kind, func, tuple(names)))
         return func
 
     return register

@@ -45,7 +45,7 @@ from ..schema import DETECTOR_POINT_COLUMNS, LANDMARK_COLUMNS, Column, float_col
 
 # importing a feature module registers its features (geoengage.geometry.base.frame_features)
 from . import blink, expression, expression_cnn, gaze, gaze_cnn, pose, quality  # noqa: F401
-from .base import _FUNCTIONS, _SPECS, CAMERA_FOCAL, KINDS, FeatureSpec, frame_features
+from .base import CAMERA_FOCAL, KINDS, REGISTERED_FUNCTIONS, REGISTERED_SPECS, FeatureSpec, frame_features
 
 __all__ = [
     "CAMERA_FOCAL",
@@ -71,14 +71,14 @@ MODULES = ("blink", "expression", "expression_cnn", "gaze", "gaze_cnn", "pose", 
 
 def feature_specs(kind: str | None = None) -> list[FeatureSpec]:
     """Every registered feature (of one ``kind``), in computation order."""
-    return [s for s in _ordered_specs(len(_SPECS)) if kind is None or s.kind == kind]
+    return [s for s in _ordered_specs(len(REGISTERED_SPECS)) if kind is None or s.kind == kind]
 
 
 @functools.lru_cache(maxsize=4)
 def _ordered_specs(n_registered: int) -> tuple[FeatureSpec, ...]:
     """The registry in computation order, sorted once per registry size (a registration invalidates it)."""
     order = {k: i for i, k in enumerate(KINDS)}
-    return tuple(sorted(_SPECS.values(), key=lambda s: (order[s.kind], MODULES.index(s.module))))  # stable
+    return tuple(sorted(REGISTERED_SPECS.values(), key=lambda s: (order[s.kind], MODULES.index(s.module))))  # stable
 
 
 def feature_columns() -> tuple[Column, ...]:
@@ -89,7 +89,7 @@ def feature_columns() -> tuple[Column, ...]:
 def image_features(gray: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
     """All ``image`` features of one face (used during extraction, while the frame is in memory)."""
     out: dict[str, float] = {}
-    for kind, func, names in _FUNCTIONS:
+    for kind, func, names in REGISTERED_FUNCTIONS:
         if kind == "image":
             values = func(gray, landmarks)
             out.update({name: float(values[name]) for name in names})
@@ -98,7 +98,7 @@ def image_features(gray: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
 
 def _batch_features(kind: str, batch: Any) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
-    for fkind, func, names in _FUNCTIONS:
+    for fkind, func, names in REGISTERED_FUNCTIONS:
         if fkind == kind:
             values = func(batch)
             out.update({name: np.asarray(values[name], dtype=np.float64) for name in names})
@@ -156,7 +156,7 @@ def compute_frame_features(frames: pd.DataFrame, *, overwrite: bool = True,
     table = with_columns(frames, new) if new else frames  # the stages below copy it anyway
     for kind in ("landmarks", "derived", "track"):
         computed: dict[str, np.ndarray] = {}
-        for fkind, func, names in _FUNCTIONS:
+        for fkind, func, names in REGISTERED_FUNCTIONS:
             if fkind != kind:
                 continue
             if kind == "landmarks":

@@ -17,7 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from ..detect.expression import ExpressionNet, predict_proba
-from ..detect.gaze import GazeNet, _standardise
+from ..detect.gaze import GazeNet, standardise_crops
 from ..geometry.gaze import vectors_from_yaw_pitch
 from ..normalize import equalize_illumination, normalize_crops
 
@@ -126,7 +126,7 @@ def train_gaze_epoch(model: GazeNet, crops: np.ndarray, head: np.ndarray, gaze: 
     L1 loss. Half of every batch is mirrored (gaze and head yaw negated) when ``mirror``; ``jitter`` scales a
     random contrast (x 1 +- jitter) and brightness (+ N(0, jitter / 2)) change of the standardised crops."""
     rng = np.random.default_rng(seed)
-    x_all, head, gaze = _standardise(crops), head.astype(np.float32), gaze.astype(np.float32)
+    x_all, head, gaze = standardise_crops(crops), head.astype(np.float32), gaze.astype(np.float32)
     model.train()
     total = 0.0
     order = rng.permutation(len(x_all))

@@ -15,14 +15,14 @@ from sklearn.preprocessing import StandardScaler
 
 from ..exceptions import InvalidParameterError, MissingDependencyError
 
-__all__ = ["ESTIMATORS", "REGRESSORS", "make_estimator"]
+__all__ = ["ESTIMATORS", "REGRESSORS", "make_estimator", "xgboost_estimator"]
 
 ESTIMATORS = ("xgboost", "logistic", "majority", "xgboost_regressor", "ridge", "mean")
 #: Estimators that predict a number (engagement scores) rather than a class.
 REGRESSORS = ("xgboost_regressor", "ridge", "mean")
 
 
-def _xgboost(name: str, random_state: int):  # type: ignore[no-untyped-def]
+def xgboost_estimator(name: str, random_state: int):  # type: ignore[no-untyped-def]
     """XGBClassifier or XGBRegressor with geoengage's settings (shallow trees, slow learning, one thread)."""
     try:
         import xgboost
@@ -38,11 +38,11 @@ def make_estimator(kind: str = "xgboost", *, random_state: int = 0) -> Pipeline:
     ``"ridge"``, ``"mean"`` (the last of each group is the baseline that always answers the same)."""
     impute = ("impute", SimpleImputer(strategy="median", keep_empty_features=True))
     models = {
-        "xgboost": lambda: [("model", _xgboost("XGBClassifier", random_state))],
+        "xgboost": lambda: [("model", xgboost_estimator("XGBClassifier", random_state))],
         "logistic": lambda: [("scale", StandardScaler()),
                              ("model", LogisticRegression(max_iter=5000, C=0.1))],
         "majority": lambda: [("model", DummyClassifier(strategy="most_frequent"))],
-        "xgboost_regressor": lambda: [("model", _xgboost("XGBRegressor", random_state))],
+        "xgboost_regressor": lambda: [("model", xgboost_estimator("XGBRegressor", random_state))],
         "ridge": lambda: [("scale", StandardScaler()), ("model", Ridge(alpha=10.0))],
         "mean": lambda: [("model", DummyRegressor(strategy="mean"))],
     }

@@ -57,7 +57,7 @@ class FaceCropClassifier(ClassifierMixin, BaseEstimator):
         # torch loads only when a CNN runs
         from .cnn_training import train_expression_epoch
 
-        faces = self._check(faces)
+        faces = self.check_setting(faces)
         if len(faces) != len(y):
             raise InvalidParameterError(f"`faces` and `y` must have the same length. Got {len(faces)} and {len(y)}.")
         self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
@@ -87,13 +87,13 @@ class FaceCropClassifier(ClassifierMixin, BaseEstimator):
         from ..detect.expression import predict_proba
 
         torch.set_num_threads(self.threads)
-        return predict_proba(self.model_, self._check(faces)).astype(np.float64)
+        return predict_proba(self.model_, self.check_setting(faces)).astype(np.float64)
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
         return self.classes_[self.predict_proba(faces).argmax(axis=1)]
 
     @staticmethod
-    def _check(faces: np.ndarray) -> np.ndarray:
+    def check_setting(faces: np.ndarray) -> np.ndarray:
         faces = np.asarray(faces, dtype=np.float32)
         if faces.ndim != 3 or faces.shape[1:] != (48, 48) or not np.isfinite(faces).all():
             raise InvalidParameterError("`faces` must be finite aligned faces of shape (n, 48, 48) "

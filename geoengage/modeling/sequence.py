@@ -42,7 +42,7 @@ from ..exceptions import InvalidParameterError, MediaReadError, MissingDependenc
 from ..geometry.registry import feature_specs
 from ..windows import AGGREGATIONS, FeatureSet, parse_feature_name
 from .cv import CVResult, audit_leakage, feature_columns, make_folds, prediction_table, scorable_windows
-from .estimators import _xgboost
+from .estimators import xgboost_estimator
 from .labels import canonical_labels
 
 __all__ = ["RECORDING_KEYS", "SEQUENCE_SCHEMA_VERSION", "SequenceModel", "cross_validate_recordings",
@@ -645,7 +645,7 @@ def _baseline(name: str, task: str, seed: int):  # type: ignore[no-untyped-def]
                        ("model", RidgeCV(alphas=np.logspace(-1, 4, 11)))],
              "logistic": [("log", signed_log), ("scale", StandardScaler()),
                           ("model", LogisticRegressionCV(Cs=np.logspace(-3, 1, 5).tolist(), max_iter=5000))],
-             "xgboost": [("model", _xgboost("XGBRegressor" if task == "regression" else "XGBClassifier", seed))],
+             "xgboost": [("model", xgboost_estimator("XGBRegressor" if task == "regression" else "XGBClassifier", seed))],
              "mean": [("model", DummyRegressor(strategy="mean"))],
              "majority": [("model", DummyClassifier(strategy="prior"))]}[name]
     return Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)), *steps])

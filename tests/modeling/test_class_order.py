@@ -13,12 +13,11 @@ from geoengage.cli import main
 from geoengage.exceptions import InvalidParameterError
 from geoengage.modeling.labels import classes_ordered, resolve_classes
 from geoengage.modeling.train import EngagementModel, load_model
-
-from .test_cv import _windows
+from geoengage.testing import synthetic_windows
 
 
 def _named(rng: np.random.Generator, names: dict[int, str], classes: int = 2):
-    windows = _windows(rng, n_subjects=8, per_subject=20, classes=classes)
+    windows = synthetic_windows(rng, n_subjects=8, per_subject=20, classes=classes)
     windows["level"] = windows["label"].map(names)
     return windows
 

@@ -10,22 +10,11 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 from geoengage.exceptions import InvalidParameterError
 from geoengage.modeling.cv import audit_leakage, cross_validate, make_folds
 from geoengage.report.metrics import bootstrap_ci, classification_metrics, summarize
-
-
-def _windows(rng: np.random.Generator, n_subjects: int = 12, per_subject: int = 30, classes: int = 2) -> pd.DataFrame:
-    """Windows where `signal__mean` carries the label and `person__mean` identifies the subject."""
-    rows = []
-    for s in range(n_subjects):
-        offset = rng.normal(0, 1)
-        for _ in range(per_subject):
-            label = int(rng.integers(0, classes))
-            rows.append({"subject_id": f"s{s}", "label": label, "signal__mean": label + rng.normal(0, 0.6),
-                         "noise__std": rng.normal(0, 1), "person__mean": offset + rng.normal(0, 0.01)})
-    return pd.DataFrame(rows)
+from geoengage.testing import synthetic_windows
 
 
 def test_grouped_folds_never_share_a_subject(rng) -> None:
-    windows = _windows(rng)
+    windows = synthetic_windows(rng)
     folds = make_folds(windows, target="label", n_splits=4)
     for fold in range(4):
         assert not set(windows.subject_id[folds == fold]) & set(windows.subject_id[folds != fold])
@@ -83,7 +72,7 @@ def test_the_models_seed_changes_its_inner_subject_folds() -> None:
 
 
 def test_audit_catches_a_planted_leak(rng) -> None:
-    windows = _windows(rng)
+    windows = synthetic_windows(rng)
     folds = make_folds(windows, target="label", n_splits=4)
     leaked = folds.copy()
     leaked[np.flatnonzero(windows.subject_id == "s3")[:5]] = (folds[windows.subject_id == "s3"][0] + 1) % 4
@@ -95,7 +84,7 @@ def test_audit_catches_a_planted_leak(rng) -> None:
 
 
 def test_random_split_leaks_and_grouped_does_not(rng) -> None:
-    windows = _windows(rng)
+    windows = synthetic_windows(rng)
     grouped = cross_validate(windows, target="label", estimator="logistic", n_splits=4)
     random = cross_validate(windows, target="label", estimator="logistic", n_splits=4, split="random")
     assert grouped.audit["leak_free"] and not random.audit["leak_free"]
@@ -104,7 +93,7 @@ def test_random_split_leaks_and_grouped_does_not(rng) -> None:
 
 @pytest.mark.parametrize("estimator", ["xgboost", "logistic", "majority"])
 def test_estimators_learn_the_signal_beside_the_majority_baseline(rng, estimator: str) -> None:
-    windows = _windows(rng, classes=3)
+    windows = synthetic_windows(rng, classes=3)
     result = cross_validate(windows, target="label", estimator=estimator, n_splits=4)
     metrics = classification_metrics(result)
     if estimator == "majority":
@@ -116,7 +105,7 @@ def test_estimators_learn_the_signal_beside_the_majority_baseline(rng, estimator
 
 
 def test_metrics_match_sklearn_and_intervals_cover_them(rng) -> None:
-    windows = _windows(rng)
+    windows = synthetic_windows(rng)
     result = cross_validate(windows, target="label", estimator="logistic", n_splits=4)
     p = result.predictions
     summary = summarize(result, n_boot=200)
@@ -134,7 +123,7 @@ def test_metrics_match_sklearn_and_intervals_cover_them(rng) -> None:
 
 
 def test_bad_parameters(rng) -> None:
-    windows = _windows(rng, n_subjects=3)
+    windows = synthetic_windows(rng, n_subjects=3)
     with pytest.raises(InvalidParameterError, match="`n_splits` must be between 2 and the number of distinct"):
         cross_validate(windows, target="label", n_splits=5)
     with pytest.raises(InvalidParameterError, match="`estimator` must be one of"):
@@ -144,7 +133,7 @@ def test_bad_parameters(rng) -> None:
 def test_calibration_of_a_perfectly_confident_and_a_hedging_model(rng) -> None:
     from geoengage.report.metrics import calibration
 
-    windows = _windows(rng)
+    windows = synthetic_windows(rng)
     result = cross_validate(windows, target="label", estimator="majority", n_splits=4)
     cal = calibration(result)
     share = (result.predictions.y_true == result.predictions.y_pred).mean()
@@ -154,7 +143,7 @@ def test_calibration_of_a_perfectly_confident_and_a_hedging_model(rng) -> None:
 
 
 def test_regression_beats_the_mean_baseline(rng) -> None:
-    windows = _windows(rng, classes=3)
+    windows = synthetic_windows(rng, classes=3)
     windows["score"] = windows["label"] * 0.5 + rng.normal(0, 0.1, len(windows))
     results = {name: summarize(cross_validate(windows, target="score", estimator=name, n_splits=4), n_boot=100)
                for name in ("xgboost_regressor", "ridge", "mean")}

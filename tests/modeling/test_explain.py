@@ -7,13 +7,12 @@ import pytest
 
 from geoengage.modeling.train import fit_model
 from geoengage.report.explain import describe_feature, explain_model, explain_windows, global_importance
-
-from .test_cv import _windows
+from geoengage.testing import synthetic_windows
 
 
 @pytest.mark.parametrize("classes", [2, 3])
 def test_shap_values_add_up_and_rank_the_signal_first(rng, classes: int) -> None:
-    windows = _windows(rng, classes=classes)
+    windows = synthetic_windows(rng, classes=classes)
     model = fit_model(windows, target="label")
     explanation = explain_model(model, windows)
     assert explanation.values.shape == (len(windows), 3, classes)

@@ -19,12 +19,11 @@ from geoengage.modeling.cv import cross_validate
 from geoengage.modeling.labels import canonical_labels, resolve_classes
 from geoengage.modeling.train import EngagementModel
 from geoengage.report.metrics import summarize
-
-from .test_cv import _windows
+from geoengage.testing import synthetic_windows
 
 
 def _binary(rng: np.random.Generator) -> pd.DataFrame:
-    return _windows(rng, n_subjects=10, per_subject=30, classes=2)
+    return synthetic_windows(rng, n_subjects=10, per_subject=30, classes=2)
 
 
 def test_labels_become_one_kind_and_numbers_sort_as_numbers() -> None:
@@ -76,7 +75,7 @@ def test_model_is_a_scikit_learn_estimator(rng) -> None:
 
 
 def test_imbalance_is_handled_by_calibration_a_threshold_and_optional_weights(rng) -> None:
-    windows = _windows(rng, n_subjects=12, per_subject=40, classes=2)
+    windows = synthetic_windows(rng, n_subjects=12, per_subject=40, classes=2)
     rare = windows[(windows.label == 1) | (rng.random(len(windows)) < 0.1)].reset_index(drop=True)
     rare["label"] = 1 - rare["label"]  # class 1 is now about 9% of the windows
     assert rare["label"].mean() < 0.15
@@ -165,7 +164,7 @@ def test_cli_score_round_trips(rng, tmp_path: Path, capsys, caplog) -> None:
 
 
 def test_setup_audit_flags_a_planted_camera_distance_feature(rng) -> None:
-    windows = _windows(rng, n_subjects=10, per_subject=30)
+    windows = synthetic_windows(rng, n_subjects=10, per_subject=30)
     distance = {s: rng.uniform(400, 900) for s in windows["subject_id"].unique()}  # each person's camera distance
     windows["head_z_mm__median"] = windows["subject_id"].map(distance) + rng.normal(0, 5, len(windows))
     windows["video_id"] = [f"{s}_{k // 10}" for s, k in zip(windows.subject_id, windows.groupby("subject_id").cumcount(),
@@ -179,7 +178,7 @@ def test_setup_audit_flags_a_planted_camera_distance_feature(rng) -> None:
 
 def test_evaluate_reports_cv_train_to_test_and_the_audit(rng, tmp_path: Path) -> None:
     windows = _binary(rng)
-    other = _windows(np.random.default_rng(7), n_subjects=6, per_subject=20, classes=2)
+    other = synthetic_windows(np.random.default_rng(7), n_subjects=6, per_subject=20, classes=2)
     other["level"] = other["label"].map({0: "low", 1: "high"})
     summary = ge.evaluate(windows, target="label", out=tmp_path / "r", n_splits=3, n_boot=50, test=other,
                           test_target="level", label_map={"low": 0, "high": 1}, test_name="other set")
@@ -196,7 +195,7 @@ def test_evaluate_reports_cv_train_to_test_and_the_audit(rng, tmp_path: Path) ->
 
 
 def test_ordinal_model_uses_the_order_and_round_trips(rng, tmp_path: Path) -> None:
-    windows = _windows(rng, n_subjects=10, per_subject=30, classes=3)
+    windows = synthetic_windows(rng, n_subjects=10, per_subject=30, classes=3)
     windows["level"] = windows["label"].map({0: "low", 1: "mid", 2: "high"})
     model = EngagementModel("xgboost_ordinal", classes=["low", "mid", "high"]).fit(windows, windows["level"])
     proba = model.predict_proba(windows)
@@ -254,11 +253,10 @@ def test_score_refuses_rates_of_other_window_code(rng) -> None:
     """A model with ``rate`` features refuses windows whose aggregations were computed by other code (before
     2026-12-03 a blink under way when a window began was counted in it too); models without rates do not care."""
     from geoengage.predict import check_settings, settings_differences
+    from geoengage.testing import synthetic_frames
     from geoengage.windows import AGGREGATION_VERSION, FeatureName, FeatureSet, make_windows
 
-    from ..test_clean import _frames
-
-    frames = _frames({"yaw_deg": np.zeros(60), "blink": (np.arange(60) % 7 == 0).astype(float)}, fps=2.0)
+    frames = synthetic_frames({"yaw_deg": np.zeros(60), "blink": (np.arange(60) % 7 == 0).astype(float)}, fps=2.0)
     windows = make_windows(frames, window_s=10.0, step_s=5.0, feature_set=FeatureSet(
         "rates", (FeatureName("blink", "rate"),)))
     assert windows.attrs["geoengage"]["windows"]["aggregation_version"] == AGGREGATION_VERSION

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from geoengage.cli import main
-
-from .test_cv import _windows
+from geoengage.testing import synthetic_windows
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -20,7 +19,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_report_screenshot_is_not_empty(rng, tmp_path: Path) -> None:
     windows = tmp_path / "windows.parquet"
-    _windows(rng, classes=3).to_parquet(windows)
+    synthetic_windows(rng, classes=3).to_parquet(windows)
     assert main(["-q", "evaluate", str(windows), "--target", "label", "--n-splits", "3", "--n-boot", "50",
                  "--out", str(tmp_path / "report")]) == 0
     shot = tmp_path / "shot.png"

@@ -15,12 +15,11 @@ from geoengage.modeling.cv import cross_validate
 from geoengage.modeling.train import fit_model, load_model
 from geoengage.report.metrics import summarize
 from geoengage.report.render import write_report
-
-from .test_cv import _windows
+from geoengage.testing import synthetic_windows
 
 
 def test_model_round_trips_through_json(rng, tmp_path: Path) -> None:
-    windows = _windows(rng, classes=3)
+    windows = synthetic_windows(rng, classes=3)
     windows.loc[::7, "signal__mean"] = np.nan
     model = fit_model(windows, target="label")
     model.save(tmp_path / "m")
@@ -38,7 +37,7 @@ def test_model_round_trips_through_json(rng, tmp_path: Path) -> None:
 
 
 def test_report_files_and_random_split_warning(rng, tmp_path: Path) -> None:
-    windows = _windows(rng)
+    windows = synthetic_windows(rng)
     results = {name: summarize(cross_validate(windows, target="label", estimator=name, n_splits=3,
                                               split="random"), n_boot=50) for name in ("logistic", "majority")}
     page = write_report(results, tmp_path, protocol={"split": "random"}).read_text()
@@ -49,7 +48,7 @@ def test_report_files_and_random_split_warning(rng, tmp_path: Path) -> None:
 
 def test_cli_evaluate_and_train(rng, tmp_path: Path, capsys) -> None:
     path = tmp_path / "windows.parquet"
-    _windows(rng).to_parquet(path)
+    synthetic_windows(rng).to_parquet(path)
     (tmp_path / "windows.meta.json").write_text(json.dumps(  # what `geoengage extract` writes beside the windows
         {"cleaning": {"masked_by_reason": {"jump": 3, "quality": 2}, "outliers": {"yaw_deg": 5}}}))
     assert main(["-q", "evaluate", str(path), "--target", "label", "--n-splits", "3", "--n-boot", "50",
@@ -70,7 +69,7 @@ def test_cli_evaluate_and_train(rng, tmp_path: Path, capsys) -> None:
 
 
 def test_report_for_regressors(rng, tmp_path: Path) -> None:
-    windows = _windows(rng)
+    windows = synthetic_windows(rng)
     windows["score"] = windows["label"] + rng.normal(0, 0.1, len(windows))
     results = {name: summarize(cross_validate(windows, target="score", estimator=name, n_splits=3), n_boot=30)
                for name in ("ridge", "mean")}
@@ -81,10 +80,10 @@ def test_report_for_regressors(rng, tmp_path: Path) -> None:
 def test_random_split_without_subject_ids_bootstraps_windows_and_says_so(rng, tmp_path: Path, capsys) -> None:
     """Windows from a tool import with no subject ids: the grouped split refuses, the random split works with
     intervals from bootstrapping windows, and the report says in red that subjects could not be kept apart."""
-    from .test_cv import _windows
+    from geoengage.testing import synthetic_windows
 
     path = tmp_path / "windows.parquet"
-    _windows(rng).drop(columns="subject_id").to_parquet(path)
+    synthetic_windows(rng).drop(columns="subject_id").to_parquet(path)
     assert main(["-q", "evaluate", str(path), "--target", "label", "--out", str(tmp_path / "r")]) == 2
     capsys.readouterr()
     assert main(["-q", "evaluate", str(path), "--target", "label", "--split", "random", "--n-splits", "3",
