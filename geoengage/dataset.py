@@ -64,7 +64,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import outputs
-from .clean import CleanConfig, clean_frames
+from .clean import CleanConfig
 from .config import ExtractConfig, config_to_dict
 from .detect.models import model_sha256
 from .exceptions import (
@@ -81,7 +81,8 @@ from .geometry.registry import FEATURES_VERSION
 from .importers import ImportResult, import_tables, imported_feature_set
 from .media import IMAGE_EXTENSIONS, MediaItem, list_media
 from .progress import Hook
-from .windows import load_feature_set, make_windows
+from .recipe import Recipe, frames_to_windows
+from .windows import load_feature_set
 
 __all__ = ["SETTINGS_KEYS", "DatasetResult", "ImportedDataset", "WindowConfig", "build_dataset", "config_key",
            "feature_models", "import_dataset", "one_thread_per_worker", "part_path", "read_windows",
@@ -99,6 +100,11 @@ class WindowConfig:
     step_s: float = 5.0
     feature_set: str = "default"
     min_coverage: float = 0.6
+
+    def recipe(self, clean: CleanConfig) -> Recipe:
+        """These window settings with ``clean``: the :class:`~geoengage.recipe.Recipe` the tables are made with."""
+        return Recipe(clean=clean, window_s=self.window_s, step_s=self.step_s, min_coverage=self.min_coverage,
+                      features=self.feature_set)
 
     def __post_init__(self) -> None:
         if not (self.window_s > 0 and self.step_s > 0):
@@ -561,12 +567,10 @@ def _build(items: list[MediaItem], out: Path, *, extract: ExtractConfig, clean: 
         position = frames["video_id"].map(order).to_numpy()
         frames = frames.iloc[np.argsort(position, kind="stable")].reset_index(drop=True)
         write_frames(frames, out / "frames.parquet", config=extract)
-        cleaned = clean_frames(frames, config=clean)
-        table = make_windows(cleaned.frames, window_s=windows.window_s, step_s=windows.step_s,
-                             feature_set=windows.feature_set, min_coverage=windows.min_coverage)
-        write_windows(table, out, meta={
+        done = frames_to_windows(frames, windows.recipe(clean))
+        write_windows(done.windows, out, meta={
             "schema": WINDOWS_SCHEMA_VERSION, "windows": dataclasses.asdict(windows),
-            "clean": dataclasses.asdict(clean), "cleaning": cleaned.to_dict(),
+            "clean": dataclasses.asdict(clean), "cleaning": done.cleaning.to_dict(),
             "extract": config_to_dict(extract), "feature_models": feature_models(extract),
             "features_version": FEATURES_VERSION, "n_items": len(items), "n_failures": len(failures)})
     return DatasetResult(out, len(items), len(items) - skipped - len(failures), skipped,
@@ -629,14 +633,12 @@ def import_dataset(sources: Iterable[str | Path], out_dir: str | Path, *, tool: 
     meta_path = out / "frames.meta.json"
     meta = json.loads(meta_path.read_text())
     outputs.write_text(meta_path, json.dumps({**meta, "import": {"tool": tool, **summary}}, indent=2, default=str))
-    cleaned = clean_frames(result.frames, config=clean)
     features = imported_feature_set(result.frames, windows.feature_set)
-    table = make_windows(cleaned.frames, window_s=windows.window_s, step_s=windows.step_s, feature_set=features,
-                         min_coverage=windows.min_coverage)
-    write_windows(table, out, meta={"schema": WINDOWS_SCHEMA_VERSION, "windows": dataclasses.asdict(windows),
-                                    "feature_set": features.columns, "clean": dataclasses.asdict(clean),
-                                    "cleaning": cleaned.to_dict(), "import": summary})
-    return ImportedDataset(out, result, table)
+    done = frames_to_windows(result.frames, dataclasses.replace(windows.recipe(clean), features=features))
+    write_windows(done.windows, out, meta={"schema": WINDOWS_SCHEMA_VERSION, "windows": dataclasses.asdict(windows),
+                                           "feature_set": features.columns, "clean": dataclasses.asdict(clean),
+                                           "cleaning": done.cleaning.to_dict(), "import": summary})
+    return ImportedDataset(out, result, done.windows)
 
 
 def read_windows(path: str | Path) -> pd.DataFrame:

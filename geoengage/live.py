@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 
 from .annotate import draw_live
-from .clean import clean_frames
 from .config import ExtractConfig, check_setting
 from .exceptions import GeoEngageWarning, InvalidParameterError, MediaReadError
 from .extract import frames_from_rows, iter_face_rows
@@ -46,10 +45,10 @@ from .geometry.expression_cnn import EXPRESSION_CLASSES
 from .geometry.registry import compute_frame_features
 from .media import Frame, iter_frames, media_kind, probe_video
 from .modeling.train import EngagementModel, load_default_model
-from .predict import ModelSettings, model_settings, score_windows
+from .predict import model_settings, score_windows
+from .recipe import Recipe, frames_to_windows
 from .report.explain import explain_model
 from .schema import python_strings
-from .windows import make_windows
 
 __all__ = ["CsvSink", "JsonLinesSink", "LiveConfig", "LiveStats", "run_live"]
 
@@ -240,22 +239,21 @@ class _Remember:
             yield frame
 
 
-def _last_window(rows: list[dict[str, Any]], made: ModelSettings, *, window_s: float, min_coverage: float,
+def _last_window(rows: list[dict[str, Any]], made: Recipe, *, window_s: float, min_coverage: float,
                  options: dict[str, Any]) -> pd.DataFrame:
     """The frame rows cleaned with the model's settings and aggregated into windows of ``window_s``."""
     table = compute_frame_features(frames_from_rows(rows), options=options)
-    cleaned = clean_frames(table, config=made.clean).frames
+    recipe = made.with_windows(window_s=window_s, step_s=window_s, min_coverage=min_coverage)
     with warnings.catch_warnings():  # a faceless window is reported in the record (window_ok), not warned about
         warnings.simplefilter("ignore", GeoEngageWarning)
-        return make_windows(cleaned, window_s=window_s, step_s=window_s, min_coverage=min_coverage,
-                            feature_set=made.features)
+        return frames_to_windows(table, recipe).windows
 
 
 class _SequenceSoFar:
     """A sequence model's windows so far, made at its own training window length and step, and its latest
     prediction from them (``engagement_so_far`` in the window records)."""
 
-    def __init__(self, model: Any, made: ModelSettings) -> None:
+    def __init__(self, model: Any, made: Recipe) -> None:
         own = model_settings(model)  # its window length, step, coverage rule and (geoengage) features
         self.model = model
         self.window_s, self.step_s, self.min_coverage = own.window_s, own.step_s, own.min_coverage
@@ -282,7 +280,7 @@ class _SequenceSoFar:
         return self.latest
 
 
-def _window_record(rows: list[dict[str, Any]], config: LiveConfig, model: EngagementModel, made: ModelSettings,
+def _window_record(rows: list[dict[str, Any]], config: LiveConfig, model: EngagementModel, made: Recipe,
                    options: dict[str, Any]) -> dict[str, Any] | None:
     windows = _last_window(rows, made, window_s=config.window_s or made.window_s, min_coverage=config.min_coverage,
                            options=options)

@@ -47,19 +47,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .clean import CleanConfig, CleanResult, clean_frames
+from .clean import CleanConfig, CleanResult
 from .config import ExtractConfig, check_setting, config_from_dict
 from .dataset import WindowConfig, read_windows
 from .exceptions import GeoEngageWarning, SchemaError
 from .extract import extract_frames
 from .modeling.sequence import SequenceModel, load_sequence_model, media_feature_set
 from .modeling.train import EngagementModel, load_default_model, load_model
+from .recipe import Recipe, frames_to_windows
 from .report.explain import explain_model, reasons_in_words
 from .report.explain import top_reasons as reasons_of
 from .schema import with_columns
 from .windows import FeatureSet, make_windows, parse_feature_name
 
-__all__ = ["ModelSettings", "PredictConfig", "Prediction", "check_settings", "model_settings", "predict_frames",
+__all__ = ["PredictConfig", "Prediction", "check_settings", "model_settings", "predict_frames",
            "predict_media", "score", "score_sequence", "score_windows", "sequence_windows"]
 
 logger = logging.getLogger(__name__)
@@ -263,30 +264,17 @@ def predict_frames(frames: pd.DataFrame, *, config: PredictConfig | None = None,
     config = config or PredictConfig()
     model = model or load_default_model()
     made = model_settings(model)
-    window_s, step_s = config.window_s or made.window_s, config.step_s or made.step_s
-    if (window_s, step_s) != (made.window_s, made.step_s):
+    recipe = made.with_windows(window_s=config.window_s, step_s=config.step_s, min_coverage=config.min_coverage)
+    if (recipe.window_s, recipe.step_s) != (made.window_s, made.step_s):
         logger.info("windows of %g s every %g s; the model learnt from windows of %g s every %g s",
-                    window_s, step_s, made.window_s, made.step_s)
-    min_coverage = made.min_coverage if config.min_coverage is None else config.min_coverage
-    cleaned = clean_frames(frames, config=made.clean)
-    windows = make_windows(cleaned.frames, window_s=window_s, step_s=step_s, min_coverage=min_coverage,
-                           feature_set=made.features)
-    return Prediction(frames, cleaned, score_windows(windows, model=model, top_reasons=config.top_reasons))
+                    recipe.window_s, recipe.step_s, made.window_s, made.step_s)
+    done = frames_to_windows(frames, recipe)
+    return Prediction(frames, done.cleaning, score_windows(done.windows, model=model, top_reasons=config.top_reasons))
 
 
-@dataclass(frozen=True)
-class ModelSettings:
-    """How a model's training windows were made, ready to make new windows the same way."""
-
-    window_s: float
-    step_s: float
-    min_coverage: float
-    clean: CleanConfig
-    features: FeatureSet
-
-
-def model_settings(model: EngagementModel | object) -> ModelSettings:
-    """The cleaning, window length, step and feature set of ``model``'s training table (defaults where unrecorded:
+def model_settings(model: EngagementModel | object) -> Recipe:
+    """The recipe of ``model``'s training table: its cleaning, window length, step, coverage rule and features, ready
+    to make new windows the same way (:func:`geoengage.recipe.frames_to_windows`; defaults where unrecorded:
     :class:`CleanConfig`, :class:`geoengage.dataset.WindowConfig`). ``model`` is an :class:`EngagementModel` or a
     :class:`~geoengage.modeling.sequence.SequenceModel` (whose features must be geoengage's own, to score media)."""
 
@@ -295,12 +283,11 @@ def model_settings(model: EngagementModel | object) -> ModelSettings:
     default = WindowConfig  # the class's field defaults (an instance would load its feature set from disk)
     features = (media_feature_set(model) if isinstance(model, SequenceModel)
                 else FeatureSet("model", tuple(parse_feature_name(f) for f in model.features_)))  # type: ignore
-    return ModelSettings(window_s=float(windows.get("window_s", default.window_s)),
-                         step_s=float(windows.get("step_s", default.step_s)),
-                         min_coverage=float(windows.get("min_coverage", default.min_coverage)),
-                         clean=config_from_dict(trained.get("clean") or {}, CleanConfig,
-                                                where="the model's cleaning settings"),
-                         features=features)
+    return Recipe(window_s=float(windows.get("window_s", default.window_s)),
+                  step_s=float(windows.get("step_s", default.step_s)),
+                  min_coverage=float(windows.get("min_coverage", default.min_coverage)),
+                  clean=config_from_dict(trained.get("clean") or {}, CleanConfig, where="the model's cleaning settings"),
+                  features=features)
 
 
 def predict_media(source: str | int | Path, *, extract: ExtractConfig | None = None,

@@ -1,0 +1,86 @@
+"""recipe.py: one function makes windows from frames, every entry point calls it, and a model's recipe comes back
+from its settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import geoengage as ge
+import geoengage.recipe
+from geoengage.clean import CleanConfig, clean_frames
+from geoengage.dataset import WindowConfig, build_dataset, import_dataset
+from geoengage.exceptions import InvalidParameterError
+from geoengage.live import LiveConfig, run_live
+from geoengage.predict import PredictConfig, model_settings, predict_frames
+from geoengage.recipe import Recipe, frames_to_windows
+from geoengage.testing import synthetic_frames
+from geoengage.windows import make_windows
+
+
+def test_frames_to_windows_is_cleaning_then_windows(rng) -> None:
+    yaw = rng.normal(0, 3, 300)
+    yaw[[40, 200]] = [80.0, -80.0]  # one-frame spikes the jump rule masks
+    frames = synthetic_frames({"yaw_deg": yaw, "pitch_deg": rng.normal(0, 2, 300), "ear": np.full(300, 0.3),
+                               "eye_closure": np.zeros(300), "mouth_aspect_ratio": np.full(300, 0.1),
+                               "blink": np.zeros(300), "on_screen": np.ones(300)})
+    recipe = Recipe(clean=CleanConfig(max_gap_s=0.0), window_s=2.0, step_s=1.0, min_coverage=0.5, features="minimal")
+    done = frames_to_windows(frames, recipe)
+    cleaned = clean_frames(frames, config=recipe.clean)
+    by_hand = make_windows(cleaned.frames, window_s=2.0, step_s=1.0, min_coverage=0.5, feature_set="minimal")
+    pd.testing.assert_frame_equal(done.windows, by_hand)
+    assert done.cleaning.masked.loc["jump", "yaw_deg"] == 2 == cleaned.masked.loc["jump", "yaw_deg"]
+    assert recipe.with_windows(step_s=0.5) == Recipe(clean=recipe.clean, window_s=2.0, step_s=0.5, min_coverage=0.5,
+                                                     features="minimal")
+    with pytest.raises(InvalidParameterError, match="min_coverage"):
+        Recipe(min_coverage=1.5)
+
+
+def test_the_model_carries_its_recipe() -> None:
+    model = ge.load_default_model()
+    recipe = model_settings(model)
+    settings = model.settings_
+    assert (recipe.window_s, recipe.step_s, recipe.min_coverage) == (
+        settings["windows"]["window_s"], settings["windows"]["step_s"], settings["windows"]["min_coverage"])
+    assert recipe.clean == CleanConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                          for k, v in settings["clean"].items()})
+    assert recipe.features.columns == list(model.features_)
+
+
+def test_every_entry_point_windows_through_the_recipe(media_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """``extract``, ``import``, scoring a recording and live mode all make their windows with frames_to_windows."""
+    calls: list[float] = []
+    real = geoengage.recipe.make_windows
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs["window_s"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(geoengage.recipe, "make_windows", counted)
+    build_dataset([ge.MediaItem(str(media_dir / "one_face.jpg"), "one_face.jpg", {})], tmp_path / "extract",
+                  windows=WindowConfig(window_s=3.0, step_s=3.0))
+    assert calls == [3.0]
+    frames = ge.extract_frames(media_dir / "one_face.avi")
+    predict_frames(frames, config=PredictConfig(window_s=1.0, step_s=1.0, top_reasons=0))
+    assert calls[-1] == 1.0
+    frames.assign(video_id="a.csv").pipe(_openface_csv, tmp_path / "a.csv")
+    import_dataset([tmp_path / "a.csv"], tmp_path / "import", tool="openface", fps=30.0, frame_size=(640, 480),
+                   windows=WindowConfig(window_s=0.5, step_s=0.5))
+    assert calls[-1] == 0.5
+    before = len(calls)
+    run_live(media_dir / "one_face.avi", lambda record: None, config=LiveConfig(realtime=False, window_s=0.7,
+                                                                               step_s=0.7))
+    assert len(calls) > before and set(calls[before:]) == {0.7}
+
+
+def _openface_csv(frames: pd.DataFrame, path: Path) -> None:
+    """The landmarks of extracted frames written as an OpenFace 2.x CSV."""
+    table = pd.DataFrame({"frame": frames.frame_idx + 1, "face_id": 0, "timestamp": frames.time_s,
+                          "confidence": 0.98, "success": frames.face_found.astype(int)})
+    for k in range(68):
+        table[f"x_{k}"] = frames[f"lm{k:02d}_x_px"].to_numpy()
+        table[f"y_{k}"] = frames[f"lm{k:02d}_y_px"].to_numpy()
+    table.to_csv(path, index=False)
