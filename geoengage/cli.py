@@ -257,10 +257,7 @@ def _sequence_options(args: argparse.Namespace) -> dict[str, object]:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
-    from .evaluation import (
-        evaluate,
-        evaluate_recordings,
-    )
+    from .evaluation import evaluate, evaluate_recordings
 
     if args.model != "tabular":
         summary = evaluate_recordings(_one_table(args), target=args.target, out=args.out, groups=args.groups,
@@ -464,12 +461,7 @@ def _cmd_live(args: argparse.Namespace) -> int:
     import threading
 
     # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
-    from .live import (
-        CsvSink,
-        JsonLinesSink,
-        LiveConfig,
-        run_live,
-    )
+    from .live import CsvSink, JsonLinesSink, LiveConfig, run_live
 
     source = int(args.source) if args.source.isdigit() else args.source
     config = LiveConfig(window_s=args.window_s, step_s=args.step_s, realtime=not args.every_frame,

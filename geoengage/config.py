@@ -184,38 +184,39 @@ class ExtractConfig:
         check_setting(self.detector in ("yunet", "hog"), "detector", "'yunet' or 'hog'", self.detector)
         check_setting(self.detect_threshold is None or (0.0 <= self.detect_threshold <= 1.0 if self.detector == "yunet"
                                                  else -1.0 <= self.detect_threshold <= 3.0),
-               "detect_threshold", "None or a score between 0 and 1 (yunet) or between -1 and 3 (hog)",
-               self.detect_threshold)
+                      "detect_threshold", "None or a score between 0 and 1 (yunet) or between -1 and 3 (hog)",
+                      self.detect_threshold)
         check_setting(self.face_policy in ("largest", "all"), "face_policy", "'largest' or 'all'", self.face_policy)
         check_setting(self.crop_mode in ("off", "fallback", "always"), "crop_mode", "'off', 'fallback' or 'always'",
-               self.crop_mode)
+                      self.crop_mode)
         check_setting(self.crop_box is None or (len(self.crop_box) == 4 and self.crop_box[0] < self.crop_box[2]
                                          and self.crop_box[1] < self.crop_box[3]),
-               "crop_box", "None or (left, top, right, bottom) fractions with left < right and top < bottom",
-               self.crop_box)
+                      "crop_box", "None or (left, top, right, bottom) fractions with left < right and top < bottom",
+                      self.crop_box)
         if self.crop_box is not None:
             object.__setattr__(self, "crop_box", tuple(float(v) for v in self.crop_box))
         check_setting(self.detect_every >= 1, "detect_every", ">= 1", self.detect_every)
         check_setting(self.search_every >= 1, "search_every", ">= 1", self.search_every)
         check_setting(self.verify_every >= 1, "verify_every", ">= 1", self.verify_every)
         check_setting(self.skip_verify_ncc is None or 0.6 <= self.skip_verify_ncc <= 1, "skip_verify_ncc",
-               "None or between 0.6 and 1", self.skip_verify_ncc)
+                      "None or between 0.6 and 1", self.skip_verify_ncc)
         check_setting(self.max_faces >= 1, "max_faces", ">= 1", self.max_faces)
         check_setting(0 < self.reid_tolerance < 2, "reid_tolerance", "between 0 and 2", self.reid_tolerance)
         check_setting(0 < self.identity_tolerance < 2, "identity_tolerance", "between 0 and 2", self.identity_tolerance)
-        check_setting(1 <= self.expression_batch <= 4096, "expression_batch", "between 1 and 4096", self.expression_batch)
+        check_setting(1 <= self.expression_batch <= 4096, "expression_batch", "between 1 and 4096",
+                      self.expression_batch)
         self.feature_options()  # checks the screen and gaze settings
         check_setting(self.focal_px is None or (math.isfinite(self.focal_px) and self.focal_px > 0), "focal_px",
-               "None or a focal length in pixels > 0", self.focal_px)
+                      "None or a focal length in pixels > 0", self.focal_px)
         check_setting(self.camera_hfov_deg is None or 1.0 <= self.camera_hfov_deg <= 170.0, "camera_hfov_deg",
-               "None or a horizontal field of view between 1 and 170 degrees", self.camera_hfov_deg)
+                      "None or a horizontal field of view between 1 and 170 degrees", self.camera_hfov_deg)
         check_setting(self.focal_px is None or self.camera_hfov_deg is None, "camera_hfov_deg",
-               "None when focal_px is given (one calibration, not two)", self.camera_hfov_deg)
+                      "None when focal_px is given (one calibration, not two)", self.camera_hfov_deg)
         check_setting(self.crop_mode == "off" or (self.focal_px is None and self.camera_hfov_deg is None), "crop_mode",
-               "'off' with a calibrated camera (focal_px, camera_hfov_deg): a face crop has no camera geometry",
-               self.crop_mode)
+                      "'off' with a calibrated camera (focal_px, camera_hfov_deg): a face crop has no camera geometry",
+                      self.crop_mode)
         check_setting(not self.identify or self.encodings_path is not None, "encodings_path",
-               "set when identify=True (write one with `geoengage enroll`)", self.encodings_path)
+                      "set when identify=True (write one with `geoengage enroll`)", self.encodings_path)
 
 
     def camera_focal(self, width: int | None) -> float:

@@ -93,7 +93,7 @@ class LiveConfig:
 
     def __post_init__(self) -> None:
         check_setting((self.window_s is None or self.window_s > 0) and self.step_s > 0, "window_s and step_s",
-               "> 0 (window_s may be None)", (self.window_s, self.step_s))
+                      "> 0 (window_s may be None)", (self.window_s, self.step_s))
         check_setting(self.max_seconds is None or self.max_seconds > 0, "max_seconds", "None or > 0", self.max_seconds)
         check_setting(self.max_frames is None or self.max_frames > 0, "max_frames", "None or > 0", self.max_frames)
         check_setting(0 <= self.min_coverage <= 1, "min_coverage", "between 0 and 1", self.min_coverage)

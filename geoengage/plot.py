@@ -123,15 +123,18 @@ def timeline(frames: pd.DataFrame, scores: pd.DataFrame | None = None, *,
     found = table["face_found"].to_numpy(dtype=bool)
     chosen = sorted(int(t) for t in table.loc[found, "track_id"].unique()) if tracks is None else list(tracks)
     times = np.sort(table["time_s"].unique())
-    with_face = set(table.loc[found, "time_s"])
+    with_face = table.loc[found, "time_s"].unique()
     n_panels = len(signals) + (scores is not None)
     fig = _figure(8.0, 1.6 * n_panels + 0.6)
     panels = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
     step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
-    for panel in panels:  # the recording's frames without any face, shaded
-        for t in times:
-            if t not in with_face:
-                panel.axvspan(t - step / 2, t + step / 2, color="0.9", linewidth=0)
+    # the recording's runs of frames without any face, one shaded span each (not one per frame: a long recording
+    # would draw thousands)
+    faceless = np.concatenate([[False], ~np.isin(times, with_face), [False]])
+    starts, ends = np.flatnonzero(~faceless[:-1] & faceless[1:]), np.flatnonzero(faceless[:-1] & ~faceless[1:]) - 1
+    for panel in panels:
+        for start, end in zip(starts, ends, strict=True):
+            panel.axvspan(times[start] - step / 2, times[end] + step / 2, color="0.9", linewidth=0)
     for panel, signal in zip(panels, signals, strict=False):
         for track in chosen:
             rows = table[(table["track_id"] == track) & found].set_index("time_s")[signal]

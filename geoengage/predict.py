@@ -90,8 +90,8 @@ class PredictConfig:
     def __post_init__(self) -> None:
         check_setting(self.window_s is None or self.window_s > 0, "window_s", "None or > 0", self.window_s)
         check_setting(self.step_s is None or self.step_s > 0, "step_s", "None or > 0", self.step_s)
-        check_setting(self.min_coverage is None or 0 <= self.min_coverage <= 1, "min_coverage", "None or between 0 and 1",
-               self.min_coverage)
+        check_setting(self.min_coverage is None or 0 <= self.min_coverage <= 1, "min_coverage",
+                      "None or between 0 and 1", self.min_coverage)
         check_setting(0 <= self.top_reasons <= 20, "top_reasons", "between 0 and 20", self.top_reasons)
 
 
@@ -286,7 +286,8 @@ def model_settings(model: EngagementModel | object) -> Recipe:
     return Recipe(window_s=float(windows.get("window_s", default.window_s)),
                   step_s=float(windows.get("step_s", default.step_s)),
                   min_coverage=float(windows.get("min_coverage", default.min_coverage)),
-                  clean=config_from_dict(trained.get("clean") or {}, CleanConfig, where="the model's cleaning settings"),
+                  clean=config_from_dict(trained.get("clean") or {}, CleanConfig,
+                                         where="the model's cleaning settings"),
                   features=features)
 
 

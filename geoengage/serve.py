@@ -145,12 +145,12 @@ class ServeConfig:
         check_setting(0 < self.max_request_s <= 3600, "max_request_s", "between 0 and 3600", self.max_request_s)
         check_setting(1 <= self.threads <= 256, "threads", "between 1 and 256", self.threads)
         check_setting(0 < self.max_image_megapixels <= 1000, "max_image_megapixels", "between 0 and 1000",
-               self.max_image_megapixels)
+                      self.max_image_megapixels)
         check_setting(0 < self.max_upload_mb <= 4096, "max_upload_mb", "between 0 and 4096", self.max_upload_mb)
         check_setting(0 < self.max_video_s <= 3600, "max_video_s", "between 0 and 3600", self.max_video_s)
         check_setting(0 < self.video_fps <= 120, "video_fps", "between 0 and 120", self.video_fps)
-        check_setting(all(v is None or v > 0 for v in (self.window_s, self.step_s)), "window_s and step_s", "None or > 0",
-               (self.window_s, self.step_s))
+        check_setting(all(v is None or v > 0 for v in (self.window_s, self.step_s)), "window_s and step_s",
+                      "None or > 0", (self.window_s, self.step_s))
         check_setting(1 <= self.max_concurrent <= 64, "max_concurrent", "between 1 and 64", self.max_concurrent)
         check_setting(0 <= self.workers <= 256, "workers", "between 0 and 256", self.workers)
 

@@ -2,8 +2,9 @@
 
 :func:`png_bomb` writes a decompression bomb (a small PNG that decodes to a huge image) for upload-limit tests.
 :func:`synthetic_frames` builds a per-frame table (:data:`geoengage.schema.FRAMES`) from the signals you give it, for
-cleaning and window code. :func:`synthetic_windows` builds a window table (:mod:`geoengage.windows` schema: ``subject_id``, ``video_id``,
-``window_idx``, ``window_ok``, ``coverage`` and ``<signal>__<agg>`` feature columns) whose label a model can learn,
+cleaning and window code. :func:`synthetic_windows` builds a window table (:mod:`geoengage.windows` schema:
+``subject_id``, ``video_id``, ``window_idx``, ``window_ok``, ``coverage`` and ``<signal>__<agg>`` feature columns)
+whose label a model can learn,
 with a feature that identifies the subject, so that leakage, pooling and selection code can be checked against
 known answers without extracting a video.
 """

@@ -57,9 +57,10 @@ def train_fold(config: dict, held_out: int) -> dict:
     steps = config["epochs"] * -(-int(train.sum()) // config["batch_size"])
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, config["learning_rate"], total_steps=steps)
     started = time.perf_counter()
-    losses = [train_gaze_epoch(model, data["image"][train], data["headpose_yaw_pitch"][train], data["gaze_yaw_pitch"][train],
-                          optimizer=optimizer, scheduler=scheduler, batch_size=config["batch_size"],
-                          seed=config["seed"] + epoch, mirror=config["mirror"], jitter=config["jitter"])
+    losses = [train_gaze_epoch(model, data["image"][train], data["headpose_yaw_pitch"][train],
+                               data["gaze_yaw_pitch"][train], optimizer=optimizer, scheduler=scheduler,
+                               batch_size=config["batch_size"], seed=config["seed"] + epoch, mirror=config["mirror"],
+                               jitter=config["jitter"])
               for epoch in range(config["epochs"])]
     model.eval()
     test = ~train

@@ -71,8 +71,8 @@ data = synthetic_windows(0, n_subjects=12, per_subject=30)
 result = ge.evaluate(data, target="label", out=work / "report", n_splits=3, n_boot=200)
 print(result["report"])
 {name: round(figures["auc_roc"], 3) for name, figures in result.items() if isinstance(figures, dict)}"""),
-    ("markdown", """The set-up audit asks which features identify the person rather than the state: `person__mean` does, so
-a model could learn who someone is instead of how engaged they are."""),
+    ("markdown", """The set-up audit asks which features identify the person rather than the state: `person__mean`
+does, so a model could learn who someone is instead of how engaged they are."""),
     ("code", """report = json.loads((work / "report" / "report.json").read_text())
 fig = ge.plot.setup_audit(report["setup_audit"])"""),
 ]

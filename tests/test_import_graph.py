@@ -108,8 +108,10 @@ def test_detection_holds_no_training_loop() -> None:
     offenders = []
     for path in sorted((PACKAGE / "detect").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.FunctionDef) and ("optimizer" in {a.arg for a in node.args.kwonlyargs + node.args.args}
-                                                      or node.name.startswith("train")):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            arguments = {a.arg for a in node.args.kwonlyargs + node.args.args}
+            if "optimizer" in arguments or node.name.startswith("train"):
                 offenders.append(f"{path.name}:{node.name}")
     assert not offenders, offenders
 
@@ -127,7 +129,8 @@ def test_imports_inside_functions_say_why() -> None:
             if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
             silent += [f"{path.relative_to(PACKAGE.parent)}:{node.lineno}" for node in ast.walk(fn)
-                       if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("geoengage"))
+                       if isinstance(node, ast.ImportFrom)
+                       and (node.level or (node.module or "").startswith("geoengage"))
                        and not lines[node.lineno - 2].strip().startswith("#")]
     assert not silent, silent
 

@@ -90,7 +90,7 @@ def test_image_card_errors_in_words_and_a_fresh_page_per_upload(running_app, tmp
         browser.close()
     assert "uploads up to 8" in limits and "megapixels" in limits
     assert timeline_hidden and "Engagement probability" in card and "expression" in card
-    assert served == [["gaze_cnn_pitch_deg__median"]]  # the astronaut's gaze pitch lies past the v09 model's training range
+    assert served == [["gaze_cnn_pitch_deg__median"]]  # the astronaut's gaze pitch: past v09's training range
     assert "Outside what the model saw in training" in card and "mean head roll (deg) 48.0" in card
     assert error.startswith("Error: ") and "not an image or video" in error  # the service's sentence, not JSON
     assert result_hidden and enabled  # the image's card went with the new upload; the button is back

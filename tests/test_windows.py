@@ -78,8 +78,8 @@ def test_aggregations_are_exact() -> None:
 def test_missing_faces_lower_coverage_and_give_nan(rng) -> None:
     yaw = rng.normal(0, 1, 100)
     yaw[50:100] = np.nan
-    frames = synthetic_frames({"yaw_deg": yaw, "blink": np.where(np.isnan(yaw), np.nan, 0.0), "on_screen": np.ones(100)},
-                     fps=50.0)
+    frames = synthetic_frames({"yaw_deg": yaw, "blink": np.where(np.isnan(yaw), np.nan, 0.0),
+                               "on_screen": np.ones(100)}, fps=50.0)
     with pytest.warns(GeoEngageWarning, match="coverage below 60%"):
         windows = make_windows(frames, window_s=1.0, step_s=1.0, feature_set=SMALL)
     assert windows["coverage"].tolist() == [1.0, 0.0]
@@ -221,4 +221,5 @@ def test_photos_are_not_warned_about_like_videos() -> None:
     yaw = np.sin(np.arange(100) / 10.0)
     yaw[:80] = np.nan
     with pytest.warns(GeoEngageWarning, match="video windows have face coverage below 60%"):
-        make_windows(synthetic_frames({"yaw_deg": yaw, "blink": np.zeros(100), "on_screen": np.ones(100)}, fps=10.0), window_s=5.0, step_s=5.0, feature_set=SMALL)
+        make_windows(synthetic_frames({"yaw_deg": yaw, "blink": np.zeros(100), "on_screen": np.ones(100)}, fps=10.0),
+                     window_s=5.0, step_s=5.0, feature_set=SMALL)

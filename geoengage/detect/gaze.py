@@ -11,9 +11,10 @@ y down, z forward), so (0, 0) looks into the camera, + yaw towards the image lef
 drop out), then 3x3 convolutions (batch norm, ReLU) at 9x15, 4x8 and 2x4 with 2x2 pooling between,
 a 128-unit layer with dropout, and the head pose joined before the last linear layer (as in MPIIGaze's
 CNN). The mirrored crop is scored too (its yaw negated) and the two averaged. Training
-(``models/train_gaze.py``, :func:`geoengage.modeling.cnn_training.train_gaze_epoch`) mirrors half of every batch (yaw of gaze and head pose negated), jitters brightness and
-contrast, and minimises the L1 error of the angles. Weights ship as a tensor-only state dict
-(``geoengage/models/gaze_cnn.pt``, ``torch.load(weights_only=True)``); card: ``models/MODEL_CARD_gaze.md``.
+(``models/train_gaze.py``, :func:`geoengage.modeling.cnn_training.train_gaze_epoch`) mirrors half of every batch
+(yaw of gaze and head pose negated), jitters brightness and contrast, and minimises the L1 error of the angles.
+Weights ship as a tensor-only state dict (``geoengage/models/gaze_cnn.pt``, ``torch.load(weights_only=True)``);
+card: ``models/MODEL_CARD_gaze.md``.
 Trained on MPIIGaze (CC BY-NC-SA 4.0): the weights inherit its non-commercial terms.
 
 torch is imported only by this module (and only when a gaze is predicted).

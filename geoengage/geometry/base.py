@@ -15,8 +15,8 @@ import numpy as np
 
 from ..exceptions import InvalidParameterError
 
-__all__ = ["CAMERA_FOCAL", "KINDS", "REGISTERED_FUNCTIONS", "REGISTERED_SPECS", "FeatureSpec", "distance", "frame_features",
-           "inter_ocular", "nan_rows"]
+__all__ = ["CAMERA_FOCAL", "KINDS", "REGISTERED_FUNCTIONS", "REGISTERED_SPECS", "FeatureSpec", "distance",
+           "frame_features", "inter_ocular", "nan_rows"]
 
 KINDS = ("image", "faces", "eyes", "landmarks", "derived", "track")
 

@@ -49,11 +49,7 @@ EMBEDDING_COLUMNS = tuple(f"expr_emb_{k:02d}" for k in range(N_EMBEDDING))
                 kind="faces", typical_range=EMBEDDING_COLUMNS)
 def expression_probabilities(faces: np.ndarray) -> dict[str, np.ndarray]:
     # torch loads only when a CNN runs
-    from ..detect.expression import (
-        load_embedding_projection,
-        load_expression_model,
-        predict_with_embedding,
-    )
+    from ..detect.expression import load_embedding_projection, load_expression_model, predict_with_embedding
 
     if not len(faces):
         return {name: np.empty(0) for name in (*(f"expr_{c}" for c in EXPRESSION_CLASSES), *EMBEDDING_COLUMNS)}

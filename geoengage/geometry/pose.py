@@ -42,9 +42,9 @@ import numpy as np
 from ..detect.landmarks import FIT_DISAGREEMENT_MAX, FIVE_POINT_LANDMARKS, fit_disagreement
 from .base import frame_features, inter_ocular, nan_rows
 
-__all__ = ["ASSUMED_FOCAL_FACE_WIDTHS", "FACE_3D_MM", "FIVE_POINT_MODEL_MM", "MIRROR", "POINTS_YAW_BLEND_DEG", "RIGID_POINTS", "angles_from_rotation",
-           "camera_matrix", "estimate_pose", "estimate_pose_points", "focal_from_hfov", "focal_lengths",
-           "rotation_from_angles"]
+__all__ = ["ASSUMED_FOCAL_FACE_WIDTHS", "FACE_3D_MM", "FIVE_POINT_MODEL_MM", "MIRROR", "POINTS_YAW_BLEND_DEG",
+           "RIGID_POINTS", "angles_from_rotation", "camera_matrix", "estimate_pose", "estimate_pose_points",
+           "focal_from_hfov", "focal_lengths", "rotation_from_angles"]
 
 _XY = [
     [-66.8, -30.5], [-65.4, -13.0], [-63.2, 2.9], [-60.3, 20.4], [-55.2, 36.4], [-45.7, 50.9], [-32.0, 62.6],

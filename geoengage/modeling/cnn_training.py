@@ -21,9 +21,9 @@ from ..detect.gaze import GazeNet, standardise_crops
 from ..geometry.gaze import vectors_from_yaw_pitch
 from ..normalize import equalize_illumination, normalize_crops
 
-__all__ = ["aligned_fer_faces", "angular_error_deg", "augment", "evaluate_expression", "fer_faces", "fer_faces_from_args",
-           "ferplus_targets",
-           "load_fer", "plain_faces", "take_step", "train_expression_epoch", "train_gaze_epoch"]
+__all__ = ["aligned_fer_faces", "angular_error_deg", "augment", "evaluate_expression", "fer_faces",
+           "fer_faces_from_args", "ferplus_targets", "load_fer", "plain_faces", "take_step", "train_expression_epoch",
+           "train_gaze_epoch"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +53,11 @@ def take_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
         scheduler.step()
 
 
-def train_expression_epoch(model: ExpressionNet, faces: np.ndarray, labels: np.ndarray, *, optimizer: torch.optim.Optimizer,
-                scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, batch_size: int = 128,
-                class_weights: np.ndarray | None = None, label_smoothing: float = 0.1, seed: int = 0,
-                augmentation: bool = True) -> float:
+def train_expression_epoch(model: ExpressionNet, faces: np.ndarray, labels: np.ndarray, *,
+                           optimizer: torch.optim.Optimizer,
+                           scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, batch_size: int = 128,
+                           class_weights: np.ndarray | None = None, label_smoothing: float = 0.1, seed: int = 0,
+                           augmentation: bool = True) -> float:
     """One pass over ``faces`` (n, 48, 48) float32 with ``labels``; returns the mean training loss.
 
     ``labels`` are class indices (n,) or a distribution over the classes per face (n, k), e.g. FER+'s
@@ -156,7 +157,8 @@ def plain_faces(images: np.ndarray) -> np.ndarray:
     return faces
 
 
-def aligned_fer_faces(data, cache: Path, *, save: bool) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+def aligned_fer_faces(data, cache: Path, *,  # type: ignore[no-untyped-def]
+                      save: bool) -> tuple[np.ndarray, np.ndarray]:
     """Every FER-2013 image of ``data`` (:func:`load_fer`) aligned as inference aligns faces
     (:func:`geoengage.normalize.normalize_crops`), and whether the detector framed it: from the ``cache`` a training
     run wrote, or aligned now (and cached when ``save``)."""

@@ -645,7 +645,8 @@ def _baseline(name: str, task: str, seed: int):  # type: ignore[no-untyped-def]
                        ("model", RidgeCV(alphas=np.logspace(-1, 4, 11)))],
              "logistic": [("log", signed_log), ("scale", StandardScaler()),
                           ("model", LogisticRegressionCV(Cs=np.logspace(-3, 1, 5).tolist(), max_iter=5000))],
-             "xgboost": [("model", xgboost_estimator("XGBRegressor" if task == "regression" else "XGBClassifier", seed))],
+             "xgboost": [("model", xgboost_estimator("XGBRegressor" if task == "regression" else "XGBClassifier",
+                                                     seed))],
              "mean": [("model", DummyRegressor(strategy="mean"))],
              "majority": [("model", DummyClassifier(strategy="prior"))]}[name]
     return Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)), *steps])
