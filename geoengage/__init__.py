@@ -49,8 +49,8 @@ from .extract import BatchResult, extract_batch, extract_frames, read_frames, wr
 from .media import Frame, MediaItem, iter_frames, list_media, read_image, read_manifest
 
 #: Names served lazily (their modules import xgboost, sklearn and shap on use).
-_LAZY = {"evaluate": ("evaluation", "evaluate"), "train": ("modeling.train", "train"),
-         "score": ("predict", "score"), "load_model": ("modeling.train", "load_model"),
+_LAZY = {"evaluate": ("evaluation", "evaluate"), "train": ("modeling.protocol", "train"),
+         "score": ("predict", "score"), "load_model": ("modeling.protocol", "load_model"),
          "EngagementModel": ("modeling.train", "EngagementModel"), "read_windows": ("dataset", "read_windows"),
          "read_window_table": ("window_tables", "read_window_table"),
          "SequenceModel": ("modeling.sequence", "SequenceModel"),

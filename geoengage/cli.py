@@ -215,13 +215,6 @@ def _label_map(text: str | None) -> dict[str, str] | None:
         raise InvalidParameterError(f"label maps must be FROM=TO pairs, e.g. 0=0,1=0,2=1. Got {text!r}.") from err
 
 
-def _one_table(args: argparse.Namespace) -> Path:
-    """The one window table of a command that takes one (sequence models read recordings of one data set)."""
-    if len(args.windows) > 1:
-        raise InvalidParameterError(f"{len(args.windows)} window tables given: sequence models take one.")
-    return args.windows[0]
-
-
 def _named_tables(paths: list[Path]) -> dict[str, Path]:
     """Each data set's windows.parquet by name: the folder it lies in (``A/windows.parquet`` is data set ``A``)."""
     names = [p.parent.name if p.suffix else p.name for p in paths]
@@ -245,8 +238,12 @@ def _set_maps(texts: list[str] | None) -> dict[str, dict[str, str]]:
     return maps
 
 
-def _sequence_options(args: argparse.Namespace) -> dict[str, object]:
-    options: dict[str, object] = {"cell": args.model}
+def _kind_options(args: argparse.Namespace) -> dict[str, object]:
+    """The options of the model kind chosen by ``--model``: a window model's (:func:`_model_options`) or a
+    sequence model's (task, state size, epochs, networks, features, summary path)."""
+    if args.model == "tabular":
+        return _model_options(args)
+    options: dict[str, object] = {"task": args.task}
     for name in ("hidden", "max_epochs", "n_seeds", "max_features"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
@@ -257,16 +254,12 @@ def _sequence_options(args: argparse.Namespace) -> dict[str, object]:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
-    from .evaluation import evaluate, evaluate_recordings
-
-    if args.model != "tabular":
-        summary = evaluate_recordings(_one_table(args), target=args.target, out=args.out, groups=args.groups,
-                                      task=args.task, n_splits=args.n_splits, seed=args.seed, n_boot=args.n_boot,
-                                      **_sequence_options(args))
-        print(json.dumps(summary))
-        return 0
+    from .evaluation import evaluate
 
     if args.by == "dataset":
+        if args.model != "tabular":
+            raise InvalidParameterError("--by dataset (leave one data set out) evaluates window models: drop --model "
+                                        f"{args.model}, or evaluate the sequence model on one data set.")
         # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
         from .evaluation import evaluate_datasets
 
@@ -282,7 +275,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     summary = evaluate(args.windows[0], target=args.target, out=args.out, groups=args.groups, n_splits=args.n_splits,
                        split=args.split, seed=args.seed, n_boot=args.n_boot, test=args.test,
                        test_target=args.test_target, label_map=_label_map(args.test_map),
-                       test_name=args.test.parent.name if args.test else "test", **_model_options(args))
+                       test_name=args.test.parent.name if args.test else "test", model=args.model,
+                       **_kind_options(args))
     print(json.dumps(summary))
     return 0
 
@@ -297,26 +291,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
-    from .modeling.train import train
-
-    if args.model != "tabular":
-        # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
-        from .modeling.sequence import train_sequence_model
-
-        options = _sequence_options(args)
-        fitted = train_sequence_model(_one_table(args), target=args.target, out=args.out, task=args.task,
-                                      random_state=args.seed, **options)
-        print(json.dumps({"model": str(args.out), "kind": f"sequence ({fitted.cell})", "task": fitted.task,
-                          "features": len(fitted.features_), "recordings": fitted.n_recordings_,
-                          "epochs": fitted.epochs_, "classes": fitted.classes_.tolist()}, default=str))
-        return 0
+    from .modeling.protocol import train
 
     windows = args.windows[0] if len(args.windows) == 1 else _named_tables(args.windows)
-    model = train(windows, target=args.target, out=args.out, random_state=args.seed, label_maps=_set_maps(args.set_map),
-                  weights=args.weights, **_model_options(args))
-    print(json.dumps({"model": str(args.out), "features": len(model.features_), "classes": model.classes_.tolist(),
-                      "positive": model.positive_.tolist(), "threshold": model.threshold_,
-                      "training": model.training_}, default=str))
+    model = train(windows, target=args.target, model=args.model, out=args.out, random_state=args.seed,
+                  label_maps=_set_maps(args.set_map), weights=args.weights, **_kind_options(args))
+    print(json.dumps({"model": str(args.out), **model.describe()}, default=str))
     return 0
 
 

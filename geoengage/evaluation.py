@@ -33,13 +33,13 @@ from .modeling.audit import setup_audit
 from .modeling.cv import CVResult, cross_validate, feature_columns, make_folds, prediction_table, scorable_windows
 from .modeling.labels import canonical_labels, describe_classes, map_labels
 from .modeling.pooling import DATASET, pool_datasets
+from .modeling.protocol import check_kind, default_task, labelled_table
 from .modeling.selection import Candidate, cross_dataset_matrix, leave_one_dataset_out
 from .modeling.sequence import (
     RECORDING_KEYS,
     SequenceModel,
     cross_validate_recordings,
     feature_importance,
-    labelled_windows,
     time_importance,
 )
 from .modeling.train import EngagementModel
@@ -117,23 +117,31 @@ def evaluate(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path
              classes: Sequence[object] | None = None, positive: Sequence[object] | None = None,
              features: Sequence[str] | None = None, test: pd.DataFrame | str | Path | None = None,
              test_target: str | None = None, label_map: Mapping[object, object] | None = None,
-             test_name: str = "test", audit: bool = True, estimator: str = "xgboost", **params: Any) -> dict[str, Any]:
+             test_name: str = "test", audit: bool = True, estimator: str = "xgboost", model: str = "tabular",
+             **params: Any) -> dict[str, Any]:
     """Cross-validate (and optionally train -> test) every estimator and write the report into ``out``.
 
-    ``estimator`` is the main model (``"xgboost"`` or ``"xgboost_ordinal"``), shown beside logistic regression and
-    the majority class; ``params`` are model options (``class_weight``, ``calibrate``, ``decision``,
-    ``threshold``, ``tune``, ``inner_splits``; see :class:`~geoengage.modeling.train.EngagementModel`). Returns
-    the headline figures per estimator and the report's path.
+    ``model`` is the kind (:data:`geoengage.modeling.protocol.MODEL_KINDS`): ``"tabular"`` (default) evaluates
+    window models as described in the module docstring; ``"gru"`` or ``"lstm"`` evaluates a sequence model per
+    recording (:func:`evaluate_recordings`, with ``params`` its options and ``task``).
+
+    ``estimator`` is the main window model (``"xgboost"`` or ``"xgboost_ordinal"``), shown beside logistic
+    regression and the majority class; ``params`` are model options (``class_weight``, ``calibrate``,
+    ``decision``, ``threshold``, ``tune``, ``inner_splits``; see :class:`~geoengage.modeling.train.EngagementModel`).
+    Returns the headline figures per estimator and the report's path.
     """
 
+    if check_kind(model) != "tabular":
+        if test is not None or split != "subject" or positive is not None:
+            raise InvalidParameterError("sequence models are evaluated by subject-grouped CV per recording: `test`, "
+                                        "`split` and `positive` apply to window (tabular) models.")
+        return evaluate_recordings(windows, target=target, out=out, groups=groups, cell=model, n_splits=n_splits,
+                                   seed=seed, n_boot=n_boot, features=features, classes=classes, **params)
     source = Path(windows) if isinstance(windows, (str, Path)) else None
-    table = read_windows(windows) if source is not None else windows
-    if target not in table.columns:
-        raise SchemaError(f"evaluate: the windows lack the target column {target!r}.")
+    table, data = labelled_table(windows, target, where="evaluate")
     options = _model_params(params)
     classes = None if classes is None else list(classes)
     positive = None if positive is None else list(positive)
-    data = scorable_windows(table, target)
     chosen = list(features or feature_columns(data))
     folds = make_folds(data, target=target, groups=groups, n_splits=n_splits, split=split, random_state=seed)
     cv = {name: cross_validate(data, target=target, groups=groups, estimator=name, features=chosen, folds=folds,
@@ -322,7 +330,8 @@ def evaluate_recordings(windows: pd.DataFrame | str | Path, *, target: str, out:
     from sklearn.base import clone
 
 
-    table, data, task = labelled_windows(windows, target, task, where="evaluate")
+    table, data = labelled_table(windows, target, where="evaluate")
+    task = task or default_task(data, target)
     chosen = list(features or feature_columns(data))
     model = SequenceModel(task, cell=cell, features=chosen, random_state=seed, **params)
     cv = cross_validate_recordings(data, target=target, groups=groups, task=task, n_splits=n_splits,

@@ -45,7 +45,7 @@ from .geometry.expression_cnn import EXPRESSION_CLASSES
 from .geometry.registry import compute_frame_features
 from .media import Frame, iter_frames, media_kind, probe_video
 from .modeling.train import EngagementModel, load_default_model
-from .predict import model_settings, score_windows
+from .predict import score_windows
 from .recipe import Recipe, frames_to_windows
 from .report.explain import explain_model
 from .schema import python_strings
@@ -254,7 +254,7 @@ class _SequenceSoFar:
     prediction from them (``engagement_so_far`` in the window records)."""
 
     def __init__(self, model: Any, made: Recipe) -> None:
-        own = model_settings(model)  # its window length, step, coverage rule and (geoengage) features
+        own = model.recipe  # its window length, step, coverage rule and (geoengage) features
         self.model = model
         self.window_s, self.step_s, self.min_coverage = own.window_s, own.step_s, own.min_coverage
         self.made = replace(made, features=own.features)  # cleaned as the engagement model's frames are
@@ -321,7 +321,7 @@ def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None 
     config = config or LiveConfig()
     extract = replace(extract or ExtractConfig(), expression_batch=1)
     model = model or load_default_model()
-    made = model_settings(model)  # once: the model's cleaning, window length and features for every record
+    made = model.recipe  # once: the model's cleaning, window length and features for every record
     options = extract.feature_options()  # once: the gaze and screen settings for every frame
     window_s = config.window_s or made.window_s
     so_far = _SequenceSoFar(sequence_model, made) if sequence_model is not None else None

@@ -47,20 +47,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .clean import CleanConfig, CleanResult
-from .config import ExtractConfig, check_setting, config_from_dict
-from .dataset import WindowConfig, read_windows
+from .clean import CleanResult
+from .config import ExtractConfig, check_setting
+from .dataset import read_windows
 from .exceptions import GeoEngageWarning, SchemaError
 from .extract import extract_frames
-from .modeling.sequence import SequenceModel, load_sequence_model, media_feature_set
-from .modeling.train import EngagementModel, load_default_model, load_model
-from .recipe import Recipe, frames_to_windows
+from .modeling.protocol import Model, load_model, model_kind
+from .modeling.sequence import SequenceModel
+from .modeling.train import EngagementModel, load_default_model
+from .recipe import frames_to_windows
 from .report.explain import explain_model, reasons_in_words
 from .report.explain import top_reasons as reasons_of
 from .schema import with_columns
-from .windows import FeatureSet, make_windows, parse_feature_name
+from .windows import make_windows
 
-__all__ = ["PredictConfig", "Prediction", "check_settings", "model_settings", "predict_frames",
+__all__ = ["PredictConfig", "Prediction", "check_settings", "predict_frames",
            "predict_media", "score", "score_sequence", "score_windows", "sequence_windows"]
 
 logger = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ def settings_differences(trained: dict, table: dict, features: Sequence[str] = (
     return problems
 
 
-def check_settings(model: EngagementModel, windows: pd.DataFrame) -> None:
+def check_settings(model: Model, windows: pd.DataFrame) -> None:
     """Refuse ``windows`` made with other window or cleaning settings than ``model``'s training table."""
     trained, table = model.settings_ or {}, windows.attrs.get("geoengage") or {}
     if not trained or not table:
@@ -199,32 +200,29 @@ def score_windows(windows: pd.DataFrame, *, model: EngagementModel | None = None
     return scored
 
 
-def score(windows: pd.DataFrame | str | Path, *, model: EngagementModel | str | Path | None = None,
+def score(windows: pd.DataFrame | str | Path, *, model: Model | str | Path | None = None,
           top_reasons: int = 3) -> pd.DataFrame:
-    """Apply a saved model (the shipped default unless given) to a window table or ``windows.parquet``.
+    """Apply a model of either kind (a fitted one, a saved one's folder, or the shipped default unless given) to a
+    window table or ``windows.parquet``: :func:`score_windows` for a window model, :func:`score_sequence` for a
+    sequence model (``top_reasons`` applies to window models).
 
     The table must have been made with the model's window and cleaning settings (:func:`check_settings`).
     """
 
     table = read_windows(windows) if isinstance(windows, (str, Path)) else windows
-    if isinstance(model, SequenceModel) or (isinstance(model, (str, Path))
-                                            and (Path(model) / "sequence.meta.json").is_file()):
-        sequence = model if isinstance(model, SequenceModel) else load_sequence_model(model)
-        check_settings(sequence, table)  # type: ignore[arg-type]
-        return score_sequence(table, model=sequence)
-    fitted = model if isinstance(model, EngagementModel) else (
-        load_default_model() if model is None else load_model(model))
+    fitted = load_default_model() if model is None else load_model(model) if isinstance(model, (str, Path)) else model
     check_settings(fitted, table)
-    return score_windows(table, model=fitted, top_reasons=top_reasons)
+    if model_kind(fitted) == "tabular":
+        return score_windows(table, model=fitted, top_reasons=top_reasons)  # type: ignore[arg-type]
+    return score_sequence(table, model=fitted)  # type: ignore[arg-type]
 
 
-def score_sequence(windows: pd.DataFrame, *, model: object) -> pd.DataFrame:
+def score_sequence(windows: pd.DataFrame, *, model: SequenceModel) -> pd.DataFrame:
     """Scoring with time: a copy of ``windows`` where each window gets the sequence model's prediction from its
     recording's windows so far (``engagement_so_far``: intensity or class; ``engagement_so_far_<class>``: class
     probabilities) and the whole recording's (``engagement_recording``). Windows without enough face are left out of
     the sequence (their columns are NaN)."""
 
-    assert isinstance(model, SequenceModel)
     attrs = dict(windows.attrs)
     table = windows.reset_index(drop=True)
     ok = table["window_ok"].to_numpy(dtype=bool) if "window_ok" in table else np.ones(len(table), dtype=bool)
@@ -247,10 +245,10 @@ def score_sequence(windows: pd.DataFrame, *, model: object) -> pd.DataFrame:
     return out
 
 
-def sequence_windows(cleaned: pd.DataFrame, model: object) -> pd.DataFrame:
+def sequence_windows(cleaned: pd.DataFrame, model: SequenceModel) -> pd.DataFrame:
     """A recording's cleaned frames -> windows made with the sequence model's recorded window settings and its
     features (geoengage feature names) -> :func:`score_sequence` (the prediction from the windows so far)."""
-    made = model_settings(model)
+    made = model.recipe
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GeoEngageWarning)
         windows = make_windows(cleaned, window_s=made.window_s, step_s=made.step_s, min_coverage=made.min_coverage,
@@ -263,32 +261,13 @@ def predict_frames(frames: pd.DataFrame, *, config: PredictConfig | None = None,
     """Clean one recording's per-frame table, window it and score every window."""
     config = config or PredictConfig()
     model = model or load_default_model()
-    made = model_settings(model)
+    made = model.recipe
     recipe = made.with_windows(window_s=config.window_s, step_s=config.step_s, min_coverage=config.min_coverage)
     if (recipe.window_s, recipe.step_s) != (made.window_s, made.step_s):
         logger.info("windows of %g s every %g s; the model learnt from windows of %g s every %g s",
                     recipe.window_s, recipe.step_s, made.window_s, made.step_s)
     done = frames_to_windows(frames, recipe)
     return Prediction(frames, done.cleaning, score_windows(done.windows, model=model, top_reasons=config.top_reasons))
-
-
-def model_settings(model: EngagementModel | object) -> Recipe:
-    """The recipe of ``model``'s training table: its cleaning, window length, step, coverage rule and features, ready
-    to make new windows the same way (:func:`geoengage.recipe.frames_to_windows`; defaults where unrecorded:
-    :class:`CleanConfig`, :class:`geoengage.dataset.WindowConfig`). ``model`` is an :class:`EngagementModel` or a
-    :class:`~geoengage.modeling.sequence.SequenceModel` (whose features must be geoengage's own, to score media)."""
-
-    trained = model.settings_ or {}  # type: ignore[attr-defined]
-    windows = trained.get("windows") or {}
-    default = WindowConfig  # the class's field defaults (an instance would load its feature set from disk)
-    features = (media_feature_set(model) if isinstance(model, SequenceModel)
-                else FeatureSet("model", tuple(parse_feature_name(f) for f in model.features_)))  # type: ignore
-    return Recipe(window_s=float(windows.get("window_s", default.window_s)),
-                  step_s=float(windows.get("step_s", default.step_s)),
-                  min_coverage=float(windows.get("min_coverage", default.min_coverage)),
-                  clean=config_from_dict(trained.get("clean") or {}, CleanConfig,
-                                         where="the model's cleaning settings"),
-                  features=features)
 
 
 def predict_media(source: str | int | Path, *, extract: ExtractConfig | None = None,

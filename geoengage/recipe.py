@@ -8,8 +8,8 @@ then :func:`~geoengage.windows.make_windows`. ``geoengage extract`` (:func:`geoe
 (:func:`geoengage.predict.predict_frames`, the service) and live mode all call it, so a table is windowed the same
 way wherever it is made.
 
-A trained model carries the recipe of its training table (its ``settings_``, saved in ``model.meta.json``);
-:func:`geoengage.predict.model_recipe` reads it back, and scoring refuses a table made with another one
+A trained model carries the recipe of its training table (its ``settings_``, saved beside its weights); its
+``recipe`` property (:func:`recipe_from_settings`) reads it back, and scoring refuses a table made with another one
 (:func:`geoengage.predict.check_settings`).
 """
 
@@ -22,10 +22,10 @@ from typing import Any
 import pandas as pd
 
 from .clean import CleanConfig, CleanResult, clean_frames
-from .config import check_setting
+from .config import check_setting, config_from_dict
 from .windows import FeatureSet, make_windows
 
-__all__ = ["Recipe", "Windowed", "frames_to_windows"]
+__all__ = ["Recipe", "Windowed", "frames_to_windows", "recipe_from_settings"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,3 +78,14 @@ def frames_to_windows(frames: pd.DataFrame, recipe: Recipe) -> Windowed:
     windows = make_windows(cleaned.frames, window_s=recipe.window_s, step_s=recipe.step_s,
                            min_coverage=recipe.min_coverage, feature_set=recipe.features)
     return Windowed(windows, cleaned)
+
+
+def recipe_from_settings(settings: dict[str, Any], features: FeatureSet) -> Recipe:
+    """The recipe a model's recorded ``settings`` (its training table's: ``windows`` and ``clean``) describe, with
+    the model's ``features``; :class:`Recipe`'s defaults where a setting was not recorded."""
+    windows = settings.get("windows") or {}
+    return Recipe(window_s=float(windows.get("window_s", Recipe.window_s)),
+                  step_s=float(windows.get("step_s", Recipe.step_s)),
+                  min_coverage=float(windows.get("min_coverage", Recipe.min_coverage)),
+                  clean=config_from_dict(settings.get("clean") or {}, CleanConfig, where="the model's cleaning settings"),
+                  features=features)

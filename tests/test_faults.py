@@ -239,7 +239,8 @@ def test_two_runs_into_one_folder(photos, undisturbed, tmp_path, caplog) -> None
 
 def test_a_damaged_engagement_model_file_names_the_file(tmp_path) -> None:
     from geoengage.exceptions import GeoEngageError
-    from geoengage.modeling.train import DEFAULT_MODEL_DIR, load_model
+    from geoengage.modeling.protocol import load_model
+    from geoengage.modeling.train import DEFAULT_MODEL_DIR
 
     folder = tmp_path / "model"
     shutil.copytree(DEFAULT_MODEL_DIR, folder)

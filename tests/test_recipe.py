@@ -15,7 +15,7 @@ from geoengage.clean import CleanConfig, clean_frames
 from geoengage.dataset import WindowConfig, build_dataset, import_dataset
 from geoengage.exceptions import InvalidParameterError
 from geoengage.live import LiveConfig, run_live
-from geoengage.predict import PredictConfig, model_settings, predict_frames
+from geoengage.predict import PredictConfig, predict_frames
 from geoengage.recipe import Recipe, frames_to_windows
 from geoengage.testing import synthetic_frames
 from geoengage.windows import make_windows
@@ -41,7 +41,7 @@ def test_frames_to_windows_is_cleaning_then_windows(rng) -> None:
 
 def test_the_model_carries_its_recipe() -> None:
     model = ge.load_default_model()
-    recipe = model_settings(model)
+    recipe = model.recipe
     settings = model.settings_
     assert (recipe.window_s, recipe.step_s, recipe.min_coverage) == (
         settings["windows"]["window_s"], settings["windows"]["step_s"], settings["windows"]["min_coverage"])

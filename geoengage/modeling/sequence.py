@@ -25,6 +25,7 @@ Saved models are ``sequence.pt`` (a tensor-only state dict, loaded with ``weight
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import json
@@ -37,17 +38,17 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from .. import outputs
-from ..dataset import read_windows
-from ..exceptions import InvalidParameterError, MediaReadError, MissingDependencyError, SchemaError
+from ..exceptions import InvalidParameterError, MediaReadError, MissingDependencyError, ModelFileError, SchemaError
 from ..geometry.registry import feature_specs
+from ..recipe import Recipe, recipe_from_settings
 from ..windows import AGGREGATIONS, FeatureSet, parse_feature_name
 from .cv import CVResult, audit_leakage, feature_columns, make_folds, prediction_table, scorable_windows
 from .estimators import xgboost_estimator
 from .labels import canonical_labels
 
 __all__ = ["RECORDING_KEYS", "SEQUENCE_SCHEMA_VERSION", "SequenceModel", "cross_validate_recordings",
-           "feature_importance", "labelled_windows", "load_sequence_model", "media_feature_set", "recording_sequences", "recording_table", "time_importance",
-           "train_sequence_model"]
+           "feature_importance", "load_sequence_model", "media_feature_set", "recording_sequences", "recording_table",
+           "time_importance"]
 
 SEQUENCE_SCHEMA_VERSION = "geoengage.sequence/1"
 #: Columns that name a recording in the windows table.
@@ -404,12 +405,14 @@ class SequenceModel(BaseEstimator):
         net.eval()
         return net, curve
 
-    def fit(self, windows: pd.DataFrame, y: np.ndarray | pd.Series | str, groups: np.ndarray | None = None
-            ) -> SequenceModel:
+    def fit(self, windows: pd.DataFrame, y: np.ndarray | pd.Series | str, groups: np.ndarray | None = None, *,
+            settings: dict[str, Any] | None = None) -> SequenceModel:
         """Fit on ``windows`` (one row per window); ``y`` is the label column's name or one label per window.
 
         ``groups`` (one per window; default the ``subject_id`` column, else the recording) keeps whole subjects
-        out of the inner split that chooses the epoch count.
+        out of the inner split that chooses the epoch count. ``settings`` (how the table was made, for the parity
+        check when scoring) default to ``windows.attrs["geoengage"]``, as for
+        :class:`~geoengage.modeling.train.EngagementModel`.
         """
         if self.task not in ("regression", "classification"):
             raise InvalidParameterError(f"`task` must be 'regression' or 'classification'. Got {self.task!r}.")
@@ -469,7 +472,7 @@ class SequenceModel(BaseEstimator):
         self.nets_ = [self._train(x, lengths, targets, epochs=self.epochs_, seed=self.random_state + k)[0]
                       for k in range(self.n_seeds)]
         self.n_recordings_ = len(sequences.values)
-        self.settings_: dict[str, Any] = getattr(self, "settings_", {})
+        self.settings_: dict[str, Any] = dict(settings if settings is not None else windows.attrs.get("geoengage", {}))
         return self
 
     # --- prediction ------------------------------------------------------------------------------------------------
@@ -522,9 +525,29 @@ class SequenceModel(BaseEstimator):
                 out.loc[positions, f"proba_so_far_{c}"] = outputs[:, k]
         return out
 
+    def predict_proba(self, windows: pd.DataFrame) -> np.ndarray:
+        """Each recording's class probabilities (rows in :func:`recording_sequences` order, columns ``classes_``)."""
+        if self.task != "classification":
+            raise InvalidParameterError("predict_proba: this sequence model predicts an intensity (task='regression'); "
+                                        "use predict.")
+        return self._outputs(recording_sequences(windows, self.features_).values)
+
+    def describe(self) -> dict[str, Any]:
+        """What was fitted, as plain values: the cell, task, feature count, recordings, epochs and classes."""
+        return {"kind": f"sequence ({self.cell})", "task": self.task, "features": len(self.features_),
+                "recordings": self.n_recordings_, "epochs": self.epochs_, "classes": self.classes_.tolist()}
+
+    @property
+    def recipe(self) -> Recipe:
+        """How new windows must be made for this model: its training table's cleaning, window length, step and
+        coverage rule (:func:`geoengage.recipe.recipe_from_settings`) and its features, which must be geoengage's
+        own to make windows from media (:func:`media_feature_set`)."""
+        return recipe_from_settings(self.settings_ or {}, media_feature_set(self))
+
     # --- saving ------------------------------------------------------------------------------------------------
     def save(self, folder: str | Path, *, settings: dict[str, Any] | None = None) -> Path:
-        """Write ``sequence.pt`` (tensors only) and ``sequence.meta.json`` into ``folder``."""
+        """Write ``sequence.pt`` (tensors only) and ``sequence.meta.json`` (with the weights' SHA-256 and the
+        training table's ``settings``, by default the model's own ``settings_``) into ``folder``."""
         torch = _torch()
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -536,10 +559,11 @@ class SequenceModel(BaseEstimator):
         buffer = io.BytesIO()
         torch.save(state, buffer)
         outputs.write_bytes(folder / "sequence.pt", buffer.getvalue())
-        meta = {"schema": SEQUENCE_SCHEMA_VERSION, "params": self.get_params(), "features": self.features_,
+        meta = {"weights_sha256": hashlib.sha256(buffer.getvalue()).hexdigest(),"schema": SEQUENCE_SCHEMA_VERSION, "params": self.get_params(), "features": self.features_,
                 "classes": self.classes_.tolist(), "epochs": self.epochs_, "n_recordings": self.n_recordings_,
                 "target_range": [getattr(self, "y_low_", None), getattr(self, "y_span_", None)],
-                "inner_curve": self.curve_, "settings": settings or {}}
+                "inner_curve": self.curve_,
+                "settings": self.settings_ if settings is None else settings}
         outputs.write_text(folder / "sequence.meta.json", json.dumps(meta, indent=2, default=str))
         return folder
 
@@ -555,6 +579,12 @@ def load_sequence_model(folder: str | Path) -> SequenceModel:
     meta = json.loads(meta_path.read_text())
     if meta.get("schema") != SEQUENCE_SCHEMA_VERSION:
         raise MediaReadError(meta_path, f"has schema {meta.get('schema')!r}; expected {SEQUENCE_SCHEMA_VERSION!r}")
+    expected = meta.get("weights_sha256")  # models saved before it was recorded are not checked
+    if expected is not None:
+        actual = hashlib.sha256(state_path.read_bytes()).hexdigest()
+        if actual != expected:
+            raise ModelFileError(f"{state_path}: damaged or altered weights: SHA-256 {actual[:16]}..., expected "
+                                 f"{expected} (recorded in sequence.meta.json); train or copy the model again.")
     state = torch.load(state_path, weights_only=True)
     model = SequenceModel(**meta["params"])
     model.features_ = list(meta["features"])
@@ -740,30 +770,3 @@ def media_feature_set(model: SequenceModel):  # type: ignore[no-untyped-def]
         raise InvalidParameterError(f"this sequence model learnt from features geoengage does not compute from media "
                                     f"({foreign[:3]} ...: an imported table's), so it can only score such tables.")
     return FeatureSet("sequence model", parsed)
-
-
-def labelled_windows(windows: pd.DataFrame | str | Path, target: str, task: str | None, *, where: str
-                     ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """The window table (read from ``windows.parquet`` if a path), its labelled windows with a face, and the task
-    (``None``: regression for numeric labels, else classification)."""
-
-    table = read_windows(windows) if isinstance(windows, (str, Path)) else windows
-    if target not in table.columns:
-        raise SchemaError(f"{where}: the windows lack the target column {target!r}.")
-    data = scorable_windows(table, target)
-    if task is None:
-        task = "regression" if pd.api.types.is_numeric_dtype(data[target]) else "classification"
-    return table, data, task
-
-
-def train_sequence_model(windows: pd.DataFrame | str | Path, *, target: str, out: str | Path | None = None,
-                         task: str | None = None, random_state: int = 0, **params: Any) -> SequenceModel:
-    """Fit a :class:`SequenceModel` on every recording of a window table (or ``windows.parquet``) and save it into
-    ``out`` with how the table was made (for the parity check when scoring). ``task`` defaults to regression for
-    numeric labels."""
-    table, data, task = labelled_windows(windows, target, task, where="train")
-    model = SequenceModel(task, random_state=random_state, **params).fit(data, target)
-    model.settings_ = dict(table.attrs.get("geoengage", {}))
-    if out is not None:
-        model.save(out, settings=model.settings_)
-    return model

@@ -22,7 +22,7 @@
   the training range (by more than :data:`RANGE_MARGIN`, 5%, of it).
 
 :meth:`EngagementModel.save` writes ``model.json`` (XGBoost's JSON) and ``model.meta.json`` (everything
-else, plain JSON). :func:`load_model` reads them back (schema ``geoengage.model/2``; models written by
+else, plain JSON). :func:`load_tabular_model` reads them back (schema ``geoengage.model/2``; models written by
 geoengage's first schema load with numeric classes and no calibration).
 """
 
@@ -33,7 +33,6 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -45,18 +44,17 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._version import __version__
-from ..dataset import read_windows
 from ..exceptions import InvalidParameterError, ModelFileError, SchemaError
 from ..geometry.registry import feature_specs
+from ..recipe import Recipe, recipe_from_settings
 from ..schema import float_columns
-from ..windows import parse_feature_name
+from ..windows import FeatureSet, parse_feature_name
 from .estimators import make_estimator
-from .folds import feature_columns, scorable_windows, stratified_group_folds
+from .folds import feature_columns, stratified_group_folds
 from .labels import canonical_labels, classes_ordered, resolve_classes
-from .pooling import DATASET, pool_datasets, pool_weights
 
 __all__ = ["DEFAULT_MODEL_DIR", "MODEL_ESTIMATORS", "MODEL_SCHEMA_VERSION", "EngagementModel", "fit_model",
-           "load_default_model", "load_model", "train"]
+           "load_default_model", "load_tabular_model"]
 
 logger = logging.getLogger(__name__)
 MODEL_SCHEMA_VERSION = "geoengage.model/2"
@@ -470,6 +468,18 @@ class EngagementModel(ClassifierMixin, BaseEstimator):
     def target(self) -> str:
         return str(self.training_.get("target", "engagement"))
 
+    def describe(self) -> dict[str, Any]:
+        """What was fitted, as plain values: feature count, classes, the engaged ones, threshold, training record."""
+        return {"features": len(self.features_), "classes": self.classes_.tolist(), "positive": self.positive_.tolist(),
+                "threshold": self.threshold_, "training": self.training_}
+
+    @property
+    def recipe(self) -> Recipe:
+        """How new windows must be made for this model: its training table's cleaning, window length, step and
+        coverage rule (:func:`geoengage.recipe.recipe_from_settings`) and its features."""
+        return recipe_from_settings(self.settings_ or {},
+                                    FeatureSet("model", tuple(parse_feature_name(f) for f in self.features_)))
+
     # --- saving --------------------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
         """Write ``model.json`` (XGBoost's JSON; for logistic regression, its scaler and coefficients as JSON) and
@@ -532,41 +542,9 @@ def fit_model(windows: pd.DataFrame, *, target: str, features: list[str] | None 
     return model
 
 
-def train(windows: pd.DataFrame | str | Path | Mapping[str, pd.DataFrame | str | Path], *, target: str,
-          out: str | Path | None = None, features: list[str] | None = None, classes: list[object] | None = None,
-          positive: list[object] | None = None, random_state: int = 0,
-          label_maps: Mapping[str, Mapping[object, object]] | None = None, weights: str = "none",
-          **params: Any) -> EngagementModel:
-    """Fit the engagement model on a window table (or ``windows.parquet``) and save it into ``out`` if given.
-
-    ``windows`` may also map several data sets' names to their tables: they are pooled onto one label coding
-    (``label_maps``, see :func:`geoengage.modeling.selection.pool_datasets`) and weighted by ``weights``
-    (:func:`~geoengage.modeling.selection.pool_weights`). The model records how the table was made (its
-    ``windows.meta.json``, or the table's ``attrs``; pooled: the first set's, with every set's name, label map and
-    the weights) for train/serve parity. ``params``: see :class:`EngagementModel` (``class_weight``,
-    ``calibrate``, ``decision``, ``threshold``, ``tune``...).
-    """
-
-    weight, settings = None, None
-    if isinstance(windows, Mapping):
-        read = {name: read_windows(t) if isinstance(t, (str, Path)) else t for name, t in windows.items()}
-        table = scorable_windows(pool_datasets(read, target=target, label_maps=label_maps), target)
-        weight = pool_weights(table, weights)
-        settings = {**next(iter(read.values())).attrs.get("geoengage", {}),
-                    "pooled": {"datasets": {name: int((table[DATASET] == name).sum()) for name in read},
-                               "label_maps": {k: {str(a): b for a, b in v.items()} for k, v in (label_maps or {}).items()},
-                               "weights": weights}}
-    else:
-        table = read_windows(windows) if isinstance(windows, (str, Path)) else windows
-    model = fit_model(table, target=target, features=features, classes=classes, positive=positive,
-                      random_state=random_state, settings=settings, sample_weight=weight, **params)
-    if out is not None:
-        model.save(out)
-    return model
-
-
-def load_model(folder: str | Path) -> EngagementModel:
-    """Read a model written by :meth:`EngagementModel.save` (XGBoost JSON and plain JSON, never pickle)."""
+def load_tabular_model(folder: str | Path) -> EngagementModel:
+    """Read a model written by :meth:`EngagementModel.save` (XGBoost JSON and plain JSON, never pickle); models of
+    either kind: :func:`geoengage.modeling.protocol.load_model`."""
     from xgboost import XGBClassifier, XGBRegressor
 
     folder = Path(folder)
@@ -650,4 +628,4 @@ def _linear_steps(path: Path) -> list[tuple[str, Any]]:
 @lru_cache(maxsize=1)
 def load_default_model() -> EngagementModel:
     """The engagement model shipped with geoengage (see models/MODEL_CARD_engagement.md), loaded once per process."""
-    return load_model(DEFAULT_MODEL_DIR)
+    return load_tabular_model(DEFAULT_MODEL_DIR)

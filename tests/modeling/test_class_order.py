@@ -12,7 +12,8 @@ import geoengage as ge
 from geoengage.cli import main
 from geoengage.exceptions import InvalidParameterError
 from geoengage.modeling.labels import classes_ordered, resolve_classes
-from geoengage.modeling.train import EngagementModel, load_model
+from geoengage.modeling.protocol import load_model
+from geoengage.modeling.train import EngagementModel
 from geoengage.testing import synthetic_windows
 
 

@@ -12,7 +12,8 @@ import pytest
 from geoengage.cli import main
 from geoengage.exceptions import SchemaError
 from geoengage.modeling.cv import cross_validate
-from geoengage.modeling.train import fit_model, load_model
+from geoengage.modeling.protocol import load_model
+from geoengage.modeling.train import fit_model
 from geoengage.report.metrics import summarize
 from geoengage.report.render import write_report
 from geoengage.testing import synthetic_windows
