@@ -25,7 +25,7 @@ import pandas as pd
 from emotiw_engagement import SETUP_FEATURE
 
 from geoengage.modeling.cv import cross_validate, make_folds
-from geoengage.modeling.sequence import recording_table
+from geoengage.modeling.recordings import recording_table
 from geoengage.report.metrics import summarize
 from geoengage.window_tables import read_window_table
 from geoengage.windows import relative_to_baseline

@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from geoengage.modeling.cv import make_folds
-from geoengage.modeling.sequence import SequenceModel, cross_validate_recordings, recording_table
+from geoengage.modeling.recording_cv import cross_validate_recordings
+from geoengage.modeling.recordings import recording_table
+from geoengage.modeling.sequence import SequenceModel
 from geoengage.report.metrics import summarize
 from geoengage.window_tables import read_window_table
 

@@ -7,7 +7,8 @@ Public API (the data flow, stage by stage):
 - storage: :func:`write_frames`, :func:`read_frames`
 - identity: :func:`enroll_people`, :func:`save_encodings`, :func:`load_encodings`
 - samples: :func:`sample_image`, :func:`sample_video`
-- frames -> cleaning -> windows (imported on first use): :func:`clean_frames`, :func:`make_windows`,
+- frames -> cleaning -> windows (imported on first use): :func:`frames_to_windows` with a :class:`Recipe` (both in
+  one call, as every entry point does), :func:`clean_frames`, :func:`make_windows`,
   :func:`relative_to_baseline`, :func:`build_dataset` (media -> frames -> windows tables on disk, resumable),
   :func:`import_dataset` (another tool's CSVs -> the same tables)
 - models (one API, imported on first use): :func:`evaluate` (grouped CV, train -> test, set-up audit ->
@@ -15,7 +16,7 @@ Public API (the data flow, stage by stage):
   pooled), :func:`score` (apply a saved model to windows), :func:`load_model`, :func:`read_windows`,
   :class:`EngagementModel` (a scikit-learn classifier), :func:`load_default_model` (the shipped one),
   :func:`predict_frames` and :class:`PredictConfig` (one recording's frames -> the model's cleaning and windows ->
-  scores)
+  scores; :class:`WindowChanges` for other windows)
 - figures (imported on first use): ``geoengage.plot`` (timelines, an annotated face, a window's reasons, SHAP, the
   set-up audit, ROC, reliability; matplotlib figures to restyle)
 - sequences (imported on first use): :func:`read_window_table` (another tool's per-window table -> windows),
@@ -60,7 +61,9 @@ _LAZY = {"evaluate": ("evaluation", "evaluate"), "train": ("modeling.protocol", 
          "make_windows": ("windows", "make_windows"), "relative_to_baseline": ("windows", "relative_to_baseline"),
          "build_dataset": ("dataset", "build_dataset"), "import_dataset": ("dataset", "import_dataset"),
          "predict_frames": ("predict", "predict_frames"),
-         "PredictConfig": ("predict", "PredictConfig"), "load_default_model": ("modeling.train", "load_default_model"),
+         "PredictConfig": ("predict", "PredictConfig"), "WindowChanges": ("recipe", "WindowChanges"),
+         "Recipe": ("recipe", "Recipe"), "frames_to_windows": ("recipe", "frames_to_windows"),
+         "load_default_model": ("modeling.train", "load_default_model"),
          "plot": ("plot", None)}
 
 
@@ -91,8 +94,10 @@ __all__ = [
     "MediaReadError",
     "MissingDependencyError",
     "PredictConfig",
+    "Recipe",
     "SchemaError",
     "SequenceModel",
+    "WindowChanges",
     "__version__",
     "build_dataset",
     "clean_frames",
@@ -102,6 +107,7 @@ __all__ = [
     "evaluate_recordings",
     "extract_batch",
     "extract_frames",
+    "frames_to_windows",
     "import_dataset",
     "iter_frames",
     "list_media",

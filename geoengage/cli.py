@@ -26,6 +26,7 @@ from .geometry.registry import feature_specs, features_markdown
 from .importers import IMPORTED_SIGNALS
 from .media import IMAGE_EXTENSIONS, list_media
 from .progress import TqdmHook
+from .recipe import WindowChanges
 from .window_tables import read_window_table
 
 __all__ = ["main"]
@@ -444,8 +445,8 @@ def _cmd_live(args: argparse.Namespace) -> int:
     from .live import CsvSink, JsonLinesSink, LiveConfig, run_live
 
     source = int(args.source) if args.source.isdigit() else args.source
-    config = LiveConfig(window_s=args.window_s, step_s=args.step_s, realtime=not args.every_frame,
-                        max_seconds=args.max_seconds)
+    config = LiveConfig(windows=WindowChanges(window_s=args.window_s), step_s=args.step_s,
+                        realtime=not args.every_frame, max_seconds=args.max_seconds)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C ends the run cleanly, outputs closed
     if args.format == "csv":

@@ -94,7 +94,8 @@ WINDOWS_SCHEMA_VERSION = "geoengage.windows/1"
 
 @dataclass(frozen=True, kw_only=True)
 class WindowConfig:
-    """How cleaned frames become windows (see :func:`geoengage.windows.make_windows`)."""
+    """How a data set's cleaned frames become windows: the window part of its :class:`~geoengage.recipe.Recipe`
+    (the cleaning is :class:`~geoengage.clean.CleanConfig`), checked as the recipe checks it."""
 
     window_s: float = 10.0
     step_s: float = 5.0
@@ -107,9 +108,7 @@ class WindowConfig:
                       features=self.feature_set)
 
     def __post_init__(self) -> None:
-        if not (self.window_s > 0 and self.step_s > 0):
-            raise InvalidParameterError(
-                f"`window_s` and `step_s` must be > 0. Got {self.window_s!r} and {self.step_s!r} instead.")
+        self.recipe(CleanConfig())  # the window length, step and coverage rule, checked once: by the recipe
         load_feature_set(self.feature_set)
 
 

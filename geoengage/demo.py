@@ -22,6 +22,7 @@ from .datasets import sample_video
 from .extract import extract_frames, write_frames
 from .media import iter_frames
 from .predict import PredictConfig, predict_frames
+from .recipe import WindowChanges
 
 __all__ = ["run_demo"]
 
@@ -36,7 +37,8 @@ def run_demo(out: Path) -> dict[str, object]:
     seconds = time.perf_counter() - start
     write_frames(frames, out / "frames.parquet", config=config)
     # 1 s windows (the model learnt from 10 s ones) so that the 3 s clip shows the face leaving and coming back
-    prediction = predict_frames(frames, config=PredictConfig(window_s=1.0, step_s=0.5, min_coverage=0.6))
+    short = WindowChanges(window_s=1.0, step_s=0.5, min_coverage=0.6)
+    prediction = predict_frames(frames, config=PredictConfig(windows=short))
     windows = prediction.windows
     windows.drop(columns=["reasons"]).to_parquet(out / "windows.parquet", index=False)
     first = frames.iloc[0].to_dict()

@@ -34,14 +34,10 @@ from .modeling.cv import CVResult, cross_validate, feature_columns, make_folds, 
 from .modeling.labels import canonical_labels, describe_classes, map_labels
 from .modeling.pooling import DATASET, pool_datasets
 from .modeling.protocol import check_kind, default_task, labelled_table
+from .modeling.recording_cv import cross_validate_recordings, feature_importance, time_importance
+from .modeling.recordings import RECORDING_KEYS
 from .modeling.selection import Candidate, cross_dataset_matrix, leave_one_dataset_out
-from .modeling.sequence import (
-    RECORDING_KEYS,
-    SequenceModel,
-    cross_validate_recordings,
-    feature_importance,
-    time_importance,
-)
+from .modeling.sequence import SequenceModel
 from .modeling.train import EngagementModel
 from .report.explain import explain_model, explain_windows, global_importance
 from .report.figures import (

@@ -29,7 +29,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -46,7 +46,7 @@ from .geometry.registry import compute_frame_features
 from .media import Frame, iter_frames, media_kind, probe_video
 from .modeling.train import EngagementModel, load_default_model
 from .predict import score_windows
-from .recipe import Recipe, frames_to_windows
+from .recipe import Recipe, WindowChanges, frames_to_windows
 from .report.explain import explain_model
 from .schema import python_strings
 
@@ -66,11 +66,16 @@ WINDOW_FIELDS = ("start_s", "end_s", "coverage", "window_ok", "engagement_probab
 class LiveConfig:
     """How live mode paces and scores a source.
 
+    The windows are the model's own (its :attr:`recipe`: cleaning, window length, coverage rule, features).
+
     Parameters
     ----------
-    window_s : float or None
-        Each window record covers the last ``window_s`` seconds (``None``: the model's training window length,
-        so the features mean what they meant in training; shorter windows answer sooner but are logged).
+    windows : WindowChanges
+        Each window record covers the last ``windows.window_s`` seconds (by default the model's training window
+        length, so the features mean what they meant in training; shorter windows answer sooner); a window with a
+        smaller share of frames with a face than ``windows.min_coverage`` (by default the model's) is not scored
+        (``window_ok`` false, ``engagement_probability`` null). Its ``step_s`` is not used: records come every
+        ``step_s`` below.
     step_s : float
         A window record every ``step_s`` seconds of source time.
     realtime : bool
@@ -79,24 +84,20 @@ class LiveConfig:
         Stop after this much source time.
     max_frames : int or None
         Stop after this many analysed frames.
-    min_coverage : float
-        A window with a smaller share of frames with a face is not scored (``window_ok`` false,
-        ``engagement_probability`` null).
     """
 
-    window_s: float | None = None
+    windows: WindowChanges = field(default_factory=WindowChanges)
     step_s: float = 1.0
-    min_coverage: float = 0.6
     realtime: bool = True
     max_seconds: float | None = None
     max_frames: int | None = None
 
     def __post_init__(self) -> None:
-        check_setting((self.window_s is None or self.window_s > 0) and self.step_s > 0, "window_s and step_s",
-                      "> 0 (window_s may be None)", (self.window_s, self.step_s))
+        check_setting(self.step_s > 0, "step_s", "> 0", self.step_s)
+        check_setting(self.windows.step_s is None, "windows.step_s", "None (live mode makes a window record every "
+                      "`step_s`)", self.windows.step_s)
         check_setting(self.max_seconds is None or self.max_seconds > 0, "max_seconds", "None or > 0", self.max_seconds)
         check_setting(self.max_frames is None or self.max_frames > 0, "max_frames", "None or > 0", self.max_frames)
-        check_setting(0 <= self.min_coverage <= 1, "min_coverage", "between 0 and 1", self.min_coverage)
 
 
 @dataclass(frozen=True)
@@ -239,11 +240,9 @@ class _Remember:
             yield frame
 
 
-def _last_window(rows: list[dict[str, Any]], made: Recipe, *, window_s: float, min_coverage: float,
-                 options: dict[str, Any]) -> pd.DataFrame:
-    """The frame rows cleaned with the model's settings and aggregated into windows of ``window_s``."""
+def _last_window(rows: list[dict[str, Any]], recipe: Recipe, options: dict[str, Any]) -> pd.DataFrame:
+    """The frame rows cleaned and aggregated into windows as ``recipe`` says (its step is its window length)."""
     table = compute_frame_features(frames_from_rows(rows), options=options)
-    recipe = made.with_windows(window_s=window_s, step_s=window_s, min_coverage=min_coverage)
     with warnings.catch_warnings():  # a faceless window is reported in the record (window_ok), not warned about
         warnings.simplefilter("ignore", GeoEngageWarning)
         return frames_to_windows(table, recipe).windows
@@ -256,8 +255,10 @@ class _SequenceSoFar:
     def __init__(self, model: Any, made: Recipe) -> None:
         own = model.recipe  # its window length, step, coverage rule and (geoengage) features
         self.model = model
-        self.window_s, self.step_s, self.min_coverage = own.window_s, own.step_s, own.min_coverage
-        self.made = replace(made, features=own.features)  # cleaned as the engagement model's frames are
+        self.window_s, self.step_s = own.window_s, own.step_s
+        # cleaned as the engagement model's frames are; one window of its own length and coverage rule per record
+        self.recipe = replace(made, features=own.features, window_s=own.window_s, step_s=own.window_s,
+                              min_coverage=own.min_coverage)
         self.windows: list[pd.DataFrame] = []
         self.next_end: float | None = None
         self.latest: Any = None
@@ -268,8 +269,7 @@ class _SequenceSoFar:
         while now >= self.next_end:
             rows = [r for r in history if self.next_end - self.window_s <= r["time_s"] < self.next_end]
             if len(rows) > 1:
-                window = _last_window(rows, self.made, window_s=self.window_s, min_coverage=self.min_coverage,
-                                      options=options).iloc[[-1]]
+                window = _last_window(rows, self.recipe, options).iloc[[-1]]
                 if bool(window["window_ok"].iloc[0]):
                     self.windows.append(window.assign(video_id="live", track_id=0, window_idx=len(self.windows)))
                     added = True
@@ -280,10 +280,9 @@ class _SequenceSoFar:
         return self.latest
 
 
-def _window_record(rows: list[dict[str, Any]], config: LiveConfig, model: EngagementModel, made: Recipe,
+def _window_record(rows: list[dict[str, Any]], model: EngagementModel, recipe: Recipe,
                    options: dict[str, Any]) -> dict[str, Any] | None:
-    windows = _last_window(rows, made, window_s=config.window_s or made.window_s, min_coverage=config.min_coverage,
-                           options=options)
+    windows = _last_window(rows, recipe, options)
     if windows.empty:
         return None
     scored = score_windows(windows.iloc[[-1]], model=model, top_reasons=3).iloc[0]
@@ -322,8 +321,11 @@ def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None 
     extract = replace(extract or ExtractConfig(), expression_batch=1)
     model = model or load_default_model()
     made = model.recipe  # once: the model's cleaning, window length and features for every record
+    window_s = config.windows.window_s or made.window_s
+    # each record scores one window of that length ending at it (its step is its length)
+    recipe = made.with_windows(WindowChanges(window_s=window_s, step_s=window_s,
+                                             min_coverage=config.windows.min_coverage))
     options = extract.feature_options()  # once: the gaze and screen settings for every frame
-    window_s = config.window_s or made.window_s
     so_far = _SequenceSoFar(sequence_model, made) if sequence_model is not None else None
     keep_s = max(window_s, so_far.window_s) if so_far is not None else window_s
     kind = media_kind(source)
@@ -360,7 +362,7 @@ def run_live(source: str | int | Path, sink: Sink, *, config: LiveConfig | None 
             if row["time_s"] >= next_window and len(history) > 1:
                 recent = [r for r in history if r["time_s"] >= row["time_s"] - window_s]
                 with python_strings():
-                    record = _window_record(recent, config, model, made, options)
+                    record = _window_record(recent, model, recipe, options)
                     if record is not None and so_far is not None:
                         record["engagement_so_far"] = so_far.update(list(history), row["time_s"], options)
                 next_window += config.step_s * max(1, math.floor((row["time_s"] - next_window) / config.step_s) + 1)

@@ -41,7 +41,7 @@ import json
 import logging
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +55,7 @@ from .extract import extract_frames
 from .modeling.protocol import Model, load_model, model_kind
 from .modeling.sequence import SequenceModel
 from .modeling.train import EngagementModel, load_default_model
-from .recipe import frames_to_windows
+from .recipe import WindowChanges, frames_to_windows
 from .report.explain import explain_model, reasons_in_words
 from .report.explain import top_reasons as reasons_of
 from .schema import with_columns
@@ -71,28 +71,22 @@ logger = logging.getLogger(__name__)
 class PredictConfig:
     """How a recording's frames become scored windows.
 
+    The cleaning, windows and features are the model's own (its :attr:`recipe`); ``windows`` changes its window
+    length, step or coverage rule.
+
     Parameters
     ----------
-    window_s, step_s : float or None
-        Window length and step in seconds; ``None`` (default): the model's training settings (a still
-        image is one window whatever these are). Other values are allowed for frames (e.g. short windows
-        in the demo) and are logged, since the model learnt from windows of its own length.
-    min_coverage : float or None
-        Windows with a smaller share of face frames get ``window_ok=False`` and no score (``None``: the model's).
+    windows : WindowChanges
+        Windows other than the model's (e.g. short windows in the demo); by default none: the model's training
+        settings.
     top_reasons : int
         Reasons (features pushing towards the predicted class) kept per window; 0 skips SHAP.
     """
 
-    window_s: float | None = None
-    step_s: float | None = None
-    min_coverage: float | None = None
+    windows: WindowChanges = field(default_factory=WindowChanges)
     top_reasons: int = 3
 
     def __post_init__(self) -> None:
-        check_setting(self.window_s is None or self.window_s > 0, "window_s", "None or > 0", self.window_s)
-        check_setting(self.step_s is None or self.step_s > 0, "step_s", "None or > 0", self.step_s)
-        check_setting(self.min_coverage is None or 0 <= self.min_coverage <= 1, "min_coverage",
-                      "None or between 0 and 1", self.min_coverage)
         check_setting(0 <= self.top_reasons <= 20, "top_reasons", "between 0 and 20", self.top_reasons)
 
 
@@ -262,7 +256,7 @@ def predict_frames(frames: pd.DataFrame, *, config: PredictConfig | None = None,
     config = config or PredictConfig()
     model = model or load_default_model()
     made = model.recipe
-    recipe = made.with_windows(window_s=config.window_s, step_s=config.step_s, min_coverage=config.min_coverage)
+    recipe = made.with_windows(config.windows)
     if (recipe.window_s, recipe.step_s) != (made.window_s, made.step_s):
         logger.info("windows of %g s every %g s; the model learnt from windows of %g s every %g s",
                     recipe.window_s, recipe.step_s, made.window_s, made.step_s)

@@ -25,7 +25,7 @@ from .clean import CleanConfig, CleanResult, clean_frames
 from .config import check_setting, config_from_dict
 from .windows import FeatureSet, make_windows
 
-__all__ = ["Recipe", "Windowed", "frames_to_windows", "recipe_from_settings"]
+__all__ = ["Recipe", "WindowChanges", "Windowed", "frames_to_windows", "recipe_from_settings"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,12 +56,36 @@ class Recipe:
                       (self.window_s, self.step_s))
         check_setting(0 <= self.min_coverage <= 1, "min_coverage", "between 0 and 1", self.min_coverage)
 
-    def with_windows(self, *, window_s: float | None = None, step_s: float | None = None,
-                     min_coverage: float | None = None) -> Recipe:
-        """The same recipe with another window length, step or coverage rule (None keeps this one's)."""
-        changes: dict[str, Any] = {k: v for k, v in (("window_s", window_s), ("step_s", step_s),
-                                                     ("min_coverage", min_coverage)) if v is not None}
-        return dataclasses.replace(self, **changes) if changes else self
+    def with_windows(self, changes: WindowChanges) -> Recipe:
+        """The same recipe with the window length, step or coverage rule ``changes`` sets (None keeps this one's)."""
+        changed: dict[str, Any] = {k: v for k, v in dataclasses.asdict(changes).items() if v is not None}
+        return dataclasses.replace(self, **changed) if changed else self
+
+
+@dataclass(frozen=True, kw_only=True)
+class WindowChanges:
+    """Windows other than a model's own, asked for where a recording is scored
+    (:class:`geoengage.predict.PredictConfig`, the service's :class:`~geoengage.serve.config.ServeConfig`, live mode's :class:`~geoengage.live.LiveConfig`):
+    each setting left ``None`` keeps the model's recipe's. Scoring logs a changed length or step, since the model learnt
+    from windows of its own.
+
+    Parameters
+    ----------
+    window_s, step_s : float or None
+        Window length and step in seconds (a still image is one window whatever these are).
+    min_coverage : float or None
+        Share of a window's frames that must have the face for the window to be scored.
+    """
+
+    window_s: float | None = None
+    step_s: float | None = None
+    min_coverage: float | None = None
+
+    def __post_init__(self) -> None:
+        check_setting(all(v is None or v > 0 for v in (self.window_s, self.step_s)), "window_s and step_s",
+                      "None or > 0", (self.window_s, self.step_s))
+        check_setting(self.min_coverage is None or 0 <= self.min_coverage <= 1, "min_coverage",
+                      "None or between 0 and 1", self.min_coverage)
 
 
 @dataclass(frozen=True)
@@ -87,5 +111,6 @@ def recipe_from_settings(settings: dict[str, Any], features: FeatureSet) -> Reci
     return Recipe(window_s=float(windows.get("window_s", Recipe.window_s)),
                   step_s=float(windows.get("step_s", Recipe.step_s)),
                   min_coverage=float(windows.get("min_coverage", Recipe.min_coverage)),
-                  clean=config_from_dict(settings.get("clean") or {}, CleanConfig, where="the model's cleaning settings"),
+                  clean=config_from_dict(settings.get("clean") or {}, CleanConfig,
+                                         where="the model's cleaning settings"),
                   features=features)

@@ -24,7 +24,8 @@ from pathlib import Path
 import pandas as pd
 
 from geoengage.modeling.clips import clip_steps_from_manifest
-from geoengage.modeling.sequence import SequenceModel, cross_validate_recordings
+from geoengage.modeling.recording_cv import cross_validate_recordings
+from geoengage.modeling.sequence import SequenceModel
 from geoengage.report.metrics import summarize
 
 

@@ -54,7 +54,8 @@ where the model was weak on people it never saw (`uncertain`). The model learnt 
 windows (logged) so the face's absence shows."""),
     ("code", """model = ge.load_default_model()
 print("classes", list(model.classes_), "engaged:", list(model.positive_))
-scores = ge.predict_frames(frames, config=ge.PredictConfig(window_s=2.0, step_s=1.0, top_reasons=5)).windows
+short = ge.WindowChanges(window_s=2.0, step_s=1.0)  # a 10 s clip: windows shorter than the model's
+scores = ge.predict_frames(frames, config=ge.PredictConfig(windows=short, top_reasons=5)).windows
 scores[["start_s", "window_ok", "engagement_probability", "engagement_pred", "uncertain", "reason_text"]]"""),
     ("code", """fig = ge.plot.timeline(frames, scores, signals=["yaw_deg", "on_screen"])"""),
     ("markdown", "Why the model said what it said for one window:"),

@@ -105,11 +105,12 @@ def running_app(tmp_path_factory: pytest.TempPathFactory):
     learnt from 10 s windows) so that a few seconds of video give several windows; temp files in one folder."""
     import tempfile
 
+    from geoengage.recipe import WindowChanges
     from geoengage.serve import ServeConfig
 
     temp = tmp_path_factory.mktemp("server_tmp")
     before, tempfile.tempdir = tempfile.tempdir, str(temp)
-    app = RunningApp(ServeConfig(max_upload_mb=8.0, max_video_s=10.0, window_s=2.0, step_s=1.0))
+    app = RunningApp(ServeConfig(max_upload_mb=8.0, max_video_s=10.0, windows=WindowChanges(window_s=2.0, step_s=1.0)))
     app.temp = temp
     yield app
     app.close()

@@ -15,6 +15,7 @@ from geoengage.cli import main
 from geoengage.datasets import mjpeg_stream, sample_video
 from geoengage.exceptions import InvalidParameterError
 from geoengage.live import FRAME_FIELDS, CsvSink, JsonLinesSink, LiveConfig, run_live
+from geoengage.recipe import WindowChanges
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,8 @@ def clip(tmp_path_factory) -> Path:
 
 def test_every_frame_offline(clip: Path, tmp_path: Path) -> None:
     out = io.StringIO()
-    stats = run_live(clip, JsonLinesSink(out), config=LiveConfig(realtime=False, window_s=1.0, step_s=1.0),
+    config = LiveConfig(realtime=False, windows=WindowChanges(window_s=1.0), step_s=1.0)
+    stats = run_live(clip, JsonLinesSink(out), config=config,
                      annotate_path=tmp_path / "annotated.avi")
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     frames = [r for r in records if r["type"] == "frame"]
@@ -60,7 +62,7 @@ def test_every_frame_offline(clip: Path, tmp_path: Path) -> None:
 def test_drops_frames_to_keep_up(tmp_path: Path) -> None:
     fast = sample_video(tmp_path / "fast.avi", n_frames=150, fps=600.0)  # plays 20x faster than real time
     records: list[dict] = []
-    stats = run_live(fast, records.append, config=LiveConfig(window_s=0.05, step_s=0.05))
+    stats = run_live(fast, records.append, config=LiveConfig(windows=WindowChanges(window_s=0.05), step_s=0.05))
     assert stats.n_read == 150 and stats.n_dropped > 0
     assert stats.n_processed + stats.n_dropped == stats.n_read
     drops = [r["dropped_total"] for r in records if r["type"] == "frame"]
@@ -99,7 +101,7 @@ def test_reads_an_mjpeg_stream_over_http(clip: Path) -> None:
     with mjpeg_stream(first_second, fps=30.0) as url:
         records: list[dict] = []
         started = time.perf_counter()
-        stats = run_live(url, records.append, config=LiveConfig(window_s=0.5, step_s=0.5))
+        stats = run_live(url, records.append, config=LiveConfig(windows=WindowChanges(window_s=0.5), step_s=0.5))
         elapsed = time.perf_counter() - started
     frames = [r for r in records if r["type"] == "frame"]
     assert stats.n_read == 30 and stats.n_processed + stats.n_dropped == 30 and stats.n_processed >= 10

@@ -13,6 +13,7 @@ import geoengage as ge
 from geoengage import plot
 from geoengage.exceptions import InvalidParameterError
 from geoengage.modeling.audit import setup_audit
+from geoengage.recipe import WindowChanges
 from geoengage.report.explain import feature_label
 from geoengage.testing import synthetic_windows
 
@@ -44,7 +45,8 @@ def test_timeline_draws_each_signal_with_gaps_where_the_face_is_gone(clip_frames
 
 
 def test_timeline_with_scores_draws_each_scored_window(clip_frames: pd.DataFrame) -> None:
-    scores = ge.predict_frames(clip_frames, config=ge.PredictConfig(window_s=1.0, step_s=1.0)).windows
+    short = WindowChanges(window_s=1.0, step_s=1.0)
+    scores = ge.predict_frames(clip_frames, config=ge.PredictConfig(windows=short)).windows
     fig = plot.timeline(clip_frames, scores, signals=["yaw_deg"])
     panel = fig.axes[-1]
     steps = [ln for ln in panel.lines if len(ln.get_xdata()) == 2]
@@ -63,7 +65,8 @@ def test_face_reasons_and_audit(clip_frames: pd.DataFrame) -> None:
     assert shown.shape == image.shape and not np.array_equal(shown, image[..., ::-1])  # drawn on, in RGB
     assert fig.axes[0].get_title().startswith("yaw ")
 
-    scores = ge.predict_frames(clip_frames, config=ge.PredictConfig(window_s=1.0, step_s=1.0, top_reasons=4)).windows
+    short = WindowChanges(window_s=1.0, step_s=1.0)
+    scores = ge.predict_frames(clip_frames, config=ge.PredictConfig(windows=short, top_reasons=4)).windows
     window = scores[scores.window_ok].iloc[0]
     fig = plot.reasons(window)
     bars = fig.axes[0].patches

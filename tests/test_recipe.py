@@ -16,7 +16,7 @@ from geoengage.dataset import WindowConfig, build_dataset, import_dataset
 from geoengage.exceptions import InvalidParameterError
 from geoengage.live import LiveConfig, run_live
 from geoengage.predict import PredictConfig, predict_frames
-from geoengage.recipe import Recipe, frames_to_windows
+from geoengage.recipe import Recipe, WindowChanges, frames_to_windows
 from geoengage.testing import synthetic_frames
 from geoengage.windows import make_windows
 
@@ -33,10 +33,23 @@ def test_frames_to_windows_is_cleaning_then_windows(rng) -> None:
     by_hand = make_windows(cleaned.frames, window_s=2.0, step_s=1.0, min_coverage=0.5, feature_set="minimal")
     pd.testing.assert_frame_equal(done.windows, by_hand)
     assert done.cleaning.masked.loc["jump", "yaw_deg"] == 2 == cleaned.masked.loc["jump", "yaw_deg"]
-    assert recipe.with_windows(step_s=0.5) == Recipe(clean=recipe.clean, window_s=2.0, step_s=0.5, min_coverage=0.5,
-                                                     features="minimal")
+    assert recipe.with_windows(WindowChanges(step_s=0.5)) == Recipe(clean=recipe.clean, window_s=2.0, step_s=0.5,
+                                                                    min_coverage=0.5, features="minimal")
+    assert recipe.with_windows(WindowChanges()) is recipe
     with pytest.raises(InvalidParameterError, match="min_coverage"):
         Recipe(min_coverage=1.5)
+
+
+def test_window_settings_are_checked_by_the_recipe_and_its_changes_only() -> None:
+    """A window setting is checked where a recipe is made or changed, whichever entry point asks for it."""
+    for bad in ({"window_s": 0}, {"step_s": -1.0}, {"min_coverage": 1.5}):
+        with pytest.raises(InvalidParameterError):
+            WindowChanges(**bad)
+        with pytest.raises(InvalidParameterError):
+            WindowConfig(**bad)  # a data set's windows (min_coverage was not checked here before)
+    with pytest.raises(InvalidParameterError, match="windows.step_s"):
+        LiveConfig(windows=WindowChanges(step_s=2.0))  # live mode makes a record every LiveConfig.step_s
+    assert PredictConfig().windows == WindowChanges() == LiveConfig().windows
 
 
 def test_the_model_carries_its_recipe() -> None:
@@ -64,14 +77,15 @@ def test_every_entry_point_windows_through_the_recipe(media_dir: Path, tmp_path:
                   windows=WindowConfig(window_s=3.0, step_s=3.0))
     assert calls == [3.0]
     frames = ge.extract_frames(media_dir / "one_face.avi")
-    predict_frames(frames, config=PredictConfig(window_s=1.0, step_s=1.0, top_reasons=0))
+    predict_frames(frames, config=PredictConfig(windows=WindowChanges(window_s=1.0, step_s=1.0), top_reasons=0))
     assert calls[-1] == 1.0
     frames.assign(video_id="a.csv").pipe(_openface_csv, tmp_path / "a.csv")
     import_dataset([tmp_path / "a.csv"], tmp_path / "import", tool="openface", fps=30.0, frame_size=(640, 480),
                    windows=WindowConfig(window_s=0.5, step_s=0.5))
     assert calls[-1] == 0.5
     before = len(calls)
-    run_live(media_dir / "one_face.avi", lambda record: None, config=LiveConfig(realtime=False, window_s=0.7,
+    run_live(media_dir / "one_face.avi", lambda record: None, config=LiveConfig(realtime=False,
+                                                                               windows=WindowChanges(window_s=0.7),
                                                                                step_s=0.7))
     assert len(calls) > before and set(calls[before:]) == {0.7}
 

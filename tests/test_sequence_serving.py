@@ -12,7 +12,9 @@ from geoengage.cli import main
 from geoengage.datasets import sample_video
 from geoengage.live import LiveConfig, run_live
 from geoengage.modeling.sequence import SequenceModel, load_sequence_model
-from geoengage.serve import ServeConfig, _analyse
+from geoengage.recipe import WindowChanges
+from geoengage.serve import ServeConfig
+from geoengage.serve import analyse as _analyse
 
 FEATURES = ["yaw_deg__median", "eye_closure__mean", "gaze_yaw_deg__std"]
 
@@ -37,7 +39,7 @@ def clip(tmp_path_factory) -> Path:
 
 def test_live_window_records_carry_the_prediction_so_far(clip: Path, model_dir: Path) -> None:
     records: list[dict] = []
-    run_live(clip, records.append, config=LiveConfig(realtime=False, window_s=1.0, step_s=1.0),
+    run_live(clip, records.append, config=LiveConfig(realtime=False, windows=WindowChanges(window_s=1.0), step_s=1.0),
              sequence_model=load_sequence_model(model_dir))
     windows = [r for r in records if r["type"] == "window"]
     assert len(windows) == 2

@@ -10,7 +10,9 @@ import pytest
 from geoengage import serve
 from geoengage.datasets import sample_video
 from geoengage.media import VideoInfo
-from geoengage.serve import ServeConfig, UploadError, _analyse
+from geoengage.serve import ServeConfig, UploadError, analysis, app
+from geoengage.serve import analyse as _analyse
+from geoengage.serve import pool as serve_pool
 from geoengage.testing import png_bomb
 
 
@@ -27,8 +29,9 @@ def test_image_over_the_pixel_budget_is_a_413(tmp_path: Path) -> None:
 
 def test_video_longer_than_its_header_says_is_stopped_by_decoded_frames(tmp_path: Path, monkeypatch) -> None:
     clip = sample_video(tmp_path / "clip.avi", n_frames=60, fps=30.0)  # 2 s
-    honest = serve.probe_video(clip)
-    monkeypatch.setattr(serve, "probe_video", lambda path: VideoInfo(honest.fps, 15, 0.5, honest.width, honest.height))
+    honest = analysis.probe_video(clip)
+    lying = VideoInfo(honest.fps, 15, 0.5, honest.width, honest.height)
+    monkeypatch.setattr(analysis, "probe_video", lambda path: lying)
     with pytest.raises(UploadError) as err:  # the header claims 0.5 s; the limit is 1 s; 2 s of frames decode
         _analyse(clip, "video", ServeConfig(max_video_s=1.0, video_fps=5.0), timeline=False)
     assert err.value.status == 413 and "runs past the 1 s limit" in err.value.detail
@@ -49,7 +52,7 @@ def test_queue_is_bounded_and_health_never_waits(monkeypatch, astronaut) -> None
         release.wait(30)
         return {"kind": kind}
 
-    monkeypatch.setattr(serve, "_analyse", slow)
+    monkeypatch.setattr(app, "analyse", slow)
     client = TestClient(serve.create_app(ServeConfig(max_concurrent=1, max_queue=1)))
     jpeg = cv2.imencode(".jpg", astronaut)[1].tobytes()
     answers: list[int] = []
@@ -180,7 +183,7 @@ def test_content_length_is_checked_before_the_body_is_read() -> None:
             messages.append(message)
 
         headers = [] if length is None else [(b"content-length", length)]
-        limit = serve._ContentLengthLimit(app, limit=1000, limit_mb=0.001)
+        limit = app._ContentLengthLimit(app, limit=1000, limit_mb=0.001)
         await limit({"type": "http", "path": path, "method": "POST", "headers": headers}, receive, send)
         start = next((m for m in messages if m["type"] == "http.response.start"), None)
         body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
@@ -226,11 +229,11 @@ def test_pool_kills_a_worker_stuck_past_the_budget(tmp_path: Path, astronaut) ->
         runner = threading.Thread(target=request)
         start = time.monotonic()
         runner.start()
-        while not (folder / serve._STARTED).exists():
+        while not (folder / serve_pool._STARTED).exists():
             assert time.monotonic() - start < 60, "the worker never started on the upload"
             time.sleep(0.005)
         # the marker is renamed into place whole: once it exists it names the worker and its start
-        assert (folder / serve._STARTED).read_text().split()[0] == str(pid)
+        assert (folder / serve_pool._STARTED).read_text().split()[0] == str(pid)
         os.kill(pid, signal.SIGSTOP)  # frozen mid-analysis: the check between frames never comes
         runner.join(60)
         elapsed = time.monotonic() - start
@@ -272,5 +275,5 @@ def test_python_string_storage_changes_no_value_and_stays_inside_the_call(tmp_pa
     before = pd.get_option("mode.string_storage")
     answer = _analyse(path, "image", ServeConfig(), timeline=True)  # tables in Python string storage
     assert pd.get_option("mode.string_storage") == before  # the caller's setting is back
-    plain = serve._analyse_upload(path, "image", ServeConfig(), timeline=True)  # the caller's (Arrow) storage
+    plain = analysis._analyse_upload(path, "image", ServeConfig(), timeline=True)  # the caller's (Arrow) storage
     assert answer == plain and answer["faces"]  # every value of the answer, reasons and timeline included

@@ -16,7 +16,8 @@ import geoengage as ge
 warnings.simplefilter("ignore", ge.GeoEngageWarning)  # short windows are warned about
 clip = ge.sample_video(Path(tempfile.mkdtemp()) / "clip.avi", n_frames=180, absent=(2.0, 2.5))
 frames = ge.extract_frames(clip)
-scores = ge.predict_frames(frames, config=ge.PredictConfig(window_s=2.0, step_s=1.0, top_reasons=5)).windows
+short = ge.WindowChanges(window_s=2.0, step_s=1.0)  # a 10 s clip: windows shorter than the model's
+scores = ge.predict_frames(frames, config=ge.PredictConfig(windows=short, top_reasons=5)).windows
 fig = ge.plot.timeline(frames, scores, signals=["yaw_deg", "pitch_deg", "ear", "on_screen"])
 
 # %%

@@ -7,13 +7,15 @@ features; the **expression CNN's penultimate layer** (frozen; its 16-dimensional
 mouth) and ``face_found``. The result is a step table in the windows layout (``video_id``, ``window_idx`` = frame
 position in the clip, ``<signal>__value`` columns), so the clip model *is* a
 :class:`~geoengage.modeling.sequence.SequenceModel`: the same masking, scaling inside the fold, early stopping on
-held-out subjects, saving (tensor-only state dict) and :func:`~geoengage.modeling.sequence.cross_validate_recordings`.
+held-out subjects, saving (tensor-only state dict) and
+:func:`~geoengage.modeling.recording_cv.cross_validate_recordings`.
 A frame without a face has every face signal missing and ``face_found__value`` 0.
 
 Training on a real labelled video folder (a manifest CSV with ``path``, ``label`` and ``subject_id``)::
 
     from geoengage.modeling.clips import clip_steps_from_manifest
-    from geoengage.modeling.sequence import SequenceModel, cross_validate_recordings
+    from geoengage.modeling.recording_cv import cross_validate_recordings
+    from geoengage.modeling.sequence import SequenceModel
     steps, failures = clip_steps_from_manifest("clips.csv", n_frames=30)
     results = cross_validate_recordings(steps, target="label", task="classification")   # vs aggregate baselines
     model = SequenceModel("classification").fit(steps, "label"); model.save("models/clip_gru")

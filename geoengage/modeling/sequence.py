@@ -1,7 +1,7 @@
-"""Windows -> recordings: sequence models (GRU / LSTM) over each recording's ordered windows.
+"""Recordings -> a sequence model (GRU / LSTM) over each recording's ordered windows: network, estimator, saving.
 
-A recording (``video_id``, ``track_id``) is the sequence of its windows in ``window_idx`` order; its label is the
-label its windows share (a recording whose windows disagree is an error: use the window models for window labels).
+A recording (``video_id``, ``track_id``) is the sequence of its windows in ``window_idx`` order
+(:func:`geoengage.modeling.recordings.recording_sequences`; its label is the one its windows share).
 :class:`SequenceModel` maps the sequence (variable length, packed so padding never changes an output) to an
 intensity (``task="regression"``, mean squared error) or a class (``task="classification"``, cross-entropy):
 
@@ -14,10 +14,8 @@ so cross-validation refits it on each training fold: the epoch count is chosen o
 whole subjects (``groups``), then ``n_seeds`` networks are trained on all the training recordings for that many
 epochs and averaged. Training is seeded and deterministic on a CPU.
 
-:func:`recording_table` gives the recording-level tabular baseline's inputs (per feature: median, standard
-deviation and slope over the windows) and :func:`cross_validate_recordings` runs the sequence model beside
-ridge / logistic regression, XGBoost on those aggregates and the mean / majority baseline on the same
-subject-grouped folds, returning :class:`~geoengage.modeling.cv.CVResult` objects the report understands.
+Recording-level cross-validation beside the recording baselines, and permutation importance, live in
+:mod:`geoengage.modeling.recording_cv`.
 
 Saved models are ``sequence.pt`` (a tensor-only state dict, loaded with ``weights_only=True``) and
 ``sequence.meta.json`` (the configuration, features, classes and recorded settings).
@@ -27,35 +25,26 @@ from __future__ import annotations
 
 import hashlib
 import io
-import itertools
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 
 from .. import outputs
-from ..exceptions import InvalidParameterError, MediaReadError, MissingDependencyError, ModelFileError, SchemaError
+from ..exceptions import InvalidParameterError, MediaReadError, MissingDependencyError, ModelFileError
 from ..geometry.registry import feature_specs
 from ..recipe import Recipe, recipe_from_settings
-from ..windows import AGGREGATIONS, FeatureSet, parse_feature_name
-from .cv import CVResult, audit_leakage, feature_columns, make_folds, prediction_table, scorable_windows
-from .estimators import xgboost_estimator
+from ..windows import FeatureSet, parse_feature_name
+from .folds import feature_columns
 from .labels import canonical_labels
+from .recordings import recording_sequences, signed_log
 
-__all__ = ["RECORDING_KEYS", "SEQUENCE_SCHEMA_VERSION", "SequenceModel", "cross_validate_recordings",
-           "feature_importance", "load_sequence_model", "media_feature_set", "recording_sequences", "recording_table",
-           "time_importance"]
+__all__ = ["SEQUENCE_SCHEMA_VERSION", "SequenceModel", "load_sequence_model", "media_feature_set"]
 
 SEQUENCE_SCHEMA_VERSION = "geoengage.sequence/1"
-#: Columns that name a recording in the windows table.
-RECORDING_KEYS = ("video_id", "track_id")
-#: The estimators :func:`cross_validate_recordings` runs on the same folds (sequence model first).
-RECORDING_BASELINES = {"regression": ("ridge", "xgboost", "mean"), "classification": ("logistic", "xgboost",
-                                                                                     "majority")}
 
 
 def _torch():  # type: ignore[no-untyped-def]
@@ -64,88 +53,6 @@ def _torch():  # type: ignore[no-untyped-def]
     except ImportError as err:  # pragma: no cover - torch is a core dependency
         raise MissingDependencyError("sequence models need torch: pip install torch.") from err
     return torch
-
-
-# --- windows -> recordings ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class RecordingSequences:
-    """Windows grouped into recordings: ``values[i]`` is recording ``i``'s (T_i x F) feature matrix in window order;
-    ``rows[i]`` the positions of its windows in the input table; ``keys`` one row per recording (the recording
-    keys, the group column and the label when asked for)."""
-
-    values: list[np.ndarray]
-    rows: list[np.ndarray]
-    keys: pd.DataFrame
-
-
-def _recording_keys(windows: pd.DataFrame) -> list[str]:
-    keys = [k for k in RECORDING_KEYS if k in windows.columns]
-    if "video_id" not in keys:
-        raise SchemaError("sequence models need the recording column 'video_id' in the windows table.")
-    return keys
-
-
-def recording_sequences(windows: pd.DataFrame, features: list[str], *, target: str | None = None,
-                        groups: str | None = None) -> RecordingSequences:
-    """Group ``windows`` into recordings (see :class:`RecordingSequences`); the label must be one per recording."""
-    missing = [f for f in features if f not in windows.columns]
-    if missing:
-        raise SchemaError(f"the windows lack {len(missing)} of the model's features, e.g. {missing[:5]}.")
-    keys = _recording_keys(windows)
-    table = windows.reset_index(drop=True)
-    order = "window_idx" if "window_idx" in table.columns else None
-    index = pd.MultiIndex.from_frame(table[keys].astype(str)) if len(keys) > 1 else table[keys[0]].astype(str)
-    codes = pd.factorize(index, sort=False)[0]
-    sort_by = np.lexsort(((table[order].to_numpy() if order else np.arange(len(table))), codes))
-    bounds = np.flatnonzero(np.r_[True, codes[sort_by][1:] != codes[sort_by][:-1], True])
-    data = table[features].to_numpy(dtype=np.float64)
-    values, rows, records = [], [], []
-    for lo, hi in itertools.pairwise(bounds):
-        at = sort_by[lo:hi]
-        values.append(data[at])
-        rows.append(at)
-        first = table.iloc[at[0]]
-        record = {k: first[k] for k in keys}
-        if groups is not None:
-            record[groups] = first[groups] if groups in table.columns else np.nan
-        if target is not None:
-            labels = table[target].iloc[at].dropna()
-            if labels.astype(str).nunique() > 1:
-                raise SchemaError(f"recording {record['video_id']!r} has windows with different {target!r} labels "
-                                  f"({sorted(labels.astype(str).unique())[:4]}); sequence models predict one label "
-                                  "per recording (use the window models for window labels).")
-            record[target] = labels.iloc[0] if len(labels) else np.nan
-        record["n_windows"] = hi - lo
-        records.append(record)
-    return RecordingSequences(values, rows, pd.DataFrame(records))
-
-
-def _aggregate(sequences: RecordingSequences, features: list[str]) -> pd.DataFrame:
-    """The recording-level table of already grouped ``sequences`` (see :func:`recording_table`)."""
-    import warnings
-
-
-    slope = AGGREGATIONS["slope"][0]  # least squares against the window position, as the window aggregation
-    stats = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a feature missing in every window of a recording: NaN
-        for values in sequences.values:
-            position = np.arange(len(values), dtype=np.float64)
-            median = np.nanmedian(values, axis=0)
-            std = np.nanstd(values, axis=0, ddof=1) if len(values) > 1 else np.full(values.shape[1], np.nan)
-            slopes = [slope(position, values[:, j], None) for j in range(values.shape[1])]
-            stats.append(np.concatenate([median, std, slopes]))
-    columns = ([f"{f}__rec_median" for f in features] + [f"{f}__rec_std" for f in features]
-               + [f"{f}__rec_slope" for f in features])
-    return pd.concat([sequences.keys, pd.DataFrame(np.vstack(stats), columns=columns)], axis=1)
-
-
-def recording_table(windows: pd.DataFrame, features: list[str], *, target: str | None = None,
-                    groups: str | None = None) -> pd.DataFrame:
-    """One row per recording: the keys, ``n_windows`` and per feature its ``__rec_median``, ``__rec_std`` and
-    ``__rec_slope`` (per window) over the recording's windows (the recording-level tabular baseline's inputs)."""
-    return _aggregate(recording_sequences(windows, features, target=target, groups=groups), features)
 
 
 # --- the network ---------------------------------------------------------------------------------------------
@@ -280,16 +187,12 @@ class SequenceModel(BaseEstimator):
         self.random_state = random_state
 
     # --- preprocessing (fitted on training windows only) ---------------------------------------------------
-    @staticmethod
-    def _signed_log(values: np.ndarray) -> np.ndarray:
-        return np.sign(values) * np.log1p(np.abs(values))
-
     def _fit_scaling(self, sequences: list[np.ndarray]) -> None:
         import warnings
 
         if self.scaling not in ("robust", "quantile"):
             raise InvalidParameterError(f"`scaling` must be 'robust' or 'quantile'. Got {self.scaling!r} instead.")
-        flat = self._signed_log(np.vstack(sequences))
+        flat = signed_log(np.vstack(sequences))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             centre = np.nanmedian(flat, axis=0)
@@ -299,7 +202,7 @@ class SequenceModel(BaseEstimator):
         self.spread_ = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
 
     def _scaled(self, values: np.ndarray) -> np.ndarray:
-        logged = self._signed_log(values)
+        logged = signed_log(values)
         if self.scaling == "quantile":
             from scipy.stats import norm
 
@@ -496,6 +399,15 @@ class SequenceModel(BaseEstimator):
             return self.y_low_ + self.y_span_ * outputs[:, 0]
         return self.classes_[outputs.argmax(axis=1)]
 
+    def error(self, sequences: list[np.ndarray], truth: np.ndarray) -> float:
+        """The model's loss on grouped ``sequences`` (:func:`~geoengage.modeling.recordings.recording_sequences`'s
+        ``values``) against one ``truth`` per sequence: mean squared error for intensities, log-loss for classes."""
+        outputs = self._outputs(sequences)
+        if self.task == "regression":
+            return float(np.mean((self._decoded(outputs) - truth.astype(np.float64)) ** 2))
+        codes = np.array([self.classes_.tolist().index(v) for v in truth.tolist()])
+        return float(-np.mean(np.log(np.clip(outputs[np.arange(len(codes)), codes], 1e-9, 1))))
+
     def predict_recordings(self, windows: pd.DataFrame) -> pd.DataFrame:
         """One row per recording: its keys, ``n_windows`` and ``prediction`` (intensity or class), plus
         ``proba_<class>`` for classification."""
@@ -604,155 +516,6 @@ def load_sequence_model(folder: str | Path) -> SequenceModel:
         net.eval()
         model.nets_.append(net)
     return model
-
-
-# --- importance --------------------------------------------------------------------------------------------
-
-def _error(model: SequenceModel, sequences: list[np.ndarray], truth: np.ndarray) -> float:
-    outputs = model._outputs(sequences)
-    if model.task == "regression":
-        return float(np.mean((model._decoded(outputs) - truth.astype(np.float64)) ** 2))
-    codes = np.array([model.classes_.tolist().index(v) for v in truth.tolist()])
-    return float(-np.mean(np.log(np.clip(outputs[np.arange(len(codes)), codes], 1e-9, 1))))
-
-
-def feature_importance(model: SequenceModel, windows: pd.DataFrame, target: str, *, n_repeats: int = 3,
-                       seed: int = 0) -> pd.Series:
-    """Permutation importance over features: the rise in error (MSE, or log-loss for classes) when one feature's
-    sequences are shuffled across recordings, averaged over ``n_repeats``; largest first."""
-    sequences = recording_sequences(windows, model.features_, target=target)
-    truth = sequences.keys[target].to_numpy()
-    base = _error(model, sequences.values, truth)
-    rng = np.random.default_rng(seed)
-    rises = {}
-    for j, name in enumerate(model.features_):
-        total = 0.0
-        for _ in range(n_repeats):
-            donors = rng.permutation(len(sequences.values))
-            shuffled = []
-            for i, values in enumerate(sequences.values):
-                donor = sequences.values[donors[i]][:, j]
-                copy = values.copy()
-                copy[:, j] = np.resize(donor, len(values))
-                shuffled.append(copy)
-            total += _error(model, shuffled, truth) - base
-        rises[name] = total / n_repeats
-    return pd.Series(rises).sort_values(ascending=False)
-
-
-def time_importance(model: SequenceModel, windows: pd.DataFrame, target: str) -> pd.Series:
-    """Importance over time: the rise in error when window position ``k`` of every recording is blanked (all its
-    features missing), for each position; index = window position."""
-    sequences = recording_sequences(windows, model.features_, target=target)
-    truth = sequences.keys[target].to_numpy()
-    base = _error(model, sequences.values, truth)
-    longest = max(len(v) for v in sequences.values)
-    rises = {}
-    for k in range(longest):
-        blanked = []
-        for values in sequences.values:
-            copy = values.copy()
-            if k < len(copy):
-                copy[k] = np.nan
-            blanked.append(copy)
-        rises[k] = _error(model, blanked, truth) - base
-    return pd.Series(rises, name="error_rise")
-
-
-# --- cross-validation --------------------------------------------------------------------------------------
-
-def _baseline(name: str, task: str, seed: int):  # type: ignore[no-untyped-def]
-    from sklearn.dummy import DummyClassifier, DummyRegressor
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegressionCV, RidgeCV
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import FunctionTransformer, StandardScaler
-
-
-    signed_log = FunctionTransformer(SequenceModel._signed_log)
-    # the penalties are chosen inside the training fold (RidgeCV: leave-one-out; LogisticRegressionCV: 3 folds)
-    steps = {"ridge": [("log", signed_log), ("scale", StandardScaler()),
-                       ("model", RidgeCV(alphas=np.logspace(-1, 4, 11)))],
-             "logistic": [("log", signed_log), ("scale", StandardScaler()),
-                          ("model", LogisticRegressionCV(Cs=np.logspace(-3, 1, 5).tolist(), max_iter=5000))],
-             "xgboost": [("model", xgboost_estimator("XGBRegressor" if task == "regression" else "XGBClassifier",
-                                                     seed))],
-             "mean": [("model", DummyRegressor(strategy="mean"))],
-             "majority": [("model", DummyClassifier(strategy="prior"))]}[name]
-    return Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)), *steps])
-
-
-def cross_validate_recordings(windows: pd.DataFrame, *, target: str, groups: str = "subject_id",
-                              task: str = "regression", n_splits: int = 5, folds: np.ndarray | None = None,
-                              features: list[str] | None = None, seed: int = 0, model: SequenceModel | None = None,
-                              baselines: tuple[str, ...] | None = None) -> dict[str, CVResult]:
-    """Subject-grouped CV at the recording level: the sequence model and the recording-level baselines on the same
-    folds (``folds``: one fold number per recording in :func:`recording_sequences` order). Returns name ->
-    :class:`~geoengage.modeling.cv.CVResult` (one prediction per recording)."""
-    data = scorable_windows(windows, target)
-    if groups not in data.columns:
-        raise SchemaError(f"cross_validate_recordings: the windows lack the group column {groups!r}.")
-    chosen = list(features or feature_columns(data))
-    model = clone(model).set_params(task=task, features=chosen) if model is not None else SequenceModel(
-        task, features=chosen, random_state=seed)  # the caller's model is left as it was
-    sequences = recording_sequences(data, chosen, target=target, groups=groups)
-    aggregated = _aggregate(sequences, chosen)
-    truth = aggregated[target].to_numpy()
-    if folds is None:
-        folds = make_folds(aggregated, target=target, groups=groups, n_splits=n_splits, random_state=seed)
-    elif len(folds) != len(aggregated):
-        raise InvalidParameterError(f"`folds` must have one entry per recording ({len(aggregated)}).")
-    window_fold = np.empty(len(data), dtype=int)
-    for rows, fold in zip(sequences.rows, folds, strict=True):
-        window_fold[rows] = fold
-    aggregate_columns = [c for c in aggregated.columns if "__rec_" in c]
-    names = (f"{model.cell}", *(baselines if baselines is not None else RECORDING_BASELINES[task]))
-    results = {}
-    classes: tuple[object, ...] = ()
-    if task == "classification":
-        truth = canonical_labels(truth)
-        classes = tuple(sorted(set(truth.tolist()), key=lambda v: (isinstance(v, str), v)))
-    audit = audit_leakage(aggregated, folds, groups=groups, features=aggregate_columns)
-    for name in names:
-        predicted = np.empty(len(truth), dtype=object if task == "classification" else np.float64)
-        proba = np.zeros((len(truth), len(classes)))
-        decision: dict[str, object] = {}
-        for fold in np.unique(folds):
-            test, train = folds == fold, folds != fold
-            if name == model.cell:
-                fitted = clone(model).fit(data[window_fold != fold], data.loc[window_fold != fold, target].to_numpy())
-                table = fitted.predict_recordings(data[window_fold == fold])
-                order = table.set_index([k for k in RECORDING_KEYS if k in table.columns]).index
-                mine = aggregated[test].set_index([k for k in RECORDING_KEYS if k in aggregated.columns]).index
-                table = table.set_index(order).loc[mine]
-                decision[str(int(fold))] = {"epochs": fitted.epochs_}
-                if task == "regression":
-                    predicted[test] = table["prediction"].to_numpy(np.float64)
-                else:
-                    proba[test] = table[[f"proba_{c}" for c in fitted.classes_]].to_numpy()
-                    predicted[test] = table["prediction"].to_numpy()
-            else:
-                estimator = _baseline(name, task, seed)
-                X = aggregated[aggregate_columns].to_numpy(np.float64)
-                if task == "regression":
-                    predicted[test] = estimator.fit(X[train], truth[train].astype(np.float64)).predict(X[test])
-                else:
-                    codes = np.array([classes.index(v) for v in truth.tolist()])
-                    estimator.fit(X[train], codes[train])
-                    p = np.zeros((int(test.sum()), len(classes)))
-                    p[:, estimator.classes_] = estimator.predict_proba(X[test])
-                    proba[test] = p
-                    predicted[test] = np.array(classes, dtype=object)[p.argmax(axis=1)]
-        if task == "regression":
-            predictions = pd.DataFrame({"row": np.arange(len(truth)), "fold": folds,
-                                        "group": aggregated[groups].to_numpy(), "y_true": truth.astype(np.float64),
-                                        "y_pred": predicted})
-            results[name] = CVResult(predictions, (), tuple(chosen), name, "subject", audit, (), decision)
-        else:
-            positive = classes[1:]
-            predictions = prediction_table(aggregated, folds, groups, truth, predicted, proba, classes, positive)
-            results[name] = CVResult(predictions, classes, tuple(chosen), name, "subject", audit, positive, decision)
-    return results
 
 
 def media_feature_set(model: SequenceModel):  # type: ignore[no-untyped-def]

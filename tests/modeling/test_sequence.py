@@ -7,15 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from geoengage.modeling.sequence import (
-    SequenceModel,
-    cross_validate_recordings,
-    feature_importance,
-    load_sequence_model,
-    recording_sequences,
-    recording_table,
-    time_importance,
-)
+from geoengage.modeling.recording_cv import cross_validate_recordings, feature_importance, time_importance
+from geoengage.modeling.recordings import recording_sequences, recording_table
+from geoengage.modeling.sequence import SequenceModel, load_sequence_model
 from geoengage.predict import score
 from geoengage.report.metrics import summarize
 
