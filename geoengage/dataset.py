@@ -66,7 +66,7 @@ import pyarrow.parquet as pq
 from . import outputs
 from .clean import CleanConfig
 from .config import ExtractConfig, config_to_dict
-from .detect.models import model_sha256
+from .detect.models import model_sha256, packaged_model
 from .exceptions import (
     GeoEngageError,
     InvalidParameterError,
@@ -176,15 +176,10 @@ def feature_models(config: ExtractConfig) -> dict[str, str | None]:
     """SHA-256 of the model files behind the features: the landmark model, the YuNet face detector (when it runs) and
     (when they run) the expression CNN with its embedding projection and the gaze CNN. A scoring model refuses
     windows made with other ones."""
-    # torch loads only when a CNN runs
-    from .detect.expression import EMBEDDING_PROJECTION, EXPRESSION_WEIGHTS
-
-    # torch loads only when a CNN runs
-    from .detect.gaze import GAZE_WEIGHTS
-
-    expression = (hashlib.sha256(EXPRESSION_WEIGHTS.read_bytes() + EMBEDDING_PROJECTION.read_bytes()).hexdigest()
+    expression = (hashlib.sha256(packaged_model("expression_cnn").read_bytes()
+                                 + packaged_model("expression_embedding").read_bytes()).hexdigest()
                   if config.expression else None)
-    gaze = hashlib.sha256(GAZE_WEIGHTS.read_bytes()).hexdigest() if config.gaze_cnn else None
+    gaze = hashlib.sha256(packaged_model("gaze_cnn").read_bytes()).hexdigest() if config.gaze_cnn else None
     models = {"landmarks": model_sha256("landmarks68"), "expression": expression, "gaze": gaze}
     if config.detector == "yunet":  # (HOG's model is inside dlib itself: its version is recorded with the tables)
         models["detector"] = model_sha256("face_detector")

@@ -9,7 +9,6 @@ sidecar (config, versions, model hashes).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -369,15 +368,12 @@ def _versions() -> dict[str, str]:
 def _model_hashes(config: ExtractConfig) -> dict[str, str]:
     """SHA-256 of every model file the extraction ran: dlib's landmark model, the face detector (YuNet's file; HOG's
     model is part of dlib, whose version is recorded), the expression CNN and its embedding projection, the gaze CNN."""
-    # torch loads only when a CNN runs
-    from .detect.expression import EMBEDDING_PROJECTION
-
     hashes = {"landmarks68": model_sha256("landmarks68")}
     if config.detector == "yunet":
         hashes["face_detector"] = model_sha256("face_detector")
     if config.expression:
         hashes["expression_cnn"] = PACKAGED_MODELS["expression_cnn"][1]
-        hashes["expression_embedding"] = hashlib.sha256(EMBEDDING_PROJECTION.read_bytes()).hexdigest()
+        hashes["expression_embedding"] = PACKAGED_MODELS["expression_embedding"][1]
     if config.gaze_cnn:
         hashes["gaze_cnn"] = PACKAGED_MODELS["gaze_cnn"][1]
     return hashes

@@ -153,3 +153,17 @@ def test_no_module_reaches_into_another_modules_private_names() -> None:
     assert _private_imports(sorted(PACKAGE.rglob("*.py")), ours="geoengage") == []
     tests = sorted(Path(__file__).resolve().parent.rglob("test_*.py"))
     assert _private_imports(tests, ours="tests") == []
+
+
+def test_recording_the_model_files_loads_no_torch() -> None:
+    """The hashes of the CNN weight files behind a table's features come from the packaged-model record
+    (``detect/models.py``), so recording them (every extraction, import and model's parity settings) does not import
+    torch: the CNN modules did, for the weights' paths."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from geoengage.config import ExtractConfig; from geoengage.dataset import feature_models; "
+            "from geoengage.extract import write_frames; models = feature_models(ExtractConfig()); "
+            "assert models['expression'] and models['gaze'], models; print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False", done.stdout + done.stderr

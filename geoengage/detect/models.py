@@ -37,6 +37,8 @@ PACKAGED_MODELS = {
                       "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"),
     "expression_cnn": ("expression_cnn.pt", "68e38240be80916a84c80777c7467e611c8fcbea2cc5225aab175971fdb11448"),
     "gaze_cnn": ("gaze_cnn.pt", "687115364c667e8092eb9257484386989d042308412d796b843d05f2d79776bd"),
+    "expression_embedding": ("expression_embedding.npz",
+                             "8938f7a08f1f3710c7c13dbb33bcd1334940342bf51b7c4025267bfc207db123"),
 }
 _PACKAGE_MODELS = Path(__file__).resolve().parents[1] / "models"
 
