@@ -170,6 +170,8 @@ def test_content_length_is_checked_before_the_body_is_read() -> None:
     import asyncio
     import json
 
+    from geoengage.serve.app import _ContentLengthLimit as ContentLengthLimit
+
     async def call(length: bytes | None, path: str = "/predict") -> tuple[int | None, dict | None, bool]:
         ran, messages = [], []
 
@@ -183,7 +185,7 @@ def test_content_length_is_checked_before_the_body_is_read() -> None:
             messages.append(message)
 
         headers = [] if length is None else [(b"content-length", length)]
-        limit = app._ContentLengthLimit(app, limit=1000, limit_mb=0.001)
+        limit = ContentLengthLimit(app, limit=1000, limit_mb=0.001)
         await limit({"type": "http", "path": path, "method": "POST", "headers": headers}, receive, send)
         start = next((m for m in messages if m["type"] == "http.response.start"), None)
         body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
