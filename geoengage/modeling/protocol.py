@@ -12,7 +12,7 @@ Both answer the same calls (the :class:`Model` protocol):
 ==============================================  =================================================================
 call                                            meaning
 ==============================================  =================================================================
-``fit(windows, y, *, groups, settings)``       learn from a window table; ``groups`` keep subjects together in
+``fit(windows, y, *, groups, settings)``        learn from a window table; ``groups`` keep subjects together in
                                                 every inner split, ``settings`` say how the table was made
 ``predict(windows)``, ``predict_proba``         a class (or an intensity) per window / per recording
 ``classes_``, ``features_``, ``settings_``      the class order (empty for intensities), the window features
