@@ -37,6 +37,7 @@ it was made is scored with a warning.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import warnings
@@ -47,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .clean import CleanResult
+from .clean import CleanConfig, CleanResult
 from .config import ExtractConfig, check_setting
 from .dataset import read_windows
 from .exceptions import GeoEngageWarning, SchemaError
@@ -59,7 +60,6 @@ from .recipe import WindowChanges, frames_to_windows
 from .report.explain import explain_model, reasons_in_words
 from .report.explain import top_reasons as reasons_of
 from .schema import with_columns
-from .windows import make_windows
 
 __all__ = ["PredictConfig", "Prediction", "check_settings", "predict_frames",
            "predict_media", "score", "score_sequence", "score_windows", "sequence_windows"]
@@ -239,14 +239,15 @@ def score_sequence(windows: pd.DataFrame, *, model: SequenceModel) -> pd.DataFra
     return out
 
 
-def sequence_windows(cleaned: pd.DataFrame, model: SequenceModel) -> pd.DataFrame:
-    """A recording's cleaned frames -> windows made with the sequence model's recorded window settings and its
-    features (geoengage feature names) -> :func:`score_sequence` (the prediction from the windows so far)."""
-    made = model.recipe
+def sequence_windows(frames: pd.DataFrame, model: SequenceModel, *, clean: CleanConfig | None = None
+                     ) -> pd.DataFrame:
+    """A recording's per-frame table -> windows made as the sequence model's recipe says (its window settings and
+    features, geoengage's own names; ``clean``: the cleaning, by default its own, e.g. the engagement model's so that
+    both read the same cleaned frames) -> :func:`score_sequence` (the prediction from the windows so far)."""
+    recipe = model.recipe if clean is None else dataclasses.replace(model.recipe, clean=clean)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GeoEngageWarning)
-        windows = make_windows(cleaned, window_s=made.window_s, step_s=made.step_s, min_coverage=made.min_coverage,
-                               feature_set=made.features)
+        windows = frames_to_windows(frames, recipe).windows
     return score_sequence(windows, model=model)
 
 

@@ -15,7 +15,8 @@ from geoengage.clean import CleanConfig, clean_frames
 from geoengage.dataset import WindowConfig, build_dataset, import_dataset
 from geoengage.exceptions import InvalidParameterError
 from geoengage.live import LiveConfig, run_live
-from geoengage.predict import PredictConfig, predict_frames
+from geoengage.modeling.sequence import SequenceModel
+from geoengage.predict import PredictConfig, predict_frames, sequence_windows
 from geoengage.recipe import Recipe, WindowChanges, frames_to_windows
 from geoengage.testing import synthetic_frames
 from geoengage.windows import make_windows
@@ -64,7 +65,8 @@ def test_the_model_carries_its_recipe() -> None:
 
 
 def test_every_entry_point_windows_through_the_recipe(media_dir: Path, tmp_path: Path, monkeypatch) -> None:
-    """``extract``, ``import``, scoring a recording and live mode all make their windows with frames_to_windows."""
+    """``extract``, ``import``, scoring a recording (and the service's sequence model) and live mode all make their
+    windows with frames_to_windows."""
     calls: list[float] = []
     real = geoengage.recipe.make_windows
 
@@ -79,6 +81,14 @@ def test_every_entry_point_windows_through_the_recipe(media_dir: Path, tmp_path:
     frames = ge.extract_frames(media_dir / "one_face.avi")
     predict_frames(frames, config=PredictConfig(windows=WindowChanges(window_s=1.0, step_s=1.0), top_reasons=0))
     assert calls[-1] == 1.0
+    rng = np.random.default_rng(0)
+    sequences = pd.DataFrame([{"video_id": f"v{r}", "track_id": 0, "window_idx": k, "window_ok": True, "label": r % 2,
+                               "yaw_deg__median": rng.normal() + r % 2, "ear__mean": rng.normal()}
+                              for r in range(8) for k in range(3)])
+    sequence = SequenceModel(hidden=4, max_epochs=2, n_seeds=1, early_stopping=False).fit(sequences, "label")
+    sequence.settings_ = {"windows": {"window_s": 0.9, "step_s": 0.9, "min_coverage": 0.3}}
+    assert "engagement_so_far" in sequence_windows(frames, sequence, clean=CleanConfig()).columns
+    assert calls[-1] == 0.9
     frames.assign(video_id="a.csv").pipe(_openface_csv, tmp_path / "a.csv")
     import_dataset([tmp_path / "a.csv"], tmp_path / "import", tool="openface", fps=30.0, frame_size=(640, 480),
                    windows=WindowConfig(window_s=0.5, step_s=0.5))

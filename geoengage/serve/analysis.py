@@ -23,6 +23,7 @@ from ..extract import extract_frames
 from ..geometry.expression_cnn import EXPRESSION_CLASSES
 from ..media import check_image_size, image_header, probe_video
 from ..modeling.sequence import load_sequence_model
+from ..modeling.train import load_default_model
 from ..predict import PredictConfig, predict_frames, sequence_windows
 from ..report.explain import describe_feature
 from ..schema import float_columns, python_strings
@@ -160,10 +161,12 @@ def _analyse_upload(path: Path, kind: str, config: ServeConfig, timeline: bool) 
         raise UploadError(413, f"the {kind} is too large: {err.problem}") from err
     except MediaReadError as err:
         raise UploadError(422, f"the {kind} cannot be decoded: {err.problem}") from err
-    prediction = predict_frames(frames, config=PredictConfig(windows=config.windows))
+    model = load_default_model()  # loaded once per process
+    prediction = predict_frames(frames, config=PredictConfig(windows=config.windows), model=model)
     answer = summarize_prediction(frames, prediction.windows, kind=kind, timeline=timeline)
     if kind == "video" and config.sequence_model:
-        scored = sequence_windows(prediction.cleaning.frames, _sequence_model(config.sequence_model))
+        # the sequence model's windows, made from the frames the engagement model's cleaning gave
+        scored = sequence_windows(frames, _sequence_model(config.sequence_model), clean=model.recipe.clean)
         answer["sequence"] = [{"track_id": int(row["track_id"]), "window_idx": int(row["window_idx"]),
                                "start_s": _number(row["start_s"]), "end_s": _number(row["end_s"]),
                                "engagement_so_far": _json_scalar(row["engagement_so_far"]),
