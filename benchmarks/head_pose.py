@@ -15,7 +15,14 @@ Two extractions in one run: the default (YuNet detector, yaw from its five point
 68-point fits masked) and the former default (``detector="hog"``, ``min_face_px=80``). Nothing is fitted here;
 persons 08-15 are kept back by the data's owners to check the project on people it has not seen.
 
-    python benchmarks/head_pose.py
+The labels, checked (``--mediapipe CSV`` from ``benchmarks/head_pose_mediapipe.py``): MediaPipe FaceMesh's yaw,
+a second landmark model, put on the labels' scale by one line fitted on |yaw| <= 30 for everyone (nothing per
+person); printed beside the default's: each person's mean reading at labelled yaw 0 (a head that was not turned to
+the label reads off in both if the label is off), their correlation across people, each reader's error per yaw step
+and slope, and the error of each reading against the person's own reading at labelled yaw 0 (a diagnostic of the
+labels, not a correction: geoengage fits nothing per person).
+
+    python benchmarks/head_pose.py [--mediapipe mediapipe_yaw.csv]
 """
 
 from __future__ import annotations
@@ -77,9 +84,34 @@ def _row(series: pd.Series | None, fmt: str, keys=STEPS) -> str:
     return "  ".join(fmt.format(series.get(k, np.nan)) for k in keys)
 
 
+def labels_check(table: pd.DataFrame, mediapipe: Path) -> None:
+    """Print the labels check of the module docstring for the default's readings in ``table``."""
+    read = table.merge(pd.read_csv(mediapipe), on="path", how="left")
+    read = read[read.pitch_deg_label.abs() <= 15]
+    near = (read.yaw_deg_label.abs() <= 30) & read.mp_yaw_raw.notna()
+    scale, offset = np.polyfit(read.mp_yaw_raw[near], read.yaw_deg_label[near], 1)
+    read["mediapipe"] = scale * read.mp_yaw_raw + offset
+    zero = read[read.yaw_deg_label == 0].groupby("subject")[["yaw_deg", "mediapipe"]].mean()
+    print(f"labels check: MediaPipe FaceMesh yaw ({scale:+.3f} x raw {offset:+.2f}, fitted for everyone on |yaw| <= 30)")
+    print("  mean reading at labelled yaw 0 per person (geoengage / MediaPipe): "
+          + ", ".join(f"{s}: {g:+.1f} / {m:+.1f}" for s, (g, m) in zero.iterrows())
+          + f"; correlation across people {zero.corr().iloc[0, 1]:.2f}")
+    print("|yaw| step:                    " + "  ".join(f"{k:>6d}" for k in STEPS[:5]))
+    for name in ("yaw_deg", "mediapipe"):
+        own = read[name] - read.subject.map(zero[name])
+        label = "geoengage" if name == "yaw_deg" else "MediaPipe"
+        error = (read[name] - read.yaw_deg_label).abs().groupby(read.yaw_deg_label.abs()).mean()
+        relative = (own - read.yaw_deg_label).abs().groupby(read.yaw_deg_label.abs()).mean()
+        kept = (read.yaw_deg_label.abs() <= 60) & read[name].notna()
+        slope = np.polyfit(read.yaw_deg_label[kept], read[name][kept], 1)[0]
+        print(f"  {label:9s} abs error, deg    " + _row(error, "{:6.1f}", STEPS[:5]) + f"   slope {slope:.2f}")
+        print(f"  {label:9s} vs own yaw-0 read " + _row(relative, "{:6.1f}", STEPS[:5]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.parse_args()
+    parser.add_argument("--mediapipe", type=Path, help="CSV of benchmarks/head_pose_mediapipe.py: check the labels")
+    args = parser.parse_args()
     if not (DATA / "labels.csv").is_file():
         print(f"{DATA} is absent: skipped")
         sys.exit(0)
@@ -91,7 +123,8 @@ def main() -> None:
                                                                   gaze_cnn=False)}
     print("|yaw| step:                    " + "  ".join(f"{k:>6d}" for k in STEPS))
     for name, config in runs.items():
-        r = summarize(extract(config, labels))
+        table = extract(config, labels)
+        r = summarize(table)
         print(name)
         print("  faces found (|pitch|<=15)    " + _row(r["found"], "{:6.1%}"))
         print("  yaw mean abs error, deg      " + _row(r["yaw_abs"], "{:6.1f}"))
@@ -108,6 +141,8 @@ def main() -> None:
         print(f"  geometric gaze error vs the marker's direction: median {r['gaze_median']:.1f} deg "
               f"({r['gaze_n']} photos, yaw and pitch within 30); median abs yaw part {r['gaze_parts'][0]:.1f}, "
               f"pitch part {r['gaze_parts'][1]:.1f}")
+        if args.mediapipe is not None and config.detector == "yunet":
+            labels_check(table, args.mediapipe)
 
 
 if __name__ == "__main__":
