@@ -65,9 +65,9 @@ class Recipe:
 @dataclass(frozen=True, kw_only=True)
 class WindowChanges:
     """Windows other than a model's own, asked for where a recording is scored
-    (:class:`geoengage.predict.PredictConfig`, the service's :class:`~geoengage.serve.config.ServeConfig`, live mode's :class:`~geoengage.live.LiveConfig`):
-    each setting left ``None`` keeps the model's recipe's. Scoring logs a changed length or step, since the model learnt
-    from windows of its own.
+    (:class:`geoengage.predict.PredictConfig`, the service's :class:`~geoengage.serve.config.ServeConfig`, live
+    mode's :class:`~geoengage.live.LiveConfig`): each setting left ``None`` keeps the model's recipe's. Scoring logs a
+    changed length or step, since the model learnt from windows of its own.
 
     Parameters
     ----------

@@ -131,19 +131,18 @@ def train(windows: pd.DataFrame | str | Path | Mapping[str, pd.DataFrame | str |
         read = {name: read_windows(t) if isinstance(t, (str, Path)) else t for name, t in windows.items()}
         table = scorable_windows(pool_datasets(read, target=target, label_maps=label_maps), target)
         weight = pool_weights(table, weights)
+        maps = {k: {str(a): b for a, b in v.items()} for k, v in (label_maps or {}).items()}
         settings = {**next(iter(read.values())).attrs.get("geoengage", {}),
                     "pooled": {"datasets": {name: int((table[DATASET] == name).sum()) for name in read},
-                               "label_maps": {k: {str(a): b for a, b in v.items()} for k, v in (label_maps or {}).items()},
-                               "weights": weights}}
+                               "label_maps": maps, "weights": weights}}
     else:
-        table, _ = labelled_table(windows, target, where="train")
+        table, data = labelled_table(windows, target, where="train")
         settings = dict(table.attrs.get("geoengage", {}))
     fitted: Model
     if model == "tabular":
         fitted = fit_model(table, target=target, features=features, classes=classes, random_state=random_state,
                            settings=settings, sample_weight=weight, **params)
-    else:
-        data = scorable_windows(table, target)
+    else:  # a sequence model learns from the labelled windows with a face (one table: pooling was refused above)
         fitted = SequenceModel(task or default_task(data, target), cell=model, features=features, classes=classes,
                                random_state=random_state, **params).fit(data, target, settings=settings)
     if out is not None:
