@@ -79,7 +79,10 @@ class ExtractConfig:
         (``crop_mode``), 0 is better: on the engagement_wacv crops 0.3 finds 69% of the faces where 0 finds 83%
         (YuNet finds all of them at its default).
     face_policy : {"largest", "all"}
-        Keep only the largest face of each frame, or every face.
+        Keep one face, or every face. ``"largest"``: the largest face a full-frame detection finds is kept and
+        followed until the next one (``detect_every``) or until it is lost; the others are counted (``n_faces``)
+        but not fitted (one 68-point fit a frame), and two people of about one size no longer take turns at being
+        the kept face between detections. ``"all"``: every face, up to ``max_faces``, each its own track.
     crop_mode : {"off", "fallback", "always"}
         For inputs that are already face crops: ``"fallback"`` uses the calibrated crop box
         when the detector finds no face; ``"always"`` skips the detector. Crops get their own camera model

@@ -122,7 +122,7 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
         verify_every=config.verify_every, skip_verify_ncc=config.skip_verify_ncc,
         max_faces=1 if config.face_policy == "largest" and config.crop_mode != "off" else config.max_faces,
         crop_mode=config.crop_mode, crop_fractions=config.crop_box, reidentify=config.reidentify,
-        reid_tolerance=config.reid_tolerance)
+        reid_tolerance=config.reid_tolerance, largest_only=config.face_policy == "largest")
     identify = None
     if config.identify:
         identify = _Identifier(load_encodings(config.encodings_path), config.identity_tolerance, config.detect_every)
@@ -152,7 +152,8 @@ def iter_face_rows(frames: Iterable[Frame], *, config: ExtractConfig) -> Iterato
                 patches = normalize_eyes(gray, face.landmarks, focal_px=model_focal) if config.gaze_cnn else None
                 if patches is not None:
                     eyes.append((len(pending), patches))
-                pending.append({**base, **_face_row(face, len(faces), identity), **image_features(gray, face.landmarks)})
+                pending.append({**base, **_face_row(face, tracker.n_faces, identity),
+                                **image_features(gray, face.landmarks)})
         if len(pending) >= config.expression_batch:
             yield from _score_batch(pending, crops, eyes)
             pending, crops, eyes = [], [], []

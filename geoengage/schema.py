@@ -81,7 +81,8 @@ FRAMES: tuple[Column, ...] = (
            "features in mm. Optional: tables written before it was added lack it.", required=False),
     Column("frame_readable", "bool", "", "False for a frame that could not be decoded (no face, NaN features).", False),
     Column("face_found", "bool", "", "True when this row holds a face; False for a frame with no face.", False),
-    Column("n_faces", "int", "count", "Number of faces found in the frame (before face_policy).", False),
+    Column("n_faces", "int", "count", "Number of faces found in the frame (before face_policy; with face_policy "
+           "'largest' and tracking, as the last full-frame detection counted them).", False),
     Column("track_id", "int", "", "Face track within the recording (stable across frames); -1 without a face.", False),
     Column("person", "string", "", "Enrolled person matched to the track, or missing when unknown/not enrolled."),
     Column("identity_distance", "float", "euclidean", "Distance of the face encoding to the matched person (lower is closer)."),

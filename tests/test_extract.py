@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest import mock
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
 from geoengage.config import ExtractConfig
+from geoengage.detect.landmarks import DlibLandmarker
 from geoengage.exceptions import MediaReadError, SchemaError
-from geoengage.extract import extract_batch, extract_frames, read_frames, write_frames
+from geoengage.extract import extract_batch, extract_frames, iter_face_rows, read_frames, write_frames
 from geoengage.geometry.expression_cnn import EXPRESSION_CLASSES
+from geoengage.media import Frame
 from geoengage.schema import FRAMES, LANDMARK_COLUMNS, validate
 
 
@@ -240,3 +244,26 @@ def test_face_crops_have_no_on_screen(astronaut: np.ndarray, tmp_path: Path) -> 
     cv2.imwrite(str(frame), astronaut)
     full = extract_frames(frame).iloc[0]
     assert full["on_screen"] in (0.0, 1.0) and full["on_screen_cnn"] in (0.0, 1.0)
+
+
+def test_largest_policy_fits_only_the_kept_face(two_face_image: np.ndarray) -> None:
+    """Under face_policy="largest" (the default) the face that is not kept is counted (``n_faces``) but not followed:
+    one 68-point fit a frame instead of one per face, and the kept face's rows are those of face_policy="all"."""
+    frames = []
+    for i in range(40):  # two people side by side, the camera shaking a little
+        matrix = np.float32([[1, 0, 3 * np.sin(i / 5)], [0, 1, 2 * np.cos(i / 7)]])
+        frames.append(Frame(i, i / 30, cv2.warpAffine(two_face_image, matrix, two_face_image.shape[1::-1],
+                                                        borderMode=cv2.BORDER_REFLECT)))
+    fit = DlibLandmarker.__call__
+    lean = {"expression": False, "gaze_cnn": False, "detect_every": 10}
+    rows = {}
+    for policy in ("largest", "all"):
+        with mock.patch.object(DlibLandmarker, "__call__", autospec=True, side_effect=fit) as spy:
+            rows[policy] = pd.DataFrame(iter_face_rows(frames, config=ExtractConfig(face_policy=policy, **lean)))
+        rows[policy + " fits"] = spy.call_count
+    largest, every = rows["largest"], rows["all"]
+    assert rows["all fits"] >= 80 and rows["largest fits"] == 40
+    assert largest.n_faces.tolist() == [2] * 40 and largest.track_id.nunique() == 1
+    kept = every[every.track_id == largest.track_id.iloc[0]].reset_index(drop=True)
+    assert len(kept) == 40
+    pd.testing.assert_frame_equal(largest[list(LANDMARK_COLUMNS)], kept[list(LANDMARK_COLUMNS)])
