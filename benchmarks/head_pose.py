@@ -20,7 +20,9 @@ a second landmark model, put on the labels' scale by one line fitted on |yaw| <=
 person); printed beside the default's: each person's mean reading at labelled yaw 0 (a head that was not turned to
 the label reads off in both if the label is off), their correlation across people, each reader's error per yaw step
 and slope, and the error of each reading against the person's own reading at labelled yaw 0 (a diagnostic of the
-labels, not a correction: geoengage fits nothing per person).
+labels, not a correction: geoengage fits nothing per person). Pitch (|yaw| <= 30, |pitch| <= 30): the slope of
+MediaPipe's pitch, a geometric angle with no line fitted, beside geoengage's on the same photos; its yaw slope the same
+way, to show how far its raw angles can be taken at their word.
 
     python benchmarks/head_pose.py [--mediapipe mediapipe_yaw.csv]
 """
@@ -106,6 +108,16 @@ def labels_check(table: pd.DataFrame, mediapipe: Path) -> None:
         slope = np.polyfit(read.yaw_deg_label[kept], read[name][kept], 1)[0]
         print(f"  {label:9s} abs error, deg    " + _row(error, "{:6.1f}", STEPS[:5]) + f"   slope {slope:.2f}")
         print(f"  {label:9s} vs own yaw-0 read " + _row(relative, "{:6.1f}", STEPS[:5]))
+    if "mp_pitch_raw" in read.columns:
+        both = table.merge(pd.read_csv(mediapipe), on="path", how="left")
+        both = both[(both.yaw_deg_label.abs() <= 30) & both.mp_pitch_raw.notna() & both.pitch_deg.notna()]
+        yawed = read[near & read.yaw_deg.notna()]
+        slopes = [np.polyfit(frame[f"{x}_deg_label"], frame[column], 1)[0]
+                  for frame, x, column in ((both, "pitch", "pitch_deg"), (both, "pitch", "mp_pitch_raw"),
+                                           (yawed, "yaw", "yaw_deg"), (yawed, "yaw", "mp_yaw_raw"))]
+        slopes[3] = -slopes[3]  # its raw yaw is + towards the subject's left
+        print(f"  raw angles, deg per labelled deg: pitch ({len(both)} photos, |yaw| <= 30): geoengage {slopes[0]:.2f}, "
+              f"MediaPipe {slopes[1]:.2f}; yaw (|yaw| <= 30): geoengage {slopes[2]:.2f}, MediaPipe {slopes[3]:.2f}")
 
 
 def main() -> None:
