@@ -18,8 +18,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from geoengage.detect.faces import HogFaceDetector, YuNetFaceDetector, yunet_features
-from geoengage.detect.tracking import box_iou
+from geoengage.detect.faces import HogFaceDetector, YuNetFaceDetector, box_iou, yunet_features
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

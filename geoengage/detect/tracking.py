@@ -41,11 +41,11 @@ import cv2
 import numpy as np
 
 from ..exceptions import InvalidParameterError
-from .faces import FaceDetector, crop_box
+from .faces import FaceDetector, box_iou, crop_box
 from .identity import encode_face
 from .landmarks import LandmarkBackend, box_from_landmarks, fit_disagrees
 
-__all__ = ["REID_MIN_FACE_PX", "FaceTracker", "TrackedFace", "box_iou"]
+__all__ = ["REID_MIN_FACE_PX", "FaceTracker", "TrackedFace"]
 
 _PATCH_PX = 24
 _MAX_ENDED = 16
@@ -91,17 +91,6 @@ class TrackedFace:
     @property
     def area(self) -> float:
         return float((self.box[2] - self.box[0]) * (self.box[3] - self.box[1]))
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two ``(left, top, right, bottom)`` boxes."""
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 class FaceTracker:

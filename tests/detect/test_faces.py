@@ -6,8 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from geoengage.detect.faces import CROP_BOX_FRACTIONS, HogFaceDetector, crop_box
-from geoengage.detect.tracking import box_iou
+from geoengage.detect.faces import CROP_BOX_FRACTIONS, HogFaceDetector, box_iou, crop_box
 from geoengage.exceptions import InvalidParameterError
 
 ASTRONAUT_BOX = np.array([179.0, 83.0, 267.0, 171.0])  # dlib's box for the astronaut's face

@@ -6,13 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
+from geoengage.detect.faces import box_iou
 from geoengage.detect.landmarks import (
     DlibLandmarker,
     box_from_landmarks,
     get_landmark_backend,
     register_landmark_backend,
 )
-from geoengage.detect.tracking import box_iou
 from geoengage.exceptions import InvalidParameterError
 
 from .test_faces import ASTRONAUT_BOX

@@ -8,9 +8,9 @@ import pytest
 
 from geoengage.config import ExtractConfig
 from geoengage.datasets import sample_frames
-from geoengage.detect.faces import HogFaceDetector
+from geoengage.detect.faces import HogFaceDetector, box_iou
 from geoengage.detect.landmarks import DlibLandmarker
-from geoengage.detect.tracking import FaceTracker, box_iou
+from geoengage.detect.tracking import FaceTracker
 from geoengage.exceptions import InvalidParameterError
 
 
