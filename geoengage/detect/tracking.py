@@ -10,9 +10,11 @@ late, and an empty room costs a third of the detector runs; measured with the HO
 detections each face's landmarks are refitted inside the box derived from the
 previous frame's landmarks (about 1 ms). Every ``verify_every`` frames, and at
 once when the face patch stops looking like the last confirmed one (normalised
-cross-correlation of a 24x24 patch below ``min_patch_ncc``), a detector run on a
+cross-correlation of a 24x24 patch below ``min_patch_ncc``) or when the box its landmarks imply has drifted from
+the size last confirmed by more than :data:`MAX_SIZE_DRIFT`, a detector run on a
 small region around the face (about 3 ms) confirms it is still a face and re-centres
-the box. The periodic check is skipped for a face whose patch still matches its last
+the box; of the faces found there it answers with the one overlapping the tracked box most (a neighbour in a crowd
+may score higher). The periodic check is skipped for a face whose patch still matches its last
 confirmed one at ``skip_verify_ncc`` (0.9) or more: the box then holds what the detector
 confirmed, nearly unchanged (a still subject, a steady camera). On the generated clip
 (a photo moved smoothly) this skips most checks: 360 -> 439 fps in
