@@ -129,10 +129,9 @@ class FaceTracker:
     largest_only : bool
         Follow only the largest face each full-frame detection finds (``face_policy="largest"``): the others are
         counted (:attr:`n_faces`) but get no landmarks, track or identity. On the real clip in ../shared (2-4 faces
-        in its crowd scenes) this fits 276 faces instead of 372 and encodes 6 instead of 9 for re-identification;
-        the kept face's rows are the same as when every face is followed, except where two faces of nearly one size
-        took turns at being the largest between detections: the one followed now stays the kept face until the next
-        detection.
+        in its crowd scenes) this fits 277 faces instead of 391 and encodes 6 instead of 8 for re-identification;
+        where two faces of nearly one size took turns at being the largest, the one followed stays the kept face
+        until the next detection.
 
     Attributes
     ----------
