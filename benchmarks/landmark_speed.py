@@ -21,8 +21,9 @@ For each clip it prints the median over ``--repeats`` runs of:
 - MediaPipe FaceMesh (when ``mediapipe`` is importable): its video mode (it tracks, and detects
   only when it loses the face) on the same decoded frames, BGR -> RGB conversion included, and
   geoengage's tracking rates as ratios of it;
-and the ratio of each landmark rate to the decode rate measured in the same run; then the
-per-frame feature stage (pose, blink, mouth/brow geometry, gaze direction: everything that
+and the ratio of each landmark rate to the decode rate measured in the same run; the work behind the default's and
+``face_policy="all"``'s rates (68-point fits and re-identification encodings, counted in one more run of each, outside
+the timing); then the per-frame feature stage (pose, blink, mouth/brow geometry, gaze direction: everything that
 works on the table after extraction) on the tracked rows.
 
 MediaPipe is never a geoengage dependency, and not an extra either: ``mediapipe==0.10.14`` requires
@@ -55,7 +56,9 @@ import numpy as np
 
 from geoengage.config import ExtractConfig
 from geoengage.datasets import sample_video
+from geoengage.detect import tracking
 from geoengage.detect.faces import Detection, YuNetFaceDetector, make_detector
+from geoengage.detect.landmarks import DlibLandmarker
 from geoengage.extract import frames_from_rows, iter_face_rows
 from geoengage.geometry.registry import compute_frame_features
 from geoengage.media import iter_frames
@@ -101,6 +104,15 @@ def _answered(name: str, *, min_face_px: int, threshold: float | None = None) ->
         min_face_px=min_face_px, threshold=threshold)
 
 
+def work(frames: list, config: ExtractConfig) -> tuple[int, int]:
+    """(68-point fits, re-identification encodings) of the landmark stage on ``frames``."""
+    fit = DlibLandmarker.__call__
+    with mock.patch.object(DlibLandmarker, "__call__", autospec=True, side_effect=fit) as fits, \
+            mock.patch.object(tracking, "encode_face", side_effect=tracking.encode_face) as encodings:
+        list(iter_face_rows(frames, config=config))
+    return fits.call_count, encodings.call_count
+
+
 def measure(clip: Path, repeats: int) -> dict[str, float]:
     frames = list(iter_frames(clip))
     default = ExtractConfig()
@@ -144,6 +156,8 @@ def measure(clip: Path, repeats: int) -> dict[str, float]:
               "features_fps": statistics.median(features), "free_detector_fps": statistics.median(free),
               "face_yield_free": yields["free"], "hog_fps": statistics.median(hog), "face_yield_hog": yields["hog"],
               "no_reid_fps": statistics.median(no_reid), "all_fps": statistics.median(every)}
+    result["work"], result["work_all"] = (work(frames, ExtractConfig(**landmarks_only)),
+                                          work(frames, ExtractConfig(face_policy="all", **landmarks_only)))
     result["tracking_vs_decode"] = result["tracking_fps"] / result["decode_fps"]
     result["detection_vs_decode"] = result["detection_fps"] / result["decode_fps"]
     result["face_yield_tracking"] = yields["tracking"]
@@ -182,6 +196,8 @@ def main() -> None:
                   f"{r['face_yield_hog']:.1%} of frames")
             print(f"  landmarks, tracking, no re-identification (MediaPipe's set-up) {r['no_reid_fps']:8.1f} fps")
             print(f"  landmarks, tracking every face (face_policy='all') {r['all_fps']:8.1f} fps")
+            print(f"  work: 68-point fits / re-identification encodings: default {r['work'][0]} / {r['work'][1]}, "
+                  f"every face followed {r['work_all'][0]} / {r['work_all'][1]}")
             print(f"  landmarks, no tracking {r['detection_fps']:8.1f} fps  ({r['detection_vs_decode']:.2f} x decode)"
                   f"  face in {r['face_yield_detection']:.1%} of frames")
             print(f"  tracking, full-frame detection free (bound) {r['free_detector_fps']:8.1f} fps  face in "
