@@ -303,11 +303,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
+    from .modeling.protocol import load_model, model_kind
+    from .modeling.train import load_default_model
     from .predict import score
 
-    scored = score(args.windows, model=args.model, top_reasons=args.top_reasons)
+    model = load_default_model() if args.model is None else load_model(args.model)
+    scored = score(args.windows, model=model, top_reasons=args.top_reasons)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if "engagement_so_far" in scored.columns:  # a sequence model: scores with time
+    if model_kind(model) != "tabular":  # a sequence model: scores with time
         outputs.write_table(scored, args.out)
         final = scored.dropna(subset=["engagement_recording"]).drop_duplicates("video_id")
         print(json.dumps({"out": str(args.out), "windows": len(scored),

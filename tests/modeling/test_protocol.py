@@ -77,6 +77,12 @@ def test_the_command_trains_either_kind_by_one_path(kind: str, windows: pd.DataF
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["model"] == str(tmp_path / "model") and printed["features"] == 2 and printed["classes"] == [0, 1]
     assert model_kind(ge.load_model(tmp_path / "model")) == kind
+    # and scores by one path too: the printed summary follows the model's kind
+    assert main(["score", str(tmp_path / "windows.parquet"), "--model", str(tmp_path / "model"),
+                 "--out", str(tmp_path / "scores.parquet")]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert ("recordings" in printed) == (kind != "tabular") and printed["windows"] == len(windows)
+    assert ("mean_engagement_probability" in printed) == (kind == "tabular")
 
 
 def test_unknown_kind_and_pooled_sequences_are_refused(windows: pd.DataFrame) -> None:
