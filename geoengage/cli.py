@@ -302,9 +302,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
+    # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast): the model ...
     from .modeling.protocol import load_model, model_kind
+
+    # ... the shipped one when none is named ...
     from .modeling.train import load_default_model
+
+    # ... and scoring with it
     from .predict import score
 
     model = load_default_model() if args.model is None else load_model(args.model)
