@@ -182,8 +182,8 @@ class FaceTracker:
         self._ended: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}  # + encoding, made lazily
         self._encodings: dict[int, np.ndarray] = {}  # encodings already made for live tracks (when they started)
         self.n_reidentified = 0
-        self._patches: dict[int, np.ndarray | None] = {}
-        self._widths: dict[int, float] = {}  # track id -> box width the detector last confirmed
+        # track id -> (24x24 patch, box width) of the box the detector (or crop mode) last confirmed
+        self._confirmed: dict[int, tuple[np.ndarray | None, float]] = {}
         self._turned: set[int] = set()  # tracks whose 68-point fit disagreed with the detector's points last time
         self._faces: list[TrackedFace] = []
         self._next_id = 0
@@ -293,14 +293,12 @@ class FaceTracker:
             turned = face.track_id in self._turned
             box = self._box(face)
             score, source, points = float("nan"), "tracker", None
-            reference = self._patches.get(face.track_id)
+            reference, confirmed = self._confirmed[face.track_id]
             current = _patch(gray, box)
             ncc = -1.0 if reference is None or current is None else float(np.sum(reference * current))
             changed = ncc < self.min_patch_ncc
             unchanged = self.skip_verify_ncc is not None and ncc >= self.skip_verify_ncc
-            confirmed = self._widths.get(face.track_id)
-            drifted = confirmed is not None and not (
-                1 - MAX_SIZE_DRIFT <= (box[2] - box[0]) / confirmed <= 1 / (1 - MAX_SIZE_DRIFT))
+            drifted = not 1 - MAX_SIZE_DRIFT <= (box[2] - box[0]) / confirmed <= 1 / (1 - MAX_SIZE_DRIFT)
             if (verify and not unchanged) or changed or turned or drifted:
                 self.n_region_checks += 1
                 found = self.detector.in_region(seen, box)
@@ -330,10 +328,8 @@ class FaceTracker:
         if (due or not faces) and not searching:
             faces = self._detect(gray, seen)
             self._last_empty = None if faces else index
-        self._patches = {f.track_id: (_patch(gray, self._box(f)) if f.source != "tracker"
-                                      else self._patches.get(f.track_id)) for f in faces}
-        self._widths = {f.track_id: (float(f.box[2] - f.box[0]) if f.source != "tracker"
-                                     else self._widths[f.track_id]) for f in faces}
+        self._confirmed = {f.track_id: ((_patch(gray, self._box(f)), float(f.box[2] - f.box[0]))
+                                        if f.source != "tracker" else self._confirmed[f.track_id]) for f in faces}
         current = {f.track_id for f in faces}
         for face in self._faces:
             if face.track_id not in current:
