@@ -88,8 +88,8 @@ def _row(series: pd.Series | None, fmt: str, keys=STEPS) -> str:
 
 def labels_check(table: pd.DataFrame, mediapipe: Path) -> None:
     """Print the labels check of the module docstring for the default's readings in ``table``."""
-    read = table.merge(pd.read_csv(mediapipe), on="path", how="left")
-    read = read[read.pitch_deg_label.abs() <= 15]
+    merged = table.merge(pd.read_csv(mediapipe), on="path", how="left")
+    read = merged[merged.pitch_deg_label.abs() <= 15].copy()
     near = (read.yaw_deg_label.abs() <= 30) & read.mp_yaw_raw.notna()
     scale, offset = np.polyfit(read.mp_yaw_raw[near], read.yaw_deg_label[near], 1)
     read["mediapipe"] = scale * read.mp_yaw_raw + offset
@@ -108,9 +108,8 @@ def labels_check(table: pd.DataFrame, mediapipe: Path) -> None:
         slope = np.polyfit(read.yaw_deg_label[kept], read[name][kept], 1)[0]
         print(f"  {label:9s} abs error, deg    " + _row(error, "{:6.1f}", STEPS[:5]) + f"   slope {slope:.2f}")
         print(f"  {label:9s} vs own yaw-0 read " + _row(relative, "{:6.1f}", STEPS[:5]))
-    if "mp_pitch_raw" in read.columns:
-        both = table.merge(pd.read_csv(mediapipe), on="path", how="left")
-        both = both[(both.yaw_deg_label.abs() <= 30) & both.mp_pitch_raw.notna() & both.pitch_deg.notna()]
+    if "mp_pitch_raw" in merged.columns:
+        both = merged[(merged.yaw_deg_label.abs() <= 30) & merged.mp_pitch_raw.notna() & merged.pitch_deg.notna()]
         yawed = read[near & read.yaw_deg.notna()]
         slopes = [np.polyfit(frame[f"{x}_deg_label"], frame[column], 1)[0]
                   for frame, x, column in ((both, "pitch", "pitch_deg"), (both, "pitch", "mp_pitch_raw"),
