@@ -302,16 +302,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast): the model ...
-    from .modeling.protocol import load_model, model_kind
+    # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
+    from .modeling.protocol import model_kind
 
-    # ... the shipped one when none is named ...
-    from .modeling.train import load_default_model
+    # (the same) the model score applies, read once, and scoring with it
+    from .predict import score, scoring_model
 
-    # ... and scoring with it
-    from .predict import score
-
-    model = load_default_model() if args.model is None else load_model(args.model)
+    model = scoring_model(args.model)
     scored = score(args.windows, model=model, top_reasons=args.top_reasons)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if model_kind(model) != "tabular":  # a sequence model: scores with time

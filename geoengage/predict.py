@@ -62,7 +62,7 @@ from .report.explain import top_reasons as reasons_of
 from .schema import with_columns
 
 __all__ = ["PredictConfig", "Prediction", "check_settings", "predict_frames",
-           "predict_media", "score", "score_sequence", "score_windows", "sequence_windows"]
+           "predict_media", "score", "score_sequence", "score_windows", "scoring_model", "sequence_windows"]
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +194,12 @@ def score_windows(windows: pd.DataFrame, *, model: EngagementModel | None = None
     return scored
 
 
+def scoring_model(model: Model | str | Path | None = None) -> Model:
+    """The model :func:`score` applies: ``model`` itself when fitted, read from a saved model's folder, or the shipped
+    default when None."""
+    return load_default_model() if model is None else load_model(model) if isinstance(model, (str, Path)) else model
+
+
 def score(windows: pd.DataFrame | str | Path, *, model: Model | str | Path | None = None,
           top_reasons: int = 3) -> pd.DataFrame:
     """Apply a model of either kind (a fitted one, a saved one's folder, or the shipped default unless given) to a
@@ -204,7 +210,7 @@ def score(windows: pd.DataFrame | str | Path, *, model: Model | str | Path | Non
     """
 
     table = read_windows(windows) if isinstance(windows, (str, Path)) else windows
-    fitted = load_default_model() if model is None else load_model(model) if isinstance(model, (str, Path)) else model
+    fitted = scoring_model(model)
     check_settings(fitted, table)
     if model_kind(fitted) == "tabular":
         return score_windows(table, model=fitted, top_reasons=top_reasons)  # type: ignore[arg-type]
