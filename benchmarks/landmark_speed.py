@@ -10,7 +10,8 @@ For each clip it prints the median over ``--repeats`` runs of:
   in memory (detection, landmarks, tracks), so decode time is not counted twice; with the default detector (YuNet)
   and, for comparison in the same run, with dlib's HOG detector at its former default (``detector="hog"``,
   ``min_face_px=80``), and without re-identification (``reidentify=False``: MediaPipe's set-up, which has no face
-  identities; each face >= 64 px that appears while a track has ended otherwise costs a ~0.17 s dlib face encoding).
+  identities; each face >= 64 px that appears while a track has ended otherwise costs a ~25 ms face encoding, dlib's
+  network run in torch; dlib's own run took ~0.17 s).
   The default keeps and follows one face (``face_policy="largest"``), as MediaPipe does here with
   ``max_num_faces=1``; ``face_policy="all"`` (every face followed, up to 8) is measured too;
 - tracking + CNNs: the same with the expression and gaze CNNs on every face (batches of 32),

@@ -1,7 +1,9 @@
 """Faces -> identities: dlib's ResNet face encoder, enrolment and matching.
 
 Encodings are the 128-d vectors ``face_recognition.face_encodings`` returns with
-its defaults (5-point alignment, one jitter), computed by calling dlib directly.
+its defaults (5-point alignment, no jitter): dlib's 5-point predictor and face chip,
+then dlib's network run in torch (:mod:`geoengage.detect.face_encoder`; the same weights,
+the same numbers within 1e-6, about 23 ms a face on one core instead of dlib's 170-180).
 Two faces whose encodings lie closer than 0.6 (euclidean) are the same person by
 dlib's rule. Enrolled people are stored as JSON (never pickle)::
 
@@ -23,6 +25,7 @@ import numpy as np
 
 from ..exceptions import InvalidParameterError, MediaReadError
 from ..media import IMAGE_EXTENSIONS, read_image
+from .face_encoder import CHIP_PADDING, CHIP_SIZE, face_encoder
 from .faces import HogFaceDetector
 from .models import model_path, model_sha256
 
@@ -33,18 +36,16 @@ ENCODINGS_SCHEMA = "geoengage.encodings/1"
 
 
 @functools.cache
-def _encoder() -> tuple[dlib.shape_predictor, dlib.face_recognition_model_v1]:
-    return (dlib.shape_predictor(str(model_path("landmarks5"))),
-            dlib.face_recognition_model_v1(str(model_path("face_encoder"))))
+def _five_point_predictor() -> dlib.shape_predictor:
+    return dlib.shape_predictor(str(model_path("landmarks5")))
 
 
 def encode_face(image_bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """128-d face encoding of the face in ``box`` of a BGR frame (about 50-100 ms on one core)."""
-    predictor, encoder = _encoder()
+    """128-d face encoding of the face in ``box`` of a BGR frame (about 25 ms on one core)."""
     rgb = np.ascontiguousarray(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
     rect = dlib.rectangle(int(round(box[0])), int(round(box[1])), int(round(box[2])) - 1, int(round(box[3])) - 1)
-    shape = predictor(rgb, rect)
-    return np.array(encoder.compute_face_descriptor(rgb, shape, 1), dtype=np.float64)
+    chip = dlib.get_face_chip(rgb, _five_point_predictor()(rgb, rect), size=CHIP_SIZE, padding=CHIP_PADDING)
+    return face_encoder()(chip[None])[0]
 
 
 @dataclass(frozen=True)

@@ -100,3 +100,41 @@ def test_known_people_are_recognised(shared_data: Path) -> None:
     assert named["kit_with_rose.jpg"] == {"kit_harington", "rose_leslie"}
     assert named["obama1.jpg"] == {"obama"}
     assert {"obama", "biden"} <= named["obama_and_biden.jpg"]
+
+
+def test_encodings_equal_dlibs_own_network(astronaut: np.ndarray) -> None:
+    """The torch run of dlib's network gives dlib's own encodings (``compute_face_descriptor``, no jitter), here for
+    the astronaut as she is, turned and scaled, and darker."""
+    import dlib
+
+    from geoengage.detect.identity import _five_point_predictor
+    from geoengage.detect.models import model_path
+
+    dlibs = dlib.face_recognition_model_v1(str(model_path("face_encoder")))
+    turned = cv2.warpAffine(astronaut, cv2.getRotationMatrix2D((222, 128), 10, 1.2), (512, 512))
+    darker = cv2.convertScaleAbs(astronaut, alpha=0.6, beta=0)
+    encodings = []
+    for image in (astronaut, turned, darker):
+        rgb = np.ascontiguousarray(image[:, :, ::-1])
+        rect = max(dlib.get_frontal_face_detector()(rgb, 1), key=lambda r: r.area())
+        theirs = np.array(dlibs.compute_face_descriptor(rgb, _five_point_predictor()(rgb, rect), 1))
+        ours = encode_face(image, np.array([rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1]))
+        assert ours.shape == (128,) and ours.dtype == np.float64
+        assert np.abs(ours - theirs).max() < 1e-5
+        encodings.append(ours)
+    assert 0.05 < np.linalg.norm(encodings[0] - encodings[1]) < 0.6  # the same person, not the same numbers
+
+
+def test_a_damaged_encoder_file_is_named(tmp_path: Path) -> None:
+    from geoengage.detect.face_encoder import read_dlib_resnet
+    from geoengage.detect.models import model_path
+    from geoengage.exceptions import ModelFileError
+
+    data = model_path("face_encoder").read_bytes()
+    (tmp_path / "cut.dat").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match=r"cut\.dat: not dlib's face-encoder network"):
+        read_dlib_resnet(tmp_path / "cut.dat")
+    with pytest.raises(ModelFileError, match="shape_predictor_5_face_landmarks.dat: not dlib's face-encoder"):
+        read_dlib_resnet(model_path("landmarks5"))
+    with pytest.raises(ModelFileError, match="missing.dat: cannot read"):
+        read_dlib_resnet(tmp_path / "missing.dat")
