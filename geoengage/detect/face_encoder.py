@@ -1,7 +1,7 @@
 """dlib's ResNet face encoder run in torch: the weights read from dlib's own model file, the network laid out as dlib
 lays it out, so an encoding equals ``dlib.face_recognition_model_v1.compute_face_descriptor``'s (within 1e-6) at
-about a seventh of the time on one core (23 ms instead of 170-180 ms a face: the ``dlib-bin`` wheel is built without
-BLAS, torch brings its own).
+about a seventh of the time on one core (18-22 ms instead of 124-153 ms a face, ``benchmarks/face_encoder_speed.py``:
+the ``dlib-bin`` wheel is built without BLAS, torch brings its own).
 
 The file (``dlib_face_recognition_resnet_model_v1.dat`` of ``face-recognition-models``) is read with numpy, never
 unpickled: dlib writes each layer as its name, a few integers and its parameters as little-endian float32. The network

@@ -3,7 +3,8 @@
 Encodings are the 128-d vectors ``face_recognition.face_encodings`` returns with
 its defaults (5-point alignment, no jitter): dlib's 5-point predictor and face chip,
 then dlib's network run in torch (:mod:`geoengage.detect.face_encoder`; the same weights,
-the same numbers within 1e-6, about 23 ms a face on one core instead of dlib's 170-180).
+the same numbers within 1e-6, about 20 ms a face on one core, 6.5-7x faster than dlib's own run:
+``benchmarks/face_encoder_speed.py``).
 Two faces whose encodings lie closer than 0.6 (euclidean) are the same person by
 dlib's rule. Enrolled people are stored as JSON (never pickle)::
 
@@ -40,7 +41,7 @@ def _five_point_predictor() -> dlib.shape_predictor:
 
 
 def encode_face(image_bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """128-d face encoding of the face in ``box`` of a BGR frame (about 20-25 ms on one core)."""
+    """128-d face encoding of the face in ``box`` of a BGR frame (about 20 ms on one core)."""
 
     # here, not at the top: the encoder imports torch, which extraction without a face to encode never needs
     from .face_encoder import CHIP_PADDING, CHIP_SIZE, face_encoder

@@ -28,12 +28,12 @@ track explains while a track of this recording has ended, the two faces' 128-d d
 (:func:`geoengage.detect.identity.encode_face`, from the new frame and from the last frame the ended
 track was seen in) are compared: within ``reid_tolerance`` (0.5, stricter than dlib's 0.6 rule for
 "same person", so two different people are not merged) the ended track's id is reused, otherwise a
-new id starts. The encodings cost about 25 ms each on one core (dlib's network run in torch,
+new id starts. The encodings cost about 20 ms each on one core (dlib's network run in torch,
 :mod:`geoengage.detect.face_encoder`), and are only computed when a face appears
 while an ended track exists, and only for faces at least :data:`REID_MIN_FACE_PX` wide: dlib's encoder works on
 150 px chips, and smaller faces (passers-by in the background, found since the CNN detector finds faces of 16 px at
 its input) get a new id instead. On the real clip in ``../shared`` background faces of 40-60 px came and went and
-their encodings were 30% of the landmark stage's time. Track ids of different people are never reused.
+their encodings were 30% of the landmark stage's time (when dlib's own run took ~0.17 s each). Track ids of different people are never reused.
 """
 
 from __future__ import annotations
