@@ -33,7 +33,8 @@ new id starts. The encodings cost about 20 ms each on one core (dlib's network r
 while an ended track exists, and only for faces at least :data:`REID_MIN_FACE_PX` wide: dlib's encoder works on
 150 px chips, and smaller faces (passers-by in the background, found since the CNN detector finds faces of 16 px at
 its input) get a new id instead. On the real clip in ``../shared`` background faces of 40-60 px came and went and
-their encodings were 30% of the landmark stage's time (when dlib's own run took ~0.17 s each). Track ids of different people are never reused.
+their encodings were 30% of the landmark stage's time (when dlib's own run took ~0.17 s each). Track ids of
+different people are never reused.
 """
 
 from __future__ import annotations
