@@ -1,7 +1,7 @@
 """Frames per second of the landmark stage on a 640x480 one-face video, beside decoding alone.
 
-Runs pinned to one core (``os.sched_setaffinity``, ``cv2.setNumThreads(1)`` and ``torch.set_num_threads(1)``). The clip is
-made from scikit-image's astronaut photo (``geoengage.datasets.sample_video``); the real
+Runs pinned to one core (``os.sched_setaffinity``, ``cv2.setNumThreads(1)`` and ``torch.set_num_threads(1)``).
+The clip is made from scikit-image's astronaut photo (``geoengage.datasets.sample_video``); the real
 640x360 clip in ../shared/data/face_samples is measured too when present.
 
 For each clip it prints the median over ``--repeats`` runs of:
@@ -10,7 +10,7 @@ For each clip it prints the median over ``--repeats`` runs of:
   in memory (detection, landmarks, tracks), so decode time is not counted twice; with the default detector (YuNet)
   and, for comparison in the same run, with dlib's HOG detector at its former default (``detector="hog"``,
   ``min_face_px=80``), and without re-identification (``reidentify=False``: MediaPipe's set-up, which has no face
-  identities; each face >= 64 px that appears while a track has ended otherwise costs a ~25 ms face encoding, dlib's
+  identities; each face >= 64 px that appears while a track has ended otherwise costs a ~20 ms face encoding, dlib's
   network run in torch; dlib's own run took ~0.17 s).
   The default keeps and follows one face (``face_policy="largest"``), as MediaPipe does here with
   ``max_num_faces=1``; ``face_policy="all"`` (every face followed, up to 8) is measured too;

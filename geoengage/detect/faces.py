@@ -32,7 +32,7 @@ from ..media import read_image
 from .models import packaged_model
 
 __all__ = ["CROP_BOX_FRACTIONS", "DETECTORS", "Detection", "FaceDetector", "HogFaceDetector", "YuNetFaceDetector",
-           "box_iou", "closest_face", "crop_box", "fit_crop_box", "fit_crop_box_to_files", "make_detector",
+           "box_area", "box_iou", "closest_face", "crop_box", "fit_crop_box", "fit_crop_box_to_files", "make_detector",
            "yunet_features"]
 
 #: dlib's HOG detector sees faces of about this width, in pixels, at scale 1.
@@ -77,6 +77,11 @@ def _region(gray: np.ndarray, box: np.ndarray, margin: float) -> tuple[int, int,
     return left, top, right, bottom
 
 
+def box_area(box: np.ndarray) -> float:
+    """Area of a ``(left, top, right, bottom)`` box, in square pixels."""
+    return float((box[2] - box[0]) * (box[3] - box[1]))
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two ``(left, top, right, bottom)`` boxes."""
     width = min(a[2], b[2]) - max(a[0], b[0])
@@ -84,7 +89,7 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     if width <= 0 or height <= 0:
         return 0.0
     inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    union = box_area(a) + box_area(b) - inter
     return float(inter / union) if union > 0 else 0.0
 
 
@@ -288,7 +293,8 @@ class YuNetFaceDetector:
         """The face scoring above ``threshold`` inside ``box`` grown by ``margin`` of its size that overlaps ``box``
         most (:func:`closest_face`), or None.
 
-        The region is resized so the face is about 64 px wide (about a millisecond)."""
+        The region is resized so the face is about 64 px wide, but never below :data:`YUNET_MIN_INPUT_PX` on its
+        longer side (so a region twice the face's size reaches YuNet at 160 px): 2.5-3.5 ms on one core."""
         region = _region(image, box, margin)
         if region is None:
             return None
