@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -421,8 +422,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import os
-
     import uvicorn
 
     # FastAPI and uvicorn load only for `geoengage serve`
@@ -481,7 +480,7 @@ def _cmd_live(args: argparse.Namespace) -> int:
 def _logging_options(*, defaults: bool) -> argparse.ArgumentParser:
     """-v/-q, accepted before or after the subcommand (the subcommand's copy leaves unset values alone)."""
     parser = argparse.ArgumentParser(add_help=False, argument_default=None if defaults else argparse.SUPPRESS)
-    parser.add_argument("-v", "--verbose", action="count", help="more log lines (-vv for debug)",
+    parser.add_argument("-v", "--verbose", action="count", help="more log lines, FFmpeg's own about damaged videos too (-vv for debug)",
                         **({"default": 0} if defaults else {}))
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings and errors only",
                         **({} if defaults else {"default": argparse.SUPPRESS}))
@@ -640,6 +639,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     level = logging.WARNING if args.quiet else max(logging.DEBUG, logging.INFO - 10 * args.verbose)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # FFmpeg's own lines about a damaged video ("moov atom not found", "error while decoding MB") repeat in its
+        # words what geoengage reports and records (failures.csv, frame_readable); OpenCV reads this when it opens the
+        # first video, and worker processes inherit it. -v keeps them.
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _warning_line

@@ -11,6 +11,7 @@ the problem, never an OpenCV traceback.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import re
@@ -38,11 +39,32 @@ __all__ = [
     "iter_frames",
     "list_media",
     "media_kind",
+    "opencv_errors_only",
     "probe_video",
     "read_image",
     "read_manifest",
     "sniff_media",
 ]
+
+
+@contextlib.contextmanager
+def opencv_errors_only() -> Iterator[None]:
+    """OpenCV's own log at errors only inside the block: its warnings about a file or model geoengage opens (a backend
+    that cannot read a file, a DNN target) say again, in OpenCV's words, what geoengage reports itself.
+
+    FFmpeg's own lines (``moov atom not found``) are set by ``OPENCV_FFMPEG_LOGLEVEL`` when the first video is
+    opened; the ``geoengage`` command sets it to quiet unless ``-v`` is given."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
+def _open_video(source: str | int, backend: int = cv2.CAP_ANY) -> cv2.VideoCapture:
+    with opencv_errors_only():
+        return cv2.VideoCapture(source, backend)
 
 logger = logging.getLogger(__name__)
 
@@ -287,7 +309,7 @@ def _keep(time_s: float, sample_fps: float | None, last_slot: list[int]) -> bool
 
 
 def _iter_video(path: Path, *, sample_fps: float | None, default_fps: float, max_frames: int | None) -> Iterator[Frame]:
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)  # not the image-sequence backend: it misreads bad files
+    cap = _open_video(str(path), cv2.CAP_FFMPEG)  # not the image-sequence backend: it misreads bad files
     try:
         if not cap.isOpened():
             raise MediaReadError(path, "cannot be opened as a video (corrupt container, truncated file or unsupported codec)")
@@ -329,7 +351,7 @@ def _iter_video(path: Path, *, sample_fps: float | None, default_fps: float, max
 
 def _iter_stream(source: str | int, *, sample_fps: float | None, max_frames: int | None) -> Iterator[Frame]:
     index = int(source) if isinstance(source, int) or str(source).isdigit() else None
-    cap = cv2.VideoCapture(index if index is not None else str(source))
+    cap = _open_video(index if index is not None else str(source))
     try:
         if not cap.isOpened():
             raise MediaReadError(source, "cannot open the camera or stream (wrong index or address, or it is busy)")
@@ -395,7 +417,7 @@ def probe_video(path: str | Path) -> VideoInfo:
         The file cannot be opened as a video, or states no frames.
     """
     path = Path(path)
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    cap = _open_video(str(path), cv2.CAP_FFMPEG)
     try:
         if not cap.isOpened():
             raise MediaReadError(path, "cannot be opened as a video (corrupt container, truncated file or unsupported codec)")

@@ -197,6 +197,21 @@ def test_a_real_full_filesystem(photos, tmp_path) -> None:
         subprocess.run(["umount", str(mount)], check=False)
 
 
+def test_a_corrupt_video_is_reported_in_geoengages_words_only(photos, tmp_path) -> None:
+    """FFmpeg's and OpenCV's own lines about a file geoengage reports itself stay out of the output (``-v`` shows
+    FFmpeg's); the failure is one line naming the file, and the batch goes on."""
+    source = tmp_path / "in"
+    shutil.copytree(photos / "set0", source)
+    (source / "cut.mp4").write_bytes(b"\x00\x01 not really a video" * 50)
+    result = subprocess.run([sys.executable, "-m", "geoengage", "-q", "extract", str(source), "--out",
+                             str(tmp_path / "out"), *EXTRACT], capture_output=True, text=True, check=False)
+    assert result.returncode == 1  # some items failed
+    lines = result.stderr.strip().splitlines()
+    assert any("cut.mp4: cannot be opened as a video" in line for line in lines)
+    assert not [line for line in lines if "moov atom" in line or "[ WARN" in line], lines
+    assert len(pd.read_parquet(tmp_path / "out" / "frames.parquet")) == 3
+
+
 def test_a_read_only_output_folder_is_one_line(photos, tmp_path, caplog) -> None:
     if os.geteuid() == 0:  # root writes into read-only folders: make the write fail as the kernel would say it
         from unittest import mock

@@ -28,7 +28,7 @@ import dlib
 import numpy as np
 
 from ..exceptions import GeoEngageError, InvalidParameterError, ModelFileError
-from ..media import read_image
+from ..media import opencv_errors_only, read_image
 from .models import packaged_model
 
 __all__ = ["CROP_BOX_FRACTIONS", "DETECTORS", "Detection", "FaceDetector", "HogFaceDetector", "YuNetFaceDetector",
@@ -212,14 +212,11 @@ class _Net:
     """One loaded YuNet network and the input size it is set to."""
 
     def __init__(self, path: Path) -> None:
-        level = cv2.utils.logging.getLogLevel()  # OpenCV's DNN engine warns about backend targets on every load
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         try:
-            self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.05, 0.3, 50)
+            with opencv_errors_only():  # OpenCV's DNN engine warns about backend targets on every load
+                self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.05, 0.3, 50)
         except cv2.error as err:
             raise ModelFileError(f"{path}: OpenCV cannot load the face detector ({str(err).strip()[:200]}).") from err
-        finally:
-            cv2.utils.logging.setLogLevel(level)
         self.size = (320, 320)
 
 
