@@ -480,7 +480,8 @@ def _cmd_live(args: argparse.Namespace) -> int:
 def _logging_options(*, defaults: bool) -> argparse.ArgumentParser:
     """-v/-q, accepted before or after the subcommand (the subcommand's copy leaves unset values alone)."""
     parser = argparse.ArgumentParser(add_help=False, argument_default=None if defaults else argparse.SUPPRESS)
-    parser.add_argument("-v", "--verbose", action="count", help="more log lines, FFmpeg's own about damaged videos too (-vv for debug)",
+    parser.add_argument("-v", "--verbose", action="count",
+                        help="more log lines, FFmpeg's own about damaged videos too (-vv for debug)",
                         **({"default": 0} if defaults else {}))
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings and errors only",
                         **({} if defaults else {"default": argparse.SUPPRESS}))

@@ -46,26 +46,6 @@ __all__ = [
     "sniff_media",
 ]
 
-
-@contextlib.contextmanager
-def opencv_errors_only() -> Iterator[None]:
-    """OpenCV's own log at errors only inside the block: its warnings about a file or model geoengage opens (a backend
-    that cannot read a file, a DNN target) say again, in OpenCV's words, what geoengage reports itself.
-
-    FFmpeg's own lines (``moov atom not found``) are set by ``OPENCV_FFMPEG_LOGLEVEL`` when the first video is
-    opened; the ``geoengage`` command sets it to quiet unless ``-v`` is given."""
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    try:
-        yield
-    finally:
-        cv2.utils.logging.setLogLevel(level)
-
-
-def _open_video(source: str | int, backend: int = cv2.CAP_ANY) -> cv2.VideoCapture:
-    with opencv_errors_only():
-        return cv2.VideoCapture(source, backend)
-
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
@@ -295,6 +275,26 @@ def _sequence_files(folder: Path) -> list[Path]:
     if not files:
         raise MediaReadError(folder, "the folder holds no images to read as an image sequence")
     return sorted(files, key=lambda p: _natural_key(p.name))
+
+
+@contextlib.contextmanager
+def opencv_errors_only() -> Iterator[None]:
+    """OpenCV's own log at errors only inside the block: its warnings about a file or model geoengage opens (a backend
+    that cannot read a file, a DNN target) say again, in OpenCV's words, what geoengage reports itself.
+
+    FFmpeg's own lines (``moov atom not found``) are set by ``OPENCV_FFMPEG_LOGLEVEL`` when the first video is
+    opened; the ``geoengage`` command sets it to quiet unless ``-v`` is given."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
+def _open_video(source: str | int, backend: int = cv2.CAP_ANY) -> cv2.VideoCapture:
+    with opencv_errors_only():
+        return cv2.VideoCapture(source, backend)
 
 
 def _keep(time_s: float, sample_fps: float | None, last_slot: list[int]) -> bool:
