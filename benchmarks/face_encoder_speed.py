@@ -12,19 +12,16 @@ encodings (dlib's rule calls two faces the same person within a distance of 0.6)
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 
 import dlib
 import numpy as np
-from timing import median_ms, speed_arguments
+from timing import SHARED_CLIP, median_ms, speed_arguments
 
 from geoengage.datasets import sample_image
 from geoengage.detect.face_encoder import CHIP_PADDING, CHIP_SIZE, face_encoder
 from geoengage.detect.identity import _five_point_predictor
 from geoengage.detect.models import model_path
 from geoengage.media import iter_frames
-
-SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "face_samples" / "short_hamilton_clip.mp4"
 
 
 def _chips() -> list[np.ndarray]:

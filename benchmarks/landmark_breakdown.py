@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
 import statistics
 import tempfile
@@ -28,9 +27,8 @@ import time
 from pathlib import Path
 from unittest import mock
 
-import cv2
 import numpy as np
-import torch
+from timing import SHARED_CLIP, pin_one_core
 
 from geoengage.config import ExtractConfig
 from geoengage.datasets import sample_video
@@ -38,7 +36,6 @@ from geoengage.detect.landmarks import DlibLandmarker
 from geoengage.extract import iter_face_rows
 from geoengage.media import iter_frames
 
-SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "face_samples" / "short_hamilton_clip.mp4"
 CONFIG = ExtractConfig(expression=False, gaze_cnn=False)
 
 
@@ -77,10 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)  # torch's pool was sized before the pinning (landmark_speed.py)
+    pin_one_core()
     with tempfile.TemporaryDirectory() as tmp:
         clip = SHARED_CLIP if SHARED_CLIP.is_file() else sample_video(Path(tmp) / "clip.avi", n_frames=300)
         frames = list(iter_frames(clip))

@@ -44,7 +44,6 @@ environment. To compare, give it an environment of its own that also sees geoeng
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -54,7 +53,7 @@ from unittest import mock
 
 import cv2
 import numpy as np
-import torch
+from timing import SHARED_CLIP, pin_one_core
 
 from geoengage.config import ExtractConfig
 from geoengage.datasets import sample_video
@@ -64,8 +63,6 @@ from geoengage.detect.landmarks import DlibLandmarker
 from geoengage.extract import frames_from_rows, iter_face_rows
 from geoengage.geometry.registry import compute_frame_features
 from geoengage.media import iter_frames
-
-SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "face_samples" / "short_hamilton_clip.mp4"
 
 
 def _fps(n: int, seconds: float) -> float:
@@ -180,12 +177,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    cv2.setNumThreads(1)
-    # torch sized its thread pool when geoengage imported it, before the pinning: two threads on one core spin
-    # against each other (the face encoder ran 0.7 s a face instead of 25 ms)
-    torch.set_num_threads(1)
+    pin_one_core()
     with tempfile.TemporaryDirectory() as tmp:
         clips = {"astronaut 640x480 (generated)": sample_video(Path(tmp) / "clip.avi", n_frames=args.frames)}
         if SHARED_CLIP.is_file():

@@ -1,13 +1,31 @@
-"""Helpers shared by the CNN speed benchmarks (imported as ``from timing import ...``)."""
+"""Helpers shared by the speed benchmarks (imported as ``from timing import ...``)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+
+#: The real 640x360 clip in ../shared (beside the project root), used when present.
+SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "face_samples" / "short_hamilton_clip.mp4"
+
+
+def pin_one_core() -> None:
+    """Run on one core: the process pinned to it, OpenCV and torch at one thread each."""
+    import cv2
+    import torch
+
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    cv2.setNumThreads(1)
+    # torch sized its thread pool when geoengage imported it, before the pinning: two threads on one core spin
+    # against each other (the face encoder ran 0.7 s a face instead of 25 ms)
+    torch.set_num_threads(1)
 
 
 def median_ms(func: Callable[[], object], repeats: int) -> float:

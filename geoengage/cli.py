@@ -306,7 +306,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     # scikit-learn and XGBoost load only for the commands that model (`geoengage --help` stays fast)
     from .modeling.protocol import model_kind
 
-    # (the same) the model score applies, read once, and scoring with it
+    # (for the same reason) the model score applies, read once, and scoring with it
     from .predict import score, scoring_model
 
     model = scoring_model(args.model)

@@ -8,7 +8,7 @@ searches every ``search_every`` frames (3: a face that comes into view is found 
 late, and an empty room costs a third of the detector runs; measured with the HOG detector on the real clip in
 ``../shared``: the landmark stage ran 1.8x faster and found a face in 52.4% of frames instead of 54.5%); between
 detections each face's landmarks are refitted inside the box derived from the
-previous frame's landmarks (2-4 ms, dlib's 68-point fit). Every ``verify_every`` frames, and at
+previous frame's landmarks (2-4.5 ms, dlib's 68-point fit). Every ``verify_every`` frames, and at
 once when the face patch stops looking like the last confirmed one (normalised
 cross-correlation of a 24x24 patch below ``min_patch_ncc``) or when the box its landmarks imply has drifted from
 the size last confirmed by more than :data:`MAX_SIZE_DRIFT`, a detector run on a
